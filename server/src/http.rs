@@ -1,0 +1,502 @@
+//! The HTTP surface: routes, the chat handler, the monitoring and admin
+//! endpoints, and the SSE encoding of pipeline steps.
+
+use crate::faults::FaultsPatch;
+use crate::flags::{self, FeatureFlags};
+use crate::metrics::now_iso;
+use crate::pipeline::{Engine, Job, Step};
+use crate::request;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde_json::{Value, json};
+use slo::protocol::{
+    BodyErrorKind, ErrorBody, ErrorKind, MAX_BODY_BYTES, NonStreamAnswer, streams_at,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Everything a handler reaches.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub flags: Arc<FeatureFlags>,
+    /// Above this many requests in progress, a new one gets 503.
+    pub max_streams: u64,
+    /// When set, admin actions need `Authorization: Bearer <token>`;
+    /// when not, only loopback clients may take them.
+    pub admin_token: Option<String>,
+}
+
+/// Steps buffered between the pipeline and a slow client.
+const STEP_BUFFER: usize = 16;
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route(slo::protocol::CHAT_PATH, post(chat))
+        .route("/api/metrics/health/streaming", get(health))
+        .route("/api/metrics/streaming/summary", get(summary))
+        .route("/api/metrics/streaming", get(detailed))
+        .route("/api/metrics/streaming/events", get(events))
+        .route("/api/metrics/feature-flags", get(feature_flags))
+        .route("/api/metrics/feature-flags/rollout", post(rollout))
+        .route("/api/metrics/system", get(system))
+        .route("/api/admin/faults", get(get_faults).post(set_faults))
+        .route("/metrics", get(prometheus))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn error(status: StatusCode, kind: BodyErrorKind, message: impl Into<String>) -> Response {
+    (status, axum::Json(ErrorBody::new(kind, message))).into_response()
+}
+
+fn json_ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let received = tokio::time::Instant::now();
+    let metrics = &app.engine.metrics;
+    let reject = |status, message: String| {
+        metrics.rejected(ErrorKind::Validation, &message);
+        tracing::warn!(
+            status = u16::from(status),
+            "Chat request rejected: {message}"
+        );
+        error(status, BodyErrorKind::Validation, message)
+    };
+
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let is_json = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if !is_json {
+        return reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/json, got {}",
+                content_type.map_or("none".to_owned(), |c| format!("'{c}'"))
+            ),
+        );
+    }
+    let too_large = || {
+        format!(
+            "the body is over {} KiB; send a shorter message",
+            MAX_BODY_BYTES / 1024
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return reject(StatusCode::PAYLOAD_TOO_LARGE, too_large());
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if over {
+                reject(StatusCode::PAYLOAD_TOO_LARGE, too_large())
+            } else {
+                reject(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                )
+            };
+        }
+    };
+    let input = match request::parse(&bytes) {
+        Ok(i) => i,
+        Err(message) => return reject(StatusCode::BAD_REQUEST, message),
+    };
+
+    let client_id = input
+        .client_id
+        .unwrap_or_else(|| request::generate_client_id(&mut rand::thread_rng()));
+    let streaming = streams_at(&client_id, app.flags.streaming());
+    let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &input.chatbot_id)
+    else {
+        let message = format!(
+            "the server is answering its limit of {} concurrent requests; retry after 1 s",
+            app.max_streams
+        );
+        metrics.rejected(ErrorKind::Other, &message);
+        tracing::warn!(clientId = %client_id, maxStreams = app.max_streams, "Overloaded: concurrent stream limit reached");
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            BodyErrorKind::Overloaded,
+            message,
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
+    tracing::debug!(clientId = %client_id, chatbotId = %input.chatbot_id, streaming, "Stream start");
+
+    let job = Job {
+        client_id,
+        chatbot_id: input.chatbot_id,
+        message: input.message,
+        audio: input.audio,
+        streaming,
+        received,
+    };
+    let (tx, rx) = mpsc::channel(STEP_BUFFER);
+    let engine = Arc::clone(&app.engine);
+    let task = AbortOnDrop(tokio::spawn(
+        async move { engine.run(job, guard, tx).await },
+    ));
+    if streaming {
+        Sse::new(StepStream { rx, _task: task })
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response()
+    } else {
+        collect_answer(rx, task).await
+    }
+}
+
+/// The JSON answer of a client outside the streaming rollout.
+async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDrop) -> Response {
+    let (mut client_id, mut text, mut audio) = (String::new(), String::new(), Vec::new());
+    while let Some(step) = rx.recv().await {
+        match step {
+            Step::Start(s) => client_id = s.client_id,
+            Step::Token(t) => text.push_str(&t),
+            Step::Audio(a) => audio.push(a),
+            Step::Done(metrics) => {
+                return axum::Json(NonStreamAnswer {
+                    success: true,
+                    streaming: false,
+                    client_id,
+                    text,
+                    audio,
+                    metrics,
+                })
+                .into_response();
+            }
+            Step::Error(e) => {
+                let kind = match e.kind {
+                    ErrorKind::Openai => BodyErrorKind::Openai,
+                    ErrorKind::Tts => BodyErrorKind::Tts,
+                    ErrorKind::Network => BodyErrorKind::Network,
+                    ErrorKind::Validation => BodyErrorKind::Validation,
+                    ErrorKind::Other => BodyErrorKind::Other,
+                };
+                return error(StatusCode::BAD_GATEWAY, kind, e.message);
+            }
+            Step::Drop => return dropped_connection(),
+        }
+    }
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        BodyErrorKind::Other,
+        "the answer ended without a result",
+    )
+}
+
+/// A 200 whose body breaks off: the connection is closed mid-response.
+fn dropped_connection() -> Response {
+    let body = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected network fault",
+        ))
+    });
+    Response::new(Body::from_stream(body))
+}
+
+/// Aborts the pipeline task when the response is dropped (client gone).
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The pipeline's steps as SSE events.
+struct StepStream {
+    rx: mpsc::Receiver<Step>,
+    _task: AbortOnDrop,
+}
+
+impl Stream for StepStream {
+    type Item = Result<Event, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx).map(|step| step.map(sse_event))
+    }
+}
+
+fn sse_event(step: Step) -> Result<Event, std::io::Error> {
+    match step {
+        Step::Start(s) => named("start", &s),
+        Step::Token(text) => named("token", &slo::protocol::Token { text }),
+        Step::Audio(a) => named("audio", &a),
+        Step::Done(d) => named("done", &d),
+        Step::Error(e) => named("error", &e),
+        Step::Drop => Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected network fault",
+        )),
+    }
+}
+
+fn named<T: serde::Serialize>(name: &str, data: &T) -> Result<Event, std::io::Error> {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .map_err(std::io::Error::other)
+}
+
+async fn health(State(app): State<AppState>) -> Response {
+    let (body, unhealthy) = app.engine.metrics.health();
+    let status = if unhealthy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn summary(State(app): State<AppState>) -> Response {
+    json_ok(app.engine.metrics.summary())
+}
+
+async fn detailed(State(app): State<AppState>) -> Response {
+    json_ok(app.engine.metrics.detailed())
+}
+
+async fn system(State(app): State<AppState>) -> Response {
+    json_ok(app.engine.metrics.system_json())
+}
+
+async fn events(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    BodyErrorKind::Validation,
+                    format!("limit must be a whole number from 1 to 1000, got {raw:?}"),
+                );
+            }
+        },
+    };
+    json_ok(app.engine.metrics.events(limit))
+}
+
+async fn feature_flags(State(app): State<AppState>) -> Response {
+    json_ok(app.flags.json())
+}
+
+/// Admin actions: a bearer token when the server has one, else loopback only.
+#[allow(clippy::result_large_err)]
+fn authorize(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<(), Response> {
+    match &app.admin_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given == Some(token.as_str()) {
+                Ok(())
+            } else {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    BodyErrorKind::Unauthorized,
+                    if given.is_some() {
+                        "the bearer token is wrong; send Authorization: Bearer <the server's admin token>"
+                    } else {
+                        "this admin action needs Authorization: Bearer <the server's admin token>"
+                    },
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                Err(r)
+            }
+        }
+        None if peer.ip().is_loopback() => Ok(()),
+        None => Err(error(
+            StatusCode::FORBIDDEN,
+            BodyErrorKind::Forbidden,
+            format!(
+                "admin actions are open to loopback clients only (this one is {}); start the server with --admin-token to allow remote admins",
+                peer.ip()
+            ),
+        )),
+    }
+}
+
+fn parse_json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, String> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(format!("Content-Type must be application/json, got '{ct}'"));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))
+}
+
+async fn rollout(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, peer) {
+        return r;
+    }
+    let parsed = parse_json_body(&headers, &body).and_then(|v| flags::parse_rollout(&v));
+    let (feature, percentage) = match parsed {
+        Ok(p) => p,
+        Err(m) => return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m),
+    };
+    let previous = app.flags.set_streaming(percentage);
+    let metrics = &app.engine.metrics;
+    metrics.set_rollout(percentage);
+    metrics.event(json!({
+        "timestamp": now_iso(),
+        "type": "flag_change",
+        "feature": feature,
+        "percentage": percentage,
+        "previous": previous,
+        "by": peer.ip().to_string(),
+    }));
+    tracing::warn!(feature = %feature, percentage, previous, by = %peer.ip(), "Feature flag changed");
+    json_ok(json!({
+        "success": true,
+        "timestamp": now_iso(),
+        "feature": feature,
+        "percentage": percentage,
+        "previous": previous,
+    }))
+}
+
+async fn get_faults(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, peer) {
+        return r;
+    }
+    json_ok(json!({ "success": true, "faults": app.engine.faults() }))
+}
+
+async fn set_faults(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, peer) {
+        return r;
+    }
+    let patch = parse_json_body(&headers, &body).and_then(|v| {
+        serde_json::from_value::<FaultsPatch>(v)
+            .map_err(|e| format!("the faults body is not valid: {e}"))
+    });
+    let faults = match patch.map(|p| p.apply(&app.engine.faults())) {
+        Ok(f) => f,
+        Err(m) => return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m),
+    };
+    if let Err(m) = faults.validate() {
+        return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m);
+    }
+    app.engine.set_faults(faults.clone());
+    app.engine.metrics.event(json!({
+        "timestamp": now_iso(),
+        "type": "fault_change",
+        "faults": faults,
+        "by": peer.ip().to_string(),
+    }));
+    tracing::warn!(faults = ?faults, by = %peer.ip(), "Injected faults changed");
+    json_ok(json!({ "success": true, "faults": faults }))
+}
+
+async fn prometheus(State(app): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
+        app.engine.metrics.prometheus(),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        BodyErrorKind::NotFound,
+        format!(
+            "no endpoint at {}; see the README for the endpoints",
+            uri.path()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(token: Option<&str>) -> AppState {
+        let mut c = crate::Config::from_args(["--profile", "fast"]).unwrap();
+        c.admin_token = token.map(str::to_owned);
+        c.state()
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_may_act() {
+        let app = state(None);
+        let h = HeaderMap::new();
+        assert!(authorize(&app, &h, "127.0.0.1:9".parse().unwrap()).is_ok());
+        assert!(authorize(&app, &h, "[::1]:9".parse().unwrap()).is_ok());
+        let denied = authorize(&app, &h, "10.1.2.3:9".parse().unwrap()).unwrap_err();
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn with_a_token_the_peer_does_not_matter() {
+        let app = state(Some("t"));
+        let mut h = HeaderMap::new();
+        let remote: SocketAddr = "10.1.2.3:9".parse().unwrap();
+        assert_eq!(
+            authorize(&app, &h, remote).unwrap_err().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        assert!(authorize(&app, &h, remote).is_ok());
+        assert!(authorize(&app, &h, "127.0.0.1:9".parse().unwrap()).is_ok());
+    }
+}

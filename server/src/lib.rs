@@ -1,0 +1,494 @@
+//! # refserver: the reference streaming chat backend
+//!
+//! A server that behaves like the backend of the monitoring guide
+//! (`shared/seed-monitoring-guide.md`) and speaks `shared/PROTOCOL.md`: the
+//! SSE chat stream, every monitoring endpoint with the guide's JSON,
+//! feature-flag rollout, Prometheus metrics, KB and TTS caches, latency
+//! profiles, a language model of finite capacity and fault injection. It
+//! is the harness's embedded default target and the model a real backend
+//! is compared against.
+//!
+//! # Layout
+//! - [`Cli`], [`Config`] and [`run`]: the command line, validated into a
+//!   plan before anything starts; `main.rs` only parses and reports.
+//! - [`serve`], [`spawn`] and [`http::app`]: the server on a listener,
+//!   with graceful shutdown; the router apart, for tests.
+//! - [`pipeline`]: one request's simulated KB → model → TTS pipeline.
+//! - [`profile`], [`faults`], [`model`]: delays, injected faults, capacity.
+//! - [`corpus`], [`audio`], [`cache`]: answers, synthetic speech, caches.
+//! - [`metrics`], [`flags`], [`system`]: what the monitoring endpoints show.
+//! - [`request`]: the request rules of PROTOCOL.md 1.
+
+pub mod audio;
+pub mod cache;
+pub mod corpus;
+pub mod faults;
+pub mod flags;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod profile;
+pub mod request;
+pub mod system;
+
+use crate::faults::Faults;
+use crate::flags::FeatureFlags;
+use crate::http::AppState;
+use crate::metrics::Metrics;
+use crate::model::Model;
+use crate::pipeline::Engine;
+use crate::profile::{Delay, Profile, ProfileName};
+use clap::Parser;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The reference streaming chat backend of the monitoring guide.
+///
+/// Serves POST /api/chat/stream (SSE), the guide's monitoring endpoints
+/// under /api/metrics/..., GET /metrics (Prometheus) and the admin
+/// endpoint /api/admin/faults. Logs are JSON lines on standard output.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "refserver", version, allow_negative_numbers = true)]
+pub struct Cli {
+    /// Address to listen on (host:port); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
+    pub listen: String,
+
+    /// Built-in latency profile: baseline (the guide's Performance
+    /// Baselines), fast (near-zero delays) or degraded (breaches the
+    /// guide's warning thresholds).
+    #[arg(long, value_enum, default_value_t = ProfileName::Baseline)]
+    pub profile: ProfileName,
+
+    /// TOML file of delays over the profile (keys: base, kb_hit_ms,
+    /// kb_miss_ms, first_token_ms, token_interval_ms, token_jitter,
+    /// tts_hit_ms, tts_miss_ms; a delay is a number of ms or
+    /// { median = MS, sigma = S }).
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<PathBuf>,
+
+    /// Exact knowledge-base delay on a KB cache hit, in ms.
+    #[arg(long, value_name = "MS")]
+    pub kb_hit_ms: Option<f64>,
+    /// Exact knowledge-base delay on a KB cache miss, in ms.
+    #[arg(long, value_name = "MS")]
+    pub kb_miss_ms: Option<f64>,
+    /// Exact model delay from the end of the KB lookup to the first token,
+    /// in ms. With --kb-hit-ms 0 --kb-miss-ms 0 it is the first-token latency.
+    #[arg(long, value_name = "MS")]
+    pub first_token_ms: Option<f64>,
+    /// Exact gap between two tokens, in ms (also sets the jitter to 0).
+    #[arg(long, value_name = "MS")]
+    pub token_interval_ms: Option<f64>,
+    /// Exact text-to-speech delay per sentence on a TTS cache hit, in ms.
+    #[arg(long, value_name = "MS")]
+    pub tts_hit_ms: Option<f64>,
+    /// Exact text-to-speech delay per sentence on a TTS cache miss, in ms.
+    #[arg(long, value_name = "MS")]
+    pub tts_miss_ms: Option<f64>,
+
+    /// Seed of every random draw (delays, faults), for reproducible runs.
+    /// Without it, a seed from the clock is used and logged.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Concurrent generation slots of the simulated model; requests beyond
+    /// them queue for a slot. 0 = unlimited.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub model_slots: usize,
+
+    /// Token throughput budget of the model, shared by all streams
+    /// generating at once, in tokens per second. 0 = unlimited.
+    #[arg(long, value_name = "N", default_value_t = 0.0)]
+    pub model_tokens_per_sec: f64,
+
+    /// Concurrent requests answered at most; beyond, 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_streams: u64,
+
+    /// Share of requests (0-1) failing with an `openai` error event.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub fail_openai: f64,
+    /// Share of requests (0-1) failing with a `tts` error event.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub fail_tts: f64,
+    /// Share of requests (0-1) whose connection is dropped mid-stream.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub fail_network: f64,
+    /// Share of requests (0-1) failing with an `other` error event.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub fail_other: f64,
+    /// Share of requests (0-1) whose token stream stalls once.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub stall_rate: f64,
+    /// Length of a stall, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub stall_ms: u64,
+    /// Extra delay on every text-to-speech cache miss, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub tts_slowdown_ms: u64,
+
+    /// Admin token: flag changes and fault changes then need
+    /// `Authorization: Bearer <token>`. Without one, only loopback
+    /// clients may make them.
+    #[arg(
+        long,
+        env = "REFSERVER_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// Initial rollout percentage of the streaming feature (0-100).
+    #[arg(long, value_name = "PERCENT", default_value_t = 100,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub streaming_percent: u8,
+
+    /// Entries of each cache (KB, TTS); 0 turns caching off.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub cache_entries: usize,
+
+    /// Events kept for /api/metrics/streaming/events.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub events_capacity: usize,
+
+    /// Log level: error, warn, info or debug (RUST_LOG overrides).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log format: json (one object per line) or text.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// On SIGTERM or Ctrl-C, how long open streams may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// A validated plan: everything the server needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub profile: Profile,
+    pub faults: Faults,
+    pub seed: u64,
+    pub model_slots: usize,
+    pub model_tokens_per_sec: f64,
+    pub max_streams: u64,
+    pub admin_token: Option<String>,
+    pub streaming_percent: u8,
+    pub cache_entries: usize,
+    pub events_capacity: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Validates the command line; the error names the flag or file.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Config> {
+        use anyhow::{Context, bail};
+        let listen: SocketAddr = cli.listen.parse().with_context(|| {
+            format!(
+                "--listen: '{}' is not an address like 127.0.0.1:5000",
+                cli.listen
+            )
+        })?;
+        let mut profile = match &cli.profile_file {
+            Some(path) => Profile::from_file(path, cli.profile)?,
+            None => Profile::builtin(cli.profile),
+        };
+        let exact = [
+            (&mut profile.kb_hit_ms, cli.kb_hit_ms),
+            (&mut profile.kb_miss_ms, cli.kb_miss_ms),
+            (&mut profile.first_token_ms, cli.first_token_ms),
+            (&mut profile.token_interval_ms, cli.token_interval_ms),
+            (&mut profile.tts_hit_ms, cli.tts_hit_ms),
+            (&mut profile.tts_miss_ms, cli.tts_miss_ms),
+        ];
+        for (slot, ms) in exact {
+            if let Some(ms) = ms {
+                *slot = Delay::Fixed(ms);
+            }
+        }
+        if cli.token_interval_ms.is_some() {
+            profile.token_jitter = 0.0;
+        }
+        if let Err(e) = profile.validate() {
+            bail!("--{}", e.replace('_', "-"));
+        }
+        let faults = Faults {
+            openai_rate: cli.fail_openai,
+            tts_rate: cli.fail_tts,
+            network_rate: cli.fail_network,
+            other_rate: cli.fail_other,
+            stall_rate: cli.stall_rate,
+            stall_ms: cli.stall_ms,
+            tts_slowdown_ms: cli.tts_slowdown_ms,
+        };
+        if let Err(e) = faults.validate() {
+            let flag = e
+                .replace("openai_rate", "--fail-openai")
+                .replace("tts_rate", "--fail-tts")
+                .replace("network_rate", "--fail-network")
+                .replace("other_rate", "--fail-other")
+                .replace("stall_rate", "--stall-rate")
+                .replace("stall_ms", "--stall-ms")
+                .replace("tts_slowdown_ms", "--tts-slowdown-ms");
+            bail!("{flag}");
+        }
+        if !cli.model_tokens_per_sec.is_finite() || cli.model_tokens_per_sec < 0.0 {
+            bail!(
+                "--model-tokens-per-sec must be 0 (unlimited) or a positive number, got {}",
+                cli.model_tokens_per_sec
+            );
+        }
+        if cli.max_streams == 0 {
+            bail!("--max-streams must be at least 1");
+        }
+        if cli.admin_token.as_deref() == Some("") {
+            bail!(
+                "--admin-token (or REFSERVER_ADMIN_TOKEN) is empty; give a token or leave it unset"
+            );
+        }
+        let seed = cli.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+        Ok(Config {
+            listen,
+            profile,
+            faults,
+            seed,
+            model_slots: cli.model_slots,
+            model_tokens_per_sec: cli.model_tokens_per_sec,
+            max_streams: cli.max_streams,
+            admin_token: cli.admin_token.clone(),
+            streaming_percent: cli.streaming_percent,
+            cache_entries: cli.cache_entries,
+            events_capacity: cli.events_capacity,
+            shutdown_grace: cli.shutdown_grace,
+        })
+    }
+
+    /// The configuration of `refserver ARGS...` (without the program name).
+    pub fn from_args<I, S>(args: I) -> anyhow::Result<Config>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        let argv = std::iter::once(std::ffi::OsString::from("refserver"))
+            .chain(args.into_iter().map(Into::into));
+        Config::from_cli(&Cli::try_parse_from(argv)?)
+    }
+
+    /// The shared state of a server with this configuration.
+    pub fn state(&self) -> AppState {
+        let metrics = Arc::new(Metrics::new(self.events_capacity, "in-memory"));
+        metrics.set_rollout(self.streaming_percent);
+        let engine = Engine::new(
+            self.profile.clone(),
+            self.faults.clone(),
+            Model::new(self.model_slots, self.model_tokens_per_sec),
+            self.cache_entries,
+            metrics,
+            self.seed,
+        );
+        AppState {
+            engine: Arc::new(engine),
+            flags: Arc::new(FeatureFlags::new(self.streaming_percent)),
+            max_streams: self.max_streams,
+            admin_token: self.admin_token.clone(),
+        }
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then stops
+/// accepting, lets open streams finish for up to `grace`, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let metrics = Arc::clone(&state.engine.metrics);
+    let sampler = tokio::spawn(sample_system(Arc::clone(&metrics)));
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&stopping);
+    let server = axum::serve(
+        listener,
+        http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        notify.notify_one();
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    let result = tokio::select! {
+        r = &mut server => r,
+        () = stopping.notified() => {
+            tracing::info!(activeStreams = metrics.active(), graceSeconds = grace.as_secs_f64(), "Shutting down: no new connections, open streams may finish");
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(activeStreams = metrics.active(), "Shutdown grace period over; closing the remaining streams");
+                    Ok(())
+                }
+            }
+        }
+    };
+    sampler.abort();
+    result
+}
+
+async fn sample_system(metrics: Arc<Metrics>) {
+    let mut sampler = system::Sampler::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        metrics.set_system(sampler.sample());
+    }
+}
+
+/// A server running in this process (the harness's embedded target).
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Graceful shutdown, as on SIGTERM; waits for it to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Binds `config.listen` and serves in a background task.
+pub async fn spawn(config: &Config) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = config.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+        config.shutdown_grace,
+    ));
+    Ok(Running {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// `refserver`: logs, binds, serves until SIGTERM or Ctrl-C.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let config = Config::from_cli(&cli)?;
+    init_logging(cli.log_level, cli.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("--listen: cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            listen = %addr,
+            profile = ?cli.profile,
+            seed = config.seed,
+            modelSlots = config.model_slots,
+            modelTokensPerSec = config.model_tokens_per_sec,
+            maxStreams = config.max_streams,
+            "refserver listening on http://{addr}"
+        );
+        serve(
+            listener,
+            config.state(),
+            shutdown_signal(),
+            config.shutdown_grace,
+        )
+        .await
+        .context("the server stopped with an error")?;
+        tracing::info!("refserver stopped");
+        Ok(())
+    })
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let default = match level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}

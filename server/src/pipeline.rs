@@ -1,0 +1,344 @@
+//! The simulated backend pipeline of one chat request: knowledge-base
+//! lookup through the KB cache, the language model emitting tokens, and
+//! text-to-speech of each finished sentence through the TTS cache,
+//! pipelined as a real backend is (TTS of sentence 1 runs while the tokens
+//! of sentence 2 stream; audio chunks go out in order).
+//!
+//! The pipeline emits [`Step`]s into a channel; the HTTP layer turns them
+//! into SSE events or one JSON answer. All timing uses `tokio::time`, so a
+//! test can run it with paused time.
+
+use crate::audio;
+use crate::cache::Cache;
+use crate::corpus;
+use crate::faults::Faults;
+use crate::metrics::{Metrics, StreamGuard, Timings};
+use crate::model::Model;
+use crate::profile::Profile;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use slo::protocol::{self, AUDIO_FORMAT, CacheOutcome, Done, ErrorKind, StreamError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep};
+
+/// What the pipeline says, in order: `Start`, tokens and audio, then one of
+/// `Done`, `Error` or `Drop`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Start(protocol::Start),
+    Token(String),
+    Audio(protocol::Audio),
+    Done(Done),
+    Error(StreamError),
+    /// Drop the connection without a last event (injected network fault).
+    Drop,
+}
+
+/// One chat request, validated.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub client_id: String,
+    pub chatbot_id: String,
+    pub message: String,
+    pub audio: bool,
+    pub streaming: bool,
+    /// When the request arrived: every latency counts from here.
+    pub received: Instant,
+}
+
+/// The shared simulation: profile, faults, model capacity, caches, metrics.
+#[derive(Debug)]
+pub struct Engine {
+    pub profile: Profile,
+    pub faults: RwLock<Faults>,
+    pub model: Model,
+    pub kb_cache: Cache,
+    pub tts_cache: Cache,
+    pub metrics: Arc<Metrics>,
+    seed: u64,
+    requests: AtomicU64,
+}
+
+enum Failure {
+    Stream(ErrorKind, &'static str),
+    Drop,
+    /// The receiver is gone: the client disconnected.
+    Gone,
+}
+
+/// Where this request's injected faults strike.
+#[derive(Debug, Default)]
+struct FaultPlan {
+    /// A failing error type and the token index before which it strikes.
+    fail_at_token: Option<(ErrorKind, usize)>,
+    /// The sentence whose speech synthesis fails.
+    tts_fail_at: Option<usize>,
+    stall_at: Option<usize>,
+    stall: Duration,
+    tts_slowdown: Duration,
+}
+
+impl FaultPlan {
+    fn draw(f: &Faults, tokens: usize, sentences: usize, audio: bool, rng: &mut StdRng) -> Self {
+        let mut plan = FaultPlan {
+            stall: Duration::from_millis(f.stall_ms),
+            tts_slowdown: Duration::from_millis(f.tts_slowdown_ms),
+            ..FaultPlan::default()
+        };
+        let u: f64 = rng.r#gen();
+        let token = rng.gen_range(0..tokens.max(1));
+        let mut edge = f.openai_rate;
+        if u < edge {
+            plan.fail_at_token = Some((ErrorKind::Openai, token));
+        } else if u < {
+            edge += f.tts_rate;
+            edge
+        } {
+            if audio {
+                plan.tts_fail_at = Some(rng.gen_range(0..sentences.max(1)));
+            }
+        } else if u < {
+            edge += f.network_rate;
+            edge
+        } {
+            plan.fail_at_token = Some((ErrorKind::Network, token));
+        } else if u < edge + f.other_rate {
+            plan.fail_at_token = Some((ErrorKind::Other, token));
+        }
+        if rng.r#gen::<f64>() < f.stall_rate {
+            plan.stall_at = Some(rng.gen_range(0..tokens.max(1)));
+        }
+        plan
+    }
+}
+
+fn message_of(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Openai => "upstream model timed out",
+        ErrorKind::Tts => "speech synthesis failed for a sentence",
+        ErrorKind::Network => "connection dropped mid-stream",
+        ErrorKind::Validation => "the request was not valid",
+        ErrorKind::Other => "internal error while streaming the answer",
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl Engine {
+    pub fn new(
+        profile: Profile,
+        faults: Faults,
+        model: Model,
+        cache_entries: usize,
+        metrics: Arc<Metrics>,
+        seed: u64,
+    ) -> Self {
+        Self {
+            profile,
+            faults: RwLock::new(faults),
+            model,
+            kb_cache: Cache::new(cache_entries),
+            tts_cache: Cache::new(cache_entries),
+            metrics,
+            seed,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.faults.read().expect("faults lock").clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.write().expect("faults lock") = faults;
+    }
+
+    /// Runs one request to its end, sending its steps to `tx`. The guard
+    /// is ended exactly once, before the last step is sent.
+    pub async fn run(&self, job: Job, guard: StreamGuard, tx: mpsc::Sender<Step>) {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut rng = StdRng::seed_from_u64(self.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        match self.answer(&job, &mut rng, &tx).await {
+            Ok((timings, done)) => {
+                tracing::info!(
+                    clientId = %job.client_id,
+                    chatbotId = %job.chatbot_id,
+                    streaming = job.streaming,
+                    firstTokenLatency = done.first_token_latency,
+                    firstAudioLatency = done.first_audio_latency,
+                    duration = done.duration,
+                    wordCount = done.word_count,
+                    kbCache = if done.kb_cache == CacheOutcome::Hit { "hit" } else { "miss" },
+                    "Stream complete"
+                );
+                guard.complete(timings, &done);
+                let _ = tx.send(Step::Done(done)).await;
+            }
+            Err(Failure::Stream(kind, message)) => {
+                tracing::error!(
+                    clientId = %job.client_id,
+                    chatbotId = %job.chatbot_id,
+                    errorType = kind.as_str(),
+                    "Stream failed: {message}"
+                );
+                guard.fail(kind, message);
+                let err = StreamError {
+                    kind,
+                    message: message.to_owned(),
+                };
+                let _ = tx.send(Step::Error(err)).await;
+            }
+            Err(Failure::Drop) => {
+                tracing::error!(
+                    clientId = %job.client_id,
+                    chatbotId = %job.chatbot_id,
+                    errorType = "network",
+                    "Stream failed: connection dropped (injected fault)"
+                );
+                guard.fail(ErrorKind::Network, message_of(ErrorKind::Network));
+                let _ = tx.send(Step::Drop).await;
+            }
+            // The guard's drop counts the disconnect.
+            Err(Failure::Gone) => drop(guard),
+        }
+    }
+
+    async fn answer(
+        &self,
+        job: &Job,
+        rng: &mut StdRng,
+        tx: &mpsc::Sender<Step>,
+    ) -> Result<(Timings, Done), Failure> {
+        let send = |step: Step| async move { tx.send(step).await.map_err(|_| Failure::Gone) };
+        send(Step::Start(protocol::Start {
+            client_id: job.client_id.clone(),
+            chatbot_id: job.chatbot_id.clone(),
+            streaming: job.streaming,
+        }))
+        .await?;
+
+        let answer = corpus::answer(&job.chatbot_id, &job.message);
+        let kb_key = format!("{}\n{}", job.chatbot_id, corpus::normalize(&job.message));
+        let kb_hit = self.kb_cache.lookup(&kb_key);
+        self.metrics.kb_lookup(kb_hit);
+        let p = &self.profile;
+        pause(if kb_hit { p.kb_hit_ms } else { p.kb_miss_ms }.sample(rng)).await;
+
+        let words: Vec<Vec<&str>> = answer
+            .sentences
+            .iter()
+            .map(|s| s.split(' ').collect())
+            .collect();
+        let total_tokens: usize = words.iter().map(Vec::len).sum();
+        let plan = FaultPlan::draw(&self.faults(), total_tokens, words.len(), job.audio, rng);
+        let mut tts_rng = StdRng::seed_from_u64(rng.r#gen());
+        let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
+
+        let tokens = async {
+            let generation = self.model.generate().await;
+            pause(p.first_token_ms.sample(rng)).await;
+            let mean_gap = p.token_interval_ms.sample(rng);
+            let mut first_token_at = None;
+            let mut index = 0;
+            for (s, sentence) in words.iter().enumerate() {
+                for (w, word) in sentence.iter().enumerate() {
+                    if index > 0 {
+                        pause(p.jittered(mean_gap, rng).max(self.model.token_floor())).await;
+                    }
+                    if plan.stall_at == Some(index) {
+                        pause(plan.stall).await;
+                    }
+                    if let Some((kind, at)) = plan.fail_at_token
+                        && at == index
+                    {
+                        return Err(match kind {
+                            ErrorKind::Network => Failure::Drop,
+                            kind => Failure::Stream(kind, message_of(kind)),
+                        });
+                    }
+                    let last = s + 1 == words.len() && w + 1 == sentence.len();
+                    let text = if last {
+                        (*word).to_owned()
+                    } else {
+                        format!("{word} ")
+                    };
+                    send(Step::Token(text)).await?;
+                    first_token_at.get_or_insert_with(Instant::now);
+                    index += 1;
+                }
+                if job.audio {
+                    let _ = sentence_tx.send(s);
+                }
+            }
+            drop(sentence_tx);
+            drop(generation);
+            Ok(first_token_at.unwrap_or_else(Instant::now))
+        };
+
+        let speech = async {
+            let (mut first_audio_at, mut hits, mut misses) = (None, 0, 0);
+            while let Some(seq) = sentence_rx.recv().await {
+                let text = &answer.sentences[seq];
+                let hit = self.tts_cache.lookup(text);
+                self.metrics.tts_lookup(hit);
+                let delay = if hit {
+                    p.tts_hit_ms.sample(&mut tts_rng)
+                } else {
+                    misses += 1;
+                    p.tts_miss_ms.sample(&mut tts_rng) + plan.tts_slowdown
+                };
+                hits += u64::from(hit);
+                pause(delay).await;
+                if plan.tts_fail_at == Some(seq) {
+                    return Err(Failure::Stream(ErrorKind::Tts, message_of(ErrorKind::Tts)));
+                }
+                let duration_ms = audio::duration_ms(text);
+                send(Step::Audio(protocol::Audio {
+                    seq: seq as u32,
+                    text: text.clone(),
+                    format: AUDIO_FORMAT.to_owned(),
+                    duration_ms,
+                    cached: hit,
+                    data: audio::pcm_base64(duration_ms),
+                }))
+                .await?;
+                first_audio_at.get_or_insert_with(Instant::now);
+            }
+            Ok((first_audio_at, hits, misses))
+        };
+
+        let (first_token_at, (first_audio_at, tts_hits, tts_misses)) =
+            tokio::try_join!(tokens, speech)?;
+        let timings = Timings {
+            first_token: first_token_at - job.received,
+            first_audio: first_audio_at.map(|a| a - job.received),
+            complete: job.received.elapsed(),
+        };
+        let done = Done {
+            word_count: answer.word_count() as u64,
+            first_token_latency: ms(timings.first_token),
+            first_audio_latency: timings.first_audio.map(ms),
+            duration: ms(timings.complete),
+            kb_cache: if kb_hit {
+                CacheOutcome::Hit
+            } else {
+                CacheOutcome::Miss
+            },
+            tts_cache_hits: tts_hits,
+            tts_cache_misses: tts_misses,
+        };
+        Ok((timings, done))
+    }
+}
+
+/// Sleeps, skipping the timer for a zero delay (the `fast` profile).
+async fn pause(d: Duration) {
+    if !d.is_zero() {
+        sleep(d).await;
+    }
+}

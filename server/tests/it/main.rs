@@ -1,0 +1,12 @@
+//! Integration tests of the reference server: one binary, one module per
+//! concern. Servers bind 127.0.0.1:0.
+
+mod cli;
+mod endpoints;
+mod faults;
+mod profile;
+mod rollout;
+mod stream;
+mod support;
+mod traffic;
+mod validation;

@@ -1,0 +1,85 @@
+//! The `baseline` profile reproduces the guide's "Performance Baselines" on
+//! an idle server. Runs the real pipeline with paused time, so thousands of
+//! requests take well under a second and the result is deterministic.
+
+use crate::support::{engine, run_job};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use server::pipeline::Step;
+use slo::histogram::LatencyHistogram;
+
+/// Idle-server percentiles over `n` sequential requests whose questions
+/// repeat with probability `repeat` (the guide's cache baselines: KB
+/// 60-70 %, TTS 50-60 %, come from a repeat ratio of about 0.6).
+async fn idle_percentiles(args: &[&str], n: usize, repeat: f64) -> [LatencyHistogram; 3] {
+    let engine = engine(args);
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut asked: Vec<String> = Vec::new();
+    let mut h = [
+        LatencyHistogram::new(),
+        LatencyHistogram::new(),
+        LatencyHistogram::new(),
+    ];
+    for i in 0..n {
+        let q = if !asked.is_empty() && rng.r#gen::<f64>() < repeat {
+            asked[rng.gen_range(0..asked.len())].clone()
+        } else {
+            asked.push(format!("question {i} about our services"));
+            asked.last().unwrap().clone()
+        };
+        let t0 = tokio::time::Instant::now();
+        let steps = run_job(&engine, &q, true).await;
+        let first_token = steps
+            .iter()
+            .find(|(_, s)| matches!(s, Step::Token(_)))
+            .unwrap()
+            .0;
+        let first_audio = steps
+            .iter()
+            .find(|(_, s)| matches!(s, Step::Audio(_)))
+            .unwrap()
+            .0;
+        let (done_at, done) = steps.last().unwrap();
+        assert!(matches!(done, Step::Done(_)), "{done:?}");
+        h[0].record(first_token - t0);
+        h[1].record(first_audio - t0);
+        h[2].record(*done_at - t0);
+    }
+    h
+}
+
+#[tokio::test(start_paused = true)]
+async fn baseline_profile_matches_the_guide() {
+    let [ft, fa, c] = idle_percentiles(&["--profile", "baseline"], 4000, 0.6).await;
+    let p = |h: &LatencyHistogram, q: f64| h.quantile_us(q) / 1000;
+    let report = format!(
+        "first token p50 {} p95 {} p99 {}; first audio p50 {} p95 {} p99 {}; complete p50 {} p95 {} p99 {}",
+        p(&ft, 0.5),
+        p(&ft, 0.95),
+        p(&ft, 0.99),
+        p(&fa, 0.5),
+        p(&fa, 0.95),
+        p(&fa, 0.99),
+        p(&c, 0.5),
+        p(&c, 0.95),
+        p(&c, 0.99),
+    );
+    eprintln!("{report}");
+    let within = |h: &LatencyHistogram, q: f64, lo: u64, hi: u64| {
+        let v = p(h, q);
+        assert!(
+            (lo..=hi).contains(&v),
+            "p{} = {v} ms is outside {lo}-{hi}: {report}",
+            q * 100.0
+        );
+    };
+    within(&ft, 0.50, 400, 500);
+    within(&ft, 0.95, 600, 800);
+    within(&ft, 0.99, 800, 1000);
+    within(&fa, 0.50, 1100, 1300);
+    within(&fa, 0.95, 1400, 1600);
+    within(&fa, 0.99, 1700, 2000);
+    within(&c, 0.50, 2500, 3000);
+    within(&c, 0.95, 3500, 4000);
+    within(&c, 0.99, 4500, 5000);
+}

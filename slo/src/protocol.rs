@@ -1,0 +1,226 @@
+//! The chat streaming protocol, v1 (`shared/PROTOCOL.md`): the JSON payloads
+//! of the stream events and of the non-stream answers, field for field.
+
+use serde::{Deserialize, Serialize};
+
+/// Path of the streaming chat endpoint.
+pub const CHAT_PATH: &str = "/api/chat/stream";
+
+/// The largest request body a server accepts (PROTOCOL.md 1.3, 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The only audio format of v1: 16-bit little-endian PCM at 16 kHz, so one
+/// millisecond of audio is 32 bytes.
+pub const AUDIO_FORMAT: &str = "pcm_s16le_16000";
+pub const AUDIO_BYTES_PER_MS: u64 = 32;
+
+/// The `start` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Start {
+    pub client_id: String,
+    pub chatbot_id: String,
+    pub streaming: bool,
+}
+
+/// A `token` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub text: String,
+}
+
+/// An `audio` event: one synthesized sentence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audio {
+    pub seq: u32,
+    pub text: String,
+    pub format: String,
+    pub duration_ms: u64,
+    pub cached: bool,
+    /// Base64 of the PCM samples.
+    pub data: String,
+}
+
+/// The `done` event, also the `metrics` of a non-stream answer. Latencies
+/// are the server's own, in ms, from the moment the request arrived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Done {
+    pub word_count: u64,
+    pub first_token_latency: u64,
+    pub first_audio_latency: Option<u64>,
+    pub duration: u64,
+    pub kb_cache: CacheOutcome,
+    pub tts_cache_hits: u64,
+    pub tts_cache_misses: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheOutcome {
+    Hit,
+    Miss,
+}
+
+/// The `error` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamError {
+    #[serde(rename = "type")]
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// The guide's error breakdown. `openai`, `tts`, `network` and `other` can
+/// end a stream; `validation` is a rejected request (400, 413, 415).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    Openai,
+    Tts,
+    Network,
+    Validation,
+    Other,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Openai,
+        ErrorKind::Tts,
+        ErrorKind::Network,
+        ErrorKind::Validation,
+        ErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Openai => "openai",
+            ErrorKind::Tts => "tts",
+            ErrorKind::Network => "network",
+            ErrorKind::Validation => "validation",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The `type` of a non-stream error body: the stream kinds plus
+/// `overloaded` (503) and the admin and routing refusals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyErrorKind {
+    Validation,
+    Overloaded,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Openai,
+    Tts,
+    Network,
+    Other,
+}
+
+/// The body of every answer that is not a stream and not a success:
+/// `{"success": false, "error": {"type": ..., "message": ...}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub success: bool,
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "type")]
+    pub kind: BodyErrorKind,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(kind: BodyErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            success: false,
+            error: ErrorDetail {
+                kind,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// The 200 JSON answer given when streaming is rolled out to 0 % for the
+/// client (PROTOCOL.md 1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NonStreamAnswer {
+    pub success: bool,
+    pub streaming: bool,
+    pub client_id: String,
+    pub text: String,
+    pub audio: Vec<Audio>,
+    pub metrics: Done,
+}
+
+/// FNV-1a, 64 bit, over the UTF-8 bytes of `s`.
+pub fn fnv1a64(s: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    s.bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// The rollout bucket of a client, 0..100 (PROTOCOL.md 3): the client
+/// streams when its bucket is below the rollout percentage.
+pub fn rollout_bucket(client_id: &str) -> u8 {
+    (fnv1a64(client_id) % 100) as u8
+}
+
+/// Whether a client streams at rollout percentage `percentage`.
+pub fn streams_at(client_id: &str, percentage: u8) -> bool {
+    rollout_bucket(client_id) < percentage
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_known_vectors() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64("foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn rollout_edges() {
+        let id = "chat-1760185530974-abc123";
+        assert!(!streams_at(id, 0));
+        assert!(streams_at(id, 100));
+        let b = rollout_bucket(id);
+        assert!(streams_at(id, b + 1));
+        assert!(!streams_at(id, b));
+    }
+
+    #[test]
+    fn done_serializes_with_protocol_keys() {
+        let done = Done {
+            word_count: 145,
+            first_token_latency: 420,
+            first_audio_latency: None,
+            duration: 2650,
+            kb_cache: CacheOutcome::Hit,
+            tts_cache_hits: 2,
+            tts_cache_misses: 1,
+        };
+        let v = serde_json::to_value(&done).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"wordCount": 145, "firstTokenLatency": 420,
+                "firstAudioLatency": null, "duration": 2650, "kbCache": "hit",
+                "ttsCacheHits": 2, "ttsCacheMisses": 1})
+        );
+    }
+}
