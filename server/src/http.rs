@@ -312,6 +312,34 @@ async fn feature_flags(State(app): State<AppState>) -> Response {
     json_ok(app.flags.json())
 }
 
+/// A request allowed to take an admin action; rejects with 401 or 403.
+struct Admin {
+    peer: SocketAddr,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Response> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .ok_or_else(|| {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    BodyErrorKind::Other,
+                    "the server was started without peer addresses",
+                )
+            })?;
+        authorize(app, &parts.headers, peer)?;
+        Ok(Admin { peer })
+    }
+}
+
 /// Admin actions: a bearer token when the server has one, else loopback only.
 #[allow(clippy::result_large_err)]
 fn authorize(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<(), Response> {
@@ -369,13 +397,10 @@ fn parse_json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, String> {
 
 async fn rollout(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Admin { peer }: Admin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, peer) {
-        return r;
-    }
     let parsed = parse_json_body(&headers, &body).and_then(|v| flags::parse_rollout(&v));
     let (feature, percentage) = match parsed {
         Ok(p) => p,
@@ -402,26 +427,16 @@ async fn rollout(
     }))
 }
 
-async fn get_faults(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorize(&app, &headers, peer) {
-        return r;
-    }
+async fn get_faults(State(app): State<AppState>, _admin: Admin) -> Response {
     json_ok(json!({ "success": true, "faults": app.engine.faults() }))
 }
 
 async fn set_faults(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Admin { peer }: Admin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, peer) {
-        return r;
-    }
     let patch = parse_json_body(&headers, &body).and_then(|v| {
         serde_json::from_value::<FaultsPatch>(v)
             .map_err(|e| format!("the faults body is not valid: {e}"))

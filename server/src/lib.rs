@@ -38,7 +38,7 @@ use crate::http::AppState;
 use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::pipeline::Engine;
-use crate::profile::{Delay, Profile, ProfileName};
+use crate::profile::{Delay, Overrides, Profile, ProfileName};
 use clap::Parser;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -215,22 +215,16 @@ impl Config {
             Some(path) => Profile::from_file(path, cli.profile)?,
             None => Profile::builtin(cli.profile),
         };
-        let exact = [
-            (&mut profile.kb_hit_ms, cli.kb_hit_ms),
-            (&mut profile.kb_miss_ms, cli.kb_miss_ms),
-            (&mut profile.first_token_ms, cli.first_token_ms),
-            (&mut profile.token_interval_ms, cli.token_interval_ms),
-            (&mut profile.tts_hit_ms, cli.tts_hit_ms),
-            (&mut profile.tts_miss_ms, cli.tts_miss_ms),
-        ];
-        for (slot, ms) in exact {
-            if let Some(ms) = ms {
-                *slot = Delay::Fixed(ms);
-            }
-        }
-        if cli.token_interval_ms.is_some() {
-            profile.token_jitter = 0.0;
-        }
+        let fixed = |ms: Option<f64>| ms.map(Delay::Fixed);
+        profile.apply(Overrides {
+            kb_hit_ms: fixed(cli.kb_hit_ms),
+            kb_miss_ms: fixed(cli.kb_miss_ms),
+            first_token_ms: fixed(cli.first_token_ms),
+            token_interval_ms: fixed(cli.token_interval_ms),
+            token_jitter: cli.token_interval_ms.map(|_| 0.0),
+            tts_hit_ms: fixed(cli.tts_hit_ms),
+            tts_miss_ms: fixed(cli.tts_miss_ms),
+        });
         if let Err(e) = profile.validate() {
             bail!("--{}", e.replace('_', "-"));
         }

@@ -226,24 +226,37 @@ impl Profile {
     pub fn from_toml(text: &str, base: ProfileName) -> Result<Profile, String> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut profile = Profile::builtin(file.base.unwrap_or(base));
-        let overrides = [
-            (&mut profile.kb_hit_ms, file.kb_hit_ms),
-            (&mut profile.kb_miss_ms, file.kb_miss_ms),
-            (&mut profile.first_token_ms, file.first_token_ms),
-            (&mut profile.token_interval_ms, file.token_interval_ms),
-            (&mut profile.tts_hit_ms, file.tts_hit_ms),
-            (&mut profile.tts_miss_ms, file.tts_miss_ms),
+        profile.apply(Overrides {
+            kb_hit_ms: file.kb_hit_ms,
+            kb_miss_ms: file.kb_miss_ms,
+            first_token_ms: file.first_token_ms,
+            token_interval_ms: file.token_interval_ms,
+            token_jitter: file.token_jitter,
+            tts_hit_ms: file.tts_hit_ms,
+            tts_miss_ms: file.tts_miss_ms,
+        });
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Replaces each delay that `o` sets.
+    pub fn apply(&mut self, o: Overrides) {
+        let slots = [
+            (&mut self.kb_hit_ms, o.kb_hit_ms),
+            (&mut self.kb_miss_ms, o.kb_miss_ms),
+            (&mut self.first_token_ms, o.first_token_ms),
+            (&mut self.token_interval_ms, o.token_interval_ms),
+            (&mut self.tts_hit_ms, o.tts_hit_ms),
+            (&mut self.tts_miss_ms, o.tts_miss_ms),
         ];
-        for (slot, value) in overrides {
+        for (slot, value) in slots {
             if let Some(v) = value {
                 *slot = v;
             }
         }
-        if let Some(j) = file.token_jitter {
-            profile.token_jitter = j;
+        if let Some(j) = o.token_jitter {
+            self.token_jitter = j;
         }
-        profile.validate()?;
-        Ok(profile)
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -271,6 +284,18 @@ impl Profile {
             mean.mul_f64(f)
         }
     }
+}
+
+/// Delays to set over a profile (from a file or from flags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub kb_hit_ms: Option<Delay>,
+    pub kb_miss_ms: Option<Delay>,
+    pub first_token_ms: Option<Delay>,
+    pub token_interval_ms: Option<Delay>,
+    pub token_jitter: Option<f64>,
+    pub tts_hit_ms: Option<Delay>,
+    pub tts_miss_ms: Option<Delay>,
 }
 
 #[derive(Deserialize)]
