@@ -10,6 +10,8 @@
 //! Run the server with `--profile fast --model-slots 0 --max-streams 20000`
 //! (and `--token-interval-ms 1000` for `hold`, so streams stay open).
 
+#![allow(clippy::print_stdout)] // a benchmark client reports on stdout
+
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -53,7 +53,12 @@ use tokio::net::TcpListener;
 /// under /api/metrics/..., GET /metrics (Prometheus) and the admin
 /// endpoint /api/admin/faults. Logs are JSON lines on standard output.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "refserver", version, allow_negative_numbers = true)]
+#[command(
+    name = "refserver",
+    version,
+    allow_negative_numbers = true,
+    args_override_self = true
+)]
 pub struct Cli {
     /// Address to listen on (host:port); port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]

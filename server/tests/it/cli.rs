@@ -1,7 +1,7 @@
 //! The `refserver` binary: its errors, its JSON logs, and graceful shutdown
 //! on SIGTERM.
 
-use crate::support::{body, chat};
+use crate::support::{body, chat, eventually, get_json};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -101,6 +101,14 @@ fn spawn(args: &[&str]) -> (Child, String, mpsc::Receiver<String>) {
     (child, format!("http://{addr}"), rx)
 }
 
+/// Waits until the server is answering one stream.
+async fn stream_open(url: &str) {
+    eventually(async || {
+        get_json(url, "/api/metrics/streaming/summary").await.1["summary"]["activeStreams"] == 1
+    })
+    .await;
+}
+
 fn sigterm(child: &Child) {
     let ok = Command::new("sh")
         .args(["-c", &format!("kill -TERM {}", child.id())])
@@ -132,7 +140,7 @@ async fn sigterm_lets_open_streams_finish_and_logs_are_json_lines() {
         let url = url.clone();
         async move { chat(&url, &b).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream_open(&url).await;
     sigterm(&child);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let refused = reqwest::Client::new()
@@ -183,8 +191,11 @@ async fn past_the_grace_period_open_streams_are_cut() {
         "300ms",
     ]);
     let b = body("a slow answer", None, false);
-    let open = tokio::spawn(async move { chat(&url, &b).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let open = tokio::spawn({
+        let url = url.clone();
+        async move { chat(&url, &b).await }
+    });
+    stream_open(&url).await;
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert!(status.success());

@@ -83,3 +83,33 @@ async fn baseline_profile_matches_the_guide() {
     within(&c, 0.95, 3500, 4000);
     within(&c, 0.99, 4500, 5000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn degraded_profile_breaches_the_guides_warning_thresholds() {
+    let [ft, fa, c] = idle_percentiles(&["--profile", "degraded"], 400, 0.6).await;
+    let p95 = |h: &LatencyHistogram| h.quantile_us(0.95) / 1000;
+    // Warning levels: first token > 1000 ms, first audio > 2000 ms, complete > 5000 ms.
+    assert!(p95(&ft) > 1000, "first token p95 {}", p95(&ft));
+    assert!(p95(&fa) > 2000, "first audio p95 {}", p95(&fa));
+    assert!(p95(&c) > 5000, "complete p95 {}", p95(&c));
+}
+
+/// Every step of a run and when it came, relative to the run's start.
+async fn timeline(seed: &str) -> Vec<(u128, String)> {
+    let engine = engine(&["--profile", "baseline", "--seed", seed]);
+    let t0 = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    for q in ["first question", "second question", "first question"] {
+        for (at, step) in run_job(&engine, q, true).await {
+            out.push(((at - t0).as_micros(), format!("{step:?}")));
+        }
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_seed_gives_the_same_run() {
+    let a = timeline("7").await;
+    assert_eq!(a, timeline("7").await);
+    assert_ne!(a, timeline("8").await, "another seed draws other delays");
+}
