@@ -1,17 +1,42 @@
 //! # loadgen: SSE chat traffic, measured from the client side
 //!
-//! A skeleton until the load-generator issue lands: the command line and
-//! exit codes exist so CI and the docs can name them; `run` says plainly
-//! that it is not built yet.
+//! Drives chat traffic (PROTOCOL.md) at a target with goose, measures every
+//! latency from the client in HDR histograms, scrapes the target's own
+//! metrics, judges the run by an SLO file and writes what it measured:
+//! the per-request CSV, an HdrHistogram interval log, goose's report and
+//! `report.json`.
 //!
 //! # Layout
-//! - [`Cli`] and [`run`]: the command line and its outcome.
+//! - [`Cli`], [`run`], [`Outcome`]: the command line and its exit codes.
+//! - [`plan`]: flags and the scenario file, validated into one plan.
+//! - [`run`](mod@run): one run, start to end.
+//! - [`exchange`]: one request through goose, parsed and stamped.
+//! - [`protocol`]: the seam for the wire protocol ([`protocol::ChatV1`]).
+//! - [`mix`]: which question each request asks.
+//! - [`recorder`]: the CSV, the interval log and the run's figures.
+//! - [`scrape`], [`selfcheck`], [`progress`]: the target's view, the
+//!   client's own health, the live line.
 
-use clap::{Parser, Subcommand};
+pub mod exchange;
+pub mod mix;
+pub mod plan;
+pub mod progress;
+pub mod protocol;
+pub mod recorder;
+pub mod run;
+pub mod scrape;
+pub mod selfcheck;
+
+use clap::{Args, Parser, Subcommand};
+use slo::objective::FailOn;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Drives SSE chat traffic at a target and judges it against SLOs.
+/// Load tests and SLO gates for streaming chat backends.
+///
+/// Exit codes: 0 the run passed, 1 an SLO was violated (or the run was not
+/// trustworthy, or did not complete), 2 a usage or run error.
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 pub struct Cli {
@@ -21,11 +46,57 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs a scenario file (not built yet).
-    Run {
-        /// The scenario file (TOML).
-        scenario: PathBuf,
-    },
+    /// Runs a scenario file and writes its reports.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML), e.g. scenarios/smoke.toml.
+    pub scenario: PathBuf,
+    /// Base URL of the target, over the scenario's (e.g.
+    /// http://127.0.0.1:5000). Without one in either, the reference server
+    /// is started in-process.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Output folder (default runs/<scenario>-<unix time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Measured duration, over the scenario's (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// A closed model with N users, over the scenario's load.
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    pub users: Option<usize>,
+    /// An open model at R requests per second, over the scenario's load.
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    pub rate: Option<f64>,
+    /// The SLO file to judge by, over the scenario's.
+    #[arg(long, value_name = "FILE")]
+    pub slo: Option<PathBuf>,
+    /// The level that fails the run: target, warning or critical.
+    #[arg(long, value_enum, default_value_t = FailOnArg::Warning)]
+    pub fail_on: FailOnArg,
+    /// No live progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnArg {
+    Target,
+    Warning,
+    Critical,
+}
+
+impl From<FailOnArg> for FailOn {
+    fn from(f: FailOnArg) -> FailOn {
+        match f {
+            FailOnArg::Target => FailOn::Target,
+            FailOnArg::Warning => FailOn::Warning,
+            FailOnArg::Critical => FailOn::Critical,
+        }
+    }
 }
 
 /// The CI interface: 0 pass, 1 SLO violated, 2 usage or run error.
@@ -46,11 +117,40 @@ impl From<Outcome> for ExitCode {
     }
 }
 
+/// Runs the command; prints the verdict summary on standard error.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Run { scenario } => anyhow::bail!(
-            "cannot run {}: the load generator is not built yet; start the reference server with `cargo run -p server --bin refserver`",
-            scenario.display()
-        ),
+        Command::Run(args) => {
+            let plan = plan::Plan::from_args(&args)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(run::run(&plan))?;
+            summarize(&report, &plan.out);
+            Ok(match report.verdict {
+                slo::report::Verdict::Pass => Outcome::Pass,
+                slo::report::Verdict::Fail => Outcome::SloViolated,
+            })
+        }
     }
+}
+
+fn summarize(r: &slo::report::Report, out: &std::path::Path) {
+    let q = &r.figures.requests;
+    let ft = &r.figures.latency_ms.first_token;
+    eprintln!(
+        "{}: {} requests, {} ok, {} failed; first token p95 {:.0} ms; verdict {}",
+        r.scenario.name,
+        q.total,
+        q.ok,
+        q.failed,
+        ft.p95,
+        if r.verdict == slo::report::Verdict::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+    for reason in &r.verdict_reasons {
+        eprintln!("  - {reason}");
+    }
+    eprintln!("reports in {}", out.display());
 }

@@ -204,6 +204,9 @@ impl Metrics {
         for kind in ErrorKind::ALL {
             let _ = prom.errors.get_or_create(&label("type", kind.as_str()));
         }
+        for stage in ["first_token", "first_audio", "complete"] {
+            let _ = prom.latency.get_or_create(&label("stage", stage));
+        }
         for cache in ["kb", "tts"] {
             let _ = prom.cache_hits.get_or_create(&label("cache", cache));
             let _ = prom.cache_misses.get_or_create(&label("cache", cache));

@@ -30,7 +30,7 @@ impl LatencyHistogram {
 
     /// Records one latency; values above [`MAX_US`] are clamped to it.
     pub fn record_us(&mut self, us: u64) {
-        self.inner.saturating_record(us.clamp(1, MAX_US));
+        self.inner.saturating_record(us.min(MAX_US));
     }
 
     pub fn record(&mut self, latency: Duration) {

@@ -11,9 +11,19 @@
 //! - [`histogram`]: latency histograms (HdrHistogram, microseconds) and the
 //!   avg/p50/p95/p99 summaries every report and endpoint shows.
 //! - [`sse`]: the WHATWG-conformant streaming SSE parser.
+//! - [`scenario`]: scenario files, parsed strictly.
+//! - [`record`]: one measured request (the CSV row), outcomes, audio playback.
+//! - [`aggregate`]: a run's figures from its records: histograms, counts, time series.
+//! - [`objective`]: SLO files, objectives judged to levels, the gate policy.
+//! - [`report`]: `report.json`, the verdict.
 //! - [`format`]: the guide's figure formats (`"99.72%"`, `"5d 12h 30m"`).
 
+pub mod aggregate;
 pub mod format;
 pub mod histogram;
+pub mod objective;
 pub mod protocol;
+pub mod record;
+pub mod report;
+pub mod scenario;
 pub mod sse;

@@ -1,0 +1,332 @@
+//! One chat request through goose's own client: sent as a `GooseRequest`
+//! named `chat` (so goose's status, error and request accounting stay
+//! intact), its body read as it arrives and parsed with the WHATWG SSE
+//! parser, every moment stamped on the monotonic clock.
+
+use crate::protocol::{Ask, Event, ServerFigures};
+use crate::run::{Msg, Shared};
+use goose::prelude::*;
+use slo::record::{Outcome, RequestRecord, playback};
+use slo::sse::SseParser;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::{Instant, timeout_at};
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// What the body told us, stamped as it arrived.
+#[derive(Default)]
+struct Stamps {
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    tokens: u32,
+    gaps_us: Vec<u32>,
+    audio: Vec<(u64, u64)>,
+    first_audio: Option<Instant>,
+    done: Option<Instant>,
+    end: Option<(Outcome, String)>,
+    server: ServerFigures,
+}
+
+impl Stamps {
+    fn token(&mut self, at: Instant, visible: bool) {
+        if let Some(prev) = self.last_token {
+            self.gaps_us
+                .push(u32::try_from(us(at - prev)).unwrap_or(u32::MAX));
+        }
+        self.last_token = Some(at);
+        self.tokens += 1;
+        if visible && self.first_token.is_none() {
+            self.first_token = Some(at);
+        }
+    }
+
+    fn audio(&mut self, at: Instant, start: Instant, duration_ms: u64) {
+        self.first_audio.get_or_insert(at);
+        self.audio.push((us(at - start), duration_ms));
+    }
+}
+
+/// Sends one request and records it. `scheduled` is its intended start
+/// under an open model.
+pub async fn exchange(
+    user: &mut GooseUser,
+    shared: &Shared,
+    scheduled: Option<Instant>,
+) -> TransactionResult {
+    let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
+    let (chatbot_id, message) = shared.mix.lock().expect("mix lock").next_ask();
+    let ask = Ask {
+        client_id: format!("lg-{}-{seq}", shared.run_id),
+        chatbot_id,
+        message,
+        audio: shared.audio,
+    };
+    let path = shared.protocol.path().to_owned();
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, &path)?
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .timeout(shared.timeout)
+        .body(shared.protocol.body(&ask));
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path(path.as_str())
+        .name("chat")
+        .set_request_builder(builder)
+        .build();
+
+    let clock = shared.clock();
+    let start = Instant::now();
+    let deadline = start + shared.timeout;
+    shared.active.fetch_add(1, Ordering::Relaxed);
+    let sent = user.request(request).await;
+    let mut rec = RequestRecord {
+        seq,
+        user: user.weighted_users_index,
+        client_id: ask.client_id,
+        chatbot_id: ask.chatbot_id,
+        warmup: scheduled.unwrap_or(start) < clock.warmup_end,
+        scheduled_us: scheduled.map(|s| us(s.saturating_duration_since(clock.started))),
+        start_us: us(start.saturating_duration_since(clock.started)),
+        lateness_us: scheduled.map_or(0, |s| us(start.saturating_duration_since(s))),
+        ..RequestRecord::default()
+    };
+    let mut stamps = Stamps::default();
+    let mut goose = match sent {
+        Ok(g) => Some(g),
+        Err(e) => {
+            stamps.end = Some((
+                Outcome::Other,
+                format!("the request could not be built: {e}"),
+            ));
+            None
+        }
+    };
+    if let Some(g) = goose.as_mut() {
+        match g.response.as_mut() {
+            Err(e) => {
+                let outcome = if e.is_connect() {
+                    Outcome::ConnectionRefused
+                } else if e.is_timeout() {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Truncated
+                };
+                stamps.end = Some((outcome, error_chain(&*e)));
+            }
+            Ok(resp) => {
+                rec.headers_us = Some(us(start.elapsed()));
+                rec.status = Some(resp.status().as_u16());
+                read_body(resp, shared, start, deadline, &mut stamps, &mut rec).await;
+            }
+        }
+    }
+    let end = Instant::now();
+    shared.active.fetch_sub(1, Ordering::Relaxed);
+
+    rec.end_us = us(end - start);
+    rec.first_token_us = stamps.first_token.map(|t| us(t - start));
+    rec.first_audio_us = stamps.first_audio.map(|t| us(t - start));
+    rec.tokens = rec.tokens.max(stamps.tokens);
+    rec.audio_chunks = rec.audio_chunks.max(stamps.audio.len() as u32);
+    let (underruns, stall) = playback(&stamps.audio);
+    rec.underruns = underruns;
+    rec.stall_us = stall;
+    let s = &stamps.server;
+    rec.server_first_token_ms = s.first_token_ms;
+    rec.server_first_audio_ms = s.first_audio_ms;
+    rec.server_duration_ms = s.duration_ms;
+    rec.word_count = s.word_count;
+    rec.kb_cache = s.kb_cache.clone();
+    rec.tts_cache_hits = s.tts_cache_hits;
+    rec.tts_cache_misses = s.tts_cache_misses;
+    match (stamps.done, stamps.end.take()) {
+        (Some(done), None) => {
+            rec.complete_us = Some(us(done - start));
+            rec.outcome = Outcome::Ok;
+        }
+        (_, Some((outcome, error))) => {
+            rec.outcome = outcome;
+            rec.error = error;
+        }
+        (None, None) => {
+            rec.outcome = Outcome::Truncated;
+            rec.error = "the stream closed without done or error".into();
+        }
+    }
+
+    // goose's own report carries the three latencies too.
+    if rec.outcome.is_ok() {
+        for (name, value) in [
+            ("first_token", rec.first_token_us),
+            ("first_audio", rec.first_audio_us),
+            ("complete", rec.complete_us),
+        ] {
+            if let Some(v) = value {
+                user.record_custom_request_duration(
+                    "SSE",
+                    name,
+                    Duration::from_micros(v),
+                    true,
+                    None,
+                    None,
+                )
+                .await?;
+            }
+        }
+    }
+    let failed = !rec.outcome.is_ok();
+    let tag = format!("{}: {}", rec.outcome.as_str(), rec.error);
+    let _ = shared
+        .records
+        .send(Msg::Done(Box::new(rec), stamps.gaps_us));
+    match goose {
+        // A 2xx answer goose counted as a success, but the stream failed.
+        Some(mut g) if failed && g.request.success => {
+            user.set_failure(&tag, &mut g.request, None, None)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn read_body(
+    resp: &mut reqwest::Response,
+    shared: &Shared,
+    start: Instant,
+    deadline: Instant,
+    stamps: &mut Stamps,
+    rec: &mut RequestRecord,
+) {
+    let status = resp.status().as_u16();
+    let is_sse = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/event-stream"));
+    if status != 200 || !is_sse {
+        let body = match timeout_at(deadline, read_all(resp)).await {
+            Err(_) => {
+                stamps.end = Some((
+                    Outcome::Timeout,
+                    format!("no whole answer within {:?}", shared.timeout),
+                ));
+                return;
+            }
+            Ok(Err(e)) => {
+                stamps.end = Some(if e.is_timeout() {
+                    (
+                        Outcome::Timeout,
+                        format!("no whole answer within {:?}", shared.timeout),
+                    )
+                } else {
+                    (
+                        Outcome::Truncated,
+                        format!("the answer broke off: {}", error_chain(&e)),
+                    )
+                });
+                return;
+            }
+            Ok(Ok(b)) => b,
+        };
+        let at = Instant::now();
+        if status != 200 {
+            stamps.end = Some(shared.protocol.error_answer(status, &body));
+            return;
+        }
+        match shared.protocol.whole_answer(&body) {
+            Ok(a) => {
+                // Not a stream: first token = first audio = complete = body received.
+                stamps.first_token = Some(at);
+                if !a.audio_ms.is_empty() {
+                    stamps.first_audio = Some(at);
+                }
+                stamps.done = Some(at);
+                stamps.server = a.server;
+                rec.tokens = a.tokens;
+                rec.audio_chunks = a.audio_ms.len() as u32;
+            }
+            Err(m) => stamps.end = Some((Outcome::Malformed, m)),
+        }
+        return;
+    }
+    rec.streaming = true;
+    let mut parser = SseParser::new();
+    let protocol = &shared.protocol;
+    loop {
+        match timeout_at(deadline, resp.chunk()).await {
+            Err(_) => {
+                if stamps.done.is_none() && stamps.end.is_none() {
+                    stamps.end = Some((
+                        Outcome::Timeout,
+                        format!("no end of stream within {:?}", shared.timeout),
+                    ));
+                }
+                return;
+            }
+            Ok(Err(e)) => {
+                if stamps.done.is_none() && stamps.end.is_none() {
+                    stamps.end = Some(if e.is_timeout() {
+                        (
+                            Outcome::Timeout,
+                            format!("no end of stream within {:?}", shared.timeout),
+                        )
+                    } else {
+                        (
+                            Outcome::Truncated,
+                            format!("the stream broke off: {}", error_chain(&e)),
+                        )
+                    });
+                }
+                return;
+            }
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some(bytes))) => {
+                let at = Instant::now();
+                parser.feed(&bytes, &mut |ev| {
+                    if stamps.done.is_some() || stamps.end.is_some() {
+                        return; // nothing counts after the last event
+                    }
+                    match protocol.event(ev.event, ev.data) {
+                        Ok(Event::Token { visible }) => stamps.token(at, visible),
+                        Ok(Event::Audio { duration_ms }) => stamps.audio(at, start, duration_ms),
+                        Ok(Event::Done(server)) => {
+                            stamps.done = Some(at);
+                            stamps.server = server;
+                        }
+                        Ok(Event::Error { outcome, message }) => {
+                            stamps.end = Some((outcome, message))
+                        }
+                        Ok(Event::Start | Event::Ignored) => {}
+                        Err(m) => stamps.end = Some((Outcome::Malformed, m)),
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn read_all(resp: &mut reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error with its causes: "error sending request: connection refused".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,265 @@
+//! The protocol seam: everything that knows the wire format of the target
+//! sits behind [`ChatProtocol`], so another streaming protocol (an
+//! OpenAI-compatible chat completion, say) is one more implementation and
+//! the measurement, load models and reports do not change.
+
+use slo::protocol::{Audio, Done, ErrorBody, ErrorKind, NonStreamAnswer, StreamError};
+use slo::record::Outcome;
+
+/// One question to ask.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    pub chatbot_id: String,
+    pub client_id: String,
+    pub message: String,
+    pub audio: bool,
+}
+
+/// What one stream event means for the measurement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Start,
+    /// A token; `visible` when its text is not empty (first token counts
+    /// from the first visible one).
+    Token {
+        visible: bool,
+    },
+    /// An audio chunk and how long it plays.
+    Audio {
+        duration_ms: u64,
+    },
+    /// The last event of a success, with the server's own figures.
+    Done(ServerFigures),
+    /// The last event of a failure.
+    Error {
+        outcome: Outcome,
+        message: String,
+    },
+    /// An event this protocol does not measure.
+    Ignored,
+}
+
+/// The server's own view of one request, when the protocol reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerFigures {
+    pub first_token_ms: Option<u64>,
+    pub first_audio_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub word_count: Option<u64>,
+    pub kb_cache: Option<String>,
+    pub tts_cache_hits: Option<u64>,
+    pub tts_cache_misses: Option<u64>,
+}
+
+/// A whole answer given as one JSON body (not a stream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WholeAnswer {
+    pub tokens: u32,
+    pub audio_ms: Vec<u64>,
+    pub server: ServerFigures,
+}
+
+pub trait ChatProtocol: Send + Sync + std::fmt::Debug {
+    /// The request path, relative to the target's base URL.
+    fn path(&self) -> &str;
+    /// The JSON request body.
+    fn body(&self, ask: &Ask) -> Vec<u8>;
+    /// Interprets one SSE event; an error means the event is malformed.
+    fn event(&self, name: &str, data: &str) -> Result<Event, String>;
+    /// Interprets a 200 JSON answer (a client outside the streaming rollout).
+    fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String>;
+    /// Classifies an error answer by its status and body.
+    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String);
+}
+
+/// PROTOCOL.md v1: the reference server's and the production backend's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChatV1;
+
+fn stream_outcome(kind: ErrorKind) -> Outcome {
+    match kind {
+        ErrorKind::Openai => Outcome::Openai,
+        ErrorKind::Tts => Outcome::Tts,
+        ErrorKind::Network => Outcome::Network,
+        ErrorKind::Validation => Outcome::Validation,
+        ErrorKind::Other => Outcome::Other,
+    }
+}
+
+fn server_figures(d: &Done) -> ServerFigures {
+    ServerFigures {
+        first_token_ms: Some(d.first_token_latency),
+        first_audio_ms: d.first_audio_latency,
+        duration_ms: Some(d.duration),
+        word_count: Some(d.word_count),
+        kb_cache: Some(
+            match d.kb_cache {
+                slo::protocol::CacheOutcome::Hit => "hit",
+                slo::protocol::CacheOutcome::Miss => "miss",
+            }
+            .to_owned(),
+        ),
+        tts_cache_hits: Some(d.tts_cache_hits),
+        tts_cache_misses: Some(d.tts_cache_misses),
+    }
+}
+
+impl ChatProtocol for ChatV1 {
+    fn path(&self) -> &str {
+        slo::protocol::CHAT_PATH
+    }
+
+    fn body(&self, ask: &Ask) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "chatbotId": ask.chatbot_id,
+            "message": ask.message,
+            "clientId": ask.client_id,
+            "audio": ask.audio,
+        }))
+        .expect("a JSON object serializes")
+    }
+
+    fn event(&self, name: &str, data: &str) -> Result<Event, String> {
+        let bad = |what: &str, e: serde_json::Error| {
+            format!("a malformed `{what}` event ({e}): {}", clip(data))
+        };
+        Ok(match name {
+            "start" => Event::Start,
+            "token" => {
+                let t: slo::protocol::Token =
+                    serde_json::from_str(data).map_err(|e| bad("token", e))?;
+                Event::Token {
+                    visible: !t.text.is_empty(),
+                }
+            }
+            "audio" => {
+                let a: AudioHead = serde_json::from_str(data).map_err(|e| bad("audio", e))?;
+                Event::Audio {
+                    duration_ms: a.duration_ms,
+                }
+            }
+            "done" => Event::Done(server_figures(
+                &serde_json::from_str(data).map_err(|e| bad("done", e))?,
+            )),
+            "error" => {
+                let e: StreamError = serde_json::from_str(data).map_err(|e| bad("error", e))?;
+                Event::Error {
+                    outcome: stream_outcome(e.kind),
+                    message: e.message,
+                }
+            }
+            _ => Event::Ignored,
+        })
+    }
+
+    fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String> {
+        let a: NonStreamAnswer = serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "a malformed JSON answer ({e}): {}",
+                clip(&String::from_utf8_lossy(body))
+            )
+        })?;
+        Ok(WholeAnswer {
+            tokens: a.text.split_whitespace().count() as u32,
+            audio_ms: a.audio.iter().map(|x: &Audio| x.duration_ms).collect(),
+            server: server_figures(&a.metrics),
+        })
+    }
+
+    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String) {
+        let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+        let message = parsed
+            .as_ref()
+            .map(|b| b.error.message.clone())
+            .unwrap_or_else(|| clip(&String::from_utf8_lossy(body)));
+        use slo::protocol::BodyErrorKind as K;
+        let outcome = match (status, parsed.map(|b| b.error.kind)) {
+            (400 | 413 | 415, _) => Outcome::Validation,
+            (_, Some(K::Openai)) => Outcome::Openai,
+            (_, Some(K::Tts)) => Outcome::Tts,
+            (_, Some(K::Network)) => Outcome::Network,
+            (_, Some(K::Other)) if status == 502 => Outcome::Other,
+            _ => Outcome::HttpStatus,
+        };
+        (outcome, format!("HTTP {status}: {message}"))
+    }
+}
+
+/// The audio fields that matter, without copying the samples.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AudioHead {
+    duration_ms: u64,
+}
+
+fn clip(s: &str) -> String {
+    if s.len() > 120 {
+        let mut end = 120;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_of_protocol_v1() {
+        let p = ChatV1;
+        assert_eq!(
+            p.event("token", r#"{"text":"Our "}"#).unwrap(),
+            Event::Token { visible: true }
+        );
+        assert_eq!(
+            p.event("token", r#"{"text":""}"#).unwrap(),
+            Event::Token { visible: false }
+        );
+        assert_eq!(
+            p.event("audio", r#"{"seq":0,"text":"x","format":"pcm_s16le_16000","durationMs":1840,"cached":false,"data":"AAAA"}"#).unwrap(),
+            Event::Audio { duration_ms: 1840 }
+        );
+        let e = p
+            .event("error", r#"{"type":"tts","message":"boom"}"#)
+            .unwrap();
+        assert_eq!(
+            e,
+            Event::Error {
+                outcome: Outcome::Tts,
+                message: "boom".into()
+            }
+        );
+        assert!(
+            p.event("done", r#"{"wordCount":"many"}"#)
+                .unwrap_err()
+                .contains("malformed `done`")
+        );
+        assert_eq!(p.event("ping", "{}").unwrap(), Event::Ignored);
+    }
+
+    #[test]
+    fn error_answers() {
+        let p = ChatV1;
+        let body = br#"{"success":false,"error":{"type":"overloaded","message":"limit of 2"}}"#;
+        let (o, m) = p.error_answer(503, body);
+        assert_eq!(o, Outcome::HttpStatus);
+        assert!(m.contains("503") && m.contains("limit of 2"));
+        let (o, _) = p.error_answer(
+            400,
+            br#"{"success":false,"error":{"type":"validation","message":"x"}}"#,
+        );
+        assert_eq!(o, Outcome::Validation);
+        let (o, _) = p.error_answer(
+            502,
+            br#"{"success":false,"error":{"type":"openai","message":"x"}}"#,
+        );
+        assert_eq!(o, Outcome::Openai);
+        let (o, m) = p.error_answer(500, b"<html>oops</html>");
+        assert_eq!(o, Outcome::HttpStatus);
+        assert!(m.contains("oops"));
+    }
+}

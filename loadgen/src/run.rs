@@ -1,0 +1,541 @@
+//! One run, start to end: the target (the embedded reference server when
+//! the scenario names none), the scrape before, the goose attack with the
+//! recorder, self-check, health poll and progress beside it, the scrape
+//! after, and the report.
+
+use crate::exchange::exchange;
+use crate::mix::PromptMix;
+use crate::plan::Plan;
+use crate::protocol::{ChatProtocol, ChatV1};
+use crate::recorder::{self, Live};
+use crate::scrape::{self, Scraper};
+use crate::selfcheck::{self, Watch};
+use anyhow::Context;
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use slo::objective::Judged;
+use slo::record::RequestRecord;
+use slo::report::{Report, ScenarioInfo, TargetInfo, Verdict};
+use slo::scenario::Model;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// What the recorder receives.
+#[derive(Debug)]
+pub enum Msg {
+    Done(Box<RequestRecord>, Vec<u32>),
+    Dropped { warmup: bool },
+}
+
+/// What every goose user shares with the run.
+#[derive(Debug)]
+pub struct Shared {
+    pub protocol: Arc<dyn ChatProtocol>,
+    pub run_id: String,
+    /// The run's clock, started by the first user's first request (so the
+    /// time goose takes to start does not count as lateness).
+    pub clock: Arc<std::sync::OnceLock<Clock>>,
+    run_length: Duration,
+    warmup: Duration,
+    pub timeout: Duration,
+    pub audio: bool,
+    pub mix: Mutex<PromptMix>,
+    pub seq: AtomicU64,
+    pub active: Arc<AtomicI64>,
+    pub records: Sender,
+    pub schedule: Option<Mutex<Schedule>>,
+    pub max_lateness: Duration,
+}
+
+/// t = 0 of the run, the end of the warm-up, and the end after which no
+/// request starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub started: Instant,
+    pub warmup_end: Instant,
+    pub end: Instant,
+}
+
+impl Shared {
+    pub fn clock(&self) -> Clock {
+        *self.clock.get_or_init(|| {
+            let started = Instant::now();
+            Clock {
+                started,
+                warmup_end: started + self.warmup,
+                end: started + self.run_length,
+            }
+        })
+    }
+}
+
+/// The recorder's inbox; closed when the attack is over.
+#[derive(Debug)]
+pub struct Sender(Mutex<Option<mpsc::UnboundedSender<Msg>>>);
+
+impl Sender {
+    /// False when the run is over and the message was not taken.
+    pub fn send(&self, msg: Msg) -> bool {
+        match &*self.0.lock().expect("sender lock") {
+            Some(tx) => tx.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    fn close(&self) {
+        self.0.lock().expect("sender lock").take();
+    }
+}
+
+/// Intended start times of an open model, from the run's t = 0.
+#[derive(Debug)]
+pub struct Schedule {
+    next: f64,
+    rate: f64,
+    poisson: Option<StdRng>,
+}
+
+impl Schedule {
+    pub fn new(rate: f64, poisson: bool, seed: u64) -> Self {
+        Self {
+            next: 0.0,
+            rate,
+            poisson: poisson.then(|| StdRng::seed_from_u64(seed ^ 0x5eed)),
+        }
+    }
+
+    /// The next intended start, in seconds from t = 0.
+    pub fn next_start(&mut self) -> f64 {
+        let at = self.next;
+        let gap = match &mut self.poisson {
+            Some(rng) => -(1.0 - rng.r#gen::<f64>()).ln() / self.rate,
+            None => 1.0 / self.rate,
+        };
+        self.next += gap;
+        at
+    }
+}
+
+async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
+    let clock = s.clock();
+    let offset = s
+        .schedule
+        .as_ref()
+        .expect("open model")
+        .lock()
+        .expect("schedule lock")
+        .next_start();
+    let intended = clock.started + Duration::from_secs_f64(offset);
+    if intended >= clock.end {
+        // The schedule is spent: idle until the run ends.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return Ok(());
+    }
+    tokio::time::sleep_until(intended).await;
+    if Instant::now().saturating_duration_since(intended) > s.max_lateness {
+        let _ = s.records.send(Msg::Dropped {
+            warmup: intended < clock.warmup_end,
+        });
+        return Ok(());
+    }
+    exchange(user, s, Some(intended)).await
+}
+
+async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
+    if Instant::now() >= s.clock().end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return Ok(());
+    }
+    exchange(user, s, None).await
+}
+
+/// The embedded reference server, on its own runtime thread so the
+/// client's scheduler is not shared with it.
+struct Embedded {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Embedded {
+    fn start(args: &[String]) -> anyhow::Result<Embedded> {
+        let mut all: Vec<String> = ["--listen", "127.0.0.1:0", "--shutdown-grace", "1s"]
+            .map(String::from)
+            .to_vec();
+        all.extend(args.iter().cloned());
+        let config = server::Config::from_args(&all).context("the scenario's [server] args")?;
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("refserver".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("refserver-worker")
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the embedded server");
+                rt.block_on(async move {
+                    match server::spawn(&config).await {
+                        Ok(running) => {
+                            let _ = addr_tx.send(Ok(running.url()));
+                            let _ = stopped.await;
+                            let _ = running.stop().await;
+                        }
+                        Err(e) => {
+                            let _ = addr_tx.send(Err(e));
+                        }
+                    }
+                });
+            })
+            .context("cannot start the embedded server's thread")?;
+        let url = addr_rx
+            .recv()
+            .context("the embedded server's thread ended before it listened")?
+            .context("the embedded server cannot listen on 127.0.0.1")?;
+        Ok(Embedded {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Goose's killswitch is process-wide: one run at a time per process.
+static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Why the run ended early, when it did.
+static INTERRUPTED: Mutex<Option<String>> = Mutex::new(None);
+
+pub const REPORT_FILE: &str = "report.json";
+
+/// Runs the plan and writes every output; returns the report.
+pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
+    let _one = ONE_RUN.lock().await;
+    *INTERRUPTED.lock().expect("interrupt lock") = None;
+    let sc = &plan.scenario;
+    let embedded = match &plan.target {
+        Some(_) => None,
+        None => Some(Embedded::start(&sc.server.args)?),
+    };
+    let url = plan
+        .target
+        .clone()
+        .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
+    let scraper = Scraper::new(&url);
+    let before = scraper.get(scrape::METRICS).await.and_then(ok_json);
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let started_wall = SystemTime::now();
+    let clock = Arc::new(std::sync::OnceLock::new());
+    let active = Arc::new(AtomicI64::new(0));
+    let open = sc.load.model == Model::Open;
+    let shared = Arc::new(Shared {
+        protocol: Arc::new(ChatV1),
+        run_id: format!(
+            "{:x}",
+            started_wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        ),
+        clock: Arc::clone(&clock),
+        run_length: plan.run_length(),
+        warmup: sc.warmup,
+        timeout: sc.request.timeout,
+        audio: sc.request.audio,
+        mix: Mutex::new(PromptMix::new(
+            sc.seed,
+            &sc.request.prompts,
+            &sc.request.chatbot_ids,
+            sc.request.repeat_ratio,
+        )),
+        seq: AtomicU64::new(0),
+        active: Arc::clone(&active),
+        records: Sender(Mutex::new(Some(tx))),
+        schedule: open.then(|| {
+            Mutex::new(Schedule::new(
+                sc.load.rate.unwrap_or(1.0),
+                sc.load.arrival == slo::scenario::Arrival::Poisson,
+                sc.seed,
+            ))
+        }),
+        max_lateness: sc.load.max_lateness(),
+    });
+
+    let live = Arc::new(Mutex::new(Live::default()));
+    let recorder = tokio::spawn({
+        let (out, live, active, clock) = (
+            plan.out.clone(),
+            Arc::clone(&live),
+            Arc::clone(&active),
+            Arc::clone(&clock),
+        );
+        async move { recorder::record(&out, rx, started, started_wall, clock, active, live).await }
+    });
+    let watch = Arc::new(Mutex::new(Watch::default()));
+    let health = Arc::new(Mutex::new(Vec::new()));
+    let mut helpers = vec![
+        tokio::spawn(selfcheck::watch(Arc::clone(&watch))),
+        tokio::spawn(scraper.clone().poll_health(
+            started,
+            Duration::from_secs(2),
+            Arc::clone(&health),
+        )),
+    ];
+    let show_progress = !plan.quiet && std::io::stderr().is_terminal();
+    if show_progress {
+        helpers.push(tokio::spawn(crate::progress::show(
+            started,
+            plan.run_length(),
+            Arc::clone(&live),
+            Arc::clone(&active),
+        )));
+    }
+    let completed = Arc::new(AtomicBool::new(false));
+    helpers.push(tokio::spawn(end_of_run(
+        Arc::clone(&shared),
+        Arc::clone(&completed),
+    )));
+    helpers.push(tokio::spawn(on_sigterm()));
+
+    let attack = build_attack(plan, &url, &shared)?;
+    let goose_result = attack.execute().await;
+    shared.records.close();
+    for h in &helpers {
+        h.abort();
+    }
+    if show_progress {
+        crate::progress::finish();
+    }
+    drop(shared);
+    let aggregate = recorder.await.context("the recorder task failed")??;
+    let elapsed = started.elapsed();
+
+    let after = scraper.get(scrape::METRICS).await.and_then(ok_json);
+    let system = scraper.get(scrape::SYSTEM).await.ok().map(|(_, v)| v);
+    drop(embedded);
+    let health = std::mem::take(&mut *health.lock().expect("health lock"));
+    let server = scrape::section(before, after, system, health);
+
+    let interrupted = if completed.load(Ordering::SeqCst) {
+        None
+    } else {
+        Some(
+            INTERRUPTED
+                .lock()
+                .expect("interrupt lock")
+                .clone()
+                .unwrap_or_else(|| match &goose_result {
+                    Err(e) => format!("the load test stopped with an error: {e}"),
+                    Ok(_) => "stopped by Ctrl-C (SIGINT)".to_owned(),
+                }),
+        )
+    };
+    let measured = clock.get().map_or(Duration::ZERO, |c| {
+        Instant::now()
+            .min(c.end)
+            .saturating_duration_since(c.warmup_end)
+    });
+    let figures = aggregate.figures(measured, open);
+    let check = watch
+        .lock()
+        .expect("watch lock")
+        .verdict(embedded_flag(plan));
+    let client_doc = serde_json::to_value(&figures).expect("figures serialize");
+    let judged: Vec<Judged> = plan
+        .slo
+        .as_ref()
+        .map(|(_, f)| {
+            f.objectives
+                .iter()
+                .map(|o| o.judge(&client_doc, &server))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (mut verdict, mut reasons) =
+        slo::report::verdict(&judged, plan.fail_on, check.trustworthy, &check.reasons);
+    if let Some(why) = &interrupted {
+        verdict = Verdict::Fail;
+        reasons.push(format!("the run did not complete: {why}"));
+    }
+    let report = Report {
+        schema_version: slo::report::SCHEMA_VERSION,
+        verdict,
+        verdict_reasons: reasons,
+        scenario: ScenarioInfo {
+            name: sc.name.clone(),
+            file: plan.scenario_file.display().to_string(),
+            description: sc.description.clone(),
+        },
+        target: TargetInfo {
+            url: url.clone(),
+            embedded: plan.target.is_none(),
+        },
+        load: json!({
+            "model": sc.load,
+            "duration_s": sc.duration.as_secs_f64(),
+            "warmup_s": sc.warmup.as_secs_f64(),
+            "audio": sc.request.audio,
+            "repeat_ratio": sc.request.repeat_ratio,
+            "timeout_s": sc.request.timeout.as_secs_f64(),
+        }),
+        started_at: humantime::format_rfc3339_millis(started_wall).to_string(),
+        elapsed_s: elapsed.as_secs_f64(),
+        measured_s: measured.as_secs_f64(),
+        warmup_s: sc.warmup.as_secs_f64(),
+        interrupted,
+        figures,
+        timeseries: aggregate.series(),
+        server,
+        self_check: serde_json::to_value(&check).expect("self check serializes"),
+        slo_file: plan.slo.as_ref().map(|(p, _)| p.display().to_string()),
+        fail_on: plan.fail_on,
+        slo: judged,
+        files: json!({
+            "csv": recorder::CSV_FILE,
+            "interval_log": recorder::HLOG_FILE,
+            "goose_html": "goose.html",
+            "goose_json": "goose.json",
+            "report": REPORT_FILE,
+        }),
+    };
+    let path = plan.out.join(REPORT_FILE);
+    let text = serde_json::to_string_pretty(&report).expect("the report serializes");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Err(e) = goose_result
+        && report.figures.requests.total == 0
+    {
+        return Err(anyhow::anyhow!(
+            "the load test could not run against {url}: {e}"
+        ));
+    }
+    Ok(report)
+}
+
+fn embedded_flag(plan: &Plan) -> bool {
+    plan.target.is_none()
+}
+
+fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {
+    if status == 200 {
+        Ok(v)
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
+
+/// At the end time, waits for the requests in flight (up to the timeout),
+/// then stops goose.
+async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
+    let end = loop {
+        match s.clock.get() {
+            Some(c) => break c.end,
+            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    tokio::time::sleep_until(end).await;
+    let give_up = end + s.timeout + Duration::from_secs(1);
+    while s.active.load(Ordering::Relaxed) > 0 && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    completed.store(true, Ordering::SeqCst);
+    goose::trigger_killswitch("the scenario's duration is over");
+}
+
+async fn on_sigterm() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        term.recv().await;
+        *INTERRUPTED.lock().expect("interrupt lock") = Some("stopped by SIGTERM".into());
+        goose::trigger_killswitch("SIGTERM received");
+    }
+}
+
+fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<GooseAttack> {
+    let sc = &plan.scenario;
+    let mut config = GooseConfiguration::default();
+    config.report_file = vec![
+        plan.out.join("goose.html").display().to_string(),
+        plan.out.join("goose.json").display().to_string(),
+    ];
+    let open = sc.load.model == Model::Open;
+    let s = Arc::clone(shared);
+    let transaction = Transaction::new(Arc::new(move |user| {
+        let s = Arc::clone(&s);
+        Box::pin(async move {
+            if open {
+                open_iteration(user, &s).await
+            } else {
+                closed_iteration(user, &s).await
+            }
+        })
+    }))
+    .set_name("chat");
+    let mut scenario = scenario!("chat").register_transaction(transaction);
+    if !open && !sc.request.think_time.is_zero() {
+        scenario = scenario.set_wait_time(sc.request.think_time, sc.request.think_time)?;
+    }
+    // A safety cap: the run normally ends when end_of_run stops it.
+    let cap = (plan.run_length() + sc.request.timeout).as_secs() + 5;
+    let mut attack = GooseAttack::initialize_with_config(config)?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, url)?
+        .set_default(GooseDefault::NoPrintMetrics, true)?
+        .set_default(GooseDefault::NoResetMetrics, true)?
+        .set_default(GooseDefault::NoTelnet, true)?
+        .set_default(GooseDefault::NoGzip, true)?
+        .set_default(GooseDefault::Quiet, 1)?
+        .set_default(
+            GooseDefault::Timeout,
+            (sc.request.timeout.as_secs() + 5).to_string().as_str(),
+        )?;
+    attack = match (open, &sc.load.test_plan) {
+        (true, _) => {
+            let users = sc.load.max_users();
+            attack
+                .set_default(GooseDefault::Users, users)?
+                .set_default(
+                    GooseDefault::IncreaseRate,
+                    (users * 20).to_string().as_str(),
+                )?
+                .set_default(GooseDefault::RunTime, cap as usize)?
+        }
+        (false, Some(test_plan)) => {
+            attack.set_default(GooseDefault::TestPlan, test_plan.as_str())?
+        }
+        (false, None) => {
+            let users = sc.load.users.unwrap_or(1);
+            let ramp = sc.load.ramp_up.unwrap_or_default().as_secs_f64();
+            let rate = if ramp > 0.0 {
+                users as f64 / ramp
+            } else {
+                users as f64 * 20.0
+            };
+            attack
+                .set_default(GooseDefault::Users, users)?
+                .set_default(GooseDefault::IncreaseRate, format!("{rate}").as_str())?
+                .set_default(GooseDefault::RunTime, cap as usize)?
+        }
+    };
+    Ok(*attack)
+}

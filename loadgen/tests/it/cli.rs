@@ -1,0 +1,150 @@
+//! The `loadgen` binary: exit codes, errors that name the file, and an
+//! interrupted run that still writes consistent files.
+
+use crate::support::{records, scenario, temp_dir};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+#[test]
+fn usage_errors_exit_2_and_name_what_is_wrong() {
+    let dir = temp_dir("cli");
+    let bad = scenario(
+        &dir,
+        "name = \"x\"\nduration = \"5s\"\n[load]\nmodel = \"open\"\nrate = 5.0\nusers = 3\n",
+    );
+    let out = Command::new(BIN)
+        .args(["run", bad.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scenario.toml:6") && err.contains("load.users"),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["run", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml"));
+
+    let good = scenario(
+        &dir,
+        "name = \"x\"\nduration = \"5s\"\n[load]\nmodel = \"closed\"\nusers = 1\n",
+    );
+    let out = Command::new(BIN)
+        .args(["run", good.to_str().unwrap(), "--users", "2", "--rate", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--users and --rate exclude each other"
+    );
+    let out = Command::new(BIN)
+        .args(["run", good.to_str().unwrap(), "--rate", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate"));
+
+    let help = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--target",
+        "--out",
+        "--duration",
+        "--users",
+        "--rate",
+        "--slo",
+        "--fail-on",
+        "--quiet",
+    ] {
+        assert!(help.contains(flag), "--help documents {flag}");
+    }
+}
+
+/// Starts a long run, stops it with `signal` once requests are on disk,
+/// and checks what it left.
+fn interrupted_run(signal: &str) {
+    let dir = temp_dir(&format!("interrupt-{signal}"));
+    let out = dir.join("out");
+    let text = "name = \"long\"\nduration = \"60s\"\nwarmup = \"1s\"\n[server]\nargs = [\"--profile\", \"fast\", \"--token-interval-ms\", \"2\"]\n[load]\nmodel = \"closed\"\nusers = 3\n[request]\naudio = false\n";
+    let file = scenario(&dir, text);
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while records_on_disk(&out) < 20 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no requests recorded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(40),
+        "stopped early, not after 60 s"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an interrupted run cannot pass: {stderr}"
+    );
+    assert!(
+        !stderr.contains("\x1b[2K"),
+        "no progress line without a terminal"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(
+        report["interrupted"].as_str().unwrap().contains(signal),
+        "{}",
+        report["interrupted"]
+    );
+    assert_eq!(report["verdict"], "fail");
+    let rows = records(&out);
+    let counted = report["requests"]["total"].as_u64().unwrap()
+        + report["requests"]["warmup_excluded"].as_u64().unwrap();
+    assert_eq!(
+        rows.len() as u64,
+        counted,
+        "CSV rows = requests counted in report.json"
+    );
+    assert!(out.join("latency.hlog").exists() && out.join("goose.html").exists());
+}
+
+fn records_on_disk(out: &std::path::Path) -> usize {
+    std::fs::read_to_string(out.join("requests.csv"))
+        .map_or(0, |s| s.lines().count().saturating_sub(1))
+}
+
+#[test]
+fn sigterm_ends_the_run_and_keeps_what_it_measured() {
+    interrupted_run("TERM");
+}
+
+#[test]
+fn ctrl_c_ends_the_run_and_keeps_what_it_measured() {
+    interrupted_run("INT");
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the load generator, against the embedded reference
+//! server (and small canned servers) on 127.0.0.1. Runs in this process are
+//! serialized by the load generator itself (goose's killswitch is global).
+
+mod cli;
+mod errors;
+mod measure;
+mod open_model;
+mod support;

@@ -1,0 +1,112 @@
+//! Against the reference server with exact injected delays: the client's
+//! figures match the injected values and the server's own `done` figures.
+
+use crate::support::{args, records, run, scenario, temp_dir};
+
+const EXACT: &str = r#"
+name = "exact"
+duration = "3s"
+[server]
+args = ["--profile", "fast", "--first-token-ms", "150", "--token-interval-ms", "10", "--tts-hit-ms", "60", "--tts-miss-ms", "60"]
+[load]
+model = "closed"
+users = 2
+[request]
+audio = true
+timeout = "10s"
+"#;
+
+#[tokio::test]
+async fn injected_delays_are_measured_and_agree_with_the_server() {
+    let dir = temp_dir("exact");
+    let out = dir.join("out");
+    let report = run(&args(&scenario(&dir, EXACT), &out)).await;
+    let rows = records(&out);
+    assert!(rows.len() >= 4, "{} requests", rows.len());
+    assert_eq!(report.figures.requests.failed, 0);
+    // Tolerance: 15 ms above the injected 150 ms first token on loopback.
+    let ft = &report.figures.latency_ms.first_token;
+    assert!(
+        ft.p50 >= 150.0 && ft.p50 <= 165.0,
+        "first token p50 {} ms with 150 ms injected",
+        ft.p50
+    );
+    assert!(ft.p99 <= 180.0, "first token p99 {} ms", ft.p99);
+    // Each request: the client's figures are the server's plus the trip,
+    // never less (the server starts its clock later): within 10 ms for
+    // first token; within 50 ms for first audio and complete, which come
+    // in or behind an audio event of ~150 KB of samples that the server
+    // stamps before encoding them (debug builds take tens of ms for that).
+    for r in &rows {
+        for (what, client, server, tolerance) in [
+            (
+                "first token",
+                r.first_token_us,
+                r.server_first_token_ms,
+                10.0,
+            ),
+            (
+                "first audio",
+                r.first_audio_us,
+                r.server_first_audio_ms,
+                50.0,
+            ),
+            ("complete", r.complete_us, r.server_duration_ms, 50.0),
+        ] {
+            let (c, s) = (client.unwrap() as f64 / 1000.0, server.unwrap() as f64);
+            assert!(
+                c + 1.0 >= s && c <= s + tolerance,
+                "request {}: {what} client {c} ms, server {s} ms",
+                r.seq
+            );
+        }
+        // Tokens arrive every 10 ms (audio events interleave, so look at the median gap).
+        assert_eq!(r.tokens as u64, r.word_count.unwrap());
+    }
+    let gap = &report.figures.latency_ms.inter_token;
+    assert!(
+        gap.p50 >= 9.0 && gap.p50 <= 13.0,
+        "inter-token p50 {} ms with 10 ms injected",
+        gap.p50
+    );
+    // goose's own report carries the three latencies as custom requests.
+    let goose = std::fs::read_to_string(out.join("goose.json")).unwrap();
+    for name in ["first_token", "first_audio", "complete"] {
+        assert!(goose.contains(name), "goose.json names {name}");
+    }
+    // The interval log is readable HdrHistogram and holds every success.
+    let log = std::fs::read(out.join("latency.hlog")).unwrap();
+    let mut count = 0;
+    for item in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&log) {
+        if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) = item
+            && h.tag().map(|t| t.as_str()) == Some("first_token")
+        {
+            let mut d = hdrhistogram::serialization::Deserializer::new();
+            let bytes = base64_decode(h.encoded_histogram());
+            let hist: hdrhistogram::Histogram<u64> = d.deserialize(&mut &bytes[..]).unwrap();
+            count += hist.len();
+        }
+    }
+    assert_eq!(count, report.figures.latency_ms.first_token.count);
+    // The server's view is next to the client's.
+    assert_eq!(report.server["available"], true);
+    assert_eq!(
+        report.server["delta"]["requests"].as_u64(),
+        Some(rows.len() as u64)
+    );
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}

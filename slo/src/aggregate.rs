@@ -1,0 +1,459 @@
+//! The figures of a run, built from its request records: latency
+//! histograms (uncorrected and coordinated-omission corrected), counts by
+//! outcome, audio underruns and a per-second time series. Pure: the load
+//! generator feeds records in, reports read figures out.
+
+use crate::histogram::LatencyHistogram;
+use crate::record::{Outcome, RequestRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The latencies the harness measures, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    FirstToken,
+    FirstAudio,
+    Complete,
+    InterToken,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 4] = [
+        Metric::FirstToken,
+        Metric::FirstAudio,
+        Metric::Complete,
+        Metric::InterToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::FirstToken => "first_token",
+            Metric::FirstAudio => "first_audio",
+            Metric::Complete => "complete",
+            Metric::InterToken => "inter_token",
+        }
+    }
+}
+
+/// All histograms of one kind (the run's, or one interval's).
+#[derive(Clone, Debug, Default)]
+pub struct Histograms {
+    pub first_token: LatencyHistogram,
+    pub first_audio: LatencyHistogram,
+    pub complete: LatencyHistogram,
+    pub inter_token: LatencyHistogram,
+    pub first_token_corrected: LatencyHistogram,
+    pub first_audio_corrected: LatencyHistogram,
+    pub complete_corrected: LatencyHistogram,
+}
+
+impl Histograms {
+    /// Adds one successful request.
+    pub fn add(&mut self, r: &RequestRecord, gaps_us: &[u32]) {
+        let late = r.lateness_us;
+        if let Some(ft) = r.first_token_us {
+            self.first_token.record_us(ft);
+            self.first_token_corrected.record_us(ft + late);
+        }
+        if let Some(fa) = r.first_audio_us {
+            self.first_audio.record_us(fa);
+            self.first_audio_corrected.record_us(fa + late);
+        }
+        if let Some(c) = r.complete_us {
+            self.complete.record_us(c);
+            self.complete_corrected.record_us(c + late);
+        }
+        for &g in gaps_us {
+            self.inter_token.record_us(u64::from(g));
+        }
+    }
+
+    /// The named histograms, with their interval-log tags.
+    pub fn tagged(&self) -> [(&'static str, &LatencyHistogram); 7] {
+        [
+            ("first_token", &self.first_token),
+            ("first_audio", &self.first_audio),
+            ("complete", &self.complete),
+            ("inter_token", &self.inter_token),
+            ("first_token_corrected", &self.first_token_corrected),
+            ("first_audio_corrected", &self.first_audio_corrected),
+            ("complete_corrected", &self.complete_corrected),
+        ]
+    }
+
+    pub fn reset(&mut self) {
+        for h in [
+            &mut self.first_token,
+            &mut self.first_audio,
+            &mut self.complete,
+            &mut self.inter_token,
+            &mut self.first_token_corrected,
+            &mut self.first_audio_corrected,
+            &mut self.complete_corrected,
+        ] {
+            h.reset();
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the run started (the bucket `[t, t+1)`).
+    pub t: u64,
+    pub started: u64,
+    pub completed: u64,
+    pub errors: u64,
+    /// Streams open at the end of the second (sampled).
+    pub active: u64,
+    pub p95_first_token_ms: Option<f64>,
+    pub warmup: bool,
+    #[serde(skip)]
+    first_token: Option<LatencyHistogram>,
+}
+
+/// Everything counted over a run.
+#[derive(Clone, Debug, Default)]
+pub struct Aggregate {
+    pub histograms: Histograms,
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub total: u64,
+    pub dropped: u64,
+    pub late: u64,
+    pub warmup_excluded: u64,
+    pub tokens: u64,
+    pub underruns: u64,
+    pub requests_with_underrun: u64,
+    pub requests_with_audio: u64,
+    pub stall: LatencyHistogram,
+    pub kb_hits: u64,
+    pub kb_misses: u64,
+    pub tts_hits: u64,
+    pub tts_misses: u64,
+    pub series: Vec<Second>,
+}
+
+/// A request that started this much after its schedule is `late`.
+pub const LATE_US: u64 = 10_000;
+
+impl Aggregate {
+    /// Adds a finished request. Warm-up requests count only as excluded
+    /// (and in the time series).
+    pub fn add(&mut self, r: &RequestRecord, gaps_us: &[u32]) {
+        let start_s = r.scheduled_us.unwrap_or(r.start_us) / 1_000_000;
+        let end_s = (r.start_us + r.end_us) / 1_000_000;
+        self.second(start_s, r.warmup).started += 1;
+        let sec = self.second(end_s, r.warmup);
+        if r.outcome.is_ok() {
+            sec.completed += 1;
+            if let Some(ft) = r.first_token_us {
+                sec.first_token
+                    .get_or_insert_with(LatencyHistogram::new)
+                    .record_us(ft + r.lateness_us);
+            }
+        } else {
+            sec.errors += 1;
+        }
+        if r.warmup {
+            self.warmup_excluded += 1;
+            return;
+        }
+        self.total += 1;
+        *self.outcomes.entry(r.outcome).or_default() += 1;
+        if r.lateness_us > LATE_US {
+            self.late += 1;
+        }
+        self.tokens += u64::from(r.tokens);
+        if r.audio_chunks > 0 {
+            self.requests_with_audio += 1;
+            self.underruns += u64::from(r.underruns);
+            self.requests_with_underrun += u64::from(r.underruns > 0);
+            self.stall.record_us(r.stall_us);
+        }
+        match r.kb_cache.as_deref() {
+            Some("hit") => self.kb_hits += 1,
+            Some("miss") => self.kb_misses += 1,
+            _ => {}
+        }
+        self.tts_hits += r.tts_cache_hits.unwrap_or(0);
+        self.tts_misses += r.tts_cache_misses.unwrap_or(0);
+        if r.outcome.is_ok() {
+            self.histograms.add(r, gaps_us);
+        }
+    }
+
+    /// A scheduled request that was never sent (later than max lateness).
+    pub fn add_dropped(&mut self, warmup: bool) {
+        if !warmup {
+            self.dropped += 1;
+        }
+    }
+
+    /// Records the open streams at second `t`.
+    pub fn sample_active(&mut self, t: u64, active: u64, warmup: bool) {
+        self.second(t, warmup).active = active;
+    }
+
+    fn second(&mut self, t: u64, warmup: bool) -> &mut Second {
+        let t = t.min(24 * 3600) as usize;
+        while self.series.len() <= t {
+            let n = self.series.len() as u64;
+            self.series.push(Second {
+                t: n,
+                ..Second::default()
+            });
+        }
+        let s = &mut self.series[t];
+        s.warmup |= warmup;
+        s
+    }
+
+    pub fn ok(&self) -> u64 {
+        self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.total - self.ok()
+    }
+
+    /// The per-second series with each second's corrected p95 first token.
+    pub fn series(&self) -> Vec<Second> {
+        self.series
+            .iter()
+            .map(|s| Second {
+                p95_first_token_ms: s.first_token.as_ref().map(|h| ms(h.quantile_us(0.95))),
+                first_token: None,
+                ..s.clone()
+            })
+            .collect()
+    }
+
+    /// The `latency_ms`, `requests`, `errors` and `audio` figures.
+    pub fn figures(&self, measured: Duration, open_model: bool) -> Figures {
+        let h = &self.histograms;
+        let lat = |u: &LatencyHistogram, c: Option<&LatencyHistogram>| LatencyFigures {
+            corrected: c
+                .filter(|_| open_model)
+                .map(|c| Box::new(LatencyFigures::of(c, None))),
+            ..LatencyFigures::of(u, None)
+        };
+        let mut errors: BTreeMap<String, u64> = ["openai", "tts", "network", "validation", "other"]
+            .into_iter()
+            .map(|k| (k.to_owned(), 0))
+            .collect();
+        let mut by_cause = BTreeMap::new();
+        for (&o, &n) in &self.outcomes {
+            if let Some(t) = o.guide_type() {
+                *errors.entry(t.to_owned()).or_default() += n;
+                *by_cause.entry(o.as_str().to_owned()).or_default() += n;
+            }
+        }
+        let secs = measured.as_secs_f64().max(1e-9);
+        Figures {
+            requests: RequestFigures {
+                total: self.total,
+                ok: self.ok(),
+                failed: self.failed(),
+                dropped: self.dropped,
+                late: self.late,
+                warmup_excluded: self.warmup_excluded,
+                success_rate: if self.total == 0 {
+                    0.0
+                } else {
+                    self.ok() as f64 * 100.0 / self.total as f64
+                },
+            },
+            errors,
+            errors_by_cause: by_cause,
+            latency_ms: LatencyTable {
+                first_token: lat(&h.first_token, Some(&h.first_token_corrected)),
+                first_audio: lat(&h.first_audio, Some(&h.first_audio_corrected)),
+                complete: lat(&h.complete, Some(&h.complete_corrected)),
+                inter_token: lat(&h.inter_token, None),
+            },
+            audio: AudioFigures {
+                requests_with_audio: self.requests_with_audio,
+                underruns: self.underruns,
+                requests_with_underrun: self.requests_with_underrun,
+                stall_ms: LatencyFigures::of(&self.stall, None),
+            },
+            throughput: Throughput {
+                requests_per_s: self.total as f64 / secs,
+                ok_per_s: self.ok() as f64 / secs,
+                tokens_per_s: self.tokens as f64 / secs,
+            },
+            cache: CacheFigures {
+                kb_hit_rate: rate(self.kb_hits, self.kb_misses),
+                tts_hit_rate: rate(self.tts_hits, self.tts_misses),
+                kb_hits: self.kb_hits,
+                kb_misses: self.kb_misses,
+                tts_hits: self.tts_hits,
+                tts_misses: self.tts_misses,
+            },
+        }
+    }
+}
+
+fn rate(hits: u64, misses: u64) -> Option<f64> {
+    (hits + misses > 0).then(|| hits as f64 * 100.0 / (hits + misses) as f64)
+}
+
+fn ms(us: u64) -> f64 {
+    (us as f64 / 1000.0 * 1000.0).round() / 1000.0
+}
+
+/// Percentiles of one latency, in milliseconds (µs precision).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyFigures {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// Open model: the same measured from each request's scheduled start.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub corrected: Option<Box<LatencyFigures>>,
+}
+
+impl LatencyFigures {
+    pub fn of(h: &LatencyHistogram, corrected: Option<&LatencyHistogram>) -> Self {
+        Self {
+            count: h.len(),
+            mean: (h.mean_us() / 1000.0 * 1000.0).round() / 1000.0,
+            p50: ms(h.quantile_us(0.50)),
+            p90: ms(h.quantile_us(0.90)),
+            p95: ms(h.quantile_us(0.95)),
+            p99: ms(h.quantile_us(0.99)),
+            max: ms(h.max_us()),
+            corrected: corrected.map(|c| Box::new(LatencyFigures::of(c, None))),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyTable {
+    pub first_token: LatencyFigures,
+    pub first_audio: LatencyFigures,
+    pub complete: LatencyFigures,
+    pub inter_token: LatencyFigures,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestFigures {
+    /// Requests sent after the warm-up.
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Scheduled but never sent: later than `max_lateness` (open model).
+    pub dropped: u64,
+    /// Sent more than 10 ms after their schedule (open model).
+    pub late: u64,
+    pub warmup_excluded: u64,
+    /// `ok / total`, percent.
+    pub success_rate: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudioFigures {
+    pub requests_with_audio: u64,
+    pub underruns: u64,
+    pub requests_with_underrun: u64,
+    /// Stall time per request with audio.
+    pub stall_ms: LatencyFigures,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub requests_per_s: f64,
+    pub ok_per_s: f64,
+    pub tokens_per_s: f64,
+}
+
+/// Cache outcomes as the server's `done` events reported them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheFigures {
+    pub kb_hit_rate: Option<f64>,
+    pub tts_hit_rate: Option<f64>,
+    pub kb_hits: u64,
+    pub kb_misses: u64,
+    pub tts_hits: u64,
+    pub tts_misses: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub requests: RequestFigures,
+    /// Failures by the guide's breakdown type.
+    pub errors: BTreeMap<String, u64>,
+    /// Failures by cause as the client saw it.
+    pub errors_by_cause: BTreeMap<String, u64>,
+    pub latency_ms: LatencyTable,
+    pub audio: AudioFigures,
+    pub throughput: Throughput,
+    pub cache: CacheFigures,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(start_s: u64, ft_ms: u64, late_ms: u64) -> RequestRecord {
+        RequestRecord {
+            start_us: start_s * 1_000_000 + late_ms * 1000,
+            scheduled_us: Some(start_s * 1_000_000),
+            lateness_us: late_ms * 1000,
+            first_token_us: Some(ft_ms * 1000),
+            complete_us: Some(ft_ms * 3000),
+            end_us: ft_ms * 3000,
+            tokens: 10,
+            kb_cache: Some("hit".into()),
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn warmup_is_excluded_and_lateness_corrects() {
+        let mut a = Aggregate::default();
+        a.add(
+            &RequestRecord {
+                warmup: true,
+                ..ok(0, 100, 0)
+            },
+            &[],
+        );
+        a.add(&ok(2, 100, 0), &[1000, 2000]);
+        a.add(&ok(2, 100, 400), &[]);
+        a.add(
+            &RequestRecord {
+                outcome: Outcome::Truncated,
+                first_token_us: None,
+                complete_us: None,
+                ..ok(3, 1, 0)
+            },
+            &[],
+        );
+        a.add_dropped(false);
+        let f = a.figures(Duration::from_secs(4), true);
+        assert_eq!(f.requests.total, 3);
+        assert_eq!(f.requests.ok, 2);
+        assert_eq!(f.requests.failed, 1);
+        assert_eq!(f.requests.dropped, 1);
+        assert_eq!(f.requests.late, 1);
+        assert_eq!(f.requests.warmup_excluded, 1);
+        assert_eq!(f.errors["network"], 1);
+        assert_eq!(f.errors_by_cause["truncated"], 1);
+        assert_eq!(f.latency_ms.first_token.count, 2);
+        assert_eq!(f.latency_ms.first_token.max, 100.031);
+        let corrected = f.latency_ms.first_token.corrected.unwrap();
+        assert!((corrected.max - 500.0).abs() < 1.0, "{corrected:?}");
+        assert_eq!(f.latency_ms.inter_token.count, 2);
+        assert_eq!(f.cache.kb_hit_rate, Some(100.0));
+        let series = a.series();
+        assert!(series[0].warmup && !series[2].warmup);
+        assert_eq!(series[2].started, 2);
+    }
+}

@@ -1,0 +1,181 @@
+//! One measured request, as the load generator saw it: the row of the
+//! per-request CSV, and how its outcome is classified.
+
+use serde::{Deserialize, Serialize};
+
+/// How a request ended. `Ok` is success; the next five are the guide's
+/// error breakdown as the server reported it; the rest are causes only the
+/// client can see.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    #[default]
+    Ok,
+    /// An `error` event of type `openai` (or a 502 JSON error of that type).
+    Openai,
+    Tts,
+    Network,
+    /// 400, 413 or 415: the server refused the request.
+    Validation,
+    Other,
+    /// The TCP connection could not be made.
+    ConnectionRefused,
+    /// No end within the request timeout.
+    Timeout,
+    /// An HTTP status the protocol does not expect here (503, 500, 404 ...).
+    HttpStatus,
+    /// The stream closed without `done` or `error` (PROTOCOL.md 1.1).
+    Truncated,
+    /// An event the protocol does not allow (bad JSON, missing fields).
+    Malformed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 11] = [
+        Outcome::Ok,
+        Outcome::Openai,
+        Outcome::Tts,
+        Outcome::Network,
+        Outcome::Validation,
+        Outcome::Other,
+        Outcome::ConnectionRefused,
+        Outcome::Timeout,
+        Outcome::HttpStatus,
+        Outcome::Truncated,
+        Outcome::Malformed,
+    ];
+
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Openai => "openai",
+            Outcome::Tts => "tts",
+            Outcome::Network => "network",
+            Outcome::Validation => "validation",
+            Outcome::Other => "other",
+            Outcome::ConnectionRefused => "connection_refused",
+            Outcome::Timeout => "timeout",
+            Outcome::HttpStatus => "http_status",
+            Outcome::Truncated => "truncated",
+            Outcome::Malformed => "malformed",
+        }
+    }
+
+    /// The guide's breakdown type of a failure: a dropped or truncated
+    /// stream is `network` (PROTOCOL.md 1.1), so are a refused connection
+    /// and a timeout; an unexpected status or event is `other`.
+    pub fn guide_type(self) -> Option<&'static str> {
+        Some(match self {
+            Outcome::Ok => return None,
+            Outcome::Openai => "openai",
+            Outcome::Tts => "tts",
+            Outcome::Network
+            | Outcome::ConnectionRefused
+            | Outcome::Timeout
+            | Outcome::Truncated => "network",
+            Outcome::Validation => "validation",
+            Outcome::Other | Outcome::HttpStatus | Outcome::Malformed => "other",
+        })
+    }
+}
+
+/// One request: the per-request CSV row. Times are microseconds; `*_us`
+/// latencies count from the moment the request began to be sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub seq: u64,
+    pub user: usize,
+    pub client_id: String,
+    pub chatbot_id: String,
+    /// Started inside the warm-up window: not in any figure.
+    pub warmup: bool,
+    /// Open model: when the request was scheduled to start, from the run start.
+    pub scheduled_us: Option<u64>,
+    /// When it began to be sent, from the run start.
+    pub start_us: u64,
+    /// `start - scheduled`: added to every latency for the corrected figures.
+    pub lateness_us: u64,
+    pub status: Option<u16>,
+    pub headers_us: Option<u64>,
+    pub first_token_us: Option<u64>,
+    pub first_audio_us: Option<u64>,
+    /// The `done` event (or the whole JSON answer).
+    pub complete_us: Option<u64>,
+    /// The last byte, error or give-up.
+    pub end_us: u64,
+    pub streaming: bool,
+    pub tokens: u32,
+    pub audio_chunks: u32,
+    pub underruns: u32,
+    pub stall_us: u64,
+    pub outcome: Outcome,
+    pub error: String,
+    pub server_first_token_ms: Option<u64>,
+    pub server_first_audio_ms: Option<u64>,
+    pub server_duration_ms: Option<u64>,
+    pub word_count: Option<u64>,
+    pub kb_cache: Option<String>,
+    pub tts_cache_hits: Option<u64>,
+    pub tts_cache_misses: Option<u64>,
+}
+
+/// Audio playback of one request (PROTOCOL.md 1.2): playing starts at the
+/// first chunk and chunks play back to back; chunk `n+1` arriving after
+/// chunks `0..=n` finished is an underrun, and the wait is stall time.
+/// `chunks` are (arrival µs, duration ms) in arrival order.
+pub fn playback(chunks: &[(u64, u64)]) -> (u32, u64) {
+    let mut iter = chunks.iter();
+    let Some(&(first, dur)) = iter.next() else {
+        return (0, 0);
+    };
+    let mut ends = first + dur * 1000;
+    let (mut underruns, mut stall) = (0u32, 0u64);
+    for &(arrival, dur) in iter {
+        if arrival > ends {
+            underruns += 1;
+            stall += arrival - ends;
+            ends = arrival;
+        }
+        ends += dur * 1000;
+    }
+    (underruns, stall)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playback_counts_underruns_and_stall() {
+        assert_eq!(playback(&[]), (0, 0));
+        // 2 s of audio at 0; the next chunk at 1.5 s plays on time.
+        assert_eq!(playback(&[(0, 2000), (1_500_000, 1000)]), (0, 0));
+        // Chunk 1 at 2.5 s: 0.5 s stall; chunk 2 at 3.0 s is early (chunk 1 ends at 3.5 s).
+        assert_eq!(
+            playback(&[(0, 2000), (2_500_000, 1000), (3_000_000, 500)]),
+            (1, 500_000)
+        );
+        // Two stalls.
+        assert_eq!(
+            playback(&[(0, 100), (200_000, 100), (400_000, 100)]),
+            (2, 200_000)
+        );
+    }
+
+    #[test]
+    fn client_side_causes_map_to_the_guide() {
+        assert_eq!(Outcome::Truncated.guide_type(), Some("network"));
+        assert_eq!(Outcome::HttpStatus.guide_type(), Some("other"));
+        assert_eq!(Outcome::Ok.guide_type(), None);
+        assert_eq!(
+            serde_json::to_value(Outcome::ConnectionRefused).unwrap(),
+            "connection_refused"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! `report.json`: the whole result of a run, the contract CI jobs read.
+//! Stable keys: `verdict`, `latency_ms.{first_token,first_audio,complete}`
+//! with `p50`, `p95`, `p99`, `max`, `count` (and `corrected` under an open
+//! model), `requests.{total,ok,failed}`, `errors` by type, `slo`.
+
+use crate::aggregate::{Figures, Second};
+use crate::objective::{FailOn, Judged, Level};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub verdict: Verdict,
+    /// Why the run failed, in words (empty when it passed).
+    pub verdict_reasons: Vec<String>,
+    pub scenario: ScenarioInfo,
+    pub target: TargetInfo,
+    /// The load model as run (after command-line overrides).
+    pub load: Value,
+    pub started_at: String,
+    /// Wall time of the whole run, warm-up included.
+    pub elapsed_s: f64,
+    /// The measured part (after the warm-up).
+    pub measured_s: f64,
+    pub warmup_s: f64,
+    /// Set when the run ended early (Ctrl-C, SIGTERM), with the reason.
+    pub interrupted: Option<String>,
+    #[serde(flatten)]
+    pub figures: Figures,
+    pub timeseries: Vec<Second>,
+    /// The target's own metrics (see the README).
+    pub server: Value,
+    pub self_check: Value,
+    pub slo_file: Option<String>,
+    pub fail_on: FailOn,
+    pub slo: Vec<Judged>,
+    pub files: Value,
+}
+
+/// The verdict of judged objectives under a gate policy, plus the
+/// client's own trustworthiness.
+pub fn verdict(
+    slo: &[Judged],
+    fail_on: FailOn,
+    trustworthy: bool,
+    untrusted_reasons: &[String],
+) -> (Verdict, Vec<String>) {
+    let mut reasons: Vec<String> = slo
+        .iter()
+        .filter(|j| fail_on.fails(j.level))
+        .map(|j| {
+            format!(
+                "{}: {} is {} (threshold {})",
+                j.name,
+                j.value.map_or("no data".to_owned(), |v| format!("{v:.2}")),
+                match j.level {
+                    Level::Critical => "critical",
+                    Level::Warning => "at warning",
+                    _ => "past its target",
+                },
+                j.threshold
+            )
+        })
+        .collect();
+    if !trustworthy {
+        reasons.extend(
+            untrusted_reasons
+                .iter()
+                .map(|r| format!("not trustworthy: {r}")),
+        );
+    }
+    (
+        if reasons.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        reasons,
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub file: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub url: String,
+    /// The reference server started in-process.
+    pub embedded: bool,
+}

@@ -1,0 +1,466 @@
+//! Scenario files: what load to send, at what, for how long, and which SLO
+//! file judges the run. TOML, parsed strictly: an unknown key, a wrong type
+//! or an impossible value is an error naming the file, the line, the key
+//! and what is expected.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in reports and output folders.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Base URL of the target (`http://host:port`). Absent: the reference
+    /// server is started in-process (the embedded default target).
+    pub target: Option<String>,
+    /// How long the measured part runs, after the warm-up (e.g. `"30s"`).
+    #[serde(with = "duration_str")]
+    pub duration: Duration,
+    /// Excluded from every figure (e.g. `"5s"`); runs before `duration`.
+    #[serde(default, with = "duration_str")]
+    pub warmup: Duration,
+    /// Seed of the prompt mix and of Poisson arrivals.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The SLO file that judges the run, relative to this file.
+    pub slo: Option<PathBuf>,
+    pub load: Load,
+    #[serde(default)]
+    pub request: RequestMix,
+    /// Flags of the embedded reference server (ignored with a target).
+    #[serde(default)]
+    pub server: EmbeddedServer,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The load model: `model = "closed"` (users) or `"open"` (arrival rate).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub model: Model,
+    /// Closed: users, each sending one request after another.
+    pub users: Option<usize>,
+    /// Closed: time to start all users (linear ramp).
+    #[serde(default, with = "opt_duration_str")]
+    pub ramp_up: Option<Duration>,
+    /// Closed: a goose test plan instead of users/ramp_up, e.g.
+    /// `"10,5s;10,30s;0,0s"` (users,time pairs).
+    pub test_plan: Option<String>,
+    /// Open: requests per second, whether or not earlier ones finished.
+    pub rate: Option<f64>,
+    /// Open: evenly spaced (`constant`) or Poisson (`poisson`) starts.
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// Open: users that carry the requests (default 500). A request whose
+    /// start comes while all are busy starts late.
+    pub max_users: Option<usize>,
+    /// Open: a request later than this is dropped, not sent (default 1s).
+    #[serde(default, with = "opt_duration_str")]
+    pub max_lateness: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    Closed,
+    Open,
+}
+
+impl Load {
+    pub const DEFAULT_MAX_USERS: usize = 500;
+    pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_secs(1);
+
+    pub fn max_users(&self) -> usize {
+        self.max_users.unwrap_or(Self::DEFAULT_MAX_USERS)
+    }
+
+    pub fn max_lateness(&self) -> Duration {
+        self.max_lateness.unwrap_or(Self::DEFAULT_MAX_LATENESS)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    /// Evenly spaced starts.
+    #[default]
+    Constant,
+    /// Exponential gaps (a Poisson process) with the same mean rate.
+    Poisson,
+}
+
+/// What each request asks.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestMix {
+    pub chatbot_ids: Vec<String>,
+    /// Questions to ask; empty means the built-in corpus.
+    pub prompts: Vec<String>,
+    /// Share of requests that repeat an earlier question (0-1): it sets
+    /// the cache hit rates a server can reach.
+    pub repeat_ratio: f64,
+    pub audio: bool,
+    #[serde(with = "duration_str")]
+    pub timeout: Duration,
+    /// Closed model: the pause between a user's requests.
+    #[serde(with = "duration_str")]
+    pub think_time: Duration,
+}
+
+impl Default for RequestMix {
+    fn default() -> Self {
+        Self {
+            chatbot_ids: vec!["60f7b3b3e6b6f40015e6b6f4".to_owned()],
+            prompts: Vec::new(),
+            repeat_ratio: 0.6,
+            audio: true,
+            timeout: Duration::from_secs(30),
+            think_time: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedServer {
+    /// `refserver` flags, e.g. `["--profile", "fast"]`.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// An error in a scenario or SLO file: where, which key, what is expected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct FileError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Scenario {
+    pub fn from_file(path: &Path) -> Result<Scenario, FileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FileError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read the scenario file: {e}"),
+        })?;
+        Scenario::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn from_toml(text: &str, file: &str) -> Result<Scenario, FileError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
+        scenario.validate().map_err(|(key, message)| FileError {
+            file: file.to_owned(),
+            line: line_of(text, key),
+            message: format!("{key}: {message}"),
+        })?;
+        Ok(scenario)
+    }
+
+    /// Checks the values no type can; the error names the dotted key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.name.trim().is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err((
+                "name",
+                format!(
+                    "a name of letters, digits, '-', '_' or '.', got {:?}",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(t) = &self.target
+            && !(t.starts_with("http://") || t.starts_with("https://"))
+        {
+            return Err((
+                "target",
+                format!("a base URL starting with http:// or https://, got {t:?}"),
+            ));
+        }
+        if self.duration.is_zero() {
+            return Err(("duration", "must be longer than 0, e.g. \"30s\"".into()));
+        }
+        let l = &self.load;
+        let only = |set: bool, key: &'static str, model: &str| {
+            if set {
+                Err((key, format!("only with model = \"{model}\"")))
+            } else {
+                Ok(())
+            }
+        };
+        match l.model {
+            Model::Closed => {
+                only(l.rate.is_some(), "load.rate", "open")?;
+                only(l.max_users.is_some(), "load.max_users", "open")?;
+                only(l.max_lateness.is_some(), "load.max_lateness", "open")?;
+                match (&l.test_plan, l.users) {
+                    (Some(plan), None) => {
+                        check_test_plan(plan).map_err(|m| ("load.test_plan", m))?
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err((
+                            "load.test_plan",
+                            "either users (with ramp_up) or a test_plan, not both".into(),
+                        ));
+                    }
+                    (None, Some(0)) | (None, None) => {
+                        return Err((
+                            "load.users",
+                            "at least 1 user, or a test_plan, with model = \"closed\"".into(),
+                        ));
+                    }
+                    (None, Some(_)) => {}
+                }
+            }
+            Model::Open => {
+                only(l.users.is_some(), "load.users", "closed")?;
+                only(l.ramp_up.is_some(), "load.ramp_up", "closed")?;
+                only(l.test_plan.is_some(), "load.test_plan", "closed")?;
+                match l.rate {
+                    None => {
+                        return Err((
+                            "load",
+                            "rate (requests per second) is required with model = \"open\"".into(),
+                        ));
+                    }
+                    Some(rate) if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) => {
+                        return Err((
+                            "load.rate",
+                            format!(
+                                "requests per second, more than 0 and at most 100000, got {rate}"
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                if l.max_users == Some(0) {
+                    return Err(("load.max_users", "at least 1".into()));
+                }
+            }
+        }
+        let r = &self.request;
+        if r.chatbot_ids.is_empty() {
+            return Err(("request.chatbot_ids", "at least one chatbot id".into()));
+        }
+        if let Some(bad) = r.chatbot_ids.iter().find(|id| {
+            id.len() != 24 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }) {
+            return Err((
+                "request.chatbot_ids",
+                format!("24 lowercase hex characters each, got {bad:?}"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&r.repeat_ratio) {
+            return Err((
+                "request.repeat_ratio",
+                format!("a fraction from 0 to 1, got {}", r.repeat_ratio),
+            ));
+        }
+        if r.timeout.is_zero() {
+            return Err(("request.timeout", "must be longer than 0".into()));
+        }
+        if let Some(p) = r
+            .prompts
+            .iter()
+            .find(|p| p.trim().is_empty() || p.chars().count() > 4000)
+        {
+            return Err((
+                "request.prompts",
+                format!(
+                    "1 to 4000 characters each, got {} characters",
+                    p.chars().count()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `users,time;users,time;...` as goose reads a test plan.
+fn check_test_plan(plan: &str) -> Result<(), String> {
+    for step in plan.split(';') {
+        let ok = step.split_once(',').is_some_and(|(users, time)| {
+            users.trim().parse::<usize>().is_ok()
+                && (humantime::parse_duration(time.trim()).is_ok() || time.trim() == "0")
+        });
+        if !ok {
+            return Err(format!(
+                "steps of \"USERS,TIME\" separated by ';', e.g. \"10,5s;10,30s;0,0s\"; {step:?} is not one"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A TOML error as `FILE:LINE: message (at `the line`)`.
+pub fn toml_error(e: toml::de::Error, file: &str, text: &str) -> FileError {
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let source = line
+        .and_then(|l| text.lines().nth(l - 1))
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    FileError {
+        file: file.to_owned(),
+        line,
+        message: match source {
+            Some(src) => format!("{} (at `{src}`)", e.message()),
+            None => e.message().to_owned(),
+        },
+    }
+}
+
+/// The line of `key` (dotted: `load.rate`) in a TOML text, for messages.
+pub fn line_of(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = match dotted.rsplit_once('.') {
+        Some((t, k)) => (Some(t), k),
+        None => (None, dotted),
+    };
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(header) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = Some(header.trim_matches(['[', ']']).trim().to_owned());
+            continue;
+        }
+        let in_table = match table {
+            None => current.is_none(),
+            Some(tb) => current.as_deref() == Some(tb),
+        };
+        if in_table
+            && let Some((k, _)) = t.split_once('=')
+            && k.trim() == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Optional durations as humantime strings.
+pub mod opt_duration_str {
+    use serde::{Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_str::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::duration_str::deserialize(d).map(Some)
+    }
+}
+
+/// Durations as humantime strings: `"30s"`, `"1m 30s"`, `"250ms"`.
+pub mod duration_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "a duration like \"30s\", \"2m\" or \"250ms\", got {s:?} ({e})"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "smoke"
+duration = "20s"
+warmup = "2s"
+
+[load]
+model = "open"
+rate = 5.0
+arrival = "poisson"
+
+[request]
+audio = false
+repeat_ratio = 0.5
+"#;
+
+    #[test]
+    fn a_good_file_with_defaults() {
+        let s = Scenario::from_toml(GOOD, "smoke.toml").unwrap();
+        assert_eq!(s.duration, Duration::from_secs(20));
+        assert_eq!(s.target, None);
+        assert_eq!(s.load.model, Model::Open);
+        assert_eq!(s.load.arrival, Arrival::Poisson);
+        assert_eq!(s.load.max_users(), 500);
+        assert_eq!(s.request.timeout, Duration::from_secs(30));
+        assert_eq!(s.request.chatbot_ids.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let text = GOOD.replace("repeat_ratio = 0.5", "repeat_ration = 0.5");
+        let e = Scenario::from_toml(&text, "smoke.toml").unwrap_err();
+        assert_eq!(e.file, "smoke.toml");
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.to_string().contains("repeat_ration"), "{e}");
+        assert!(e.to_string().starts_with("smoke.toml:13:"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_and_a_bad_duration_are_named() {
+        let e = Scenario::from_toml(&GOOD.replace("rate = 5.0", "rate = \"fast\""), "s.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("rate = \"fast\""), "{e}");
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = Scenario::from_toml(&GOOD.replace("\"20s\"", "\"twenty\""), "s.toml").unwrap_err();
+        assert!(e.to_string().contains("a duration like"), "{e}");
+        assert_eq!(e.line, Some(3));
+    }
+
+    #[test]
+    fn impossible_values_name_the_key_and_its_line() {
+        let e =
+            Scenario::from_toml(&GOOD.replace("rate = 5.0", "rate = -1.0"), "s.toml").unwrap_err();
+        assert_eq!(e.line, Some(8));
+        assert!(e.message.starts_with("load.rate:"), "{e}");
+        let e = Scenario::from_toml(
+            &GOOD.replace("repeat_ratio = 0.5", "repeat_ratio = 1.5"),
+            "s.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(13));
+        assert!(e.message.contains("request.repeat_ratio"), "{e}");
+        let e =
+            Scenario::from_toml(&GOOD.replace("rate = 5.0", "users = 5"), "s.toml").unwrap_err();
+        assert!(
+            e.message
+                .contains("load.users: only with model = \"closed\""),
+            "{e}"
+        );
+        let closed = "name = \"x\"\nduration = \"1s\"\n[load]\nmodel = \"closed\"\n\ntest_plan = \"10;5s\"\n";
+        let e = Scenario::from_toml(closed, "c.toml").unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("USERS,TIME"), "{e}");
+    }
+}
