@@ -216,17 +216,7 @@ async fn read_body(
                 return;
             }
             Ok(Err(e)) => {
-                stamps.end = Some(if e.is_timeout() {
-                    (
-                        Outcome::Timeout,
-                        format!("no whole answer within {:?}", shared.timeout),
-                    )
-                } else {
-                    (
-                        Outcome::Truncated,
-                        format!("the answer broke off: {}", error_chain(&e)),
-                    )
-                });
+                stamps.end = Some(broken_body(&e, shared.timeout));
                 return;
             }
             Ok(Ok(b)) => b,
@@ -268,17 +258,7 @@ async fn read_body(
             }
             Ok(Err(e)) => {
                 if stamps.done.is_none() && stamps.end.is_none() {
-                    stamps.end = Some(if e.is_timeout() {
-                        (
-                            Outcome::Timeout,
-                            format!("no end of stream within {:?}", shared.timeout),
-                        )
-                    } else {
-                        (
-                            Outcome::Truncated,
-                            format!("the stream broke off: {}", error_chain(&e)),
-                        )
-                    });
+                    stamps.end = Some(broken_body(&e, shared.timeout));
                 }
                 return;
             }
@@ -305,6 +285,22 @@ async fn read_body(
                 });
             }
         }
+    }
+}
+
+/// A body that could not be read to its end: the request's timeout ran
+/// out, or the connection broke.
+fn broken_body(e: &reqwest::Error, timeout: Duration) -> (Outcome, String) {
+    if e.is_timeout() {
+        (
+            Outcome::Timeout,
+            format!("no end of the answer within {timeout:?}"),
+        )
+    } else {
+        (
+            Outcome::Truncated,
+            format!("the answer broke off: {}", error_chain(e)),
+        )
     }
 }
 

@@ -112,3 +112,45 @@ impl Watch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lagging_or_saturated_client_is_not_trustworthy() {
+        let mut w = Watch {
+            cores: 2,
+            ..Watch::default()
+        };
+        for _ in 0..1000 {
+            w.lag.record(Duration::from_millis(1));
+            w.cpu.push(30.0);
+        }
+        let ok = w.verdict(false);
+        assert!(ok.trustworthy && ok.reasons.is_empty());
+        for _ in 0..50 {
+            w.lag.record(Duration::from_millis(120));
+        }
+        let lagging = w.verdict(false);
+        assert!(!lagging.trustworthy);
+        assert!(
+            lagging.reasons[0].contains("scheduler lagged"),
+            "{:?}",
+            lagging.reasons
+        );
+        let mut busy = Watch {
+            cores: 2,
+            ..Watch::default()
+        };
+        busy.lag.record(Duration::from_millis(1));
+        busy.cpu = vec![95.0; 10];
+        let v = busy.verdict(true);
+        assert!(!v.trustworthy);
+        assert!(
+            v.reasons[0].contains("embedded reference server"),
+            "{:?}",
+            v.reasons
+        );
+    }
+}

@@ -16,7 +16,7 @@
 //! A value that meets the target is `ok`; one that misses it `target_missed`;
 //! beyond the warning level `warning`; beyond the critical level `critical`.
 
-use crate::scenario::{FileError, line_of, toml_error};
+use crate::scenario::{FileError, line_of, read_text, toml_error};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
@@ -92,12 +92,7 @@ pub struct Judged {
 
 impl SloFile {
     pub fn from_file(path: &Path) -> Result<SloFile, FileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FileError {
-            file: path.display().to_string(),
-            line: None,
-            message: format!("cannot read the SLO file: {e}"),
-        })?;
-        SloFile::from_toml(&text, &path.display().to_string())
+        SloFile::from_toml(&read_text(path, "SLO")?, &path.display().to_string())
     }
 
     pub fn from_toml(text: &str, file: &str) -> Result<SloFile, FileError> {

@@ -147,12 +147,7 @@ pub struct FileError {
 
 impl Scenario {
     pub fn from_file(path: &Path) -> Result<Scenario, FileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FileError {
-            file: path.display().to_string(),
-            line: None,
-            message: format!("cannot read the scenario file: {e}"),
-        })?;
-        Scenario::from_toml(&text, &path.display().to_string())
+        Scenario::from_toml(&read_text(path, "scenario")?, &path.display().to_string())
     }
 
     pub fn from_toml(text: &str, file: &str) -> Result<Scenario, FileError> {
@@ -286,6 +281,15 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// The text of a `what` file, or an error naming it.
+pub fn read_text(path: &Path, what: &str) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|e| FileError {
+        file: path.display().to_string(),
+        line: None,
+        message: format!("cannot read the {what} file: {e}"),
+    })
 }
 
 /// `users,time;users,time;...` as goose reads a test plan.

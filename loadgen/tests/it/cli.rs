@@ -148,3 +148,30 @@ fn sigterm_ends_the_run_and_keeps_what_it_measured() {
 fn ctrl_c_ends_the_run_and_keeps_what_it_measured() {
     interrupted_run("INT");
 }
+
+#[test]
+fn on_a_terminal_the_progress_line_is_drawn() {
+    // `script` gives the run a pseudo-terminal, as a person's shell would.
+    let dir = temp_dir("tty");
+    let out = dir.join("out");
+    let file = scenario(
+        &dir,
+        "name = \"tty\"\nduration = \"3s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 1\n[request]\naudio = false\n",
+    );
+    let cmd = format!("{BIN} run {} --out {}", file.display(), out.display());
+    let typescript = dir.join("typescript");
+    let status = Command::new("script")
+        .args(["-qec", &cmd, typescript.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("script (util-linux) runs");
+    assert!(status.success());
+    let screen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        screen.contains("\x1b[2K")
+            && screen.contains("requests")
+            && screen.contains("p95 first token"),
+        "{screen}"
+    );
+}

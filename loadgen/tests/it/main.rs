@@ -6,4 +6,5 @@ mod cli;
 mod errors;
 mod measure;
 mod open_model;
+mod shipped;
 mod support;

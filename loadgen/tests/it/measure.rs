@@ -24,17 +24,19 @@ async fn injected_delays_are_measured_and_agree_with_the_server() {
     let rows = records(&out);
     assert!(rows.len() >= 4, "{} requests", rows.len());
     assert_eq!(report.figures.requests.failed, 0);
-    // Tolerance: 15 ms above the injected 150 ms first token on loopback.
+    // Tolerances are generous because other tests share the two cores;
+    // BENCHMARKS.md has the precision on a quiet machine. Never below the
+    // injected 150 ms; at most 50 ms above it at p50, 100 ms at p99.
     let ft = &report.figures.latency_ms.first_token;
     assert!(
-        ft.p50 >= 150.0 && ft.p50 <= 165.0,
+        ft.p50 >= 150.0 && ft.p50 <= 200.0,
         "first token p50 {} ms with 150 ms injected",
         ft.p50
     );
-    assert!(ft.p99 <= 180.0, "first token p99 {} ms", ft.p99);
+    assert!(ft.p99 <= 250.0, "first token p99 {} ms", ft.p99);
     // Each request: the client's figures are the server's plus the trip,
-    // never less (the server starts its clock later): within 10 ms for
-    // first token; within 50 ms for first audio and complete, which come
+    // never less (the server starts its clock later): within 25 ms for
+    // first token; within 100 ms for first audio and complete, which come
     // in or behind an audio event of ~150 KB of samples that the server
     // stamps before encoding them (debug builds take tens of ms for that).
     for r in &rows {
@@ -43,15 +45,15 @@ async fn injected_delays_are_measured_and_agree_with_the_server() {
                 "first token",
                 r.first_token_us,
                 r.server_first_token_ms,
-                10.0,
+                25.0,
             ),
             (
                 "first audio",
                 r.first_audio_us,
                 r.server_first_audio_ms,
-                50.0,
+                100.0,
             ),
-            ("complete", r.complete_us, r.server_duration_ms, 50.0),
+            ("complete", r.complete_us, r.server_duration_ms, 100.0),
         ] {
             let (c, s) = (client.unwrap() as f64 / 1000.0, server.unwrap() as f64);
             assert!(
@@ -65,7 +67,7 @@ async fn injected_delays_are_measured_and_agree_with_the_server() {
     }
     let gap = &report.figures.latency_ms.inter_token;
     assert!(
-        gap.p50 >= 9.0 && gap.p50 <= 13.0,
+        gap.p50 >= 9.0 && gap.p50 <= 20.0,
         "inter-token p50 {} ms with 10 ms injected",
         gap.p50
     );
