@@ -4,8 +4,12 @@
 set -euo pipefail
 
 need_apt=()
-# Each later component adds its line here, e.g.:
-#   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The HTML report is opened in headless Chromium by the tests.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# junit.xml is validated against ci/junit.xsd with xmllint.
+command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
+# `script` gives the progress-line test a terminal.
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

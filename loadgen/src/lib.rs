@@ -9,7 +9,9 @@
 //! # Layout
 //! - [`Cli`], [`run`], [`Outcome`]: the command line and its exit codes.
 //! - [`plan`]: flags and the scenario file, validated into one plan.
-//! - [`run`](mod@run): one run, start to end.
+//! - [`run`](mod@run): one run, start to end; [`report`](mod@report)
+//!   turns its figures into every report; [`rebuild`] does it again from
+//!   the saved files.
 //! - [`exchange`]: one request through goose, parsed and stamped.
 //! - [`protocol`]: the seam for the wire protocol ([`protocol::ChatV1`]).
 //! - [`mix`]: which question each request asks.
@@ -22,7 +24,9 @@ pub mod mix;
 pub mod plan;
 pub mod progress;
 pub mod protocol;
+pub mod rebuild;
 pub mod recorder;
+pub mod report;
 pub mod run;
 pub mod scrape;
 pub mod selfcheck;
@@ -48,6 +52,31 @@ pub struct Cli {
 pub enum Command {
     /// Runs a scenario file and writes its reports.
     Run(RunArgs),
+    /// Rebuilds every report of a run from its saved files (requests.csv,
+    /// latency.hlog), without rerunning; the exit code is the verdict.
+    Report {
+        /// The run's output folder.
+        dir: PathBuf,
+        /// Judge by this SLO file instead of the run's.
+        #[arg(long, value_name = "FILE")]
+        slo: Option<PathBuf>,
+        /// The level that fails the run (default: the run's).
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOnArg>,
+    },
+    /// Compares a run's report.json with a baseline's; exit 1 on a
+    /// regression beyond tolerance. Prints a Markdown table.
+    Compare {
+        /// The baseline report.json (e.g. reports/baselines/smoke.json).
+        baseline: PathBuf,
+        /// The current report.json.
+        current: PathBuf,
+        /// Tolerance over the defaults: METRIC=PERCENT% or METRIC=ABSOLUTE,
+        /// e.g. latency_ms.first_token.p95=5% or requests.success_rate=0.5.
+        /// Repeatable.
+        #[arg(long, value_name = "METRIC=TOL")]
+        tolerance: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -119,16 +148,49 @@ impl From<Outcome> for ExitCode {
 
 /// Runs the command; prints the verdict summary on standard error.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let verdict = |v: slo::report::Verdict| match v {
+        slo::report::Verdict::Pass => Outcome::Pass,
+        slo::report::Verdict::Fail => Outcome::SloViolated,
+    };
     match cli.command {
+        Command::Report { dir, slo, fail_on } => {
+            let report = rebuild::rebuild(&dir, slo.as_deref(), fail_on.map(Into::into))?;
+            summarize(&report, &dir);
+            Ok(verdict(report.verdict))
+        }
+        Command::Compare {
+            baseline,
+            current,
+            tolerance,
+        } => {
+            let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
+                let bytes = std::fs::read(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", p.display()))
+            };
+            let (b, c) = (read(&baseline)?, read(&current)?);
+            let mut checks = slo::compare::default_checks();
+            for t in &tolerance {
+                slo::compare::apply_override(&mut checks, t).map_err(anyhow::Error::msg)?;
+            }
+            let rows = slo::compare::compare(&b, &c, &checks);
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", slo::compare::markdown(&rows));
+            }
+            Ok(if rows.iter().any(|r| r.regressed) {
+                Outcome::SloViolated
+            } else {
+                Outcome::Pass
+            })
+        }
         Command::Run(args) => {
             let plan = plan::Plan::from_args(&args)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let report = runtime.block_on(run::run(&plan))?;
             summarize(&report, &plan.out);
-            Ok(match report.verdict {
-                slo::report::Verdict::Pass => Outcome::Pass,
-                slo::report::Verdict::Fail => Outcome::SloViolated,
-            })
+            Ok(verdict(report.verdict))
         }
     }
 }

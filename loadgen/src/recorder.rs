@@ -11,7 +11,6 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use slo::aggregate::{Aggregate, Histograms};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -28,16 +27,31 @@ pub struct Live {
 pub const CSV_FILE: &str = "requests.csv";
 pub const HLOG_FILE: &str = "latency.hlog";
 
+/// What the recorder writes to and shares with the run.
+pub struct Setup {
+    pub out: std::path::PathBuf,
+    pub started: Instant,
+    pub started_wall: SystemTime,
+    pub clock: Arc<std::sync::OnceLock<crate::run::Clock>>,
+    pub active: Arc<std::sync::atomic::AtomicI64>,
+    pub live: Arc<Mutex<Live>>,
+    pub goodput: slo::aggregate::GoodputLimits,
+}
+
 /// Runs until every sender is gone; returns the run's figures.
 pub async fn record(
-    out: &Path,
+    setup: Setup,
     mut rx: mpsc::UnboundedReceiver<Msg>,
-    started: Instant,
-    started_wall: SystemTime,
-    clock: Arc<std::sync::OnceLock<crate::run::Clock>>,
-    active: Arc<std::sync::atomic::AtomicI64>,
-    live: Arc<Mutex<Live>>,
 ) -> anyhow::Result<Aggregate> {
+    let Setup {
+        out,
+        started,
+        started_wall,
+        clock,
+        active,
+        live,
+        goodput,
+    } = setup;
     let csv_path = out.join(CSV_FILE);
     let mut csv = csv::Writer::from_writer(BufWriter::new(
         File::create(&csv_path).with_context(|| format!("cannot create {}", csv_path.display()))?,
@@ -56,7 +70,10 @@ pub async fn record(
         .begin_log_with(&mut hlog_file, &mut serializer)
         .context("cannot start the interval log")?;
 
-    let mut all = Aggregate::default();
+    let mut all = Aggregate {
+        goodput_limits: goodput,
+        ..Aggregate::default()
+    };
     let mut interval = Histograms::default();
     let mut interval_start = Duration::ZERO;
     let mut tick =
@@ -71,7 +88,8 @@ pub async fn record(
                         header_written = true;
                     }
                     csv.serialize(&*rec).context("cannot write a CSV row")?;
-                    if rec.outcome.is_ok() {
+                    // The interval log holds the measured part only, like the figures.
+                    if rec.outcome.is_ok() && !rec.warmup {
                         interval.add(&rec, &gaps);
                     }
                     all.add(&rec, &gaps);

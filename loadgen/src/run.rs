@@ -8,6 +8,7 @@ use crate::mix::PromptMix;
 use crate::plan::Plan;
 use crate::protocol::{ChatProtocol, ChatV1};
 use crate::recorder::{self, Live};
+use crate::report;
 use crate::scrape::{self, Scraper};
 use crate::selfcheck::{self, Watch};
 use anyhow::Context;
@@ -16,9 +17,8 @@ use goose::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use slo::objective::Judged;
 use slo::record::RequestRecord;
-use slo::report::{Report, ScenarioInfo, TargetInfo, Verdict};
+use slo::report::{Report, ScenarioInfo, TargetInfo};
 use slo::scenario::Model;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -225,8 +225,6 @@ static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Why the run ended early, when it did.
 static INTERRUPTED: Mutex<Option<String>> = Mutex::new(None);
 
-pub const REPORT_FILE: &str = "report.json";
-
 /// Runs the plan and writes every output; returns the report.
 pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let _one = ONE_RUN.lock().await;
@@ -282,15 +280,18 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     });
 
     let live = Arc::new(Mutex::new(Live::default()));
-    let recorder = tokio::spawn({
-        let (out, live, active, clock) = (
-            plan.out.clone(),
-            Arc::clone(&live),
-            Arc::clone(&active),
-            Arc::clone(&clock),
-        );
-        async move { recorder::record(&out, rx, started, started_wall, clock, active, live).await }
-    });
+    let recorder = tokio::spawn(recorder::record(
+        recorder::Setup {
+            out: plan.out.clone(),
+            started,
+            started_wall,
+            clock: Arc::clone(&clock),
+            active: Arc::clone(&active),
+            live: Arc::clone(&live),
+            goodput: report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
+        },
+        rx,
+    ));
     let watch = Arc::new(Mutex::new(Watch::default()));
     let health = Arc::new(Mutex::new(Vec::new()));
     let mut helpers = vec![
@@ -355,32 +356,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             .min(c.end)
             .saturating_duration_since(c.warmup_end)
     });
-    let figures = aggregate.figures(measured, open);
     let check = watch
         .lock()
         .expect("watch lock")
-        .verdict(embedded_flag(plan));
-    let client_doc = serde_json::to_value(&figures).expect("figures serialize");
-    let judged: Vec<Judged> = plan
-        .slo
-        .as_ref()
-        .map(|(_, f)| {
-            f.objectives
-                .iter()
-                .map(|o| o.judge(&client_doc, &server))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (mut verdict, mut reasons) =
-        slo::report::verdict(&judged, plan.fail_on, check.trustworthy, &check.reasons);
-    if let Some(why) = &interrupted {
-        verdict = Verdict::Fail;
-        reasons.push(format!("the run did not complete: {why}"));
-    }
-    let report = Report {
-        schema_version: slo::report::SCHEMA_VERSION,
-        verdict,
-        verdict_reasons: reasons,
+        .verdict(plan.target.is_none());
+    let meta = report::Meta {
         scenario: ScenarioInfo {
             name: sc.name.clone(),
             file: plan.scenario_file.display().to_string(),
@@ -403,24 +383,14 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         measured_s: measured.as_secs_f64(),
         warmup_s: sc.warmup.as_secs_f64(),
         interrupted,
-        figures,
-        timeseries: aggregate.series(),
         server,
         self_check: serde_json::to_value(&check).expect("self check serializes"),
-        slo_file: plan.slo.as_ref().map(|(p, _)| p.display().to_string()),
+        slo: plan.slo.clone(),
         fail_on: plan.fail_on,
-        slo: judged,
-        files: json!({
-            "csv": recorder::CSV_FILE,
-            "interval_log": recorder::HLOG_FILE,
-            "goose_html": "goose.html",
-            "goose_json": "goose.json",
-            "report": REPORT_FILE,
-        }),
+        open_model: open,
     };
-    let path = plan.out.join(REPORT_FILE);
-    let text = serde_json::to_string_pretty(&report).expect("the report serializes");
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    let report = report::build(meta, &aggregate);
+    report::write_all(&plan.out, &report)?;
     if let Err(e) = goose_result
         && report.figures.requests.total == 0
     {
@@ -429,10 +399,6 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ));
     }
     Ok(report)
-}
-
-fn embedded_flag(plan: &Plan) -> bool {
-    plan.target.is_none()
 }
 
 fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {

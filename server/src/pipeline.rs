@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, sleep_until};
 
 /// What the pipeline says, in order: `Start`, tokens and audio, then one of
 /// `Done`, `Error` or `Drop`.
@@ -245,13 +245,19 @@ impl Engine {
             let mean_gap = p.token_interval_ms.sample(rng);
             let mut first_token_at = None;
             let mut index = 0;
+            // Tokens are due at absolute times, so the timer's granularity
+            // (about 1 ms a sleep) does not add up over a long answer.
+            let mut due = Instant::now();
             for (s, sentence) in words.iter().enumerate() {
                 for (w, word) in sentence.iter().enumerate() {
                     if index > 0 {
-                        pause(p.jittered(mean_gap, rng).max(self.model.token_floor())).await;
+                        due += p.jittered(mean_gap, rng).max(self.model.token_floor());
                     }
                     if plan.stall_at == Some(index) {
-                        pause(plan.stall).await;
+                        due += plan.stall;
+                    }
+                    if due > Instant::now() {
+                        sleep_until(due).await;
                     }
                     if let Some((kind, at)) = plan.fail_at_token
                         && at == index

@@ -99,7 +99,7 @@ impl Histograms {
 }
 
 /// One second of the run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
     /// Seconds since the run started (the bucket `[t, t+1)`).
     pub t: u64,
@@ -108,10 +108,15 @@ pub struct Second {
     pub errors: u64,
     /// Streams open at the end of the second (sampled).
     pub active: u64,
+    pub p50_first_token_ms: Option<f64>,
     pub p95_first_token_ms: Option<f64>,
+    pub p99_first_token_ms: Option<f64>,
+    pub p95_complete_ms: Option<f64>,
     pub warmup: bool,
     #[serde(skip)]
     first_token: Option<LatencyHistogram>,
+    #[serde(skip)]
+    complete: Option<LatencyHistogram>,
 }
 
 /// Everything counted over a run.
@@ -133,6 +138,33 @@ pub struct Aggregate {
     pub tts_hits: u64,
     pub tts_misses: u64,
     pub series: Vec<Second>,
+    /// Per-request latency limits (µs) that make a request count toward
+    /// goodput; see [`GoodputLimits`].
+    pub goodput_limits: GoodputLimits,
+    pub good: u64,
+}
+
+/// The per-request objectives: a request is *good* when it succeeded and
+/// each of its latencies (measured from its scheduled start under an open
+/// model) is within its limit. A limit of `None` does not apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GoodputLimits {
+    pub first_token_ms: Option<f64>,
+    pub first_audio_ms: Option<f64>,
+    pub complete_ms: Option<f64>,
+}
+
+impl GoodputLimits {
+    pub fn admits(&self, r: &RequestRecord) -> bool {
+        let within = |v: Option<u64>, limit: Option<f64>| match (v, limit) {
+            (Some(v), Some(l)) => (v + r.lateness_us) as f64 <= l * 1000.0,
+            _ => true,
+        };
+        r.outcome.is_ok()
+            && within(r.first_token_us, self.first_token_ms)
+            && within(r.first_audio_us, self.first_audio_ms)
+            && within(r.complete_us, self.complete_ms)
+    }
 }
 
 /// A request that started this much after its schedule is `late`.
@@ -152,6 +184,11 @@ impl Aggregate {
                 sec.first_token
                     .get_or_insert_with(LatencyHistogram::new)
                     .record_us(ft + r.lateness_us);
+            }
+            if let Some(c) = r.complete_us {
+                sec.complete
+                    .get_or_insert_with(LatencyHistogram::new)
+                    .record_us(c + r.lateness_us);
             }
         } else {
             sec.errors += 1;
@@ -181,6 +218,9 @@ impl Aggregate {
         self.tts_misses += r.tts_cache_misses.unwrap_or(0);
         if r.outcome.is_ok() {
             self.histograms.add(r, gaps_us);
+        }
+        if self.goodput_limits.admits(r) {
+            self.good += 1;
         }
     }
 
@@ -222,10 +262,18 @@ impl Aggregate {
     pub fn series(&self) -> Vec<Second> {
         self.series
             .iter()
-            .map(|s| Second {
-                p95_first_token_ms: s.first_token.as_ref().map(|h| ms(h.quantile_us(0.95))),
-                first_token: None,
-                ..s.clone()
+            .map(|s| {
+                let q =
+                    |h: &Option<LatencyHistogram>, q: f64| h.as_ref().map(|h| ms(h.quantile_us(q)));
+                Second {
+                    p50_first_token_ms: q(&s.first_token, 0.50),
+                    p95_first_token_ms: q(&s.first_token, 0.95),
+                    p99_first_token_ms: q(&s.first_token, 0.99),
+                    p95_complete_ms: q(&s.complete, 0.95),
+                    first_token: None,
+                    complete: None,
+                    ..s.clone()
+                }
             })
             .collect()
     }
@@ -251,7 +299,39 @@ impl Aggregate {
             }
         }
         let secs = measured.as_secs_f64().max(1e-9);
+        let distribution = |h: &LatencyHistogram| -> Vec<[f64; 2]> {
+            if h.is_empty() {
+                return Vec::new();
+            }
+            DISTRIBUTION_QUANTILES
+                .iter()
+                .map(|&q| [q, ms(h.quantile_us(q))])
+                .collect()
+        };
         Figures {
+            goodput: if self.total == 0 {
+                0.0
+            } else {
+                self.good as f64 * 100.0 / self.total as f64
+            },
+            goodput_limits: self.goodput_limits,
+            distributions: Distributions {
+                first_token: distribution(if open_model {
+                    &h.first_token_corrected
+                } else {
+                    &h.first_token
+                }),
+                first_audio: distribution(if open_model {
+                    &h.first_audio_corrected
+                } else {
+                    &h.first_audio
+                }),
+                complete: distribution(if open_model {
+                    &h.complete_corrected
+                } else {
+                    &h.complete
+                }),
+            },
             requests: RequestFigures {
                 total: self.total,
                 ok: self.ok(),
@@ -259,12 +339,30 @@ impl Aggregate {
                 dropped: self.dropped,
                 late: self.late,
                 warmup_excluded: self.warmup_excluded,
+                error_rate: if self.total == 0 {
+                    0.0
+                } else {
+                    self.failed() as f64 * 100.0 / self.total as f64
+                },
                 success_rate: if self.total == 0 {
                     0.0
                 } else {
                     self.ok() as f64 * 100.0 / self.total as f64
                 },
             },
+            error_rates: errors
+                .iter()
+                .map(|(k, &n)| {
+                    (
+                        k.clone(),
+                        if self.total == 0 {
+                            0.0
+                        } else {
+                            n as f64 * 100.0 / self.total as f64
+                        },
+                    )
+                })
+                .collect(),
             errors,
             errors_by_cause: by_cause,
             latency_ms: LatencyTable {
@@ -305,7 +403,7 @@ fn ms(us: u64) -> f64 {
 }
 
 /// Percentiles of one latency, in milliseconds (µs precision).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyFigures {
     pub count: u64,
     pub mean: f64,
@@ -334,7 +432,7 @@ impl LatencyFigures {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyTable {
     pub first_token: LatencyFigures,
     pub first_audio: LatencyFigures,
@@ -342,7 +440,7 @@ pub struct LatencyTable {
     pub inter_token: LatencyFigures,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequestFigures {
     /// Requests sent after the warm-up.
     pub total: u64,
@@ -355,9 +453,11 @@ pub struct RequestFigures {
     pub warmup_excluded: u64,
     /// `ok / total`, percent.
     pub success_rate: f64,
+    /// `failed / total`, percent.
+    pub error_rate: f64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AudioFigures {
     pub requests_with_audio: u64,
     pub underruns: u64,
@@ -366,7 +466,7 @@ pub struct AudioFigures {
     pub stall_ms: LatencyFigures,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Throughput {
     pub requests_per_s: f64,
     pub ok_per_s: f64,
@@ -374,7 +474,7 @@ pub struct Throughput {
 }
 
 /// Cache outcomes as the server's `done` events reported them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CacheFigures {
     pub kb_hit_rate: Option<f64>,
     pub tts_hit_rate: Option<f64>,
@@ -384,13 +484,33 @@ pub struct CacheFigures {
     pub tts_misses: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Quantiles at which the distributions (CDFs) are given.
+pub const DISTRIBUTION_QUANTILES: [f64; 17] = [
+    0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1.0,
+];
+
+/// `[quantile, ms]` points of each latency's distribution (the corrected
+/// one under an open model).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Distributions {
+    pub first_token: Vec<[f64; 2]>,
+    pub first_audio: Vec<[f64; 2]>,
+    pub complete: Vec<[f64; 2]>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Figures {
+    /// Percent of requests that succeeded within every per-request limit.
+    pub goodput: f64,
+    pub goodput_limits: GoodputLimits,
+    pub distributions: Distributions,
     pub requests: RequestFigures,
     /// Failures by the guide's breakdown type.
     pub errors: BTreeMap<String, u64>,
     /// Failures by cause as the client saw it.
     pub errors_by_cause: BTreeMap<String, u64>,
+    /// Failures by the guide's type, percent of all requests.
+    pub error_rates: BTreeMap<String, f64>,
     pub latency_ms: LatencyTable,
     pub audio: AudioFigures,
     pub throughput: Throughput,
@@ -413,6 +533,30 @@ mod tests {
             kb_cache: Some("hit".into()),
             ..RequestRecord::default()
         }
+    }
+
+    #[test]
+    fn goodput_counts_requests_within_every_limit() {
+        let mut a = Aggregate {
+            goodput_limits: GoodputLimits {
+                first_token_ms: Some(150.0),
+                first_audio_ms: None,
+                complete_ms: Some(400.0),
+            },
+            ..Aggregate::default()
+        };
+        a.add(&ok(1, 100, 0), &[]); // 100 ms first token, 300 ms complete: good
+        a.add(&ok(1, 140, 0), &[]); // complete 420 ms: over
+        a.add(&ok(1, 100, 60), &[]); // 160 ms from its schedule: over
+        a.add(
+            &RequestRecord {
+                outcome: Outcome::Openai,
+                ..ok(1, 10, 0)
+            },
+            &[],
+        );
+        let f = a.figures(Duration::from_secs(1), true);
+        assert_eq!(f.goodput, 25.0);
     }
 
     #[test]
@@ -455,5 +599,6 @@ mod tests {
         let series = a.series();
         assert!(series[0].warmup && !series[2].warmup);
         assert_eq!(series[2].started, 2);
+        assert!(series[2].p95_complete_ms.is_some() && series[2].p50_first_token_ms.is_some());
     }
 }

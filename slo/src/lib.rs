@@ -16,14 +16,22 @@
 //! - [`aggregate`]: a run's figures from its records: histograms, counts, time series.
 //! - [`objective`]: SLO files, objectives judged to levels, the gate policy.
 //! - [`report`]: `report.json`, the verdict.
+//! - [`severity`]: the guide's incident severities P1-P4 for a run.
+//! - [`render`]: report.md, junit.xml and report.html from a report.
+//! - [`compare`]: a run against a baseline run, with tolerances.
+//! - [`schema`]: JSON Schemas of scenario, SLO and report files.
 //! - [`format`]: the guide's figure formats (`"99.72%"`, `"5d 12h 30m"`).
 
 pub mod aggregate;
+pub mod compare;
 pub mod format;
 pub mod histogram;
 pub mod objective;
 pub mod protocol;
 pub mod record;
+pub mod render;
 pub mod report;
 pub mod scenario;
+pub mod schema;
+pub mod severity;
 pub mod sse;

@@ -10,14 +10,14 @@ use serde_json::Value;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     pub verdict: Verdict,
@@ -44,6 +44,9 @@ pub struct Report {
     pub slo_file: Option<String>,
     pub fail_on: FailOn,
     pub slo: Vec<Judged>,
+    /// The guide's incident severity of what the run saw (null: none).
+    pub severity: Option<crate::severity::Severity>,
+    pub severity_reasons: Vec<String>,
     pub files: Value,
 }
 
@@ -89,14 +92,14 @@ pub fn verdict(
     )
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioInfo {
     pub name: String,
     pub file: String,
     pub description: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetInfo {
     pub url: String,
     /// The reference server started in-process.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A whole scenario file.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name, used in reports and output folders.
@@ -20,9 +20,11 @@ pub struct Scenario {
     pub target: Option<String>,
     /// How long the measured part runs, after the warm-up (e.g. `"30s"`).
     #[serde(with = "duration_str")]
+    #[schemars(with = "String")]
     pub duration: Duration,
     /// Excluded from every figure (e.g. `"5s"`); runs before `duration`.
     #[serde(default, with = "duration_str")]
+    #[schemars(with = "String")]
     pub warmup: Duration,
     /// Seed of the prompt mix and of Poisson arrivals.
     #[serde(default = "default_seed")]
@@ -42,7 +44,7 @@ fn default_seed() -> u64 {
 }
 
 /// The load model: `model = "closed"` (users) or `"open"` (arrival rate).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     pub model: Model,
@@ -50,6 +52,7 @@ pub struct Load {
     pub users: Option<usize>,
     /// Closed: time to start all users (linear ramp).
     #[serde(default, with = "opt_duration_str")]
+    #[schemars(with = "Option<String>")]
     pub ramp_up: Option<Duration>,
     /// Closed: a goose test plan instead of users/ramp_up, e.g.
     /// `"10,5s;10,30s;0,0s"` (users,time pairs).
@@ -64,10 +67,11 @@ pub struct Load {
     pub max_users: Option<usize>,
     /// Open: a request later than this is dropped, not sent (default 1s).
     #[serde(default, with = "opt_duration_str")]
+    #[schemars(with = "Option<String>")]
     pub max_lateness: Option<Duration>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
     Closed,
@@ -87,7 +91,9 @@ impl Load {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
     /// Evenly spaced starts.
@@ -98,7 +104,7 @@ pub enum Arrival {
 }
 
 /// What each request asks.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestMix {
     pub chatbot_ids: Vec<String>,
@@ -109,9 +115,11 @@ pub struct RequestMix {
     pub repeat_ratio: f64,
     pub audio: bool,
     #[serde(with = "duration_str")]
+    #[schemars(with = "String")]
     pub timeout: Duration,
     /// Closed model: the pause between a user's requests.
     #[serde(with = "duration_str")]
+    #[schemars(with = "String")]
     pub think_time: Duration,
 }
 
@@ -128,7 +136,7 @@ impl Default for RequestMix {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedServer {
     /// `refserver` flags, e.g. `["--profile", "fast"]`.

@@ -6,5 +6,6 @@ mod cli;
 mod errors;
 mod measure;
 mod open_model;
+mod reports;
 mod shipped;
 mod support;

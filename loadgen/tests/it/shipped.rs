@@ -35,3 +35,11 @@ fn shipped_scenarios_and_slo_files_parse() {
         "smoke runs in 30 s at most"
     );
 }
+
+#[test]
+fn committed_baselines_match_the_report_schema() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/baselines");
+    for name in ["smoke.json", "baseline.json"] {
+        crate::support::assert_valid_report(&dir.join(name));
+    }
+}

@@ -35,9 +35,43 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
     }
 }
 
+/// Runs that measure time take turns, in this process and as child
+/// processes, so one run's CPU does not move another's figures.
+pub static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for this test's turn (a failed test does not block the others).
+pub fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// Holding the turn across the run is the point: every test has its own
+// runtime on its own thread, and the lock makes the runs take turns.
+#[allow(clippy::await_holding_lock)]
 pub async fn run(args: &RunArgs) -> Report {
+    let _turn = turn();
     let plan = Plan::from_args(args).expect("a valid plan");
-    loadgen::run::run(&plan).await.expect("the run completes")
+    let report = loadgen::run::run(&plan).await.expect("the run completes");
+    assert_valid_report(&plan.out.join("report.json"));
+    report
+}
+
+/// Every report.json a test produces is checked against the committed schema.
+pub fn assert_valid_report(path: &Path) {
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/schema/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the committed schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} does not match the schema: {errors:#?}",
+        path.display()
+    );
 }
 
 pub fn records(out: &Path) -> Vec<RequestRecord> {

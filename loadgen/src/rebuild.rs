@@ -1,0 +1,157 @@
+//! `loadgen report DIR`: every report rebuilt from a run's saved files
+//! (the CSV and the interval log), without rerunning. What cannot be
+//! measured again (the server's view, the self-check, the run's settings)
+//! is taken from the run's `report.json` when it is there.
+
+use crate::recorder::{CSV_FILE, HLOG_FILE};
+use crate::report::{self, Meta, REPORT_JSON};
+use anyhow::Context;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use serde_json::{Value, json};
+use slo::aggregate::Aggregate;
+use slo::objective::{FailOn, SloFile};
+use slo::record::RequestRecord;
+use slo::report::{Report, ScenarioInfo, TargetInfo};
+use std::path::{Path, PathBuf};
+
+pub fn rebuild(
+    dir: &Path,
+    slo_flag: Option<&Path>,
+    fail_on: Option<FailOn>,
+) -> anyhow::Result<Report> {
+    let old: Option<Value> =
+        match std::fs::read(dir.join(REPORT_JSON)) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is not valid JSON", dir.join(REPORT_JSON).display())
+            })?),
+            Err(_) => None,
+        };
+    let old = old.unwrap_or(Value::Null);
+    let slo_path: Option<PathBuf> = slo_flag
+        .map(PathBuf::from)
+        .or_else(|| old["slo_file"].as_str().map(PathBuf::from));
+    let slo = match slo_path {
+        Some(p) => Some((p.clone(), SloFile::from_file(&p)?)),
+        None => None,
+    };
+    let fail_on = fail_on
+        .or_else(|| serde_json::from_value(old["fail_on"].clone()).ok())
+        .unwrap_or_default();
+
+    let csv_path = dir.join(CSV_FILE);
+    let mut reader = csv::Reader::from_path(&csv_path)
+        .with_context(|| format!("cannot read {}", csv_path.display()))?;
+    let mut agg = Aggregate {
+        goodput_limits: report::goodput_limits(slo.as_ref().map(|(_, f)| f)),
+        ..Aggregate::default()
+    };
+    let mut span = (u64::MAX, 0u64);
+    let mut open_model = false;
+    for (i, row) in reader.deserialize::<RequestRecord>().enumerate() {
+        let r = row.with_context(|| {
+            format!(
+                "{}: row {} is not a request record",
+                csv_path.display(),
+                i + 2
+            )
+        })?;
+        open_model |= r.scheduled_us.is_some();
+        if !r.warmup {
+            span = (
+                span.0.min(r.scheduled_us.unwrap_or(r.start_us)),
+                span.1.max(r.start_us + r.end_us),
+            );
+        }
+        agg.add(&r, &[]);
+    }
+    // Inter-token gaps are not per request: they come from the interval log.
+    let hlog_path = dir.join(HLOG_FILE);
+    if let Ok(log) = std::fs::read(&hlog_path) {
+        let mut de = Deserializer::new();
+        for entry in IntervalLogIterator::new(&log) {
+            if let Ok(LogEntry::Interval(h)) = entry
+                && h.tag().map(|t| t.as_str()) == Some("inter_token")
+            {
+                let bytes = base64_decode(h.encoded_histogram()).with_context(|| {
+                    format!("{}: a histogram is not base64", hlog_path.display())
+                })?;
+                let hist: hdrhistogram::Histogram<u64> =
+                    de.deserialize(&mut &bytes[..]).with_context(|| {
+                        format!("{}: a histogram cannot be read", hlog_path.display())
+                    })?;
+                for v in hist.iter_recorded() {
+                    for _ in 0..v.count_at_value() {
+                        agg.histograms.inter_token.record_us(v.value_iterated_to());
+                    }
+                }
+            }
+        }
+    }
+    let measured_s = old["measured_s"].as_f64().unwrap_or_else(|| {
+        if span.1 > span.0 {
+            (span.1 - span.0) as f64 / 1e6
+        } else {
+            0.0
+        }
+    });
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run")
+        .to_owned();
+    let meta = Meta {
+        scenario: serde_json::from_value::<ScenarioInfo>(old["scenario"].clone()).unwrap_or(
+            ScenarioInfo {
+                name,
+                file: String::new(),
+                description: String::new(),
+            },
+        ),
+        target: serde_json::from_value::<TargetInfo>(old["target"].clone()).unwrap_or(TargetInfo {
+            url: "unknown".into(),
+            embedded: false,
+        }),
+        load: old["load"].clone(),
+        started_at: old["started_at"].as_str().unwrap_or_default().to_owned(),
+        elapsed_s: old["elapsed_s"].as_f64().unwrap_or(measured_s),
+        measured_s,
+        warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
+        interrupted: old["interrupted"].as_str().map(str::to_owned),
+        server: if old["server"].is_null() {
+            json!({"available": false, "reason": "not recorded"})
+        } else {
+            old["server"].clone()
+        },
+        self_check: if old["self_check"].is_null() {
+            json!({"trustworthy": true, "reasons": []})
+        } else {
+            old["self_check"].clone()
+        },
+        slo,
+        fail_on,
+        open_model,
+    };
+    let report = report::build(meta, &agg);
+    report::write_all(dir, &report)?;
+    Ok(report)
+}
+
+fn base64_decode(s: &str) -> anyhow::Result<Vec<u8>> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = A
+            .iter()
+            .position(|&a| a == c)
+            .ok_or_else(|| anyhow::anyhow!("{:?} is not base64", c as char))?;
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,229 @@
+//! The verdict against the reference server, and the reports CI and people
+//! read: JUnit checked against its XSD, the HTML page rendered in headless
+//! Chromium, reports rebuilt from the saved files, compare.
+
+use crate::support::{assert_valid_report, scenario, temp_dir};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("loadgen runs")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn assert_junit_valid(path: &Path) {
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(root().join("ci/junit.xsd"))
+        .arg(path)
+        .output()
+        .expect("xmllint (libxml2-utils, installed by ci/install.sh) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare() {
+    let _turn = crate::support::turn();
+    let dir = temp_dir("baseline");
+    let out = dir.join("out");
+    let file = root().join("scenarios/baseline.toml");
+    // 20 s measured at 4 requests/s (80 requests) after the 10 s warm-up.
+    let run = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--duration",
+        "20s",
+        "--rate",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let report = json(&out.join("report.json"));
+    assert_eq!(report["verdict"], "pass");
+    assert!(report["slo"].as_array().unwrap().len() >= 12);
+    assert_valid_report(&out.join("report.json"));
+    assert_junit_valid(&out.join("junit.xml"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.starts_with("# ✅ PASS: baseline"), "{md}");
+
+    // Rebuilt from requests.csv and latency.hlog: the same figures.
+    for f in ["report.md", "junit.xml", "report.html"] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
+    let rebuilt = loadgen(&["report", out.to_str().unwrap()]);
+    assert_eq!(
+        rebuilt.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let again = json(&out.join("report.json"));
+    for key in [
+        "requests",
+        "errors",
+        "latency_ms",
+        "goodput",
+        "cache",
+        "verdict",
+    ] {
+        assert_eq!(again[key], report[key], "{key} after rebuilding");
+    }
+    for f in ["report.md", "junit.xml", "report.html"] {
+        assert!(out.join(f).exists(), "{f} rebuilt");
+    }
+
+    // compare: the run against itself passes, a slower copy is flagged.
+    let base = out.join("report.json");
+    let same = loadgen(&["compare", base.to_str().unwrap(), base.to_str().unwrap()]);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("No regression"));
+    let mut slower = report.clone();
+    let p95 = slower["latency_ms"]["first_token"]["p95"].as_f64().unwrap();
+    slower["latency_ms"]["first_token"]["p95"] = serde_json::json!(p95 * 1.2);
+    let slower_path = dir.join("slower.json");
+    std::fs::write(&slower_path, slower.to_string()).unwrap();
+    let cmp = loadgen(&[
+        "compare",
+        base.to_str().unwrap(),
+        slower_path.to_str().unwrap(),
+    ]);
+    assert_eq!(cmp.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        table.contains("1 regression") && table.contains("latency_ms.first_token.p95 |"),
+        "{table}"
+    );
+    let loose = loadgen(&[
+        "compare",
+        base.to_str().unwrap(),
+        slower_path.to_str().unwrap(),
+        "--tolerance",
+        "latency_ms.first_token.p95=25%",
+    ]);
+    assert_eq!(loose.status.code(), Some(0));
+}
+
+#[test]
+fn the_degraded_profile_fails_naming_the_breached_objectives() {
+    let _turn = crate::support::turn();
+    let dir = temp_dir("degraded");
+    let out = dir.join("out");
+    let kpi = root().join("scenarios/slo/kpi.toml");
+    let text = format!(
+        "name = \"degraded\"\nduration = \"8s\"\nslo = \"{}\"\n[server]\nargs = [\"--profile\", \"degraded\"]\n[load]\nmodel = \"closed\"\nusers = 6\n[request]\naudio = true\ntimeout = \"30s\"\n",
+        kpi.display()
+    );
+    let file = scenario(&dir, &text);
+    let run = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("first token p95") && stderr.contains("verdict FAIL"),
+        "{stderr}"
+    );
+    let report = json(&out.join("report.json"));
+    let breached: Vec<&str> = report["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["level"] == "warning" || j["level"] == "critical")
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    for name in ["first token p95", "first audio p95", "complete p95"] {
+        assert!(breached.contains(&name), "{name} breached: {breached:?}");
+    }
+    assert_valid_report(&out.join("report.json"));
+    assert_junit_valid(&out.join("junit.xml"));
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase classname="slo.kpi" name="first token p95""#)
+            && junit.contains("<failure message=\"latency_ms.first_token.p95 = ")
+    );
+    assert!(
+        report["severity"].is_string(),
+        "a degraded run has a severity"
+    );
+    assert_html_renders(&out.join("report.html"), &dir);
+}
+
+/// Opens the page in headless Chromium: no console error, and the
+/// screenshot is not blank.
+fn assert_html_renders(html: &Path, dir: &Path) {
+    let shot = dir.join("report.png");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1000,2400",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium (installed by ci/install.sh) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let bytes = &buf[..info.buffer_size()];
+    let step = info.color_type.samples();
+    let pixels = bytes.len() / step;
+    let non_white = bytes
+        .chunks(step)
+        .filter(|p| p.iter().take(3).any(|&c| c < 200))
+        .count();
+    let colored = bytes
+        .chunks(step)
+        .filter(|p| p.len() >= 3 && (p[0] as i32 - p[2] as i32).abs() > 60)
+        .count();
+    assert!(
+        non_white * 100 > pixels,
+        "the page is blank: {non_white} of {pixels} pixels drawn"
+    );
+    assert!(
+        colored > 500,
+        "the charts drew coloured lines: {colored} coloured pixels"
+    );
+}

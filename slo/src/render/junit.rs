@@ -1,0 +1,152 @@
+//! `junit.xml`: one test case per objective, plus the run's own checks
+//! (completed, trustworthy). A failing case carries the value and the
+//! threshold; an objective with no data is skipped.
+
+use super::{fail_on_word, level_word, num};
+use crate::objective::Level;
+use crate::report::Report;
+use std::fmt::Write;
+
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+pub fn render(r: &Report) -> String {
+    struct Case {
+        class: String,
+        name: String,
+        failure: Option<(String, String, String)>,
+        skipped: Option<String>,
+    }
+    let slo_class = format!(
+        "slo.{}",
+        r.slo_file
+            .as_deref()
+            .and_then(|f| std::path::Path::new(f).file_stem())
+            .and_then(|s| s.to_str())
+            .unwrap_or("none")
+    );
+    let mut cases: Vec<Case> = r
+        .slo
+        .iter()
+        .map(|j| {
+            let value = j.value.map_or("no data".to_owned(), num);
+            Case {
+                class: slo_class.clone(),
+                name: j.name.clone(),
+                failure: r.fail_on.fails(j.level).then(|| {
+                    (
+                        format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), level_word(j.level)),
+                        level_word(j.level).to_owned(),
+                        format!("metric: {}\nsource: {}\nvalue: {value}\nthreshold: {}\nlevel: {}\nfail on: {}", j.metric, format!("{:?}", j.source).to_lowercase(), num(j.threshold), level_word(j.level), fail_on_word(r.fail_on)),
+                    )
+                }),
+                skipped: (j.level == Level::NoData).then(|| format!("{} was not measured", j.metric)),
+            }
+        })
+        .collect();
+    cases.push(Case {
+        class: "run".into(),
+        name: "completed".into(),
+        failure: r.interrupted.as_ref().map(|why| {
+            (
+                format!("the run did not complete: {why}"),
+                "interrupted".into(),
+                why.clone(),
+            )
+        }),
+        skipped: None,
+    });
+    let reasons: Vec<&str> = r.self_check["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    cases.push(Case {
+        class: "run".into(),
+        name: "load generator trustworthy".into(),
+        failure: (r.self_check["trustworthy"] != true).then(|| {
+            (
+                "the load generator was the bottleneck".into(),
+                "untrustworthy".into(),
+                reasons.join("\n"),
+            )
+        }),
+        skipped: None,
+    });
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
+    let mut o = String::new();
+    let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        o,
+        r#"<testsuites name="loadgen" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{:.3}">"#,
+        cases.len(),
+        r.elapsed_s
+    );
+    let _ = writeln!(
+        o,
+        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{:.3}" timestamp="{}">"#,
+        escape(&r.scenario.name),
+        cases.len(),
+        r.elapsed_s,
+        escape(r.started_at.trim_end_matches('Z'))
+    );
+    let _ = writeln!(o, "    <properties>");
+    for (k, v) in [
+        ("target", r.target.url.clone()),
+        ("verdict", format!("{:?}", r.verdict).to_lowercase()),
+        (
+            "severity",
+            r.severity.map_or("none".into(), |s| format!("{s:?}")),
+        ),
+        ("goodput", num(r.figures.goodput)),
+    ] {
+        let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
+    }
+    let _ = writeln!(o, "    </properties>");
+    for c in &cases {
+        let head = format!(
+            r#"    <testcase classname="{}" name="{}" time="0""#,
+            escape(&c.class),
+            escape(&c.name)
+        );
+        match (&c.failure, &c.skipped) {
+            (Some((message, kind, text)), _) => {
+                let _ = writeln!(o, "{head}>");
+                let _ = writeln!(
+                    o,
+                    r#"      <failure message="{}" type="{}">{}</failure>"#,
+                    escape(message),
+                    escape(kind),
+                    escape(text)
+                );
+                let _ = writeln!(o, "    </testcase>");
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(o, "{head}>");
+                let _ = writeln!(o, r#"      <skipped message="{}"/>"#, escape(why));
+                let _ = writeln!(o, "    </testcase>");
+            }
+            (None, None) => {
+                let _ = writeln!(o, "{head}/>");
+            }
+        }
+    }
+    let _ = writeln!(o, "  </testsuite>");
+    let _ = writeln!(o, "</testsuites>");
+    o
+}

@@ -1,0 +1,185 @@
+//! `report.md`: verdict first, then the objectives table, then the figures.
+
+use super::{fail_on_word, level_word, num};
+use crate::aggregate::LatencyFigures;
+use crate::objective::Level;
+use crate::report::{Report, Verdict};
+use std::fmt::Write;
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let pass = r.verdict == Verdict::Pass;
+    let q = &r.figures.requests;
+    let _ = writeln!(
+        o,
+        "# {} {}: {}",
+        if pass { "✅" } else { "❌" },
+        if pass { "PASS" } else { "FAIL" },
+        r.scenario.name
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{} requests ({} ok, {} failed, {} dropped) in {} s against {}{}; goodput {}%; severity {}.",
+        q.total,
+        q.ok,
+        q.failed,
+        q.dropped,
+        num(r.measured_s),
+        r.target.url,
+        if r.target.embedded {
+            " (embedded reference server)"
+        } else {
+            ""
+        },
+        num(r.figures.goodput),
+        r.severity.map_or("none".to_owned(), |s| format!("{s:?}")),
+    );
+    if !r.verdict_reasons.is_empty() {
+        let _ = writeln!(o, "\nWhy it failed:\n");
+        for reason in &r.verdict_reasons {
+            let _ = writeln!(o, "- {reason}");
+        }
+    }
+    if !r.severity_reasons.is_empty() {
+        let _ = writeln!(o, "\nSeverity reasons:\n");
+        for reason in &r.severity_reasons {
+            let _ = writeln!(o, "- {reason}");
+        }
+    }
+
+    let _ = writeln!(o, "\n## Objectives\n");
+    match &r.slo_file {
+        None => {
+            let _ = writeln!(o, "No SLO file: nothing was judged.");
+        }
+        Some(file) => {
+            let _ = writeln!(
+                o,
+                "From `{file}`; the run fails at `{}` or worse.\n",
+                fail_on_word(r.fail_on)
+            );
+            let _ = writeln!(o, "| objective | level | value | threshold | margin |");
+            let _ = writeln!(o, "| --- | --- | --- | --- | --- |");
+            for j in &r.slo {
+                let mark = match j.level {
+                    Level::Ok => "✅",
+                    Level::TargetMissed => "🟡",
+                    Level::Warning => "🟠",
+                    Level::Critical => "🔴",
+                    Level::NoData => "⚪",
+                };
+                let _ = writeln!(
+                    o,
+                    "| {} | {mark} {} | {} | {} | {} |",
+                    j.name,
+                    level_word(j.level),
+                    j.value.map_or("—".into(), num),
+                    num(j.threshold),
+                    j.margin.map_or("—".into(), num)
+                );
+            }
+        }
+    }
+
+    let _ = writeln!(o, "\n## Latency (ms)\n");
+    let _ = writeln!(o, "| latency | p50 | p95 | p99 | max | count |");
+    let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- |");
+    let l = &r.figures.latency_ms;
+    let mut row = |name: &str, f: &LatencyFigures| {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} |",
+            num(f.p50),
+            num(f.p95),
+            num(f.p99),
+            num(f.max),
+            f.count
+        );
+    };
+    for (name, f) in [
+        ("first token", &l.first_token),
+        ("first audio", &l.first_audio),
+        ("complete", &l.complete),
+        ("inter-token", &l.inter_token),
+    ] {
+        row(name, f);
+        if let Some(c) = &f.corrected {
+            row(&format!("{name} (corrected)"), c);
+        }
+    }
+
+    let _ = writeln!(o, "\n## Errors\n");
+    let _ = writeln!(o, "| type | count |");
+    let _ = writeln!(o, "| --- | --- |");
+    for (k, v) in &r.figures.errors {
+        let _ = writeln!(o, "| {k} | {v} |");
+    }
+    if !r.figures.errors_by_cause.is_empty() {
+        let causes: Vec<String> = r
+            .figures
+            .errors_by_cause
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(o, "\nBy cause: {}.", causes.join(", "));
+    }
+
+    let _ = writeln!(o, "\n## Client and server\n");
+    let _ = writeln!(o, "| figure | client | server |");
+    let _ = writeln!(o, "| --- | --- | --- |");
+    let s = &r.server;
+    let pct = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{}%", num(v)));
+    let sv = |path: &[&str]| path.iter().fold(s, |v, k| &v[*k]).as_f64();
+    let _ = writeln!(
+        o,
+        "| success rate | {} | {} |",
+        pct(Some(q.success_rate)),
+        pct(sv(&["delta", "success_rate"]))
+    );
+    let _ = writeln!(
+        o,
+        "| KB cache hit rate | {} | {} |",
+        pct(r.figures.cache.kb_hit_rate),
+        pct(sv(&["delta", "kb_hit_rate"]))
+    );
+    let _ = writeln!(
+        o,
+        "| TTS cache hit rate | {} | {} |",
+        pct(r.figures.cache.tts_hit_rate),
+        pct(sv(&["delta", "tts_hit_rate"]))
+    );
+    let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{} ms", num(v)));
+    let _ = writeln!(
+        o,
+        "| first token p95 | {} | {} |",
+        ms(Some(l.first_token.p95)),
+        ms(sv(&["latency_after", "firstToken", "p95"]))
+    );
+    if s["available"] != true {
+        let _ = writeln!(
+            o,
+            "\nThe target has no monitoring endpoints: {}",
+            s["reason"].as_str().unwrap_or("unavailable")
+        );
+    }
+
+    let _ = writeln!(o, "\n## Self-check\n");
+    let trustworthy = r.self_check["trustworthy"] == true;
+    let _ = writeln!(
+        o,
+        "The load generator was {}.",
+        if trustworthy {
+            "not the bottleneck: the numbers are trustworthy"
+        } else {
+            "**not trustworthy**"
+        }
+    );
+    for reason in r.self_check["reasons"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "- {}", reason.as_str().unwrap_or_default());
+    }
+    if let Some(why) = &r.interrupted {
+        let _ = writeln!(o, "\nThe run was interrupted: {why}.");
+    }
+    o
+}

@@ -1,0 +1,166 @@
+//! Reports for people and for CI, rendered from `report.json` alone, so
+//! `loadgen report DIR` can rebuild them without rerunning:
+//! - [`markdown`]: fits a GitHub job summary; verdict first.
+//! - [`junit`]: one test case per objective; a failure carries the value
+//!   and the threshold.
+//! - [`html`]: one self-contained, offline page with SVG charts.
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+
+use crate::objective::{FailOn, Level};
+
+/// Numbers as reports print them: no more than one decimal, none for
+/// large values.
+pub fn num(v: f64) -> String {
+    if v.abs() >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+pub fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Ok => "ok",
+        Level::TargetMissed => "target missed",
+        Level::Warning => "warning",
+        Level::Critical => "critical",
+        Level::NoData => "no data",
+    }
+}
+
+pub fn fail_on_word(f: FailOn) -> &'static str {
+    match f {
+        FailOn::Target => "target",
+        FailOn::Warning => "warning",
+        FailOn::Critical => "critical",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregate::Aggregate;
+    use crate::objective::{Direction, FailOn, Objective, Source};
+    use crate::record::{Outcome, RequestRecord};
+    use crate::report::{Report, ScenarioInfo, TargetInfo, Verdict};
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// A fixed run: 20 requests, 2 failed, one objective past its warning.
+    pub fn sample() -> Report {
+        let mut a = Aggregate::default();
+        for i in 0..20u64 {
+            let ok = i % 10 != 9;
+            a.add(
+                &RequestRecord {
+                    seq: i,
+                    start_us: i * 100_000,
+                    first_token_us: ok.then_some(400_000 + i * 10_000),
+                    first_audio_us: ok.then_some(1_100_000 + i * 10_000),
+                    complete_us: ok.then_some(2_500_000 + i * 50_000),
+                    end_us: 2_600_000,
+                    tokens: 100,
+                    outcome: if ok { Outcome::Ok } else { Outcome::Truncated },
+                    error: if ok {
+                        String::new()
+                    } else {
+                        "the stream closed without done or error".into()
+                    },
+                    kb_cache: Some(if i % 2 == 0 { "hit" } else { "miss" }.into()),
+                    ..RequestRecord::default()
+                },
+                &[20_000, 25_000],
+            );
+        }
+        let figures = a.figures(Duration::from_secs(10), false);
+        let objectives = [
+            Objective {
+                name: "first token p95".into(),
+                metric: "latency_ms.first_token.p95".into(),
+                source: Source::Client,
+                direction: Direction::Max,
+                target: 500.0,
+                warning: Some(550.0),
+                critical: Some(2000.0),
+            },
+            Objective {
+                name: "success rate".into(),
+                metric: "requests.success_rate".into(),
+                source: Source::Client,
+                direction: Direction::Min,
+                target: 99.0,
+                warning: Some(98.0),
+                critical: Some(85.0),
+            },
+            Objective {
+                name: "server KB hit rate".into(),
+                metric: "delta.kb_hit_rate".into(),
+                source: Source::Server,
+                direction: Direction::Min,
+                target: 60.0,
+                warning: Some(40.0),
+                critical: Some(20.0),
+            },
+        ];
+        let doc = serde_json::to_value(&figures).unwrap();
+        let server = json!({"available": false, "reason": "http://127.0.0.1:9/api/metrics/streaming: connection refused"});
+        let slo: Vec<_> = objectives.iter().map(|o| o.judge(&doc, &server)).collect();
+        let (verdict, reasons) = crate::report::verdict(&slo, FailOn::Warning, true, &[]);
+        let (severity, severity_reasons) = crate::severity::classify(&figures, &slo);
+        assert_eq!(verdict, Verdict::Fail);
+        Report {
+            schema_version: 1,
+            verdict,
+            verdict_reasons: reasons,
+            scenario: ScenarioInfo {
+                name: "sample".into(),
+                file: "scenarios/sample.toml".into(),
+                description: String::new(),
+            },
+            target: TargetInfo {
+                url: "http://127.0.0.1:9".into(),
+                embedded: false,
+            },
+            load: json!({"model": {"model": "closed", "users": 2}}),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            elapsed_s: 12.0,
+            measured_s: 10.0,
+            warmup_s: 2.0,
+            interrupted: None,
+            figures,
+            timeseries: a.series(),
+            server,
+            self_check: json!({"trustworthy": true, "reasons": []}),
+            slo_file: Some("scenarios/slo/sample.toml".into()),
+            fail_on: FailOn::Warning,
+            slo,
+            severity,
+            severity_reasons,
+            files: json!({}),
+        }
+    }
+
+    #[test]
+    fn markdown_report() {
+        insta::assert_snapshot!(super::markdown::render(&sample()));
+    }
+
+    #[test]
+    fn junit_report() {
+        insta::assert_snapshot!(super::junit::render(&sample()));
+    }
+
+    #[test]
+    fn html_report_is_self_contained() {
+        let html = super::html::render(&sample());
+        assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+        assert!(
+            !html.contains("<script") && !html.contains("http://cdn") && !html.contains("https://")
+        );
+        assert_eq!(html.matches("<svg").count(), 3);
+        assert!(html.contains("<polyline"));
+        assert!(html.contains("first token p95"));
+    }
+}

@@ -1,0 +1,53 @@
+//! JSON Schemas of the files people write (scenarios, SLO files) and of
+//! `report.json`, generated from the types. The committed copies are
+//! checked to be current by a test; `UPDATE_SCHEMAS=1 cargo test -p slo
+//! schema` rewrites them.
+
+use serde_json::Value;
+
+pub fn report() -> Value {
+    serde_json::to_value(schemars::schema_for!(crate::report::Report)).expect("a schema serializes")
+}
+
+pub fn scenario() -> Value {
+    serde_json::to_value(schemars::schema_for!(crate::scenario::Scenario))
+        .expect("a schema serializes")
+}
+
+pub fn slo_file() -> Value {
+    serde_json::to_value(schemars::schema_for!(crate::objective::SloFile))
+        .expect("a schema serializes")
+}
+
+/// A schema and where it is committed, relative to the workspace root.
+pub type SchemaFile = (&'static str, fn() -> Value);
+
+pub const FILES: [SchemaFile; 3] = [
+    ("reports/schema/report.schema.json", report),
+    ("scenarios/schema/scenario.schema.json", scenario),
+    ("scenarios/schema/slo.schema.json", slo_file),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_schemas_are_current() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+        for (file, make) in FILES {
+            let path = root.join(file);
+            let text = serde_json::to_string_pretty(&make()).unwrap() + "\n";
+            if update {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == text,
+                "{file} is not current: run UPDATE_SCHEMAS=1 cargo test -p slo schema"
+            );
+        }
+    }
+}
