@@ -30,6 +30,7 @@ pub mod report;
 pub mod run;
 pub mod scrape;
 pub mod selfcheck;
+pub mod watch;
 
 use clap::{Args, Parser, Subcommand};
 use slo::objective::FailOn;
@@ -63,6 +64,39 @@ pub enum Command {
         /// The level that fails the run (default: the run's).
         #[arg(long, value_enum)]
         fail_on: Option<FailOnArg>,
+    },
+    /// Watches a target's health and the guide's alert rules; prints each
+    /// transition, posts it to a webhook. With --once: checks once, exit 1
+    /// when anything fires (for cron or a systemd timer).
+    Watch {
+        /// Base URL of the target, e.g. http://localhost:5000.
+        url: String,
+        /// Time between polls.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Check once and exit: 0 healthy, 1 an alert fires.
+        #[arg(long)]
+        once: bool,
+        /// Slack-compatible webhook: each transition is POSTed as {"text": "..."}.
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
+        /// Stop after N polls (default: until Ctrl-C).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        count: u64,
+    },
+    /// The guide's log analysis over the reference server's JSON logs:
+    /// latency percentiles of the "Stream complete" lines, the requests
+    /// slower than a threshold, errors by type. Malformed lines are
+    /// counted and skipped.
+    Logs {
+        /// The log file (JSON lines, as refserver writes them).
+        file: PathBuf,
+        /// List the requests whose first token took longer than this (ms).
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        slower_than: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Compares a run's report.json with a baseline's; exit 1 on a
     /// regression beyond tolerance. Prints a Markdown table.
@@ -158,6 +192,44 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             summarize(&report, &dir);
             Ok(verdict(report.verdict))
         }
+        Command::Watch {
+            url,
+            interval,
+            once,
+            webhook,
+            count,
+        } => {
+            let args = watch::WatchArgs {
+                url,
+                interval,
+                once,
+                webhook,
+                count,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let firing = runtime.block_on(watch::watch(&args, |line| eprintln!("{line}")));
+            Ok(if firing {
+                Outcome::SloViolated
+            } else {
+                Outcome::Pass
+            })
+        }
+        Command::Logs {
+            file,
+            slower_than,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let s = slo::logs::analyze(text.lines(), slower_than);
+            #[allow(clippy::print_stdout)]
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", logs_text(&s, &file));
+            }
+            Ok(Outcome::Pass)
+        }
         Command::Compare {
             baseline,
             current,
@@ -193,6 +265,62 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Ok(verdict(report.verdict))
         }
     }
+}
+
+fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}: {} lines, {} malformed (skipped), {} complete streams",
+        file.display(),
+        s.lines,
+        s.malformed,
+        s.complete
+    );
+    let _ = writeln!(
+        o,
+        "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "latency ms", "avg", "p50", "p95", "p99", "max", "count"
+    );
+    for (name, f) in [
+        ("first token", &s.first_token_ms),
+        ("first audio", &s.first_audio_ms),
+        ("duration", &s.duration_ms),
+    ] {
+        let _ = writeln!(
+            o,
+            "{name:<12} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>6}",
+            f.mean, f.p50, f.p95, f.p99, f.max, f.count
+        );
+    }
+    let _ = writeln!(
+        o,
+        "slower than {} ms (first token): {}",
+        s.slow_threshold_ms,
+        s.slow.len()
+    );
+    for r in &s.slow {
+        let _ = writeln!(
+            o,
+            "  {} {} firstTokenLatency={} duration={}",
+            r["timestamp"].as_str().unwrap_or("-"),
+            r["clientId"].as_str().unwrap_or("-"),
+            r["firstTokenLatency"],
+            r["duration"]
+        );
+    }
+    let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        o,
+        "errors by type: {}",
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join(", ")
+        }
+    );
+    o
 }
 
 fn summarize(r: &slo::report::Report, out: &std::path::Path) {

@@ -20,12 +20,16 @@
 //! - [`render`]: report.md, junit.xml and report.html from a report.
 //! - [`compare`]: a run against a baseline run, with tolerances.
 //! - [`schema`]: JSON Schemas of scenario, SLO and report files.
+//! - [`logs`]: the guide's log-analysis one-liners over JSON logs.
+//! - [`alerts`]: the guide's alert rules on one poll of the endpoints.
 //! - [`format`]: the guide's figure formats (`"99.72%"`, `"5d 12h 30m"`).
 
 pub mod aggregate;
+pub mod alerts;
 pub mod compare;
 pub mod format;
 pub mod histogram;
+pub mod logs;
 pub mod objective;
 pub mod protocol;
 pub mod record;

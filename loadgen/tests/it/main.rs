@@ -5,7 +5,9 @@
 mod cli;
 mod errors;
 mod measure;
+mod monitor;
 mod open_model;
+mod prometheus;
 mod reports;
 mod shipped;
 mod support;

@@ -177,6 +177,14 @@ async fn sigterm_lets_open_streams_finish_and_logs_are_json_lines() {
         );
     }
     assert!(logs.iter().any(|l| l["message"] == "SIGTERM received"));
+    // The guide's log analysis reads these lines as they are.
+    let text: Vec<String> = logs.iter().map(|l| l.to_string()).collect();
+    let summary = slo::logs::analyze(text.iter().map(String::as_str), 2000);
+    assert_eq!((summary.complete, summary.malformed), (1, 0));
+    assert_eq!(
+        summary.first_token_ms.max as u64,
+        done["firstTokenLatency"].as_u64().unwrap()
+    );
 }
 
 #[tokio::test]
