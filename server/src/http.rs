@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/metrics/system", get(system))
         .route("/api/admin/faults", get(get_faults).post(set_faults))
         .route("/metrics", get(prometheus))
+        .route("/dashboard", get(dashboard))
         .fallback(not_found)
         .with_state(state)
 }
@@ -468,6 +469,12 @@ async fn prometheus(State(app): State<AppState>) -> Response {
         app.engine.metrics.prometheus(),
     )
         .into_response()
+}
+
+/// The guide's simple HTML dashboard, done well: everything it needs is
+/// in the binary (no CDN); it refreshes every 5 s.
+async fn dashboard() -> Response {
+    axum::response::Html(include_str!("dashboard.html")).into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

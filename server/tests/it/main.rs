@@ -2,6 +2,7 @@
 //! concern. Servers bind 127.0.0.1:0.
 
 mod cli;
+mod dashboard;
 mod endpoints;
 mod faults;
 mod profile;
