@@ -19,6 +19,7 @@
 //! - [`scrape`], [`selfcheck`], [`progress`]: the target's view, the
 //!   client's own health, the live line.
 
+pub mod capacity;
 pub mod exchange;
 pub mod mix;
 pub mod plan;
@@ -53,6 +54,37 @@ pub struct Cli {
 pub enum Command {
     /// Runs a scenario file and writes its reports.
     Run(RunArgs),
+    /// Finds the highest arrival rate at which every objective of the SLO
+    /// file holds: a geometric ramp until the first breach, then bisection.
+    /// Exit 0 when it meets --expected-rps (or none was given), 1 when not.
+    Capacity {
+        #[command(flatten)]
+        run: RunArgs,
+        /// How long each step is measured.
+        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+        step_duration: Duration,
+        /// The warm-up of each step (excluded from its figures).
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+        step_warmup: Duration,
+        /// The first rate tried, requests/s.
+        #[arg(long, value_name = "R", default_value_t = 1.0)]
+        start_rps: f64,
+        /// The highest rate tried.
+        #[arg(long, value_name = "R", default_value_t = 1000.0)]
+        max_rps: f64,
+        /// The lowest rate tried when even the start fails.
+        #[arg(long, value_name = "R", default_value_t = 0.1)]
+        min_rps: f64,
+        /// Ramp factor between steps.
+        #[arg(long, value_name = "F", default_value_t = 2.0)]
+        factor: f64,
+        /// Stop bisecting when (first failing - last passing) / last passing <= this.
+        #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
+        precision: f64,
+        /// The traffic the service must carry; exit 1 when the capacity is lower.
+        #[arg(long, value_name = "R")]
+        expected_rps: Option<f64>,
+    },
     /// Rebuilds every report of a run from its saved files (requests.csv,
     /// latency.hlog), without rerunning; the exit code is the verdict.
     Report {
@@ -187,6 +219,61 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         slo::report::Verdict::Fail => Outcome::SloViolated,
     };
     match cli.command {
+        Command::Capacity {
+            run,
+            step_duration,
+            step_warmup,
+            start_rps,
+            max_rps,
+            min_rps,
+            factor,
+            precision,
+            expected_rps,
+        } => {
+            let bad = |flag: &str, v: f64, ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("{flag}: {v} is out of range"))
+                }
+            };
+            bad("--start-rps", start_rps, start_rps > 0.0)?;
+            bad("--max-rps", max_rps, max_rps >= start_rps)?;
+            bad("--min-rps", min_rps, min_rps > 0.0 && min_rps <= start_rps)?;
+            bad("--factor", factor, factor > 1.0)?;
+            bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
+            let plan = plan::Plan::from_args(&run)?;
+            let args = capacity::CapacityArgs {
+                step_duration,
+                step_warmup,
+                search: slo::capacity::SearchConfig {
+                    start: start_rps,
+                    max: max_rps,
+                    min: min_rps,
+                    factor,
+                    precision,
+                    max_steps: 40,
+                },
+                expected_rps,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report =
+                runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
+            eprintln!(
+                "capacity: {:.2} requests/s{}; reports in {}",
+                report.max_sustainable.value,
+                report
+                    .limiting_objective
+                    .as_ref()
+                    .map_or(String::new(), |l| format!(", limited by {}", l.name)),
+                plan.out.display()
+            );
+            Ok(if report.meets_expected == Some(false) {
+                Outcome::SloViolated
+            } else {
+                Outcome::Pass
+            })
+        }
         Command::Report { dir, slo, fail_on } => {
             let report = rebuild::rebuild(&dir, slo.as_deref(), fail_on.map(Into::into))?;
             summarize(&report, &dir);

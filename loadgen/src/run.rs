@@ -158,14 +158,14 @@ async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult
 
 /// The embedded reference server, on its own runtime thread so the
 /// client's scheduler is not shared with it.
-struct Embedded {
-    url: String,
+pub(crate) struct Embedded {
+    pub(crate) url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Embedded {
-    fn start(args: &[String]) -> anyhow::Result<Embedded> {
+    pub(crate) fn start(args: &[String]) -> anyhow::Result<Embedded> {
         let mut all: Vec<String> = ["--listen", "127.0.0.1:0", "--shutdown-grace", "1s"]
             .map(String::from)
             .to_vec();

@@ -22,10 +22,12 @@
 //! - [`schema`]: JSON Schemas of scenario, SLO and report files.
 //! - [`logs`]: the guide's log-analysis one-liners over JSON logs.
 //! - [`alerts`]: the guide's alert rules on one poll of the endpoints.
+//! - [`capacity`]: the capacity search (ramp, bisection) and capacity.json.
 //! - [`format`]: the guide's figure formats (`"99.72%"`, `"5d 12h 30m"`).
 
 pub mod aggregate;
 pub mod alerts;
+pub mod capacity;
 pub mod compare;
 pub mod format;
 pub mod histogram;

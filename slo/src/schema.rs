@@ -9,6 +9,11 @@ pub fn report() -> Value {
     serde_json::to_value(schemars::schema_for!(crate::report::Report)).expect("a schema serializes")
 }
 
+pub fn capacity() -> Value {
+    serde_json::to_value(schemars::schema_for!(crate::capacity::CapacityReport))
+        .expect("a schema serializes")
+}
+
 pub fn scenario() -> Value {
     serde_json::to_value(schemars::schema_for!(crate::scenario::Scenario))
         .expect("a schema serializes")
@@ -22,8 +27,9 @@ pub fn slo_file() -> Value {
 /// A schema and where it is committed, relative to the workspace root.
 pub type SchemaFile = (&'static str, fn() -> Value);
 
-pub const FILES: [SchemaFile; 3] = [
+pub const FILES: [SchemaFile; 4] = [
     ("reports/schema/report.schema.json", report),
+    ("reports/schema/capacity.schema.json", capacity),
     ("scenarios/schema/scenario.schema.json", scenario),
     ("scenarios/schema/slo.schema.json", slo_file),
 ];

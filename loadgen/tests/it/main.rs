@@ -2,6 +2,7 @@
 //! server (and small canned servers) on 127.0.0.1. Runs in this process are
 //! serialized by the load generator itself (goose's killswitch is global).
 
+mod capacity;
 mod cli;
 mod errors;
 mod measure;

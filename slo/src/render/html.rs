@@ -23,6 +23,17 @@ const PAD_B: f64 = 40.0;
 
 /// A line chart with axes, five ticks a side and a legend.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
+    marked_chart(title, x_label, y_label, series, None)
+}
+
+/// [`line_chart`] with a labelled vertical line at `marker.0`.
+pub fn marked_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series<'_>],
+    marker: Option<(f64, &str)>,
+) -> String {
     let all = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
     for &(x, y) in all {
@@ -101,6 +112,18 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_
         H / 2.0,
         escape(y_label)
     );
+    if let Some((x, label)) = marker.filter(|(x, _)| *x >= x0 && *x <= x1) {
+        let _ = write!(
+            o,
+            r##"<line x1="{:.1}" y1="{PAD_T}" x2="{:.1}" y2="{}" stroke="#b3261e" stroke-dasharray="5 4"/><text x="{:.1}" y="{}" font-size="11" fill="#b3261e">{}</text>"##,
+            px(x),
+            px(x),
+            H - PAD_B,
+            px(x) + 4.0,
+            PAD_T + 12.0,
+            escape(label)
+        );
+    }
     for (i, s) in series.iter().enumerate() {
         if s.points.is_empty() {
             continue;

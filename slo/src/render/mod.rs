@@ -5,6 +5,7 @@
 //!   and the threshold.
 //! - [`html`]: one self-contained, offline page with SVG charts.
 
+pub mod capacity;
 pub mod html;
 pub mod junit;
 pub mod markdown;

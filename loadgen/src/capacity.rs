@@ -1,0 +1,176 @@
+//! `loadgen capacity SCENARIO`: the highest sustainable arrival rate at
+//! which every objective of the SLO file holds. Each step is a full run
+//! (an open model at the step's rate, with its own warm-up) against one
+//! target (the embedded reference server is started once for the whole
+//! search); the search itself is `slo::capacity`.
+
+use crate::plan::Plan;
+use crate::run::{self, Embedded};
+use anyhow::{Context, bail};
+use slo::capacity::{Breach, CapacityReport, Search, SearchConfig, Step};
+use slo::objective::Level;
+use slo::scenario::{Load, Model};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct CapacityArgs {
+    pub step_duration: Duration,
+    pub step_warmup: Duration,
+    pub search: SearchConfig,
+    pub expected_rps: Option<f64>,
+}
+
+pub async fn capacity(
+    base: &Plan,
+    args: &CapacityArgs,
+    mut say: impl FnMut(&str),
+) -> anyhow::Result<CapacityReport> {
+    if base.slo.is_none() {
+        bail!(
+            "capacity needs objectives to hold: give the scenario an `slo` file or pass --slo FILE"
+        );
+    }
+    let embedded = match &base.target {
+        Some(_) => None,
+        None => Some(Embedded::start(&base.scenario.server.args)?),
+    };
+    let url = base
+        .target
+        .clone()
+        .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
+    let mut search = Search::new(args.search.clone());
+    while let Some(rate) = search.next_rate() {
+        let n = search.steps.len() + 1;
+        let mut plan = base.clone();
+        plan.target = Some(url.clone());
+        plan.scenario.target = Some(url.clone());
+        plan.scenario.duration = args.step_duration;
+        plan.scenario.warmup = args.step_warmup;
+        plan.scenario.load = Load {
+            model: Model::Open,
+            rate: Some(rate),
+            arrival: base.scenario.load.arrival,
+            max_users: base.scenario.load.max_users,
+            max_lateness: base.scenario.load.max_lateness,
+            users: None,
+            ramp_up: None,
+            test_plan: None,
+        };
+        plan.out = base.out.join("steps").join(format!("{n:02}-{rate:.3}rps"));
+        std::fs::create_dir_all(&plan.out)
+            .with_context(|| format!("cannot create {}", plan.out.display()))?;
+        plan.quiet = true;
+        let report = run::run(&plan).await?;
+        if let Some(why) = &report.interrupted {
+            search.stopped = Some(format!("step {n} was interrupted: {why}"));
+            break;
+        }
+        let f = &report.figures;
+        let mut breached: Vec<(Level, Breach)> = report
+            .slo
+            .iter()
+            .filter(|j| plan.fail_on.fails(j.level))
+            .map(|j| {
+                (
+                    j.level,
+                    Breach {
+                        name: j.name.clone(),
+                        level: slo::render::level_word(j.level).to_owned(),
+                        value: j.value,
+                        threshold: j.threshold,
+                    },
+                )
+            })
+            .collect();
+        breached.sort_by_key(|b| std::cmp::Reverse(b.0));
+        let step = Step {
+            offered_rps: rate,
+            achieved_rps: if report.measured_s > 0.0 {
+                f.requests.total as f64 / report.measured_s
+            } else {
+                0.0
+            },
+            passed: breached.is_empty(),
+            critical: report.slo.iter().any(|j| j.level == Level::Critical),
+            client_saturated: report.self_check["trustworthy"] == false,
+            success_rate: f.requests.success_rate,
+            first_token_p50_ms: f
+                .latency_ms
+                .first_token
+                .corrected
+                .as_ref()
+                .map_or(f.latency_ms.first_token.p50, |c| c.p50),
+            first_token_p95_ms: f
+                .latency_ms
+                .first_token
+                .corrected
+                .as_ref()
+                .map_or(f.latency_ms.first_token.p95, |c| c.p95),
+            first_token_p99_ms: f
+                .latency_ms
+                .first_token
+                .corrected
+                .as_ref()
+                .map_or(f.latency_ms.first_token.p99, |c| c.p99),
+            complete_p95_ms: f
+                .latency_ms
+                .complete
+                .corrected
+                .as_ref()
+                .map_or(f.latency_ms.complete.p95, |c| c.p95),
+            held: report
+                .slo
+                .iter()
+                .filter(|j| !plan.fail_on.fails(j.level))
+                .map(|j| j.name.clone())
+                .collect(),
+            breached: breached.into_iter().map(|(_, b)| b).collect(),
+        };
+        say(&format!(
+            "step {n}: {rate:.2} requests/s offered, {:.2} achieved, p95 first token {:.0} ms: {}",
+            step.achieved_rps,
+            step.first_token_p95_ms,
+            if step.client_saturated {
+                "client saturated".to_owned()
+            } else if step.passed {
+                "held".to_owned()
+            } else {
+                format!(
+                    "failed ({})",
+                    step.breached
+                        .iter()
+                        .map(|b| b.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+        search.record(step);
+    }
+    drop(embedded);
+    let report = CapacityReport::new(
+        &search,
+        &base.scenario.name,
+        &url,
+        base.slo.as_ref().map(|(p, _)| p.display().to_string()),
+        args.expected_rps,
+    );
+    write(&base.out, &report)?;
+    Ok(report)
+}
+
+pub fn write(out: &Path, r: &CapacityReport) -> anyhow::Result<()> {
+    for (name, text) in [
+        (
+            "capacity.json",
+            serde_json::to_string_pretty(r).expect("the report serializes"),
+        ),
+        ("capacity.md", slo::render::capacity::markdown(r)),
+        ("capacity.html", slo::render::capacity::html(r)),
+    ] {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
