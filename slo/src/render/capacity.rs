@@ -6,6 +6,16 @@ use super::num;
 use crate::capacity::CapacityReport;
 use std::fmt::Write;
 
+fn verdict(s: &crate::capacity::Step) -> &'static str {
+    if s.client_saturated {
+        "client saturated"
+    } else if s.passed {
+        "held"
+    } else {
+        "failed"
+    }
+}
+
 pub fn markdown(r: &CapacityReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -68,13 +78,7 @@ pub fn markdown(r: &CapacityReport) -> String {
             num(s.first_token_p99_ms),
             num(s.complete_p95_ms),
             num(s.success_rate),
-            if s.client_saturated {
-                "client saturated"
-            } else if s.passed {
-                "held"
-            } else {
-                "failed"
-            },
+            verdict(s),
             if breached.is_empty() {
                 "—".into()
             } else {
@@ -171,13 +175,7 @@ pub fn html(r: &CapacityReport) -> String {
             num(s.achieved_rps),
             num(s.first_token_p95_ms),
             num(s.success_rate),
-            if s.client_saturated {
-                "client saturated"
-            } else if s.passed {
-                "held"
-            } else {
-                "failed"
-            }
+            verdict(s)
         );
     }
     o.push_str("</table></body></html>\n");
