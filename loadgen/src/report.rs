@@ -80,6 +80,16 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         verdict = Verdict::Fail;
         reasons.push(format!("the run did not complete: {why}"));
     }
+    // Whatever the SLO file says (or if there is none), a run in which
+    // nothing succeeded cannot pass.
+    let q = &figures.requests;
+    if q.total == 0 {
+        verdict = Verdict::Fail;
+        reasons.push("no request was measured".to_owned());
+    } else if q.ok == 0 {
+        verdict = Verdict::Fail;
+        reasons.push(format!("all {} requests failed", q.total));
+    }
     let (severity, severity_reasons) = slo::severity::classify(&figures, &judged);
     Report {
         schema_version: slo::report::SCHEMA_VERSION,

@@ -100,6 +100,19 @@ async fn client_side_causes_are_classified() {
         );
         assert!(!rows[0].error.is_empty());
         assert_eq!(
+            report.verdict,
+            slo::report::Verdict::Fail,
+            "no SLO file, but nothing succeeded"
+        );
+        assert!(
+            report
+                .verdict_reasons
+                .iter()
+                .any(|r| r.contains("requests failed")),
+            "{:?}",
+            report.verdict_reasons
+        );
+        assert_eq!(
             report.server["available"], false,
             "a target without the guide's endpoints is noted"
         );
