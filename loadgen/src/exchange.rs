@@ -178,16 +178,18 @@ pub async fn exchange(
             }
         }
     }
-    let failed = !rec.outcome.is_ok();
-    let tag = format!("{}: {}", rec.outcome.as_str(), rec.error);
+    // Only a failure needs its tag for goose (no allocation per success).
+    let failure =
+        (!rec.outcome.is_ok()).then(|| format!("{}: {}", rec.outcome.as_str(), rec.error));
     let _ = shared
         .records
         .send(Msg::Done(Box::new(rec), stamps.gaps_us));
     match goose {
         // A 2xx answer goose counted as a success, but the stream failed.
-        Some(mut g) if failed && g.request.success => {
-            user.set_failure(&tag, &mut g.request, None, None)
-        }
+        Some(mut g) if g.request.success => match failure {
+            Some(tag) => user.set_failure(&tag, &mut g.request, None, None),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }

@@ -113,10 +113,12 @@ pub struct Second {
     pub p99_first_token_ms: Option<f64>,
     pub p95_complete_ms: Option<f64>,
     pub warmup: bool,
+    // Raw samples (µs) of this second: a full HdrHistogram per second is
+    // ~190 KB, which an hour-long soak cannot afford; 8 bytes a request can.
     #[serde(skip)]
-    first_token: Option<LatencyHistogram>,
+    first_token: Vec<u64>,
     #[serde(skip)]
-    complete: Option<LatencyHistogram>,
+    complete: Vec<u64>,
 }
 
 /// Everything counted over a run.
@@ -181,14 +183,10 @@ impl Aggregate {
         if r.outcome.is_ok() {
             sec.completed += 1;
             if let Some(ft) = r.first_token_us {
-                sec.first_token
-                    .get_or_insert_with(LatencyHistogram::new)
-                    .record_us(ft + r.lateness_us);
+                sec.first_token.push(ft + r.lateness_us);
             }
             if let Some(c) = r.complete_us {
-                sec.complete
-                    .get_or_insert_with(LatencyHistogram::new)
-                    .record_us(c + r.lateness_us);
+                sec.complete.push(c + r.lateness_us);
             }
         } else {
             sec.errors += 1;
@@ -263,15 +261,17 @@ impl Aggregate {
         self.series
             .iter()
             .map(|s| {
-                let q =
-                    |h: &Option<LatencyHistogram>, q: f64| h.as_ref().map(|h| ms(h.quantile_us(q)));
+                let mut ft = s.first_token.clone();
+                let mut c = s.complete.clone();
+                ft.sort_unstable();
+                c.sort_unstable();
                 Second {
-                    p50_first_token_ms: q(&s.first_token, 0.50),
-                    p95_first_token_ms: q(&s.first_token, 0.95),
-                    p99_first_token_ms: q(&s.first_token, 0.99),
-                    p95_complete_ms: q(&s.complete, 0.95),
-                    first_token: None,
-                    complete: None,
+                    p50_first_token_ms: nearest_rank(&ft, 0.50).map(ms),
+                    p95_first_token_ms: nearest_rank(&ft, 0.95).map(ms),
+                    p99_first_token_ms: nearest_rank(&ft, 0.99).map(ms),
+                    p95_complete_ms: nearest_rank(&c, 0.95).map(ms),
+                    first_token: Vec::new(),
+                    complete: Vec::new(),
                     ..s.clone()
                 }
             })
@@ -392,6 +392,12 @@ impl Aggregate {
             },
         }
     }
+}
+
+/// The nearest-rank quantile of sorted samples; `None` when empty.
+fn nearest_rank(sorted: &[u64], q: f64) -> Option<u64> {
+    let n = sorted.len();
+    (n > 0).then(|| sorted[((n as f64 * q).ceil() as usize).clamp(1, n) - 1])
 }
 
 fn rate(hits: u64, misses: u64) -> Option<f64> {
@@ -599,6 +605,12 @@ mod tests {
         let series = a.series();
         assert!(series[0].warmup && !series[2].warmup);
         assert_eq!(series[2].started, 2);
-        assert!(series[2].p95_complete_ms.is_some() && series[2].p50_first_token_ms.is_some());
+        // Second 2 completed one request (first token 100 ms, complete 300 ms);
+        // the corrected one (400 ms late) ended in second 2 as well.
+        assert_eq!(series[2].p50_first_token_ms, Some(100.0));
+        assert_eq!(series[2].p99_first_token_ms, Some(500.0));
+        assert_eq!(series[2].p95_complete_ms, Some(700.0));
+        assert_eq!(nearest_rank(&[1, 2, 3, 4], 0.5), Some(2));
+        assert_eq!(nearest_rank(&[], 0.5), None);
     }
 }

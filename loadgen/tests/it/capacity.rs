@@ -59,6 +59,9 @@ async fn the_search_finds_the_servers_known_capacity() {
         let report = search(slots, &dir).await;
         let known = slots as f64 / g;
         let found = report.max_sustainable.value;
+        eprintln!(
+            "{slots} slots: known capacity {known:.2}/s (mean generation {g:.3} s), found {found:.2}/s"
+        );
         // Stated tolerance: between 75 % and 110 % of the known capacity
         // (the objective breaks a little before saturation, as queues form).
         assert!(
