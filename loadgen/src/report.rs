@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use slo::aggregate::{Aggregate, GoodputLimits};
 use slo::objective::{Direction, FailOn, Judged, SloFile, Source};
 use slo::report::{Report, ScenarioInfo, TargetInfo, Verdict};
+use slo::severity::Severity;
 use std::path::{Path, PathBuf};
 
 pub const REPORT_JSON: &str = "report.json";
@@ -29,6 +30,7 @@ pub struct Meta {
     pub self_check: Value,
     pub slo: Option<(PathBuf, SloFile)>,
     pub fail_on: FailOn,
+    pub allow_missing: bool,
     pub open_model: bool,
 }
 
@@ -40,10 +42,15 @@ pub fn goodput_limits(slo: Option<&SloFile>) -> GoodputLimits {
         if o.source != Source::Client || o.direction != Direction::Max {
             continue;
         }
-        let slot = match o.metric.split('.').collect::<Vec<_>>().as_slice() {
-            ["latency_ms", "first_token", _] => &mut l.first_token_ms,
-            ["latency_ms", "first_audio", _] => &mut l.first_audio_ms,
-            ["latency_ms", "complete", _] => &mut l.complete_ms,
+        let parts: Vec<&str> = o.metric.split('.').collect();
+        let stat = parts.last().copied().unwrap_or("");
+        if !matches!(stat, "p50" | "p90" | "p95" | "p99" | "max" | "mean") {
+            continue;
+        }
+        let slot = match parts.as_slice() {
+            ["latency_ms" | "scheduled_latency_ms", "first_token", ..] => &mut l.first_token_ms,
+            ["latency_ms" | "scheduled_latency_ms", "first_audio", ..] => &mut l.first_audio_ms,
+            ["latency_ms" | "scheduled_latency_ms", "complete", ..] => &mut l.complete_ms,
             _ => continue,
         };
         *slot = Some(slot.map_or(o.target, |v: f64| v.min(o.target)));
@@ -57,16 +64,14 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         meta.open_model,
     );
     let client_doc = serde_json::to_value(&figures).expect("figures serialize");
-    let judged: Vec<Judged> = meta
-        .slo
-        .as_ref()
-        .map(|(_, f)| {
-            f.objectives
-                .iter()
-                .map(|o| o.judge(&client_doc, &meta.server))
-                .collect()
-        })
-        .unwrap_or_default();
+    // No SLO file: the documented default policy judges the run.
+    let default_policy = slo::objective::default_policy();
+    let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
+    let judged: Vec<Judged> = policy
+        .objectives
+        .iter()
+        .map(|o| o.judge(&client_doc, &meta.server))
+        .collect();
     let trustworthy = meta.self_check["trustworthy"] != false;
     let untrusted: Vec<String> = meta.self_check["reasons"]
         .as_array()
@@ -74,8 +79,13 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    let (mut verdict, mut reasons) =
-        slo::report::verdict(&judged, meta.fail_on, trustworthy, &untrusted);
+    let (mut verdict, mut reasons) = slo::report::verdict(
+        &judged,
+        meta.fail_on,
+        meta.allow_missing,
+        trustworthy,
+        &untrusted,
+    );
     if let Some(why) = &meta.interrupted {
         verdict = Verdict::Fail;
         reasons.push(format!("the run did not complete: {why}"));
@@ -91,6 +101,15 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         reasons.push(format!("all {} requests failed", q.total));
     }
     let (severity, severity_reasons) = slo::severity::classify(&figures, &judged);
+    // An incident is never a pass, whatever the SLO file says.
+    if let Some(sev @ (Severity::P1 | Severity::P2)) = severity {
+        verdict = Verdict::Fail;
+        reasons.extend(
+            severity_reasons
+                .iter()
+                .map(|r| format!("severity {sev:?}: {r}")),
+        );
+    }
     Report {
         schema_version: slo::report::SCHEMA_VERSION,
         verdict,
@@ -109,6 +128,7 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         self_check: meta.self_check,
         slo_file: meta.slo.as_ref().map(|(p, _)| p.display().to_string()),
         fail_on: meta.fail_on,
+        allow_missing: meta.allow_missing,
         slo: judged,
         severity,
         severity_reasons,

@@ -2,8 +2,11 @@
 //! its health during it, and the deltas, next to the client's figures. A
 //! target without the guide's endpoints is fine: it is noted as such.
 
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use slo::server_view::{
+    GuideLatency, GuideSummary, HealthSample, ServerDelta, ServerErrors, ServerView, SystemView,
+    Usage,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,13 +21,6 @@ pub struct Scraper {
     base: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct HealthSample {
-    pub t: f64,
-    pub status: String,
-    pub http_status: Option<u16>,
-    pub active_streams: Option<u64>,
-}
 
 impl Scraper {
     pub fn new(base: &str) -> Self {
@@ -91,70 +87,85 @@ pub fn section(
     after: Result<Value, String>,
     system: Option<Value>,
     health: Vec<HealthSample>,
-) -> Value {
+) -> ServerView {
+    let max_active_streams = health.iter().filter_map(|h| h.active_streams).max();
+    let count = |s: &str| health.iter().filter(|h| h.status == s).count() as u64;
+    let (health_unhealthy_samples, health_degraded_samples) = (count("unhealthy"), count("degraded"));
     let (b, a) = match (&before, &after) {
         (Ok(b), Ok(a)) => (b, a),
         _ => {
             let why = before.err().or(after.err()).unwrap_or_default();
-            return json!({ "available": false, "reason": why, "health": health });
+            return ServerView {
+                available: false,
+                reason: Some(why),
+                max_active_streams,
+                health,
+                health_unhealthy_samples,
+                health_degraded_samples,
+                ..ServerView::default()
+            };
         }
     };
     let m0 = &b["metrics"];
     let m1 = &a["metrics"];
-    let diff = |path: &[&str]| -> Value {
+    let diff = |path: &[&str]| -> Option<u64> {
         let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_u64();
-        match (get(m0), get(m1)) {
-            (Some(x), Some(y)) => json!(y.saturating_sub(x)),
-            _ => Value::Null,
-        }
+        Some(get(m1)?.saturating_sub(get(m0)?))
     };
-    let rate = |hits: &Value, misses: &Value| match (hits.as_u64(), misses.as_u64()) {
-        (Some(h), Some(m)) if h + m > 0 => json!(h as f64 * 100.0 / (h + m) as f64),
-        _ => Value::Null,
+    let rate = |hits: Option<u64>, misses: Option<u64>| match (hits, misses) {
+        (Some(h), Some(m)) if h + m > 0 => Some(h as f64 * 100.0 / (h + m) as f64),
+        _ => None,
     };
     let (total, ok) = (
         diff(&["requests", "total"]),
         diff(&["requests", "successful"]),
     );
-    let (kb_h, kb_m) = (
+    let (kb_hits, kb_misses) = (
         diff(&["cache", "kb", "hits"]),
         diff(&["cache", "kb", "misses"]),
     );
-    let (tts_h, tts_m) = (
+    let (tts_hits, tts_misses) = (
         diff(&["cache", "tts", "hits"]),
         diff(&["cache", "tts", "misses"]),
     );
-    let success_rate = match (total.as_u64(), ok.as_u64()) {
-        (Some(t), Some(o)) if t > 0 => json!(o as f64 * 100.0 / t as f64),
-        _ => Value::Null,
-    };
-    let max_active = health.iter().filter_map(|h| h.active_streams).max();
-    let unhealthy = health.iter().filter(|h| h.status == "unhealthy").count();
-    let degraded = health.iter().filter(|h| h.status == "degraded").count();
-    json!({
-        "available": true,
-        "delta": {
-            "requests": total,
-            "successful": ok,
-            "failed": diff(&["requests", "failed"]),
-            "success_rate": success_rate,
-            "errors": {
-                "openai": diff(&["errors", "openai"]),
-                "tts": diff(&["errors", "tts"]),
-                "network": diff(&["errors", "network"]),
-                "validation": diff(&["errors", "validation"]),
-                "other": diff(&["errors", "other"]),
+    let lat = &m1["latency"];
+    let sys = system.as_ref().map(|s| &s["system"]);
+    ServerView {
+        available: true,
+        reason: None,
+        delta: Some(ServerDelta {
+            requests: total,
+            successful: ok,
+            failed: diff(&["requests", "failed"]),
+            success_rate: rate(ok, total.zip(ok).map(|(t, o)| t.saturating_sub(o))),
+            errors: ServerErrors {
+                openai: diff(&["errors", "openai"]),
+                tts: diff(&["errors", "tts"]),
+                network: diff(&["errors", "network"]),
+                validation: diff(&["errors", "validation"]),
+                other: diff(&["errors", "other"]),
             },
-            "kb_hits": kb_h, "kb_misses": kb_m, "kb_hit_rate": rate(&kb_h, &kb_m),
-            "tts_hits": tts_h, "tts_misses": tts_m, "tts_hit_rate": rate(&tts_h, &tts_m),
-        },
-        "latency_after": m1["latency"],
-        "before": m0,
-        "after": m1,
-        "system": system.map(|s| s["system"].clone()).unwrap_or(Value::Null),
-        "max_active_streams": max_active,
-        "health": health,
-        "health_unhealthy_samples": unhealthy,
-        "health_degraded_samples": degraded,
-    })
+            kb_hits,
+            kb_misses,
+            kb_hit_rate: rate(kb_hits, kb_misses),
+            tts_hits,
+            tts_misses,
+            tts_hit_rate: rate(tts_hits, tts_misses),
+        }),
+        latency_after: lat.is_object().then(|| GuideLatency {
+            first_token: GuideSummary::from_json(&lat["firstToken"]),
+            first_audio: GuideSummary::from_json(&lat["firstAudio"]),
+            complete: GuideSummary::from_json(&lat["complete"]),
+        }),
+        before: m0.clone(),
+        after: m1.clone(),
+        system: sys.filter(|s| s.is_object()).map(|s| SystemView {
+            memory: Usage::from_json(&s["memory"]),
+            cpu: Usage::from_json(&s["cpu"]),
+        }),
+        max_active_streams,
+        health,
+        health_unhealthy_samples,
+        health_degraded_samples,
+    }
 }

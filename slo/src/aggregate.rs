@@ -112,7 +112,6 @@ pub struct Second {
     pub p95_first_token_ms: Option<f64>,
     pub p99_first_token_ms: Option<f64>,
     pub p95_complete_ms: Option<f64>,
-    pub warmup: bool,
     // Raw samples (µs) of this second: a full HdrHistogram per second is
     // ~190 KB, which an hour-long soak cannot afford; 8 bytes a request can.
     #[serde(skip)]
@@ -127,9 +126,13 @@ pub struct Aggregate {
     pub histograms: Histograms,
     pub outcomes: BTreeMap<Outcome, u64>,
     pub total: u64,
-    pub dropped: u64,
     pub late: u64,
     pub warmup_excluded: u64,
+    /// Requests during which the load generator's own scheduler stalled
+    /// (see [`crate::record::RequestRecord::client_stall_us`]).
+    pub client_stalled: u64,
+    /// The warm-up's length: the per-second series starts after it.
+    pub warmup_s: f64,
     pub tokens: u64,
     pub underruns: u64,
     pub requests_with_underrun: u64,
@@ -173,13 +176,17 @@ impl GoodputLimits {
 pub const LATE_US: u64 = 10_000;
 
 impl Aggregate {
-    /// Adds a finished request. Warm-up requests count only as excluded
-    /// (and in the time series).
+    /// Adds a finished (or dropped) request. Warm-up requests count only
+    /// as excluded: they are in no figure, the time series included.
     pub fn add(&mut self, r: &RequestRecord, gaps_us: &[u32]) {
+        if r.warmup {
+            self.warmup_excluded += 1;
+            return;
+        }
         let start_s = r.scheduled_us.unwrap_or(r.start_us) / 1_000_000;
         let end_s = (r.start_us + r.end_us) / 1_000_000;
-        self.second(start_s, r.warmup).started += 1;
-        let sec = self.second(end_s, r.warmup);
+        self.second(start_s).started += 1;
+        let sec = self.second(end_s);
         if r.outcome.is_ok() {
             sec.completed += 1;
             if let Some(ft) = r.first_token_us {
@@ -191,14 +198,13 @@ impl Aggregate {
         } else {
             sec.errors += 1;
         }
-        if r.warmup {
-            self.warmup_excluded += 1;
-            return;
-        }
         self.total += 1;
         *self.outcomes.entry(r.outcome).or_default() += 1;
-        if r.lateness_us > LATE_US {
+        if r.lateness_us > LATE_US && r.outcome != Outcome::Dropped {
             self.late += 1;
+        }
+        if r.client_stall_us > crate::record::STALL_FLAG_US {
+            self.client_stalled += 1;
         }
         self.tokens += u64::from(r.tokens);
         if r.audio_chunks > 0 {
@@ -222,19 +228,14 @@ impl Aggregate {
         }
     }
 
-    /// A scheduled request that was never sent (later than max lateness).
-    pub fn add_dropped(&mut self, warmup: bool) {
+    /// Records the open streams at second `t` (not during the warm-up).
+    pub fn sample_active(&mut self, t: u64, active: u64, warmup: bool) {
         if !warmup {
-            self.dropped += 1;
+            self.second(t).active = active;
         }
     }
 
-    /// Records the open streams at second `t`.
-    pub fn sample_active(&mut self, t: u64, active: u64, warmup: bool) {
-        self.second(t, warmup).active = active;
-    }
-
-    fn second(&mut self, t: u64, warmup: bool) -> &mut Second {
+    fn second(&mut self, t: u64) -> &mut Second {
         let t = t.min(24 * 3600) as usize;
         while self.series.len() <= t {
             let n = self.series.len() as u64;
@@ -243,9 +244,7 @@ impl Aggregate {
                 ..Second::default()
             });
         }
-        let s = &mut self.series[t];
-        s.warmup |= warmup;
-        s
+        &mut self.series[t]
     }
 
     pub fn ok(&self) -> u64 {
@@ -256,10 +255,18 @@ impl Aggregate {
         self.total - self.ok()
     }
 
-    /// The per-second series with each second's corrected p95 first token.
+    /// Arrivals of an open model that were never sent.
+    pub fn dropped(&self) -> u64 {
+        self.outcomes.get(&Outcome::Dropped).copied().unwrap_or(0)
+    }
+
+    /// The per-second series after the warm-up, with each second's
+    /// percentiles measured from the scheduled start.
     pub fn series(&self) -> Vec<Second> {
+        let first = self.warmup_s.max(0.0).floor() as usize;
         self.series
             .iter()
+            .skip(first)
             .map(|s| {
                 let mut ft = s.first_token.clone();
                 let mut c = s.complete.clone();
@@ -286,6 +293,10 @@ impl Aggregate {
                 .filter(|_| open_model)
                 .map(|c| Box::new(LatencyFigures::of(c, None))),
             ..LatencyFigures::of(u, None)
+        };
+        // As the user saw it: from the schedule under an open model.
+        let user = |u: &LatencyHistogram, c: &LatencyHistogram| {
+            LatencyFigures::of(if open_model { c } else { u }, None)
         };
         let mut errors: BTreeMap<String, u64> = ["openai", "tts", "network", "validation", "other"]
             .into_iter()
@@ -336,8 +347,9 @@ impl Aggregate {
                 total: self.total,
                 ok: self.ok(),
                 failed: self.failed(),
-                dropped: self.dropped,
+                dropped: self.dropped(),
                 late: self.late,
+                client_stalled: self.client_stalled,
                 warmup_excluded: self.warmup_excluded,
                 error_rate: if self.total == 0 {
                     0.0
@@ -370,6 +382,12 @@ impl Aggregate {
                 first_audio: lat(&h.first_audio, Some(&h.first_audio_corrected)),
                 complete: lat(&h.complete, Some(&h.complete_corrected)),
                 inter_token: lat(&h.inter_token, None),
+            },
+            scheduled_latency_ms: LatencyTable {
+                first_token: user(&h.first_token, &h.first_token_corrected),
+                first_audio: user(&h.first_audio, &h.first_audio_corrected),
+                complete: user(&h.complete, &h.complete_corrected),
+                inter_token: LatencyFigures::of(&h.inter_token, None),
             },
             audio: AudioFigures {
                 requests_with_audio: self.requests_with_audio,
@@ -408,16 +426,17 @@ fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 1000.0).round() / 1000.0
 }
 
-/// Percentiles of one latency, in milliseconds (µs precision).
+/// Percentiles of one latency, in milliseconds (µs precision). With no
+/// sample every figure but `count` is `null`: absent is not zero.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyFigures {
     pub count: u64,
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
     /// Open model: the same measured from each request's scheduled start.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub corrected: Option<Box<LatencyFigures>>,
@@ -425,14 +444,15 @@ pub struct LatencyFigures {
 
 impl LatencyFigures {
     pub fn of(h: &LatencyHistogram, corrected: Option<&LatencyHistogram>) -> Self {
+        let some = |v: f64| (!h.is_empty()).then_some(v);
         Self {
             count: h.len(),
-            mean: (h.mean_us() / 1000.0 * 1000.0).round() / 1000.0,
-            p50: ms(h.quantile_us(0.50)),
-            p90: ms(h.quantile_us(0.90)),
-            p95: ms(h.quantile_us(0.95)),
-            p99: ms(h.quantile_us(0.99)),
-            max: ms(h.max_us()),
+            mean: some((h.mean_us() / 1000.0 * 1000.0).round() / 1000.0),
+            p50: some(ms(h.quantile_us(0.50))),
+            p90: some(ms(h.quantile_us(0.90))),
+            p95: some(ms(h.quantile_us(0.95))),
+            p99: some(ms(h.quantile_us(0.99))),
+            max: some(ms(h.max_us())),
             corrected: corrected.map(|c| Box::new(LatencyFigures::of(c, None))),
         }
     }
@@ -453,9 +473,13 @@ pub struct RequestFigures {
     pub ok: u64,
     pub failed: u64,
     /// Scheduled but never sent: later than `max_lateness` (open model).
+    /// Counted in `total` and `failed`: the service did not serve them.
     pub dropped: u64,
     /// Sent more than 10 ms after their schedule (open model).
     pub late: u64,
+    /// Requests that a stall of the load generator's own scheduler
+    /// overlapped: their latencies may be the client's, not the server's.
+    pub client_stalled: u64,
     pub warmup_excluded: u64,
     /// `ok / total`, percent.
     pub success_rate: f64,
@@ -517,7 +541,12 @@ pub struct Figures {
     pub errors_by_cause: BTreeMap<String, u64>,
     /// Failures by the guide's type, percent of all requests.
     pub error_rates: BTreeMap<String, f64>,
+    /// Latencies from each request's start as sent.
     pub latency_ms: LatencyTable,
+    /// Latencies from each request's intended start: its schedule under an
+    /// open model (coordinated omission corrected), its send under a
+    /// closed model (where the two are the same). Verdicts judge these.
+    pub scheduled_latency_ms: LatencyTable,
     pub audio: AudioFigures,
     pub throughput: Throughput,
     pub cache: CacheFigures,
@@ -586,24 +615,40 @@ mod tests {
             },
             &[],
         );
-        a.add_dropped(false);
+        a.add(&RequestRecord::dropped(9, 3_000_000, 4_500_000, false), &[]);
         let f = a.figures(Duration::from_secs(4), true);
-        assert_eq!(f.requests.total, 3);
+        // The dropped arrival counts: the service did not serve it.
+        assert_eq!(f.requests.total, 4);
         assert_eq!(f.requests.ok, 2);
-        assert_eq!(f.requests.failed, 1);
+        assert_eq!(f.requests.failed, 2);
         assert_eq!(f.requests.dropped, 1);
+        assert_eq!(f.requests.success_rate, 50.0);
+        assert_eq!(f.errors["dropped"], 1);
         assert_eq!(f.requests.late, 1);
         assert_eq!(f.requests.warmup_excluded, 1);
         assert_eq!(f.errors["network"], 1);
         assert_eq!(f.errors_by_cause["truncated"], 1);
         assert_eq!(f.latency_ms.first_token.count, 2);
-        assert_eq!(f.latency_ms.first_token.max, 100.031);
-        let corrected = f.latency_ms.first_token.corrected.unwrap();
-        assert!((corrected.max - 500.0).abs() < 1.0, "{corrected:?}");
+        assert_eq!(f.latency_ms.first_token.max, Some(100.031));
+        let corrected = f.latency_ms.first_token.corrected.clone().unwrap();
+        assert!((corrected.max.unwrap() - 500.0).abs() < 1.0, "{corrected:?}");
+        assert_eq!(f.scheduled_latency_ms.first_token, *corrected);
+        // Nothing measured is null, not zero.
+        assert_eq!(f.latency_ms.first_audio.count, 0);
+        assert_eq!(f.latency_ms.first_audio.p95, None);
+        let json = serde_json::to_value(&f).unwrap();
+        assert!(json["latency_ms"]["first_audio"]["p95"].is_null());
         assert_eq!(f.latency_ms.inter_token.count, 2);
         assert_eq!(f.cache.kb_hit_rate, Some(100.0));
+        a.warmup_s = 1.5;
         let series = a.series();
-        assert!(series[0].warmup && !series[2].warmup);
+        // The warm-up's seconds are not in the series: it starts at second 1.
+        assert_eq!(series[0].t, 1);
+        assert_eq!(series[0].started, 0);
+        let series: Vec<Second> = std::iter::repeat_n(Second::default(), 1)
+            .chain(series)
+            .collect();
+        assert_eq!(series[2].t, 2);
         assert_eq!(series[2].started, 2);
         // Second 2 completed one request (first token 100 ms, complete 300 ms);
         // the corrected one (400 ms late) ended in second 2 as well.

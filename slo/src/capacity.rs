@@ -34,10 +34,10 @@ pub struct Step {
     /// judge the server).
     pub client_saturated: bool,
     pub success_rate: f64,
-    pub first_token_p50_ms: f64,
-    pub first_token_p95_ms: f64,
-    pub first_token_p99_ms: f64,
-    pub complete_p95_ms: f64,
+    pub first_token_p50_ms: Option<f64>,
+    pub first_token_p95_ms: Option<f64>,
+    pub first_token_p99_ms: Option<f64>,
+    pub complete_p95_ms: Option<f64>,
     /// Objectives that failed, worst first, with level and value.
     pub breached: Vec<Breach>,
     /// Objectives that held.
@@ -138,13 +138,13 @@ impl Search {
         let mut by_rate: Vec<&Step> = self
             .steps
             .iter()
-            .filter(|s| !s.client_saturated && s.first_token_p95_ms > 0.0)
+            .filter(|s| !s.client_saturated && s.first_token_p95_ms.is_some_and(|v| v > 0.0))
             .collect();
         by_rate.sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
-        let base = by_rate.first()?.first_token_p95_ms;
+        let base = by_rate.first()?.first_token_p95_ms?;
         by_rate
             .iter()
-            .take_while(|s| s.first_token_p95_ms <= base * 1.5)
+            .take_while(|s| s.first_token_p95_ms.is_some_and(|v| v <= base * 1.5))
             .last()
             .map(|s| s.offered_rps)
     }
@@ -230,10 +230,10 @@ mod tests {
             critical: p95 > 4.0 * limit,
             client_saturated: false,
             success_rate: 100.0,
-            first_token_p50_ms: p95 * 0.7,
-            first_token_p95_ms: p95,
-            first_token_p99_ms: p95 * 1.2,
-            complete_p95_ms: p95 * 3.0,
+            first_token_p50_ms: Some(p95 * 0.7),
+            first_token_p95_ms: Some(p95),
+            first_token_p99_ms: Some(p95 * 1.2),
+            complete_p95_ms: Some(p95 * 3.0),
             breached: if passed {
                 vec![]
             } else {

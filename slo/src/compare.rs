@@ -21,21 +21,23 @@ pub struct Check {
     pub tolerance: Tolerance,
 }
 
-/// The default checks: latencies may grow 10 % at p95 (15 % at p99), the
-/// success rate may drop 1 point and goodput 2 points.
+/// The default checks, on latencies as the user saw them
+/// (`scheduled_latency_ms`: from the schedule under an open model):
+/// p50 and p95 may grow 10 %, p99 15 %, inter-token p95 15 %; the success
+/// rate may drop 1 point and goodput 2 points.
 pub fn default_checks() -> Vec<Check> {
     let mut v = Vec::new();
     for m in ["first_token", "first_audio", "complete"] {
         for (stat, pct) in [("p50", 10.0), ("p95", 10.0), ("p99", 15.0)] {
             v.push(Check {
-                metric: format!("latency_ms.{m}.{stat}"),
+                metric: format!("scheduled_latency_ms.{m}.{stat}"),
                 direction: Direction::Max,
                 tolerance: Tolerance::Percent(pct),
             });
         }
     }
     v.push(Check {
-        metric: "latency_ms.inter_token.p95".into(),
+        metric: "scheduled_latency_ms.inter_token.p95".into(),
         direction: Direction::Max,
         tolerance: Tolerance::Percent(15.0),
     });
@@ -52,38 +54,74 @@ pub fn default_checks() -> Vec<Check> {
     v
 }
 
-/// `metric=10%` (relative) or `metric=5` (absolute) over the defaults; a
-/// metric not among them is added with the direction of its kind.
+/// Which way a figure of report.json gets worse: `Max` when higher is
+/// worse (latencies, failures, drops), `Min` when lower is worse (success,
+/// goodput, hit rates, throughput); `None` for counts that are neither
+/// (e.g. `requests.total`), whose direction a tolerance must state.
+pub fn direction_of(metric: &str) -> Option<Direction> {
+    let parts: Vec<&str> = metric.split('.').collect();
+    let leaf = *parts.last()?;
+    match parts[0] {
+        "latency_ms" | "scheduled_latency_ms" if leaf != "count" => Some(Direction::Max),
+        "errors" | "error_rates" | "errors_by_cause" => Some(Direction::Max),
+        "audio" if leaf != "count" && leaf != "requests_with_audio" => Some(Direction::Max),
+        "requests" => match leaf {
+            "failed" | "dropped" | "late" | "error_rate" | "client_stalled" => Some(Direction::Max),
+            "ok" | "success_rate" => Some(Direction::Min),
+            _ => None,
+        },
+        "goodput" | "throughput" => Some(Direction::Min),
+        "cache" if leaf.ends_with("hit_rate") => Some(Direction::Min),
+        _ => None,
+    }
+}
+
+/// `metric=10%` (relative) or `metric=5` (absolute) over the defaults,
+/// optionally with the direction, `metric=5%:max` (higher is worse) or
+/// `metric=5%:min` (lower is worse). The metric must be a figure of
+/// report.json; one without a known direction must state it.
 pub fn apply_override(checks: &mut Vec<Check>, spec: &str) -> Result<(), String> {
-    let (metric, tol) = spec
+    let usage = "expected METRIC=PERCENT% or METRIC=ABSOLUTE, optionally with :max (higher is worse) or :min (lower is worse), e.g. latency_ms.first_token.p95=5%";
+    let (metric, rest) = spec
         .split_once('=')
-        .ok_or_else(|| format!("--tolerance {spec:?}: expected METRIC=PERCENT% or METRIC=ABSOLUTE, e.g. latency_ms.first_token.p95=5%"))?;
-    let tolerance = match tol.strip_suffix('%') {
-        Some(p) => Tolerance::Percent(
-            p.trim()
-                .parse()
-                .map_err(|_| format!("--tolerance {spec:?}: {p:?} is not a number"))?,
-        ),
-        None => Tolerance::Absolute(
-            tol.trim()
-                .parse()
-                .map_err(|_| format!("--tolerance {spec:?}: {tol:?} is not a number"))?,
-        ),
-    };
-    match checks.iter_mut().find(|c| c.metric == metric) {
-        Some(c) => c.tolerance = tolerance,
-        None => {
-            let direction = if metric.starts_with("latency_ms.") || metric.contains("error") {
-                Direction::Max
-            } else {
-                Direction::Min
-            };
-            checks.push(Check {
-                metric: metric.to_owned(),
-                direction,
-                tolerance,
-            });
+        .ok_or_else(|| format!("--tolerance {spec:?}: {usage}"))?;
+    let metric = metric.trim();
+    crate::paths::check(crate::objective::Source::Client, metric)
+        .map_err(|e| format!("--tolerance {spec:?}: {e}"))?;
+    let (tol, stated) = match rest.rsplit_once(':') {
+        Some((t, "max")) => (t, Some(Direction::Max)),
+        Some((t, "min")) => (t, Some(Direction::Min)),
+        Some((_, d)) => {
+            return Err(format!(
+                "--tolerance {spec:?}: direction {d:?} is neither max nor min; {usage}"
+            ));
         }
+        None => (rest, None),
+    };
+    let number = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("--tolerance {spec:?}: {t:?} is not a number >= 0; {usage}"))
+    };
+    let tolerance = match tol.strip_suffix('%') {
+        Some(p) => Tolerance::Percent(number(p)?),
+        None => Tolerance::Absolute(number(tol)?),
+    };
+    let direction = stated.or_else(|| direction_of(metric)).ok_or_else(|| {
+        format!("--tolerance {spec:?}: {metric} has no known direction: add :max (higher is worse) or :min (lower is worse)")
+    })?;
+    match checks.iter_mut().find(|c| c.metric == metric) {
+        Some(c) => {
+            c.tolerance = tolerance;
+            c.direction = direction;
+        }
+        None => checks.push(Check {
+            metric: metric.to_owned(),
+            direction,
+            tolerance,
+        }),
     }
     Ok(())
 }
@@ -96,6 +134,9 @@ pub struct Compared {
     /// The worst the current value may be.
     pub limit: Option<f64>,
     pub regressed: bool,
+    /// Why it regressed, or why it could not be compared.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 /// Each check on two `report.json` documents.
@@ -114,12 +155,18 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
                     Direction::Min => b - slack,
                 }
             });
-            let regressed = match (cur, limit) {
-                (Some(v), Some(l)) => match c.direction {
-                    Direction::Max => v > l,
-                    Direction::Min => v < l,
-                },
-                _ => false,
+            // A figure the baseline had and the current run lacks is a
+            // regression: the gate fails closed.
+            let (regressed, note) = match (cur, limit) {
+                (Some(v), Some(l)) => {
+                    let worse = match c.direction {
+                        Direction::Max => v > l,
+                        Direction::Min => v < l,
+                    };
+                    (worse, String::new())
+                }
+                (None, Some(_)) => (true, "missing in the current report".to_owned()),
+                (_, None) => (false, "not in the baseline: not compared".to_owned()),
             };
             Compared {
                 metric: c.metric.clone(),
@@ -127,6 +174,7 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
                 current: cur,
                 limit,
                 regressed,
+                note,
             }
         })
         .collect()
@@ -153,7 +201,12 @@ pub fn markdown(rows: &[Compared]) -> String {
             f(r.baseline),
             f(r.current),
             f(r.limit),
-            if r.regressed { "❌ regressed" } else { "ok" }
+            match (r.regressed, r.note.is_empty()) {
+                (true, true) => "❌ regressed".to_owned(),
+                (true, false) => format!("❌ {}", r.note),
+                (false, true) => "ok".to_owned(),
+                (false, false) => r.note.clone(),
+            }
         ));
     }
     o
@@ -192,5 +245,33 @@ mod tests {
                 .unwrap_err()
                 .contains("METRIC=")
         );
+    }
+
+    #[test]
+    fn missing_is_a_regression_and_every_metric_has_a_direction() {
+        let base = json!({"latency_ms": {"first_token": {"p95": 500.0}}});
+        let checks = vec![Check {
+            metric: "latency_ms.first_token.p95".into(),
+            direction: Direction::Max,
+            tolerance: Tolerance::Percent(10.0),
+        }];
+        for current in [json!({}), json!({"latency_ms": {"first_token": {"p95": null}}})] {
+            let rows = compare(&base, &current, &checks);
+            assert!(rows[0].regressed, "{rows:?}");
+        }
+        let mut c = Vec::new();
+        apply_override(&mut c, "requests.dropped=0").unwrap();
+        assert_eq!(c[0].direction, Direction::Max);
+        let e = apply_override(&mut c, "requests.total=5%").unwrap_err();
+        assert!(e.contains(":max"), "{e}");
+        apply_override(&mut c, "requests.total=5%:min").unwrap();
+        assert_eq!(c[1].direction, Direction::Min);
+        let e = apply_override(&mut c, "requests.dropd=1").unwrap_err();
+        assert!(e.contains("requests.dropped"), "{e}");
+        for m in crate::paths::catalogue(crate::objective::Source::Client) {
+            if m.ends_with("p95") || m.contains("rate") {
+                assert!(direction_of(m).is_some(), "{m}");
+            }
+        }
     }
 }

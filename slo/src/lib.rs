@@ -15,6 +15,8 @@
 //! - [`record`]: one measured request (the CSV row), outcomes, audio playback.
 //! - [`aggregate`]: a run's figures from its records: histograms, counts, time series.
 //! - [`objective`]: SLO files, objectives judged to levels, the gate policy.
+//! - [`paths`]: the metric paths an objective may name, from the types.
+//! - [`server_view`]: the typed `server` section (the target's own view).
 //! - [`report`]: `report.json`, the verdict.
 //! - [`severity`]: the guide's incident severities P1-P4 for a run.
 //! - [`render`]: report.md, junit.xml and report.html from a report.
@@ -33,11 +35,13 @@ pub mod format;
 pub mod histogram;
 pub mod logs;
 pub mod objective;
+pub mod paths;
 pub mod protocol;
 pub mod record;
 pub mod render;
 pub mod report;
 pub mod scenario;
 pub mod schema;
+pub mod server_view;
 pub mod severity;
 pub mod sse;

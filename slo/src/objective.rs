@@ -43,6 +43,20 @@ pub struct Objective {
     pub target: f64,
     pub warning: Option<f64>,
     pub critical: Option<f64>,
+    /// False: a target that does not produce this figure (a backend
+    /// without audio, without the guide's endpoints) is not failed for it;
+    /// the objective shows as `no_data` and is not judged. True (the
+    /// default): `no_data` fails the run.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Where a figure comes from: the load generator's own measurements or the
@@ -92,6 +106,9 @@ pub struct Judged {
     pub threshold: f64,
     /// How far the value is on the good side of `threshold` (negative: past it).
     pub margin: Option<f64>,
+    /// Whether `no_data` fails the run (see [`Objective::required`]).
+    #[serde(default = "yes")]
+    pub required: bool,
 }
 
 impl SloFile {
@@ -102,7 +119,10 @@ impl SloFile {
     pub fn from_toml(text: &str, file: &str) -> Result<SloFile, FileError> {
         let slo: SloFile = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
         for (i, o) in slo.objectives.iter().enumerate() {
-            if let Err(message) = o.validate() {
+            let checked = o
+                .validate()
+                .and_then(|()| crate::paths::check(o.source, &o.metric).map_err(|m| format!("metric: {m}")));
+            if let Err(message) = checked {
                 // The i-th [[objective]] table: its line is found by name.
                 let line = text
                     .lines()
@@ -202,7 +222,44 @@ impl Objective {
             value,
             threshold,
             margin,
+            required: self.required,
         }
+    }
+}
+
+/// The policy that judges a run given no SLO file: every request must
+/// succeed at the guide's success-rate levels (target 99 %, warning
+/// 98 %, critical 95 %). A run with no SLO file is never judged on
+/// nothing.
+pub fn default_policy() -> SloFile {
+    SloFile {
+        name: "default policy".into(),
+        description: "applied when the run names no SLO file".into(),
+        objectives: vec![Objective {
+            name: "success rate".into(),
+            metric: "requests.success_rate".into(),
+            source: Source::Client,
+            direction: Direction::Min,
+            target: 99.0,
+            warning: Some(98.0),
+            critical: Some(95.0),
+            required: true,
+        }],
+    }
+}
+
+/// A JSON number, or a string like `"99.2%"` or `"450ms"` read as its
+/// number (the guide's endpoints write them so); `None` otherwise.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s
+            .trim_end_matches('%')
+            .trim_end_matches("ms")
+            .trim()
+            .parse()
+            .ok(),
+        _ => None,
     }
 }
 
@@ -213,15 +270,17 @@ pub fn lookup(doc: &Value, path: &str) -> Option<f64> {
     for key in path.split('.') {
         v = v.get(key)?;
     }
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s
-            .trim_end_matches('%')
-            .trim_end_matches("ms")
-            .trim()
-            .parse()
-            .ok(),
-        _ => None,
+    number(v)
+}
+
+impl Judged {
+    /// Whether this objective fails the run: its level reached `fail_on`,
+    /// or it was required and not measured (unless `allow_missing`).
+    pub fn fails(&self, fail_on: FailOn, allow_missing: bool) -> bool {
+        match self.level {
+            Level::NoData => self.required && !allow_missing,
+            level => fail_on.fails(level),
+        }
     }
 }
 
@@ -241,6 +300,8 @@ pub enum FailOn {
 }
 
 impl FailOn {
+    /// Whether `level` fails the run; `no_data` is judged apart (see
+    /// [`Judged::fails`]).
     pub fn fails(self, level: Level) -> bool {
         match self {
             FailOn::Target => matches!(
@@ -267,6 +328,7 @@ mod tests {
             target: 500.0,
             warning: Some(1000.0),
             critical: Some(2000.0),
+            required: true,
         }
     }
 

@@ -28,12 +28,16 @@ pub enum Outcome {
     HttpStatus,
     /// The stream closed without `done` or `error` (PROTOCOL.md 1.1).
     Truncated,
-    /// An event the protocol does not allow (bad JSON, missing fields).
+    /// An event the protocol does not allow (bad JSON, missing fields), or
+    /// a line, event or answer larger than the configured cap.
     Malformed,
+    /// An arrival of an open model that was never sent: no free user
+    /// within `max_lateness`. The service did not serve it.
+    Dropped,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Ok,
         Outcome::Openai,
         Outcome::Tts,
@@ -45,6 +49,7 @@ impl Outcome {
         Outcome::HttpStatus,
         Outcome::Truncated,
         Outcome::Malformed,
+        Outcome::Dropped,
     ];
 
     pub fn is_ok(self) -> bool {
@@ -64,12 +69,14 @@ impl Outcome {
             Outcome::HttpStatus => "http_status",
             Outcome::Truncated => "truncated",
             Outcome::Malformed => "malformed",
+            Outcome::Dropped => "dropped",
         }
     }
 
     /// The guide's breakdown type of a failure: a dropped or truncated
     /// stream is `network` (PROTOCOL.md 1.1), so are a refused connection
-    /// and a timeout; an unexpected status or event is `other`.
+    /// and a timeout; an unexpected status or event is `other`. A dropped
+    /// arrival never reached the server: it is its own type, `dropped`.
     pub fn guide_type(self) -> Option<&'static str> {
         Some(match self {
             Outcome::Ok => return None,
@@ -81,6 +88,7 @@ impl Outcome {
             | Outcome::Truncated => "network",
             Outcome::Validation => "validation",
             Outcome::Other | Outcome::HttpStatus | Outcome::Malformed => "other",
+            Outcome::Dropped => "dropped",
         })
     }
 }
@@ -123,6 +131,31 @@ pub struct RequestRecord {
     pub kb_cache: Option<String>,
     pub tts_cache_hits: Option<u64>,
     pub tts_cache_misses: Option<u64>,
+    /// How long the load generator's own scheduler was stalled while this
+    /// request was open (µs); past [`STALL_FLAG_US`] its latencies may be
+    /// the client's, not the server's.
+    #[serde(default)]
+    pub client_stall_us: u64,
+}
+
+/// A scheduler stall longer than this distorts the latencies it overlaps.
+pub const STALL_FLAG_US: u64 = 10_000;
+
+impl RequestRecord {
+    /// An open-model arrival that was never sent: `at_us` is when it was
+    /// given up, from the run start.
+    pub fn dropped(seq: u64, scheduled_us: u64, at_us: u64, warmup: bool) -> Self {
+        RequestRecord {
+            seq,
+            warmup,
+            scheduled_us: Some(scheduled_us),
+            start_us: at_us,
+            lateness_us: at_us.saturating_sub(scheduled_us),
+            outcome: Outcome::Dropped,
+            error: "dropped: no free user within max_lateness".into(),
+            ..RequestRecord::default()
+        }
+    }
 }
 
 /// Audio playback of one request (PROTOCOL.md 1.2): playing starts at the

@@ -41,8 +41,13 @@ pub struct Report {
     /// The target's own metrics (see the README).
     pub server: Value,
     pub self_check: Value,
+    /// The SLO file judged by; `null` when the default policy was
+    /// (see [`crate::objective::default_policy`]).
     pub slo_file: Option<String>,
     pub fail_on: FailOn,
+    /// `--allow-missing`: objectives with no data did not fail the run.
+    #[serde(default)]
+    pub allow_missing: bool,
     pub slo: Vec<Judged>,
     /// The guide's incident severity of what the run saw (null: none).
     pub severity: Option<crate::severity::Severity>,
@@ -51,28 +56,34 @@ pub struct Report {
 }
 
 /// The verdict of judged objectives under a gate policy, plus the
-/// client's own trustworthiness.
+/// client's own trustworthiness. An objective with no data fails unless
+/// it is not `required` or `allow_missing` is set.
 pub fn verdict(
     slo: &[Judged],
     fail_on: FailOn,
+    allow_missing: bool,
     trustworthy: bool,
     untrusted_reasons: &[String],
 ) -> (Verdict, Vec<String>) {
     let mut reasons: Vec<String> = slo
         .iter()
-        .filter(|j| fail_on.fails(j.level))
-        .map(|j| {
-            format!(
+        .filter(|j| j.fails(fail_on, allow_missing))
+        .map(|j| match j.level {
+            Level::NoData => format!(
+                "{}: {} was not measured (no data); mark the objective `required = false` if the target may lack it, or pass --allow-missing",
+                j.name, j.metric
+            ),
+            level => format!(
                 "{}: {} is {} (threshold {})",
                 j.name,
                 j.value.map_or("no data".to_owned(), |v| format!("{v:.2}")),
-                match j.level {
+                match level {
                     Level::Critical => "critical",
                     Level::Warning => "at warning",
                     _ => "past its target",
                 },
                 j.threshold
-            )
+            ),
         })
         .collect();
     if !trustworthy {

@@ -121,7 +121,19 @@ pub struct RequestMix {
     #[serde(with = "duration_str")]
     #[schemars(with = "String")]
     pub think_time: Duration,
+    /// The most bytes one SSE line or event may hold; past it the request
+    /// is `malformed` and its connection closed (bounded memory against
+    /// any target).
+    pub max_event_bytes: u64,
+    /// The most bytes a whole (non-stream) answer may hold.
+    pub max_body_bytes: u64,
 }
+
+/// Default cap on one SSE line or event: 8 MiB (an audio chunk of the
+/// reference server is about 150 KB).
+pub const MAX_EVENT_BYTES: u64 = 8 << 20;
+/// Default cap on a whole JSON answer: 64 MiB.
+pub const MAX_BODY_BYTES: u64 = 64 << 20;
 
 impl Default for RequestMix {
     fn default() -> Self {
@@ -132,6 +144,8 @@ impl Default for RequestMix {
             audio: true,
             timeout: Duration::from_secs(30),
             think_time: Duration::ZERO,
+            max_event_bytes: MAX_EVENT_BYTES,
+            max_body_bytes: MAX_BODY_BYTES,
         }
     }
 }
@@ -273,6 +287,12 @@ impl Scenario {
         }
         if r.timeout.is_zero() {
             return Err(("request.timeout", "must be longer than 0".into()));
+        }
+        if self.request.max_event_bytes == 0 {
+            return Err(("request.max_event_bytes", "must be at least 1".into()));
+        }
+        if self.request.max_body_bytes == 0 {
+            return Err(("request.max_body_bytes", "must be at least 1".into()));
         }
         if let Some(p) = r
             .prompts

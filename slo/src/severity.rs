@@ -53,9 +53,11 @@ pub fn classify(f: &Figures, judged: &[Judged]) -> (Option<Severity>, Vec<String
             break;
         }
     }
-    let l = &f.latency_ms;
+    // Judged as the user saw it: from the scheduled start under an open model.
+    let l = &f.scheduled_latency_ms;
     let p95 = [l.first_token.p95, l.first_audio.p95, l.complete.p95];
     for ((name, base), value) in BASELINE_P95_MS.iter().zip(p95) {
+        let Some(value) = value else { continue };
         if value > 2.0 * base {
             found.push((
                 Severity::P2,
@@ -115,7 +117,7 @@ mod tests {
         f.requests.total = total;
         f.requests.ok = ok;
         f.requests.failed = total - ok;
-        f.latency_ms.first_token.p95 = ft_p95;
+        f.scheduled_latency_ms.first_token.p95 = Some(ft_p95);
         f
     }
 
@@ -160,6 +162,7 @@ mod tests {
             value: Some(600.0),
             threshold: 500.0,
             margin: Some(-100.0),
+            required: true,
         };
         assert_eq!(
             classify(&figures(100, 100, 600.0), &[missed]).0,

@@ -33,6 +33,10 @@ pub struct SseParser {
     comments: u64,
     /// Bytes seen since the last dispatch that are not a blank line.
     pending: bool,
+    /// The most bytes one line or one event's data may hold (0: no cap).
+    max_bytes: usize,
+    /// A line or an event went past `max_bytes`: nothing more is parsed.
+    overflowed: bool,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -42,9 +46,31 @@ impl SseParser {
         Self::default()
     }
 
+    /// A parser that stops when a line or an event's data exceeds
+    /// `max_bytes`, so a target cannot make it hold unbounded memory.
+    pub fn with_limit(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            ..Self::default()
+        }
+    }
+
+    /// True once a line or an event went past the cap; the rest of the
+    /// body is ignored.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    fn over(&self, len: usize) -> bool {
+        self.max_bytes > 0 && len > self.max_bytes
+    }
+
     /// Parses one read of the body, calling `on_event` for each event it
     /// completes.
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(SseEvent<'_>)) {
+        if self.overflowed {
+            return;
+        }
         if !self.bom_done {
             // The BOM itself may arrive split across reads.
             self.line.extend_from_slice(bytes);
@@ -77,6 +103,10 @@ impl SseParser {
             .position(|&b| b == b'\n' || b == b'\r')
         {
             let end = start + offset;
+            if self.overflowed || self.over(self.line.len() + offset) {
+                self.overflowed = true;
+                return;
+            }
             if self.line.is_empty() {
                 self.line_done(&bytes[start..end], on_event);
             } else {
@@ -94,6 +124,10 @@ impl SseParser {
                     None => self.cr_pending = true,
                 }
             }
+        }
+        if self.overflowed || self.over(self.line.len() + bytes.len() - start) {
+            self.overflowed = true;
+            return;
         }
         self.line.extend_from_slice(&bytes[start..]);
         if !self.line.is_empty() {
@@ -124,6 +158,10 @@ impl SseParser {
                 self.event.push_str(&String::from_utf8_lossy(value));
             }
             b"data" => {
+                if self.over(self.data.len() + value.len()) {
+                    self.overflowed = true;
+                    return;
+                }
                 self.data.push_str(&String::from_utf8_lossy(value));
                 self.data.push('\n');
             }
@@ -261,5 +299,24 @@ mod tests {
     fn invalid_utf8_is_replaced_not_fatal() {
         let (events, _) = parse_in(&[b"data: a\xFFb\n\n"]);
         assert_eq!(events[0].data, "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn a_line_or_an_event_past_the_cap_stops_the_parser() {
+        let mut p = SseParser::with_limit(16);
+        let mut n = 0;
+        p.feed(b"data: short\n\n", &mut |_| n += 1);
+        assert_eq!((n, p.overflowed()), (1, false));
+        // A line that never ends, fed in small reads.
+        for _ in 0..10 {
+            p.feed(b"data: xxxx", &mut |_| n += 1);
+        }
+        assert!(p.overflowed());
+        p.feed(b"\n\ndata: late\n\n", &mut |_| n += 1);
+        assert_eq!(n, 1, "nothing is parsed after the overflow");
+        // Many short data lines that add up past the cap.
+        let mut p = SseParser::with_limit(16);
+        p.feed(b"data: 1234567\ndata: 1234567\ndata: 1234567\n", &mut |_| n += 1);
+        assert!(p.overflowed());
     }
 }

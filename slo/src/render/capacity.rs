@@ -2,7 +2,7 @@
 
 use super::html::{Series, marked_chart};
 use super::junit::escape;
-use super::num;
+use super::{num, opt};
 use crate::capacity::CapacityReport;
 use std::fmt::Write;
 
@@ -73,10 +73,10 @@ pub fn markdown(r: &CapacityReport) -> String {
             "| {} | {} | {} / {} / {} | {} | {} | {} | {} |",
             num(s.offered_rps),
             num(s.achieved_rps),
-            num(s.first_token_p50_ms),
-            num(s.first_token_p95_ms),
-            num(s.first_token_p99_ms),
-            num(s.complete_p95_ms),
+            opt(s.first_token_p50_ms),
+            opt(s.first_token_p95_ms),
+            opt(s.first_token_p99_ms),
+            opt(s.complete_p95_ms),
             num(s.success_rate),
             verdict(s),
             if breached.is_empty() {
@@ -92,10 +92,10 @@ pub fn markdown(r: &CapacityReport) -> String {
 pub fn html(r: &CapacityReport) -> String {
     let mut steps = r.steps.clone();
     steps.sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
-    let pts = |f: &dyn Fn(&crate::capacity::Step) -> f64| {
+    let pts = |f: &dyn Fn(&crate::capacity::Step) -> Option<f64>| {
         steps
             .iter()
-            .map(|s| (s.offered_rps, f(s)))
+            .filter_map(|s| f(s).map(|v| (s.offered_rps, v)))
             .collect::<Vec<_>>()
     };
     let knee = r.knee.as_ref().map(|k| (k.value, "knee"));
@@ -156,12 +156,12 @@ pub fn html(r: &CapacityReport) -> String {
             Series {
                 name: "success %",
                 color: "#2ca02c",
-                points: pts(&|s| s.success_rate),
+                points: pts(&|s| Some(s.success_rate)),
             },
             Series {
                 name: "achieved/s",
                 color: "#7f7f7f",
-                points: pts(&|s| s.achieved_rps),
+                points: pts(&|s| Some(s.achieved_rps)),
             },
         ],
         knee,
@@ -173,7 +173,7 @@ pub fn html(r: &CapacityReport) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             num(s.offered_rps),
             num(s.achieved_rps),
-            num(s.first_token_p95_ms),
+            opt(s.first_token_p95_ms),
             num(s.success_rate),
             verdict(s)
         );

@@ -2,7 +2,7 @@
 //! no CDN, the charts are inline SVG drawn here.
 
 use super::junit::escape;
-use super::{fail_on_word, level_word, num};
+use super::{opt, fail_on_word, level_word, num};
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
 use std::fmt::Write;
@@ -225,7 +225,7 @@ pub fn render(r: &Report) -> String {
     }
     o.push_str("</table>");
 
-    let secs: Vec<_> = r.timeseries.iter().filter(|s| !s.warmup).collect();
+    let secs: Vec<_> = r.timeseries.iter().collect();
     let pts = |f: &dyn Fn(&crate::aggregate::Second) -> Option<f64>| -> Vec<(f64, f64)> {
         secs.iter()
             .filter_map(|s| f(s).map(|v| (s.t as f64, v)))
@@ -319,20 +319,20 @@ pub fn render(r: &Report) -> String {
         let _ = write!(
             o,
             "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            num(f.p50),
-            num(f.p95),
-            num(f.p99),
-            num(f.max),
+            opt(f.p50),
+            opt(f.p95),
+            opt(f.p99),
+            opt(f.max),
             f.count
         );
         if let Some(c) = &f.corrected {
             let _ = write!(
                 o,
                 "<tr><td>{name} (corrected)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                num(c.p50),
-                num(c.p95),
-                num(c.p99),
-                num(c.max),
+                opt(c.p50),
+                opt(c.p95),
+                opt(c.p99),
+                opt(c.max),
                 c.count
             );
         }
@@ -368,17 +368,17 @@ pub fn render(r: &Report) -> String {
         ),
         (
             "first token p50 (ms)",
-            num(l.first_token.p50),
+            opt(l.first_token.p50),
             sv(&["latency_after", "firstToken", "p50"]),
         ),
         (
             "first token p95 (ms)",
-            num(l.first_token.p95),
+            opt(l.first_token.p95),
             sv(&["latency_after", "firstToken", "p95"]),
         ),
         (
             "complete p95 (ms)",
-            num(l.complete.p95),
+            opt(l.complete.p95),
             sv(&["latency_after", "complete", "p95"]),
         ),
     ];

@@ -1,6 +1,8 @@
 //! `junit.xml`: one test case per objective, plus the run's own checks
-//! (completed, trustworthy). A failing case carries the value and the
-//! threshold; an objective with no data is skipped.
+//! (completed, trustworthy) and `run/verdict`, whose failure lists every
+//! reason the run failed, so a FAIL run always has a failure. A failing
+//! case carries the value and the threshold; an objective with no data
+//! fails when it is required, and is skipped when it may be absent.
 
 use super::{fail_on_word, level_word, num};
 use crate::objective::Level;
@@ -46,14 +48,19 @@ pub fn render(r: &Report) -> String {
             Case {
                 class: slo_class.clone(),
                 name: j.name.clone(),
-                failure: r.fail_on.fails(j.level).then(|| {
+                failure: j.fails(r.fail_on, r.allow_missing).then(|| {
                     (
-                        format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), level_word(j.level)),
+                        if j.level == Level::NoData {
+                            format!("{} was not measured and is required", j.metric)
+                        } else {
+                            format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), level_word(j.level))
+                        },
                         level_word(j.level).to_owned(),
                         format!("metric: {}\nsource: {}\nvalue: {value}\nthreshold: {}\nlevel: {}\nfail on: {}", j.metric, format!("{:?}", j.source).to_lowercase(), num(j.threshold), level_word(j.level), fail_on_word(r.fail_on)),
                     )
                 }),
-                skipped: (j.level == Level::NoData).then(|| format!("{} was not measured", j.metric)),
+                skipped: (j.level == Level::NoData && !j.fails(r.fail_on, r.allow_missing))
+                    .then(|| format!("{} was not measured (not required)", j.metric)),
             }
         })
         .collect();
@@ -83,6 +90,21 @@ pub fn render(r: &Report) -> String {
                 "the load generator was the bottleneck".into(),
                 "untrustworthy".into(),
                 reasons.join("\n"),
+            )
+        }),
+        skipped: None,
+    });
+    cases.push(Case {
+        class: "run".into(),
+        name: "verdict".into(),
+        failure: (r.verdict == crate::report::Verdict::Fail).then(|| {
+            (
+                format!(
+                    "FAIL: {}",
+                    r.verdict_reasons.first().map_or("no reason given", String::as_str)
+                ),
+                "verdict".into(),
+                r.verdict_reasons.join("\n"),
             )
         }),
         skipped: None,

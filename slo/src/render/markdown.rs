@@ -1,6 +1,6 @@
 //! `report.md`: verdict first, then the objectives table, then the figures.
 
-use super::{fail_on_word, level_word, num};
+use super::{opt, fail_on_word, level_word, num};
 use crate::aggregate::LatencyFigures;
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
@@ -90,10 +90,10 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "| {name} | {} | {} | {} | {} | {} |",
-            num(f.p50),
-            num(f.p95),
-            num(f.p99),
-            num(f.max),
+            opt(f.p50),
+            opt(f.p95),
+            opt(f.p99),
+            opt(f.max),
             f.count
         );
     };
@@ -153,7 +153,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "| first token p95 | {} | {} |",
-        ms(Some(l.first_token.p95)),
+        ms(l.first_token.p95),
         ms(sv(&["latency_after", "firstToken", "p95"]))
     );
     if s["available"] != true {

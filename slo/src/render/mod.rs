@@ -22,6 +22,11 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// A figure that may be absent: "—" when it was not measured.
+pub fn opt(v: Option<f64>) -> String {
+    v.map_or("—".to_owned(), num)
+}
+
 pub fn level_word(level: Level) -> &'static str {
     match level {
         Level::Ok => "ok",
@@ -85,6 +90,7 @@ mod tests {
                 target: 500.0,
                 warning: Some(550.0),
                 critical: Some(2000.0),
+                required: true,
             },
             Objective {
                 name: "success rate".into(),
@@ -94,6 +100,7 @@ mod tests {
                 target: 99.0,
                 warning: Some(98.0),
                 critical: Some(85.0),
+                required: true,
             },
             Objective {
                 name: "server KB hit rate".into(),
@@ -103,12 +110,13 @@ mod tests {
                 target: 60.0,
                 warning: Some(40.0),
                 critical: Some(20.0),
+                required: true,
             },
         ];
         let doc = serde_json::to_value(&figures).unwrap();
         let server = json!({"available": false, "reason": "http://127.0.0.1:9/api/metrics/streaming: connection refused"});
         let slo: Vec<_> = objectives.iter().map(|o| o.judge(&doc, &server)).collect();
-        let (verdict, reasons) = crate::report::verdict(&slo, FailOn::Warning, true, &[]);
+        let (verdict, reasons) = crate::report::verdict(&slo, FailOn::Warning, false, true, &[]);
         let (severity, severity_reasons) = crate::severity::classify(&figures, &slo);
         assert_eq!(verdict, Verdict::Fail);
         Report {
@@ -136,6 +144,7 @@ mod tests {
             self_check: json!({"trustworthy": true, "reasons": []}),
             slo_file: Some("scenarios/slo/sample.toml".into()),
             fail_on: FailOn::Warning,
+            allow_missing: false,
             slo,
             severity,
             severity_reasons,
