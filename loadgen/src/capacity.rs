@@ -70,7 +70,7 @@ pub async fn capacity(
         let mut breached: Vec<(Level, Breach)> = report
             .slo
             .iter()
-            .filter(|j| plan.fail_on.fails(j.level))
+            .filter(|j| j.fails(plan.fail_on, plan.allow_missing))
             .map(|j| {
                 (
                     j.level,
@@ -83,54 +83,66 @@ pub async fn capacity(
                 )
             })
             .collect();
+        // Arrivals the step could not send: the offered rate was not carried.
+        let dropped = f.requests.dropped;
+        if dropped > 0 {
+            breached.push((
+                Level::Critical,
+                Breach {
+                    name: "arrivals dropped".into(),
+                    level: "critical".into(),
+                    value: Some(dropped as f64),
+                    threshold: 0.0,
+                },
+            ));
+        }
+        // Whatever else failed the run's verdict (all requests failed, an
+        // incident severity, a required objective without data) fails the
+        // step too: a step holds only when its whole verdict passes.
+        if report.verdict == slo::report::Verdict::Fail && breached.is_empty() {
+            breached.push((
+                Level::Critical,
+                Breach {
+                    name: report
+                        .verdict_reasons
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "the run's verdict".into()),
+                    level: "fail".into(),
+                    value: None,
+                    threshold: 0.0,
+                },
+            ));
+        }
         breached.sort_by_key(|b| std::cmp::Reverse(b.0));
         let step = Step {
             offered_rps: rate,
             achieved_rps: if report.measured_s > 0.0 {
-                f.requests.total as f64 / report.measured_s
+                (f.requests.total - f.requests.dropped) as f64 / report.measured_s
             } else {
                 0.0
             },
-            passed: breached.is_empty(),
+            passed: breached.is_empty() && report.verdict == slo::report::Verdict::Pass,
             critical: report.slo.iter().any(|j| j.level == Level::Critical),
             client_saturated: report.self_check["trustworthy"] == false,
             success_rate: f.requests.success_rate,
-            first_token_p50_ms: f
-                .latency_ms
-                .first_token
-                .corrected
-                .as_ref()
-                .map_or(f.latency_ms.first_token.p50, |c| c.p50),
-            first_token_p95_ms: f
-                .latency_ms
-                .first_token
-                .corrected
-                .as_ref()
-                .map_or(f.latency_ms.first_token.p95, |c| c.p95),
-            first_token_p99_ms: f
-                .latency_ms
-                .first_token
-                .corrected
-                .as_ref()
-                .map_or(f.latency_ms.first_token.p99, |c| c.p99),
-            complete_p95_ms: f
-                .latency_ms
-                .complete
-                .corrected
-                .as_ref()
-                .map_or(f.latency_ms.complete.p95, |c| c.p95),
+            first_token_p50_ms: f.scheduled_latency_ms.first_token.p50,
+            first_token_p95_ms: f.scheduled_latency_ms.first_token.p95,
+            first_token_p99_ms: f.scheduled_latency_ms.first_token.p99,
+            complete_p95_ms: f.scheduled_latency_ms.complete.p95,
             held: report
                 .slo
                 .iter()
-                .filter(|j| !plan.fail_on.fails(j.level))
+                .filter(|j| !j.fails(plan.fail_on, plan.allow_missing))
                 .map(|j| j.name.clone())
                 .collect(),
             breached: breached.into_iter().map(|(_, b)| b).collect(),
         };
         say(&format!(
-            "step {n}: {rate:.2} requests/s offered, {:.2} achieved, p95 first token {:.0} ms: {}",
+            "step {n}: {rate:.2} requests/s offered, {:.2} achieved, p95 first token {}: {}",
             step.achieved_rps,
-            step.first_token_p95_ms,
+            step.first_token_p95_ms
+                .map_or("not measured".to_owned(), |v| format!("{v:.0} ms")),
             if step.client_saturated {
                 "client saturated".to_owned()
             } else if step.passed {

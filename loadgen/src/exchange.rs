@@ -209,7 +209,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
     if status != 200 || !is_sse {
-        let body = match timeout_at(deadline, read_all(resp)).await {
+        let body = match timeout_at(deadline, read_all(resp, shared.max_body_bytes)).await {
             Err(_) => {
                 stamps.end = Some((
                     Outcome::Timeout,
@@ -217,8 +217,18 @@ async fn read_body(
                 ));
                 return;
             }
-            Ok(Err(e)) => {
+            Ok(Err(BodyError::Http(e))) => {
                 stamps.end = Some(broken_body(&e, shared.timeout));
+                return;
+            }
+            Ok(Err(BodyError::TooLarge)) => {
+                stamps.end = Some((
+                    Outcome::Malformed,
+                    format!(
+                        "the answer is larger than request.max_body_bytes ({} bytes): connection closed",
+                        shared.max_body_bytes
+                    ),
+                ));
                 return;
             }
             Ok(Ok(b)) => b,
@@ -245,7 +255,7 @@ async fn read_body(
         return;
     }
     rec.streaming = true;
-    let mut parser = SseParser::new();
+    let mut parser = SseParser::with_limit(shared.max_event_bytes);
     let protocol = &shared.protocol;
     loop {
         match timeout_at(deadline, resp.chunk()).await {
@@ -285,9 +295,28 @@ async fn read_body(
                         Err(m) => stamps.end = Some((Outcome::Malformed, m)),
                     }
                 });
+                if parser.overflowed() && stamps.end.is_none() && stamps.done.is_none() {
+                    stamps.end = Some((
+                        Outcome::Malformed,
+                        format!(
+                            "an SSE line or event is larger than request.max_event_bytes ({} bytes): connection closed",
+                            shared.max_event_bytes
+                        ),
+                    ));
+                }
+                // The request ends at `done` or `error`: stop reading and
+                // let the connection go, whatever the server does next.
+                if stamps.done.is_some() || stamps.end.is_some() {
+                    return;
+                }
             }
         }
     }
+}
+
+enum BodyError {
+    Http(reqwest::Error),
+    TooLarge,
 }
 
 /// A body that could not be read to its end: the request's timeout ran
@@ -306,9 +335,13 @@ fn broken_body(e: &reqwest::Error, timeout: Duration) -> (Outcome, String) {
     }
 }
 
-async fn read_all(resp: &mut reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+/// The whole body, up to `max` bytes.
+async fn read_all(resp: &mut reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Http)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
         body.extend_from_slice(&chunk);
     }
     Ok(body)

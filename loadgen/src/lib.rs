@@ -96,7 +96,13 @@ pub enum Command {
         /// The level that fails the run (default: the run's).
         #[arg(long, value_enum)]
         fail_on: Option<FailOnArg>,
+        /// Objectives with no data do not fail the run (default: the run's).
+        #[arg(long)]
+        allow_missing: bool,
     },
+    /// Lists every metric path an SLO objective or a compare tolerance may
+    /// name, client side and server side (`*` stands for any key).
+    Paths,
     /// Watches a target's health and the guide's alert rules; prints each
     /// transition, posts it to a webhook. With --once: checks once, exit 1
     /// when anything fires (for cron or a systemd timer).
@@ -172,6 +178,10 @@ pub struct RunArgs {
     /// The level that fails the run: target, warning or critical.
     #[arg(long, value_enum, default_value_t = FailOnArg::Warning)]
     pub fail_on: FailOnArg,
+    /// Objectives that were not measured (no data) do not fail the run;
+    /// the report says so. By default they fail it.
+    #[arg(long)]
+    pub allow_missing: bool,
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -274,8 +284,43 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 Outcome::Pass
             })
         }
-        Command::Report { dir, slo, fail_on } => {
-            let report = rebuild::rebuild(&dir, slo.as_deref(), fail_on.map(Into::into))?;
+        Command::Paths => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for source in [
+                slo::objective::Source::Client,
+                slo::objective::Source::Server,
+            ] {
+                let side = match source {
+                    slo::objective::Source::Client => "client",
+                    slo::objective::Source::Server => "server",
+                };
+                for p in slo::paths::catalogue(source) {
+                    let dir = slo::compare::direction_of(p).map_or("", |d| match d {
+                        slo::objective::Direction::Max => "\tlower is better",
+                        slo::objective::Direction::Min => "\thigher is better",
+                    });
+                    let dir = if source == slo::objective::Source::Client {
+                        dir
+                    } else {
+                        ""
+                    };
+                    // A closed pipe (`| head`) ends the listing, not the process.
+                    if writeln!(out, "{side}\t{p}{dir}").is_err() {
+                        return Ok(Outcome::Pass);
+                    }
+                }
+            }
+            Ok(Outcome::Pass)
+        }
+        Command::Report {
+            dir,
+            slo,
+            fail_on,
+            allow_missing,
+        } => {
+            let report =
+                rebuild::rebuild(&dir, slo.as_deref(), fail_on.map(Into::into), allow_missing)?;
             summarize(&report, &dir);
             Ok(verdict(report.verdict))
         }
@@ -356,6 +401,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 
 fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
     use std::fmt::Write;
+    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -377,8 +423,13 @@ fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
     ] {
         let _ = writeln!(
             o,
-            "{name:<12} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>6}",
-            f.mean, f.p50, f.p95, f.p99, f.max, f.count
+            "{name:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+            ms(f.mean),
+            ms(f.p50),
+            ms(f.p95),
+            ms(f.p99),
+            ms(f.max),
+            f.count
         );
     }
     let _ = writeln!(
@@ -412,14 +463,15 @@ fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
 
 fn summarize(r: &slo::report::Report, out: &std::path::Path) {
     let q = &r.figures.requests;
-    let ft = &r.figures.latency_ms.first_token;
+    let ft = &r.figures.scheduled_latency_ms.first_token;
     eprintln!(
-        "{}: {} requests, {} ok, {} failed; first token p95 {:.0} ms; verdict {}",
+        "{}: {} requests, {} ok, {} failed; first token p95 {}; verdict {}",
         r.scenario.name,
         q.total,
         q.ok,
         q.failed,
-        ft.p95,
+        ft.p95
+            .map_or("not measured".to_owned(), |v| format!("{v:.0} ms")),
         if r.verdict == slo::report::Verdict::Pass {
             "PASS"
         } else {

@@ -17,6 +17,8 @@ pub struct Plan {
     pub out: PathBuf,
     pub slo: Option<(PathBuf, SloFile)>,
     pub fail_on: FailOn,
+    /// Objectives with no data do not fail the run (`--allow-missing`).
+    pub allow_missing: bool,
     pub quiet: bool,
 }
 
@@ -106,6 +108,7 @@ impl Plan {
             out,
             slo,
             fail_on: args.fail_on.into(),
+            allow_missing: args.allow_missing,
             quiet: args.quiet,
         })
     }

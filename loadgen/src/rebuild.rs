@@ -19,6 +19,7 @@ pub fn rebuild(
     dir: &Path,
     slo_flag: Option<&Path>,
     fail_on: Option<FailOn>,
+    allow_missing: bool,
 ) -> anyhow::Result<Report> {
     let old: Option<Value> =
         match std::fs::read(dir.join(REPORT_JSON)) {
@@ -44,6 +45,7 @@ pub fn rebuild(
         .with_context(|| format!("cannot read {}", csv_path.display()))?;
     let mut agg = Aggregate {
         goodput_limits: report::goodput_limits(slo.as_ref().map(|(_, f)| f)),
+        warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
         ..Aggregate::default()
     };
     let mut span = (u64::MAX, 0u64);
@@ -123,13 +125,16 @@ pub fn rebuild(
         } else {
             old["server"].clone()
         },
+        // Without the run's own self-check, nothing says the client was
+        // sound: fail closed.
         self_check: if old["self_check"].is_null() {
-            json!({"trustworthy": true, "reasons": []})
+            json!({"trustworthy": false, "reasons": ["the run's self-check was not recorded (no report.json)"]})
         } else {
             old["self_check"].clone()
         },
         slo,
         fail_on,
+        allow_missing: allow_missing || old["allow_missing"] == true,
         open_model,
     };
     let report = report::build(meta, &agg);

@@ -1,19 +1,25 @@
-//! The one task that owns the measurements: it receives every finished
-//! request, streams it to the CSV, adds it to the run's figures and to the
-//! current interval, and once a second writes the interval's histograms
-//! to the HdrHistogram interval log and flushes both files. What it wrote
-//! is on disk whatever ends the run.
+//! The one thread that owns the measurements: it receives every finished
+//! request, marks it with any stall of the client's own scheduler that
+//! overlapped it, streams it to the CSV, adds it to the run's figures and
+//! to the current interval, and once a second writes the interval's
+//! histograms to the HdrHistogram interval log and flushes both files. It
+//! is a thread of its own (on tokio's blocking pool), so a slow disk never
+//! stalls the requests being measured. What it wrote is on disk whatever
+//! ends the run.
 
 use crate::run::Msg;
+use crate::selfcheck::Watch;
 use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use slo::aggregate::{Aggregate, Histograms};
+use slo::record::RequestRecord;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// What the progress line shows.
@@ -36,13 +42,19 @@ pub struct Setup {
     pub active: Arc<std::sync::atomic::AtomicI64>,
     pub live: Arc<Mutex<Live>>,
     pub goodput: slo::aggregate::GoodputLimits,
+    pub warmup: Duration,
+    /// The self-check, whose stalls mark the requests they overlapped.
+    pub watch: Arc<Mutex<Watch>>,
 }
 
-/// Runs until every sender is gone; returns the run's figures.
-pub async fn record(
-    setup: Setup,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-) -> anyhow::Result<Aggregate> {
+/// A request is held this long after it ended before it is written, so
+/// the self-check has seen any stall that overlapped it (its timer fires
+/// every 10 ms once the stall is over).
+const HOLD: Duration = Duration::from_millis(250);
+
+/// Runs on a thread of its own (blocking file I/O) until every sender is
+/// gone; returns the run's figures.
+pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate> {
     let Setup {
         out,
         started,
@@ -51,6 +63,8 @@ pub async fn record(
         active,
         live,
         goodput,
+        warmup,
+        watch,
     } = setup;
     let csv_path = out.join(CSV_FILE);
     let mut csv = csv::Writer::from_writer(BufWriter::new(
@@ -63,7 +77,7 @@ pub async fn record(
     );
     let mut serializer = V2DeflateSerializer::new();
     let mut hlog = IntervalLogWriterBuilder::new()
-        .add_comment("loadgen latency log: values in microseconds; tags name the latency")
+        .add_comment("loadgen latency log: values in microseconds; tags name the latency; interval times count from the run's first request, as requests.csv does")
         .with_start_time(started_wall)
         .with_base_time(started_wall)
         .with_max_value_divisor(1000.0)
@@ -72,52 +86,84 @@ pub async fn record(
 
     let mut all = Aggregate {
         goodput_limits: goodput,
+        warmup_s: warmup.as_secs_f64(),
         ..Aggregate::default()
     };
     let mut interval = Histograms::default();
+    // Interval times share the CSV's time base: the run clock's t = 0.
+    let since_t0 = |now: Instant| match clock.get() {
+        Some(c) => now.saturating_duration_since(c.started),
+        None => Duration::ZERO,
+    };
     let mut interval_start = Duration::ZERO;
-    let mut tick =
-        tokio::time::interval_at(started + Duration::from_secs(1), Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut header_written = false;
-    loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(Msg::Done(rec, gaps)) => {
-                    if !header_written {
-                        header_written = true;
-                    }
-                    csv.serialize(&*rec).context("cannot write a CSV row")?;
-                    // The interval log holds the measured part only, like the figures.
-                    if rec.outcome.is_ok() && !rec.warmup {
-                        interval.add(&rec, &gaps);
-                    }
-                    all.add(&rec, &gaps);
-                    let mut l = live.lock().expect("live lock");
-                    l.requests += 1;
-                    l.errors += u64::from(!rec.outcome.is_ok());
+    let mut next_tick = started + Duration::from_secs(1);
+    let mut pending: VecDeque<(Instant, Box<RequestRecord>, Vec<u32>)> = VecDeque::new();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        let now = Instant::now();
+        if open {
+            let wait = next_tick
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(50));
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Done(rec, gaps)) => {
+                    let ended = clock.get().map_or(now, |c| {
+                        c.started + Duration::from_micros(rec.start_us + rec.end_us)
+                    });
+                    pending.push_back((ended, rec, gaps));
                 }
-                Some(Msg::Dropped { warmup }) => all.add_dropped(warmup),
-                None => break,
-            },
-            _ = tick.tick() => {
-                let now = Instant::now();
-                let t = now.duration_since(started);
-                if let Some(c) = clock.get() {
-                    let second = now.saturating_duration_since(c.started).as_secs().saturating_sub(1);
-                    let n = active.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
-                    all.sample_active(second, n, now < c.warmup_end);
-                }
-                live.lock().expect("live lock").p95_first_token_ms = (!interval.first_token_corrected.is_empty())
-                    .then(|| interval.first_token_corrected.quantile_us(0.95) as f64 / 1000.0);
-                write_interval(&mut hlog, &interval, interval_start, t - interval_start)?;
-                interval.reset();
-                interval_start = t;
-                csv.flush().context("cannot flush the CSV")?;
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
             }
         }
+        // Write what the self-check has had time to judge (all at the end).
+        let now = Instant::now();
+        while let Some((ended, _, _)) = pending.front() {
+            if open && now.saturating_duration_since(*ended) < HOLD {
+                break;
+            }
+            let (ended, mut rec, gaps) = pending.pop_front().expect("a front");
+            if let Some(c) = clock.get() {
+                let began = c.started + Duration::from_micros(rec.start_us);
+                rec.client_stall_us = watch.lock().expect("watch lock").stalled_us(began, ended);
+            }
+            csv.serialize(&*rec).context("cannot write a CSV row")?;
+            // The interval log holds the measured part only, like the figures.
+            if rec.outcome.is_ok() && !rec.warmup {
+                interval.add(&rec, &gaps);
+            }
+            all.add(&rec, &gaps);
+            let mut l = live.lock().expect("live lock");
+            l.requests += 1;
+            l.errors += u64::from(!rec.outcome.is_ok());
+        }
+        if Instant::now() >= next_tick {
+            let now = Instant::now();
+            next_tick = now + Duration::from_secs(1);
+            if let Some(c) = clock.get() {
+                let second = now
+                    .saturating_duration_since(c.started)
+                    .as_secs()
+                    .saturating_sub(1);
+                let n = active.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
+                all.sample_active(second, n, now < c.warmup_end);
+            }
+            live.lock().expect("live lock").p95_first_token_ms =
+                (!interval.first_token_corrected.is_empty())
+                    .then(|| interval.first_token_corrected.quantile_us(0.95) as f64 / 1000.0);
+            let t = since_t0(now);
+            write_interval(
+                &mut hlog,
+                &interval,
+                interval_start,
+                t.saturating_sub(interval_start),
+            )?;
+            interval.reset();
+            interval_start = t;
+            csv.flush().context("cannot flush the CSV")?;
+        }
     }
-    let t = started.elapsed();
+    let t = since_t0(Instant::now());
     write_interval(
         &mut hlog,
         &interval,

@@ -24,14 +24,13 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// What the recorder receives.
+/// What the recorder receives: a finished (or dropped) request and its
+/// inter-token gaps (µs).
 #[derive(Debug)]
 pub enum Msg {
     Done(Box<RequestRecord>, Vec<u32>),
-    Dropped { warmup: bool },
 }
 
 /// What every goose user shares with the run.
@@ -52,6 +51,8 @@ pub struct Shared {
     pub records: Sender,
     pub schedule: Option<Mutex<Schedule>>,
     pub max_lateness: Duration,
+    pub max_event_bytes: usize,
+    pub max_body_bytes: usize,
 }
 
 /// t = 0 of the run, the end of the warm-up, and the end after which no
@@ -76,9 +77,11 @@ impl Shared {
     }
 }
 
-/// The recorder's inbox; closed when the attack is over.
+/// The recorder's inbox (a plain channel: the recorder is a thread of its
+/// own, so no file write ever blocks the runtime); closed when the attack
+/// is over.
 #[derive(Debug)]
-pub struct Sender(Mutex<Option<mpsc::UnboundedSender<Msg>>>);
+pub struct Sender(Mutex<Option<std::sync::mpsc::Sender<Msg>>>);
 
 impl Sender {
     /// False when the run is over and the message was not taken.
@@ -139,10 +142,21 @@ async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
         return Ok(());
     }
     tokio::time::sleep_until(intended).await;
-    if Instant::now().saturating_duration_since(intended) > s.max_lateness {
-        let _ = s.records.send(Msg::Dropped {
-            warmup: intended < clock.warmup_end,
-        });
+    let now = Instant::now();
+    if now.saturating_duration_since(intended) > s.max_lateness {
+        // Not served: a record of its own, so the CSV holds it and every
+        // figure counts it.
+        let us = |t: Instant| {
+            u64::try_from(t.saturating_duration_since(clock.started).as_micros())
+                .unwrap_or(u64::MAX)
+        };
+        let rec = RequestRecord::dropped(
+            s.seq.fetch_add(1, Ordering::Relaxed),
+            us(intended),
+            us(now),
+            intended < clock.warmup_end,
+        );
+        let _ = s.records.send(Msg::Done(Box::new(rec), Vec::new()));
         return Ok(());
     }
     exchange(user, s, Some(intended)).await
@@ -241,7 +255,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let scraper = Scraper::new(&url);
     let before = scraper.get(scrape::METRICS).await.and_then(ok_json);
 
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = std::sync::mpsc::channel();
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let clock = Arc::new(std::sync::OnceLock::new());
@@ -277,22 +291,25 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             ))
         }),
         max_lateness: sc.load.max_lateness(),
+        max_event_bytes: usize::try_from(sc.request.max_event_bytes).unwrap_or(usize::MAX),
+        max_body_bytes: usize::try_from(sc.request.max_body_bytes).unwrap_or(usize::MAX),
     });
 
     let live = Arc::new(Mutex::new(Live::default()));
-    let recorder = tokio::spawn(recorder::record(
-        recorder::Setup {
-            out: plan.out.clone(),
-            started,
-            started_wall,
-            clock: Arc::clone(&clock),
-            active: Arc::clone(&active),
-            live: Arc::clone(&live),
-            goodput: report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
-        },
-        rx,
-    ));
     let watch = Arc::new(Mutex::new(Watch::default()));
+    let setup = recorder::Setup {
+        out: plan.out.clone(),
+        started,
+        started_wall,
+        clock: Arc::clone(&clock),
+        active: Arc::clone(&active),
+        live: Arc::clone(&live),
+        goodput: report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
+        warmup: sc.warmup,
+        watch: Arc::clone(&watch),
+    };
+    // Blocking file I/O: on the blocking pool, never on an async worker.
+    let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
     let health = Arc::new(Mutex::new(Vec::new()));
     let mut helpers = vec![
         tokio::spawn(selfcheck::watch(Arc::clone(&watch))),
@@ -316,10 +333,18 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         Arc::clone(&shared),
         Arc::clone(&completed),
     )));
-    helpers.push(tokio::spawn(on_sigterm()));
+    if let Some(hook) = crate::selfcheck::StallHook::from_env() {
+        helpers.push(tokio::spawn(hook.run(Arc::clone(&clock))));
+    }
+    // Listens until the report is written: a signal in any phase counts.
+    let sigterm = tokio::spawn(on_sigterm());
 
+    goose::reset_killswitch();
     let attack = build_attack(plan, &url, &shared)?;
     let goose_result = attack.execute().await;
+    // The killswitch is pulled by end_of_run, by a signal, or by nobody
+    // when goose ended by itself (a test plan that ran out).
+    let killed = goose::is_killswitch_triggered();
     shared.records.close();
     for h in &helpers {
         h.abort();
@@ -335,31 +360,31 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let system = scraper.get(scrape::SYSTEM).await.ok().map(|(_, v)| v);
     drop(embedded);
     let health = std::mem::take(&mut *health.lock().expect("health lock"));
-    let server = scrape::section(before, after, system, health);
+    let server = serde_json::to_value(scrape::section(before, after, system, health))
+        .expect("the server view serializes");
 
-    let interrupted = if completed.load(Ordering::SeqCst) {
-        None
-    } else {
-        Some(
-            INTERRUPTED
-                .lock()
-                .expect("interrupt lock")
-                .clone()
-                .unwrap_or_else(|| match &goose_result {
-                    Err(e) => format!("the load test stopped with an error: {e}"),
-                    Ok(_) => "stopped by Ctrl-C (SIGINT)".to_owned(),
-                }),
-        )
+    let signal = INTERRUPTED.lock().expect("interrupt lock").clone();
+    let interrupted = match (&goose_result, signal) {
+        // A signal is never lost, whatever phase it arrived in.
+        (_, Some(why)) => Some(why),
+        (Err(e), None) => Some(format!("the load test stopped with an error: {e}")),
+        (Ok(_), None) if completed.load(Ordering::SeqCst) => None,
+        // Goose was stopped and not by the end of the run: only its
+        // Ctrl-C handler pulls the killswitch besides us.
+        (Ok(_), None) if killed => Some("stopped by Ctrl-C (SIGINT)".to_owned()),
+        // Goose ended by itself: a test plan shorter than the duration.
+        (Ok(_), None) => None,
     };
     let measured = clock.get().map_or(Duration::ZERO, |c| {
         Instant::now()
             .min(c.end)
             .saturating_duration_since(c.warmup_end)
     });
-    let check = watch
-        .lock()
-        .expect("watch lock")
-        .verdict(plan.target.is_none());
+    let check = watch.lock().expect("watch lock").verdict(
+        plan.target.is_none(),
+        aggregate.client_stalled,
+        aggregate.total,
+    );
     let meta = report::Meta {
         scenario: ScenarioInfo {
             name: sc.name.clone(),
@@ -387,9 +412,21 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         self_check: serde_json::to_value(&check).expect("self check serializes"),
         slo: plan.slo.clone(),
         fail_on: plan.fail_on,
+        allow_missing: plan.allow_missing,
         open_model: open,
     };
-    let report = report::build(meta, &aggregate);
+    let mut report = report::build(meta, &aggregate);
+    // A signal that came while the report was being built still counts.
+    if report.interrupted.is_none()
+        && let Some(why) = INTERRUPTED.lock().expect("interrupt lock").clone()
+    {
+        report.interrupted = Some(why.clone());
+        report.verdict = slo::report::Verdict::Fail;
+        report
+            .verdict_reasons
+            .push(format!("the run did not complete: {why}"));
+    }
+    sigterm.abort();
     report::write_all(&plan.out, &report)?;
     if let Err(e) = goose_result
         && report.figures.requests.total == 0
@@ -467,7 +504,6 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
         .register_scenario(scenario)
         .set_default(GooseDefault::Host, url)?
         .set_default(GooseDefault::NoPrintMetrics, true)?
-        .set_default(GooseDefault::NoResetMetrics, true)?
         .set_default(GooseDefault::NoTelnet, true)?
         .set_default(GooseDefault::NoGzip, true)?
         .set_default(GooseDefault::Quiet, 1)?
@@ -475,6 +511,10 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
             GooseDefault::Timeout,
             (sc.request.timeout.as_secs() + 5).to_string().as_str(),
         )?;
+    // Goose refuses no_reset_metrics with a test plan (it never resets then).
+    if open || sc.load.test_plan.is_none() {
+        attack = attack.set_default(GooseDefault::NoResetMetrics, true)?;
+    }
     attack = match (open, &sc.load.test_plan) {
         (true, _) => {
             let users = sc.load.max_users();

@@ -21,7 +21,6 @@ pub struct Scraper {
     base: String,
 }
 
-
 impl Scraper {
     pub fn new(base: &str) -> Self {
         Self {
@@ -89,8 +88,10 @@ pub fn section(
     health: Vec<HealthSample>,
 ) -> ServerView {
     let max_active_streams = health.iter().filter_map(|h| h.active_streams).max();
-    let count = |s: &str| health.iter().filter(|h| h.status == s).count() as u64;
-    let (health_unhealthy_samples, health_degraded_samples) = (count("unhealthy"), count("degraded"));
+    let answered = health.iter().any(|h| h.http_status.is_some());
+    let count = |s: &str| answered.then(|| health.iter().filter(|h| h.status == s).count() as u64);
+    let (health_unhealthy_samples, health_degraded_samples) =
+        (count("unhealthy"), count("degraded"));
     let (b, a) = match (&before, &after) {
         (Ok(b), Ok(a)) => (b, a),
         _ => {

@@ -1,7 +1,11 @@
 //! The load generator watches itself: the lag of its own scheduler (a
-//! timer that should fire every 10 ms) and its process's CPU use. A run
-//! in which the client was the bottleneck is marked not trustworthy, with
-//! the reason, so its numbers cannot pass a gate.
+//! timer that should fire every 10 ms) and its process's CPU use, as a
+//! share of the cores it may run on. A lag past
+//! [`slo::record::STALL_FLAG_US`] is a *stall*: the requests it overlapped
+//! are marked (CSV `client_stall_us`), and when more than
+//! [`MAX_STALLED_PERCENT`] of the measured requests were, the run is not
+//! trustworthy. A run in which the client was the bottleneck is marked so,
+//! with the reason, and its numbers cannot pass a gate.
 
 use serde::Serialize;
 use slo::histogram::LatencyHistogram;
@@ -11,8 +15,12 @@ use tokio::time::Instant;
 
 /// Scheduler lag (p99) above which the client's own timing is suspect.
 pub const MAX_LAG_P99_MS: f64 = 50.0;
-/// Average CPU (share of all cores) above which the client is saturated.
+/// Average CPU (share of the cores this process may run on) above which
+/// the client is saturated.
 pub const MAX_CPU_PERCENT: f64 = 90.0;
+/// Share of the measured requests a stall may overlap before the run is
+/// not trustworthy.
+pub const MAX_STALLED_PERCENT: f64 = 1.0;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SelfCheck {
@@ -24,7 +32,13 @@ pub struct SelfCheck {
     pub scheduler_lag_ms: LagFigures,
     pub cpu_percent_avg: f64,
     pub cpu_percent_max: f64,
+    /// The cores this process may run on (affinity and cgroup quota).
     pub cores: usize,
+    /// Stalls of the scheduler longer than the flag level.
+    pub stalls: u64,
+    pub longest_stall_ms: f64,
+    /// Measured requests that a stall overlapped.
+    pub stalled_requests: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -39,6 +53,8 @@ pub struct Watch {
     lag: LatencyHistogram,
     cpu: Vec<f64>,
     cores: usize,
+    /// (from, to) of every stall, in the order seen.
+    stalls: Vec<(Instant, Instant)>,
 }
 
 /// Samples until the task is aborted.
@@ -54,6 +70,9 @@ pub async fn watch(state: Arc<Mutex<Watch>>) {
         let lag = now.saturating_duration_since(expected);
         let mut w = state.lock().expect("watch lock");
         w.lag.record(lag);
+        if lag > Duration::from_micros(slo::record::STALL_FLAG_US) {
+            w.stalls.push((expected, now));
+        }
         if now >= next_cpu {
             let s = sampler.sample();
             w.cpu.push(s.cpu_percent);
@@ -66,9 +85,19 @@ pub async fn watch(state: Arc<Mutex<Watch>>) {
 }
 
 impl Watch {
+    /// How long stalls overlapped `[from, to]`, in µs.
+    pub fn stalled_us(&self, from: Instant, to: Instant) -> u64 {
+        self.stalls
+            .iter()
+            .map(|&(a, b)| b.min(to).saturating_duration_since(a.max(from)))
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .sum()
+    }
+
     /// The verdict on the client; `shares_process` when the embedded
-    /// server ran in this process (its CPU is counted here too).
-    pub fn verdict(&self, shares_process: bool) -> SelfCheck {
+    /// server ran in this process (its CPU is counted here too);
+    /// `stalled` of `measured` requests were overlapped by a stall.
+    pub fn verdict(&self, shares_process: bool, stalled: u64, measured: u64) -> SelfCheck {
         let ms = |us: u64| us as f64 / 1000.0;
         let lag = LagFigures {
             p50: ms(self.lag.quantile_us(0.5)),
@@ -101,6 +130,26 @@ impl Watch {
         } else if max > MAX_CPU_PERCENT {
             warnings.push(format!("the load generator's CPU peaked at {max:.0}%"));
         }
+        let longest = self
+            .stalls
+            .iter()
+            .map(|(a, b)| b.saturating_duration_since(*a).as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max);
+        let share = if measured == 0 {
+            0.0
+        } else {
+            stalled as f64 * 100.0 / measured as f64
+        };
+        if share > MAX_STALLED_PERCENT {
+            reasons.push(format!(
+                "the load generator's scheduler stalled {} times (longest {longest:.0} ms), overlapping {stalled} of {measured} measured requests ({share:.1}%, limit {MAX_STALLED_PERCENT}%): their latencies include the client's own stall (CSV column client_stall_us)",
+                self.stalls.len()
+            ));
+        } else if stalled > 0 {
+            warnings.push(format!(
+                "{stalled} requests were overlapped by a stall of the load generator (longest {longest:.0} ms)"
+            ));
+        }
         SelfCheck {
             trustworthy: reasons.is_empty(),
             reasons,
@@ -109,6 +158,49 @@ impl Watch {
             cpu_percent_avg: avg,
             cpu_percent_max: max,
             cores: self.cores,
+            stalls: self.stalls.len() as u64,
+            longest_stall_ms: longest,
+            stalled_requests: stalled,
+        }
+    }
+}
+
+/// A test-only hook that blocks every worker of the runtime on purpose,
+/// as blocking I/O on an async thread would: `LOADGEN_TEST_STALL=AT,FOR`
+/// (e.g. `3s,1500ms`) blocks them FOR long, AT after the run's first
+/// request. Used by the tests of the stall detection; never set it in a
+/// real run.
+#[derive(Debug, Clone, Copy)]
+pub struct StallHook {
+    at: Duration,
+    length: Duration,
+}
+
+impl StallHook {
+    pub const VAR: &'static str = "LOADGEN_TEST_STALL";
+
+    pub fn from_env() -> Option<StallHook> {
+        let v = std::env::var(Self::VAR).ok()?;
+        let (at, length) = v.split_once(',')?;
+        Some(StallHook {
+            at: humantime::parse_duration(at.trim()).ok()?,
+            length: humantime::parse_duration(length.trim()).ok()?,
+        })
+    }
+
+    pub async fn run(self, clock: Arc<std::sync::OnceLock<crate::run::Clock>>) {
+        let started = loop {
+            match clock.get() {
+                Some(c) => break c.started,
+                None => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        };
+        tokio::time::sleep_until(started + self.at).await;
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        for _ in 0..workers {
+            let length = self.length;
+            // Deliberately blocking: this is the fault under test.
+            tokio::spawn(async move { std::thread::sleep(length) });
         }
     }
 }
@@ -127,12 +219,12 @@ mod tests {
             w.lag.record(Duration::from_millis(1));
             w.cpu.push(30.0);
         }
-        let ok = w.verdict(false);
+        let ok = w.verdict(false, 0, 100);
         assert!(ok.trustworthy && ok.reasons.is_empty());
         for _ in 0..50 {
             w.lag.record(Duration::from_millis(120));
         }
-        let lagging = w.verdict(false);
+        let lagging = w.verdict(false, 0, 100);
         assert!(!lagging.trustworthy);
         assert!(
             lagging.reasons[0].contains("scheduler lagged"),
@@ -145,12 +237,33 @@ mod tests {
         };
         busy.lag.record(Duration::from_millis(1));
         busy.cpu = vec![95.0; 10];
-        let v = busy.verdict(true);
+        let v = busy.verdict(true, 0, 100);
         assert!(!v.trustworthy);
         assert!(
             v.reasons[0].contains("embedded reference server"),
             "{:?}",
             v.reasons
         );
+    }
+
+    #[test]
+    fn stalls_mark_the_requests_they_overlap() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = Watch {
+            cores: 2,
+            ..Watch::default()
+        };
+        w.lag.record(Duration::from_millis(1));
+        w.stalls.push((at(1000), at(2500)));
+        assert_eq!(w.stalled_us(at(0), at(900)), 0);
+        assert_eq!(w.stalled_us(at(900), at(1100)), 100_000);
+        assert_eq!(w.stalled_us(at(2000), at(4000)), 500_000);
+        let v = w.verdict(false, 1, 1000);
+        assert!(v.trustworthy, "{v:?}");
+        assert_eq!(v.longest_stall_ms, 1500.0);
+        let v = w.verdict(false, 200, 1000);
+        assert!(!v.trustworthy);
+        assert!(v.reasons[0].contains("stalled 1 times"), "{:?}", v.reasons);
     }
 }

@@ -631,7 +631,10 @@ mod tests {
         assert_eq!(f.latency_ms.first_token.count, 2);
         assert_eq!(f.latency_ms.first_token.max, Some(100.031));
         let corrected = f.latency_ms.first_token.corrected.clone().unwrap();
-        assert!((corrected.max.unwrap() - 500.0).abs() < 1.0, "{corrected:?}");
+        assert!(
+            (corrected.max.unwrap() - 500.0).abs() < 1.0,
+            "{corrected:?}"
+        );
         assert_eq!(f.scheduled_latency_ms.first_token, *corrected);
         // Nothing measured is null, not zero.
         assert_eq!(f.latency_ms.first_audio.count, 0);

@@ -255,7 +255,10 @@ mod tests {
             direction: Direction::Max,
             tolerance: Tolerance::Percent(10.0),
         }];
-        for current in [json!({}), json!({"latency_ms": {"first_token": {"p95": null}}})] {
+        for current in [
+            json!({}),
+            json!({"latency_ms": {"first_token": {"p95": null}}}),
+        ] {
             let rows = compare(&base, &current, &checks);
             assert!(rows[0].regressed, "{rows:?}");
         }

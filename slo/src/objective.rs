@@ -119,14 +119,20 @@ impl SloFile {
     pub fn from_toml(text: &str, file: &str) -> Result<SloFile, FileError> {
         let slo: SloFile = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
         for (i, o) in slo.objectives.iter().enumerate() {
-            let checked = o
-                .validate()
-                .and_then(|()| crate::paths::check(o.source, &o.metric).map_err(|m| format!("metric: {m}")));
+            let checked = o.validate().and_then(|()| {
+                crate::paths::check(o.source, &o.metric).map_err(|m| format!("metric: {m}"))
+            });
             if let Err(message) = checked {
-                // The i-th [[objective]] table: its line is found by name.
+                // The i-th [[objective]] table: its line is found by its
+                // metric (a bad path) or its name.
+                let needle = if message.starts_with("metric: ") {
+                    &o.metric
+                } else {
+                    &o.name
+                };
                 let line = text
                     .lines()
-                    .position(|l| l.contains(&format!("\"{}\"", o.name)))
+                    .position(|l| l.contains(&format!("\"{needle}\"")))
                     .map(|p| p + 1)
                     .or_else(|| line_of(text, "objective"));
                 return Err(FileError {

@@ -155,7 +155,13 @@ mod tests {
             assert!(check(Source::Client, p).is_ok(), "{p}: {client:#?}");
         }
         assert!(check(Source::Client, "errors.openai").is_ok());
-        assert!(check(Source::Client, "latency_ms.first_token.corrected.corrected.p95").is_err());
+        assert!(
+            check(
+                Source::Client,
+                "latency_ms.first_token.corrected.corrected.p95"
+            )
+            .is_err()
+        );
         for p in [
             "delta.kb_hit_rate",
             "latency_after.firstToken.p95",
@@ -173,7 +179,10 @@ mod tests {
     #[test]
     fn a_typo_is_named_with_the_nearest_path() {
         let e = check(Source::Client, "latency_ms.first_tokn.p95").unwrap_err();
-        assert!(e.contains("did you mean \"latency_ms.first_token.p95\""), "{e}");
+        assert!(
+            e.contains("did you mean \"latency_ms.first_token.p95\""),
+            "{e}"
+        );
         let e = check(Source::Server, "delta.kb_hitrate").unwrap_err();
         assert!(e.contains("\"delta.kb_hit_rate\""), "{e}");
         assert_eq!(distance("kitten", "sitting"), 3);

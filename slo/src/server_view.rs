@@ -32,10 +32,12 @@ pub struct ServerView {
     pub max_active_streams: Option<u64>,
     #[serde(default)]
     pub health: Vec<HealthSample>,
+    /// Health samples that said `unhealthy` / `degraded`; null when the
+    /// health endpoint never answered (absent is not zero).
     #[serde(default)]
-    pub health_unhealthy_samples: u64,
+    pub health_unhealthy_samples: Option<u64>,
     #[serde(default)]
-    pub health_degraded_samples: u64,
+    pub health_degraded_samples: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

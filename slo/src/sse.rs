@@ -316,7 +316,10 @@ mod tests {
         assert_eq!(n, 1, "nothing is parsed after the overflow");
         // Many short data lines that add up past the cap.
         let mut p = SseParser::with_limit(16);
-        p.feed(b"data: 1234567\ndata: 1234567\ndata: 1234567\n", &mut |_| n += 1);
+        p.feed(
+            b"data: 1234567\ndata: 1234567\ndata: 1234567\n",
+            &mut |_| n += 1,
+        );
         assert!(p.overflowed());
     }
 }

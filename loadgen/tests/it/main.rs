@@ -5,6 +5,7 @@
 mod capacity;
 mod cli;
 mod errors;
+mod fail_closed;
 mod measure;
 mod monitor;
 mod open_model;

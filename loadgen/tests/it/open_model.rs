@@ -78,7 +78,7 @@ audio = false
         .expect("an open model reports corrected figures");
     assert!(
         corrected.p50 > c.p50,
-        "corrected p50 {} vs {}",
+        "corrected p50 {:?} vs {:?}",
         corrected.p50,
         c.p50
     );

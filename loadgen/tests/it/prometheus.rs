@@ -275,7 +275,7 @@ async fn promql_agrees_with_the_harness() {
     // p95 first token from the histogram: within the bucket that holds the
     // harness's p95 (0.25 s to 0.5 s around the injected 0.3 s).
     let p95 = query(&prom, "histogram_quantile(0.95, sum by (le) (chatbot_latency_seconds_bucket{stage=\"first_token\"}))").await;
-    let harness = report.figures.latency_ms.first_token.p95 / 1000.0;
+    let harness = report.figures.latency_ms.first_token.p95.expect("measured") / 1000.0;
     assert!((0.25..=0.5).contains(&harness), "harness p95 {harness}");
     assert!(
         (0.25..=0.5).contains(&p95),

@@ -31,6 +31,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         rate: None,
         slo: None,
         fail_on: loadgen::FailOnArg::Warning,
+        allow_missing: false,
         quiet: true,
     }
 }

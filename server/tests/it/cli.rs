@@ -182,7 +182,7 @@ async fn sigterm_lets_open_streams_finish_and_logs_are_json_lines() {
     let summary = slo::logs::analyze(text.iter().map(String::as_str), 2000);
     assert_eq!((summary.complete, summary.malformed), (1, 0));
     assert_eq!(
-        summary.first_token_ms.max as u64,
+        summary.first_token_ms.max.expect("measured") as u64,
         done["firstTokenLatency"].as_u64().unwrap()
     );
 }

@@ -2,7 +2,7 @@
 //! no CDN, the charts are inline SVG drawn here.
 
 use super::junit::escape;
-use super::{opt, fail_on_word, level_word, num};
+use super::{fail_on_word, level_word, num, opt};
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
 use std::fmt::Write;

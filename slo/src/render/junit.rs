@@ -101,7 +101,9 @@ pub fn render(r: &Report) -> String {
             (
                 format!(
                     "FAIL: {}",
-                    r.verdict_reasons.first().map_or("no reason given", String::as_str)
+                    r.verdict_reasons
+                        .first()
+                        .map_or("no reason given", String::as_str)
                 ),
                 "verdict".into(),
                 r.verdict_reasons.join("\n"),

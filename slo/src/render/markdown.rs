@@ -1,6 +1,6 @@
 //! `report.md`: verdict first, then the objectives table, then the figures.
 
-use super::{opt, fail_on_word, level_word, num};
+use super::{fail_on_word, level_word, num, opt};
 use crate::aggregate::LatencyFigures;
 use crate::objective::Level;
 use crate::report::{Report, Verdict};

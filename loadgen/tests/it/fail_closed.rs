@@ -1,0 +1,610 @@
+//! The gate fails closed (README "When the gate fails"): each rule end to
+//! end through the `loadgen` binary and its exit code, against the
+//! reference server's fault injection or a small misbehaving server
+//! written here, over real sockets on 127.0.0.1.
+
+use crate::support::{records, scenario, temp_dir, turn};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+/// How the misbehaving server answers each request.
+#[derive(Clone, Copy)]
+enum Misbehaves {
+    /// A whole, valid stream with tokens and `done`, but no `audio` event.
+    NoAudio,
+    /// `done`, then the connection stays open (and silent) for 30 s.
+    DoneThenOpen,
+    /// One `data:` line that never ends.
+    EndlessEvent,
+    /// One 50 MB line, then the end of the event.
+    HugeLine,
+    /// A token every 200 ms for 20 s, then `done`.
+    Slow,
+    /// 503 to everything.
+    Overloaded,
+}
+
+const SSE_HEAD: &str =
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
+const DONE: &str = "event: done\ndata: {\"wordCount\":2,\"firstTokenLatency\":1,\"firstAudioLatency\":null,\"duration\":2,\"kbCache\":\"hit\",\"ttsCacheHits\":0,\"ttsCacheMisses\":0}\n\n";
+
+/// Starts a server that misbehaves as told; it lives as long as the test
+/// process (each connection on a thread of its own).
+fn misbehaving(kind: Misbehaves) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = answer(stream, kind);
+            });
+        }
+    });
+    url
+}
+
+fn read_request(s: &mut TcpStream) -> std::io::Result<()> {
+    // Headers, then the body by its content-length.
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)
+}
+
+fn answer(mut s: TcpStream, kind: Misbehaves) -> std::io::Result<()> {
+    loop {
+        read_request(&mut s)?;
+        match kind {
+            Misbehaves::NoAudio => {
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
+                let body = format!(
+                    "event: start\ndata: {{\"clientId\":\"x\",\"chatbotId\":\"y\"}}\n\nevent: token\ndata: {{\"text\":\"hi \"}}\n\nevent: token\ndata: {{\"text\":\"there\"}}\n\n{DONE}"
+                );
+                write!(s, "{:x}\r\n{body}\r\n0\r\n\r\n", body.len())?;
+                // Keep-alive: the next request on the same connection.
+            }
+            Misbehaves::DoneThenOpen => {
+                s.write_all(SSE_HEAD.as_bytes())?;
+                s.write_all(b"event: token\ndata: {\"text\":\"hi\"}\n\n")?;
+                s.write_all(DONE.as_bytes())?;
+                std::thread::sleep(Duration::from_secs(30));
+                return Ok(());
+            }
+            Misbehaves::EndlessEvent => {
+                s.write_all(SSE_HEAD.as_bytes())?;
+                s.write_all(b"data: ")?;
+                let chunk = vec![b'x'; 64 * 1024];
+                let t0 = Instant::now();
+                while t0.elapsed() < Duration::from_secs(60) {
+                    s.write_all(&chunk)?;
+                }
+                return Ok(());
+            }
+            Misbehaves::HugeLine => {
+                s.write_all(SSE_HEAD.as_bytes())?;
+                s.write_all(b"event: token\ndata: ")?;
+                let chunk = vec![b'y'; 1 << 20];
+                for _ in 0..50 {
+                    s.write_all(&chunk)?;
+                }
+                s.write_all(b"\n\n")?;
+                s.write_all(DONE.as_bytes())?;
+                return Ok(());
+            }
+            Misbehaves::Slow => {
+                s.write_all(SSE_HEAD.as_bytes())?;
+                for _ in 0..100 {
+                    s.write_all(b"event: token\ndata: {\"text\":\"slow \"}\n\n")?;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                s.write_all(DONE.as_bytes())?;
+                return Ok(());
+            }
+            Misbehaves::Overloaded => {
+                s.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: 2\r\n\r\n{}")?;
+            }
+        }
+    }
+}
+
+/// Runs the binary with `args` (after `run SCENARIO --out OUT --quiet`).
+fn run(file: &Path, out: &Path, args: &[&str]) -> Output {
+    let _turn = turn();
+    Command::new(BIN)
+        .args(["run", file.to_str().unwrap(), "--out"])
+        .arg(out)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn report(out: &Path) -> Value {
+    crate::support::assert_valid_report(&out.join("report.json"));
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn reasons(r: &Value) -> String {
+    r["verdict_reasons"].to_string()
+}
+
+fn slo_file(dir: &Path, objectives: &str) -> PathBuf {
+    let p = dir.join("slo.toml");
+    std::fs::write(&p, format!("name = \"t\"\n{objectives}")).unwrap();
+    p
+}
+
+const FIRST_AUDIO: &str = "[[objective]]\nname = \"first audio p95\"\nmetric = \"scheduled_latency_ms.first_audio.p95\"\ndirection = \"max\"\ntarget = 2000\n";
+
+#[test]
+fn a_latency_never_measured_is_null_and_fails_unless_it_may_be_absent() {
+    let dir = temp_dir("fc-no-audio");
+    let target = misbehaving(Misbehaves::NoAudio);
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"noaudio\"\ntarget = \"{target}\"\nduration = \"2s\"\n[load]\nmodel = \"closed\"\nusers = 2\n"
+        ),
+    );
+    let slo = slo_file(&dir, FIRST_AUDIO);
+    let out = dir.join("a");
+    let o = run(&file, &out, &["--slo", slo.to_str().unwrap()]);
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    assert!(r["requests"]["ok"].as_u64().unwrap() > 5);
+    assert!(
+        r["latency_ms"]["first_audio"]["p95"].is_null(),
+        "absent is not 0"
+    );
+    assert_eq!(r["latency_ms"]["first_audio"]["count"], 0);
+    assert_eq!(r["slo"][0]["level"], "no_data");
+    assert!(reasons(&r).contains("was not measured"), "{}", reasons(&r));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("—"),
+        "the Markdown report shows absent figures as —"
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("p95 0 ms"), "{stderr}");
+
+    // The same objective marked as one the target may lack: it passes,
+    // and the report still says it was not measured.
+    let optional = slo_file(&dir, &format!("{FIRST_AUDIO}required = false\n"));
+    let out = dir.join("b");
+    let o = run(&file, &out, &["--slo", optional.to_str().unwrap()]);
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(0), "{}", reasons(&r));
+    assert_eq!(r["slo"][0]["level"], "no_data");
+    assert_eq!(r["slo"][0]["required"], false);
+
+    // Or the whole run relaxed, which the report shows.
+    let out = dir.join("c");
+    let o = run(
+        &file,
+        &out,
+        &["--slo", slo.to_str().unwrap(), "--allow-missing"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(report(&out)["allow_missing"], true);
+}
+
+#[test]
+fn a_misspelt_metric_is_a_usage_error_with_the_nearest_path() {
+    let dir = temp_dir("fc-typo");
+    let file = scenario(
+        &dir,
+        "name = \"typo\"\nduration = \"1s\"\n[load]\nmodel = \"closed\"\nusers = 1\n",
+    );
+    let slo = slo_file(
+        &dir,
+        "[[objective]]\nname = \"ft\"\nmetric = \"latency_ms.frist_token.p95\"\ndirection = \"max\"\ntarget = 1\n",
+    );
+    let o = run(&file, &dir.join("out"), &["--slo", slo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("slo.toml:4") && err.contains("did you mean \"latency_ms.first_token.p95\""),
+        "{err}"
+    );
+    // Server-side paths are checked against the server's view.
+    let slo = slo_file(
+        &dir,
+        "[[objective]]\nname = \"kb\"\nmetric = \"delta.kb_hitrate\"\nsource = \"server\"\ndirection = \"min\"\ntarget = 1\n",
+    );
+    let o = run(&file, &dir.join("out"), &["--slo", slo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("delta.kb_hit_rate"));
+}
+
+#[test]
+fn corrected_and_server_objectives_without_data_fail() {
+    let dir = temp_dir("fc-missing");
+    // An open-model scenario turned closed by --users: no corrected figures.
+    let file = scenario(
+        &dir,
+        "name = \"m\"\nduration = \"2s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"open\"\nrate = 5.0\n[request]\naudio = false\n",
+    );
+    let slo = slo_file(
+        &dir,
+        "[[objective]]\nname = \"corrected\"\nmetric = \"latency_ms.first_token.corrected.p95\"\ndirection = \"max\"\ntarget = 5000\n",
+    );
+    let out = dir.join("closed");
+    let o = run(
+        &file,
+        &out,
+        &["--slo", slo.to_str().unwrap(), "--users", "2"],
+    );
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    assert_eq!(r["slo"][0]["level"], "no_data");
+
+    // A server-side objective against a target without the endpoints.
+    let target = misbehaving(Misbehaves::NoAudio);
+    let slo = slo_file(
+        &dir,
+        "[[objective]]\nname = \"server KB\"\nmetric = \"delta.kb_hit_rate\"\nsource = \"server\"\ndirection = \"min\"\ntarget = 10\n",
+    );
+    let out = dir.join("server");
+    let o = run(
+        &file,
+        &out,
+        &[
+            "--slo",
+            slo.to_str().unwrap(),
+            "--target",
+            &target,
+            "--users",
+            "1",
+        ],
+    );
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    assert_eq!(r["server"]["available"], false);
+    assert_eq!(r["slo"][0]["level"], "no_data");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("delta.kb_hit_rate was not measured and is required"),
+        "{junit}"
+    );
+}
+
+#[test]
+fn without_an_slo_file_the_default_policy_and_severity_judge() {
+    let dir = temp_dir("fc-default");
+    let file = scenario(
+        &dir,
+        "name = \"errs\"\nduration = \"3s\"\n[server]\nargs = [\"--profile\", \"fast\", \"--fail-openai\", \"0.33\", \"--seed\", \"7\"]\n[load]\nmodel = \"closed\"\nusers = 3\n[request]\naudio = false\n",
+    );
+    let out = dir.join("out");
+    let o = run(&file, &out, &[]);
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    assert!(r["slo_file"].is_null());
+    assert_eq!(r["slo"][0]["name"], "success rate");
+    assert_eq!(r["severity"], "P1");
+    assert!(reasons(&r).contains("severity P1"), "{}", reasons(&r));
+    // junit.xml carries the verdict: a FAIL run always has a failure.
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"verdict\"") && junit.contains("type=\"verdict\""),
+        "{junit}"
+    );
+}
+
+#[test]
+fn dropped_arrivals_count_and_survive_a_rebuild() {
+    let dir = temp_dir("fc-dropped");
+    // 40 arrivals/s for 2 users that each hold a request ~1 s: most are dropped.
+    let file = scenario(
+        &dir,
+        "name = \"drops\"\nduration = \"3s\"\n[server]\nargs = [\"--profile\", \"fast\", \"--first-token-ms\", \"900\"]\n[load]\nmodel = \"open\"\nrate = 40.0\nmax_users = 2\nmax_lateness = \"50ms\"\n[request]\naudio = false\n",
+    );
+    let out = dir.join("out");
+    let o = run(&file, &out, &[]);
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    let q = &r["requests"];
+    let dropped = q["dropped"].as_u64().unwrap();
+    assert!(dropped > 50, "{q}");
+    assert!(q["success_rate"].as_f64().unwrap() < 20.0, "{q}");
+    assert_eq!(r["errors_by_cause"]["dropped"].as_u64(), Some(dropped));
+    let rows = records(&out);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.outcome == slo::record::Outcome::Dropped && !r.warmup)
+            .count() as u64,
+        dropped,
+        "every dropped arrival is a CSV row"
+    );
+    // `loadgen report DIR` rebuilds the same figures from the CSV.
+    let o = Command::new(BIN)
+        .args(["report"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let again = report(&out);
+    assert_eq!(again["requests"], r["requests"]);
+}
+
+#[test]
+fn a_request_ends_at_done_even_if_the_connection_stays_open() {
+    let dir = temp_dir("fc-open");
+    let target = misbehaving(Misbehaves::DoneThenOpen);
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"open\"\ntarget = \"{target}\"\nduration = \"3s\"\n[load]\nmodel = \"closed\"\nusers = 2\n[request]\naudio = false\ntimeout = \"10s\"\n"
+        ),
+    );
+    let out = dir.join("out");
+    let o = run(&file, &out, &[]);
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(0), "{}", reasons(&r));
+    // Each user goes on at once after `done`: many requests, not one per user.
+    assert!(
+        r["requests"]["ok"].as_u64().unwrap() >= 20,
+        "{}",
+        r["requests"]
+    );
+    // (The run itself may take longer: the scrapes of this server's
+    // "metrics endpoints" get the same never-closing answer and time out.)
+    let slowest = records(&out).iter().map(|x| x.end_us).max().unwrap();
+    assert!(
+        slowest < 2_000_000,
+        "a request waited {slowest} µs: not for its timeout"
+    );
+}
+
+#[test]
+fn an_endless_event_and_a_huge_line_are_malformed_not_memory() {
+    let dir = temp_dir("fc-caps");
+    for (kind, cap) in [
+        (Misbehaves::EndlessEvent, "max_event_bytes = 1048576\n"),
+        // The documented default cap (8 MiB) against a 50 MB line.
+        (Misbehaves::HugeLine, ""),
+    ] {
+        let target = misbehaving(kind);
+        let file = scenario(
+            &dir,
+            &format!(
+                "name = \"caps\"\ntarget = \"{target}\"\nduration = \"1s\"\n[load]\nmodel = \"closed\"\nusers = 1\n[request]\naudio = false\ntimeout = \"20s\"\n{cap}"
+            ),
+        );
+        let out = dir.join("out");
+        let o = run(&file, &out, &[]);
+        let r = report(&out);
+        assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+        assert!(
+            r["errors_by_cause"]["malformed"].as_u64().unwrap() >= 1,
+            "{r}"
+        );
+        let rows = records(&out);
+        assert!(
+            rows.iter().all(|x| x.error.contains("max_event_bytes")),
+            "{:?}",
+            rows.iter().map(|x| &x.error).collect::<Vec<_>>()
+        );
+        let slowest = rows.iter().map(|x| x.end_us).max().unwrap();
+        assert!(
+            slowest < 10_000_000,
+            "ended at the cap, not at the 20 s timeout: {slowest} µs"
+        );
+    }
+}
+
+fn spawn(file: &Path, out: &Path, env: &[(&str, &str)]) -> Child {
+    Command::new(BIN)
+        .args(["run", file.to_str().unwrap(), "--out"])
+        .arg(out)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
+    let _turn = turn();
+    let dir = temp_dir("fc-signals");
+    // SIGTERM while in-flight requests outlast the duration (the drain).
+    let target = misbehaving(Misbehaves::Slow);
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"drain\"\ntarget = \"{target}\"\nduration = \"1s\"\n[load]\nmodel = \"closed\"\nusers = 2\n[request]\naudio = false\ntimeout = \"30s\"\n"
+        ),
+    );
+    let out = dir.join("drain");
+    let mut child = spawn(&file, &out, &[]);
+    std::thread::sleep(Duration::from_secs(4));
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let r = report(&out);
+    assert!(
+        r["interrupted"].as_str().unwrap().contains("SIGTERM"),
+        "{}",
+        r["interrupted"]
+    );
+
+    // SIGINT during the ramp-up.
+    let file = scenario(
+        &dir,
+        "name = \"ramp\"\nduration = \"30s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 40\nramp_up = \"20s\"\n[request]\naudio = false\n",
+    );
+    let out = dir.join("ramp");
+    let mut child = spawn(&file, &out, &[]);
+    let t0 = Instant::now();
+    while std::fs::read_to_string(out.join("requests.csv")).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&child, "INT");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert!(
+        report(&out)["interrupted"]
+            .as_str()
+            .unwrap()
+            .contains("SIGINT")
+    );
+
+    // A goose test plan that ends before the duration is a normal end.
+    let file = scenario(
+        &dir,
+        "name = \"plan\"\nduration = \"30s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\ntest_plan = \"2,1s;2,2s;0,1s\"\n[request]\naudio = false\n",
+    );
+    let out = dir.join("plan");
+    let child = spawn(&file, &out, &[]);
+    let o = child.wait_with_output().unwrap();
+    let r = report(&out);
+    assert!(r["interrupted"].is_null(), "{}", r["interrupted"]);
+    assert_eq!(o.status.code(), Some(0), "{}", reasons(&r));
+}
+
+#[test]
+fn a_stalled_load_generator_flags_its_requests_and_is_not_trusted() {
+    let _turn = turn();
+    let dir = temp_dir("fc-stall");
+    let file = scenario(
+        &dir,
+        "name = \"stall\"\nduration = \"4s\"\nwarmup = \"1s\"\n[server]\nargs = [\"--profile\", \"fast\", \"--first-token-ms\", \"100\"]\n[load]\nmodel = \"closed\"\nusers = 10\n[request]\naudio = false\n",
+    );
+    let out = dir.join("out");
+    // The hook blocks every runtime worker for 1.5 s, 2.5 s into the run.
+    let child = spawn(
+        &file,
+        &out,
+        &[(loadgen::selfcheck::StallHook::VAR, "2500ms,1500ms")],
+    );
+    let o = child.wait_with_output().unwrap();
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    let check = &r["self_check"];
+    assert_eq!(check["trustworthy"], false, "{check}");
+    assert!(
+        check["longest_stall_ms"].as_f64().unwrap() >= 1000.0,
+        "{check}"
+    );
+    assert!(reasons(&r).contains("stalled"), "{}", reasons(&r));
+    let rows = records(&out);
+    let flagged = rows
+        .iter()
+        .filter(|x| x.client_stall_us > slo::record::STALL_FLAG_US && !x.warmup)
+        .count() as u64;
+    assert!(flagged >= 5, "{flagged} requests flagged");
+    assert_eq!(r["requests"]["client_stalled"].as_u64(), Some(flagged));
+    // The per-second series starts after the warm-up.
+    assert!(r["timeseries"][0]["t"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn capacity_never_holds_on_a_target_that_only_answers_503() {
+    let _turn = turn();
+    let dir = temp_dir("fc-capacity");
+    let target = misbehaving(Misbehaves::Overloaded);
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"cap\"\ntarget = \"{target}\"\nduration = \"1s\"\n[load]\nmodel = \"open\"\nrate = 1.0\n[request]\naudio = false\n"
+        ),
+    );
+    // An SLO file that names latency objectives only.
+    let slo = slo_file(
+        &dir,
+        "[[objective]]\nname = \"ft\"\nmetric = \"scheduled_latency_ms.first_token.p95\"\ndirection = \"max\"\ntarget = 1000\nrequired = false\n",
+    );
+    let out = dir.join("out");
+    let o = Command::new(BIN)
+        .args(["capacity", file.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .args([
+            "--slo",
+            slo.to_str().unwrap(),
+            "--quiet",
+            "--step-duration",
+            "1s",
+            "--step-warmup",
+            "0s",
+            "--start-rps",
+            "4",
+            "--min-rps",
+            "2",
+            "--max-rps",
+            "64",
+            "--expected-rps",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let cap: Value =
+        serde_json::from_slice(&std::fs::read(out.join("capacity.json")).unwrap()).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{cap}");
+    let steps = cap["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["passed"] == false), "{cap}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["offered_rps"].as_f64().unwrap() <= 4.0),
+        "never climbed past a failing step: {cap}"
+    );
+}
+
+#[test]
+fn compare_fails_on_a_metric_missing_from_the_current_report() {
+    let dir = temp_dir("fc-compare");
+    let base = dir.join("base.json");
+    let cur = dir.join("cur.json");
+    std::fs::write(
+        &base,
+        r#"{"scheduled_latency_ms":{"first_audio":{"p95":900.0}},"requests":{"success_rate":100.0}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &cur,
+        r#"{"scheduled_latency_ms":{"first_audio":{"p95":null}},"requests":{"success_rate":100.0}}"#,
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args(["compare"])
+        .args([&base, &cur])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("missing in the current report"));
+    let o = Command::new(BIN)
+        .args(["compare"])
+        .args([&base, &cur])
+        .args(["--tolerance", "requests.total=1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(":max"));
+}
