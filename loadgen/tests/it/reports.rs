@@ -94,8 +94,10 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
     assert_eq!(same.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&same.stdout).contains("No regression"));
     let mut slower = report.clone();
-    let p95 = slower["latency_ms"]["first_token"]["p95"].as_f64().unwrap();
-    slower["latency_ms"]["first_token"]["p95"] = serde_json::json!(p95 * 1.2);
+    let p95 = slower["scheduled_latency_ms"]["first_token"]["p95"]
+        .as_f64()
+        .unwrap();
+    slower["scheduled_latency_ms"]["first_token"]["p95"] = serde_json::json!(p95 * 1.2);
     let slower_path = dir.join("slower.json");
     std::fs::write(&slower_path, slower.to_string()).unwrap();
     let cmp = loadgen(&[
@@ -106,7 +108,8 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
     assert_eq!(cmp.status.code(), Some(1));
     let table = String::from_utf8_lossy(&cmp.stdout);
     assert!(
-        table.contains("1 regression") && table.contains("latency_ms.first_token.p95 |"),
+        table.contains("1 regression")
+            && table.contains("| scheduled_latency_ms.first_token.p95 |"),
         "{table}"
     );
     let loose = loadgen(&[
@@ -114,7 +117,7 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
         base.to_str().unwrap(),
         slower_path.to_str().unwrap(),
         "--tolerance",
-        "latency_ms.first_token.p95=25%",
+        "scheduled_latency_ms.first_token.p95=25%",
     ]);
     assert_eq!(loose.status.code(), Some(0));
 }
@@ -159,7 +162,7 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(
         junit.contains(r#"<testcase classname="slo.kpi" name="first token p95""#)
-            && junit.contains("<failure message=\"latency_ms.first_token.p95 = ")
+            && junit.contains("<failure message=\"scheduled_latency_ms.first_token.p95 = ")
     );
     assert!(
         report["severity"].is_string(),
