@@ -12,6 +12,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
+/// How long the end of a body may take after `done` or `error` for the
+/// connection to be reused; past it the connection is closed.
+const DRAIN_GRACE: Duration = Duration::from_millis(100);
+
 fn us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -304,9 +308,20 @@ async fn read_body(
                         ),
                     ));
                 }
-                // The request ends at `done` or `error`: stop reading and
-                // let the connection go, whatever the server does next.
+                // The request ends at `done` or `error`. A server that ends
+                // the body at once gets its connection back in the pool; one
+                // that does not is never waited for: the connection closes.
                 if stamps.done.is_some() || stamps.end.is_some() {
+                    let mut left = shared.max_event_bytes;
+                    let _ = tokio::time::timeout(DRAIN_GRACE, async {
+                        while let Ok(Some(rest)) = resp.chunk().await {
+                            left = left.saturating_sub(rest.len());
+                            if left == 0 {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
                     return;
                 }
             }
