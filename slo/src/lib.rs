@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`protocol`]: the wire types of `PROTOCOL.md` v1 (request, stream
 //!   events, error bodies) and the rollout bucket function.
+//! - [`evidence`]: confidence intervals of percentiles (order statistics)
+//!   and the samples each percentile needs.
 //! - [`histogram`]: latency histograms (HdrHistogram, microseconds) and the
 //!   avg/p50/p95/p99 summaries every report and endpoint shows.
 //! - [`sse`]: the WHATWG-conformant streaming SSE parser.
@@ -31,6 +33,7 @@ pub mod aggregate;
 pub mod alerts;
 pub mod capacity;
 pub mod compare;
+pub mod evidence;
 pub mod format;
 pub mod histogram;
 pub mod logs;
