@@ -70,7 +70,7 @@ pub async fn capacity(
         let mut breached: Vec<(Level, Breach)> = report
             .slo
             .iter()
-            .filter(|j| j.fails(plan.fail_on, plan.allow_missing))
+            .filter(|j| j.fails(&plan.gate()))
             .map(|j| {
                 (
                     j.level,
@@ -133,7 +133,7 @@ pub async fn capacity(
             held: report
                 .slo
                 .iter()
-                .filter(|j| !j.fails(plan.fail_on, plan.allow_missing))
+                .filter(|j| !j.fails(&plan.gate()))
                 .map(|j| j.name.clone())
                 .collect(),
             breached: breached.into_iter().map(|(_, b)| b).collect(),

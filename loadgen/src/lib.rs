@@ -99,6 +99,9 @@ pub enum Command {
         /// Objectives with no data do not fail the run (default: the run's).
         #[arg(long)]
         allow_missing: bool,
+        /// Inconclusive percentiles do not fail the run (default: the run's).
+        #[arg(long)]
+        accept_inconclusive: bool,
     },
     /// Lists every metric path an SLO objective or a compare tolerance may
     /// name, client side and server side (`*` stands for any key).
@@ -182,6 +185,11 @@ pub struct RunArgs {
     /// the report says so. By default they fail it.
     #[arg(long)]
     pub allow_missing: bool,
+    /// Percentiles whose 95% interval does not decide them (or that have
+    /// too few samples) do not fail the run; the report says so. By
+    /// default they fail it.
+    #[arg(long)]
+    pub accept_inconclusive: bool,
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -318,9 +326,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             slo,
             fail_on,
             allow_missing,
+            accept_inconclusive,
         } => {
-            let report =
-                rebuild::rebuild(&dir, slo.as_deref(), fail_on.map(Into::into), allow_missing)?;
+            let report = rebuild::rebuild(
+                &dir,
+                slo.as_deref(),
+                fail_on.map(Into::into),
+                allow_missing,
+                accept_inconclusive,
+            )?;
             summarize(&report, &dir);
             Ok(verdict(report.verdict))
         }

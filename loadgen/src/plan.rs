@@ -19,10 +19,21 @@ pub struct Plan {
     pub fail_on: FailOn,
     /// Objectives with no data do not fail the run (`--allow-missing`).
     pub allow_missing: bool,
+    /// Inconclusive percentiles do not fail the run (`--accept-inconclusive`).
+    pub accept_inconclusive: bool,
     pub quiet: bool,
 }
 
 impl Plan {
+    /// What fails the run.
+    pub fn gate(&self) -> slo::objective::Gate {
+        slo::objective::Gate {
+            fail_on: self.fail_on,
+            allow_missing: self.allow_missing,
+            accept_inconclusive: self.accept_inconclusive,
+        }
+    }
+
     pub fn from_args(args: &RunArgs) -> anyhow::Result<Plan> {
         let mut scenario = Scenario::from_file(&args.scenario)?;
         if let Some(d) = args.duration {
@@ -109,6 +120,7 @@ impl Plan {
             slo,
             fail_on: args.fail_on.into(),
             allow_missing: args.allow_missing,
+            accept_inconclusive: args.accept_inconclusive,
             quiet: args.quiet,
         })
     }

@@ -20,6 +20,7 @@ pub fn rebuild(
     slo_flag: Option<&Path>,
     fail_on: Option<FailOn>,
     allow_missing: bool,
+    accept_inconclusive: bool,
 ) -> anyhow::Result<Report> {
     let old: Option<Value> =
         match std::fs::read(dir.join(REPORT_JSON)) {
@@ -135,6 +136,7 @@ pub fn rebuild(
         slo,
         fail_on,
         allow_missing: allow_missing || old["allow_missing"] == true,
+        accept_inconclusive: accept_inconclusive || old["accept_inconclusive"] == true,
         open_model,
     };
     let report = report::build(meta, &agg);

@@ -31,6 +31,7 @@ pub struct Meta {
     pub slo: Option<(PathBuf, SloFile)>,
     pub fail_on: FailOn,
     pub allow_missing: bool,
+    pub accept_inconclusive: bool,
     pub open_model: bool,
 }
 
@@ -70,7 +71,7 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
     let judged: Vec<Judged> = policy
         .objectives
         .iter()
-        .map(|o| o.judge(&client_doc, &meta.server))
+        .map(|o| o.judge(&client_doc, &meta.server, meta.fail_on))
         .collect();
     let trustworthy = meta.self_check["trustworthy"] != false;
     let untrusted: Vec<String> = meta.self_check["reasons"]
@@ -79,13 +80,12 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    let (mut verdict, mut reasons) = slo::report::verdict(
-        &judged,
-        meta.fail_on,
-        meta.allow_missing,
-        trustworthy,
-        &untrusted,
-    );
+    let gate = slo::objective::Gate {
+        fail_on: meta.fail_on,
+        allow_missing: meta.allow_missing,
+        accept_inconclusive: meta.accept_inconclusive,
+    };
+    let (mut verdict, mut reasons) = slo::report::verdict(&judged, &gate, trustworthy, &untrusted);
     if let Some(why) = &meta.interrupted {
         verdict = Verdict::Fail;
         reasons.push(format!("the run did not complete: {why}"));
@@ -129,6 +129,7 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         slo_file: meta.slo.as_ref().map(|(p, _)| p.display().to_string()),
         fail_on: meta.fail_on,
         allow_missing: meta.allow_missing,
+        accept_inconclusive: meta.accept_inconclusive,
         slo: judged,
         severity,
         severity_reasons,

@@ -413,6 +413,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         slo: plan.slo.clone(),
         fail_on: plan.fail_on,
         allow_missing: plan.allow_missing,
+        accept_inconclusive: plan.accept_inconclusive,
         open_model: open,
     };
     let mut report = report::build(meta, &aggregate);

@@ -3,6 +3,7 @@
 //! outcome, audio underruns and a per-second time series. Pure: the load
 //! generator feeds records in, reports read figures out.
 
+use crate::evidence::{Evidence, Interval};
 use crate::histogram::LatencyHistogram;
 use crate::record::{Outcome, RequestRecord};
 use serde::{Deserialize, Serialize};
@@ -440,6 +441,10 @@ pub struct LatencyFigures {
     /// Open model: the same measured from each request's scheduled start.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub corrected: Option<Box<LatencyFigures>>,
+    /// How sure each percentile is: its 95 % confidence interval and the
+    /// samples it needs (see [`crate::evidence`]); null with no sample.
+    #[serde(default)]
+    pub evidence: Option<Evidence>,
 }
 
 impl LatencyFigures {
@@ -454,7 +459,28 @@ impl LatencyFigures {
             p99: some(ms(h.quantile_us(0.99))),
             max: some(ms(h.max_us())),
             corrected: corrected.map(|c| Box::new(LatencyFigures::of(c, None))),
+            evidence: (!h.is_empty()).then(|| evidence_of(h)),
         }
+    }
+}
+
+/// The 95 % interval of each percentile of `h`, in ms.
+fn evidence_of(h: &LatencyHistogram) -> Evidence {
+    let n = h.len();
+    let interval = |q: f64| {
+        let (lo, hi) = crate::evidence::rank_interval(n, q, crate::evidence::CONFIDENCE);
+        Interval {
+            lo: lo.and_then(|r| h.value_at_rank_us(r, true)).map(ms),
+            hi: hi.and_then(|r| h.value_at_rank_us(r, false)).map(ms),
+            min_samples: crate::evidence::min_samples(q),
+        }
+    };
+    Evidence {
+        confidence: crate::evidence::CONFIDENCE,
+        p50: interval(0.50),
+        p90: interval(0.90),
+        p95: interval(0.95),
+        p99: interval(0.99),
     }
 }
 

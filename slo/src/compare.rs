@@ -2,7 +2,8 @@
 //! with a regression tolerance, so a PR can be gated on the last good run
 //! of main.
 
-use crate::objective::{Direction, lookup};
+use crate::evidence::Interval;
+use crate::objective::{Direction, evidence_of, lookup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -137,15 +138,35 @@ pub struct Compared {
     /// Why it regressed, or why it could not be compared.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
+    /// The 95 % intervals, for a percentile.
+    #[serde(default)]
+    pub baseline_interval: Option<Interval>,
+    #[serde(default)]
+    pub current_interval: Option<Interval>,
 }
 
-/// Each check on two `report.json` documents.
+/// Each check on two `report.json` documents. A percentile with evidence
+/// in both is compared by its intervals: it regressed only when the
+/// current interval lies wholly past the baseline interval's far side
+/// plus the tolerance, so the noise of two runs is not called a
+/// regression.
 pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compared> {
     checks
         .iter()
         .map(|c| {
             let (b, cur) = (lookup(baseline, &c.metric), lookup(current, &c.metric));
-            let limit = b.map(|b| {
+            let (bi, ci) = (
+                evidence_of(baseline, &c.metric).map(|(_, i)| i),
+                evidence_of(current, &c.metric).map(|(_, i)| i),
+            );
+            // The baseline's side the current value must get past, and the
+            // current value's side that must get past it.
+            let (base_edge, cur_edge) = match (&bi, &ci, c.direction) {
+                (Some(bi), Some(ci), Direction::Max) => (bi.hi, ci.lo),
+                (Some(bi), Some(ci), Direction::Min) => (bi.lo, ci.hi),
+                _ => (b, cur),
+            };
+            let limit = base_edge.map(|b| {
                 let slack = match c.tolerance {
                     Tolerance::Percent(p) => b.abs() * p / 100.0,
                     Tolerance::Absolute(a) => a,
@@ -157,16 +178,26 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
             });
             // A figure the baseline had and the current run lacks is a
             // regression: the gate fails closed.
-            let (regressed, note) = match (cur, limit) {
-                (Some(v), Some(l)) => {
-                    let worse = match c.direction {
-                        Direction::Max => v > l,
-                        Direction::Min => v < l,
-                    };
-                    (worse, String::new())
-                }
-                (None, Some(_)) => (true, "missing in the current report".to_owned()),
-                (_, None) => (false, "not in the baseline: not compared".to_owned()),
+            let (regressed, note) = match (cur, b, limit) {
+                (None, Some(_), _) => (true, "missing in the current report".to_owned()),
+                (_, None, _) => (false, "not in the baseline: not compared".to_owned()),
+                (Some(_), Some(_), None) => (
+                    false,
+                    "the baseline's interval is unbounded: too few samples to compare".to_owned(),
+                ),
+                (Some(_), Some(_), Some(l)) => match cur_edge {
+                    Some(v) => {
+                        let worse = match c.direction {
+                            Direction::Max => v > l,
+                            Direction::Min => v < l,
+                        };
+                        (worse, String::new())
+                    }
+                    None => (
+                        false,
+                        "the current interval is unbounded: too few samples to compare".to_owned(),
+                    ),
+                },
             };
             Compared {
                 metric: c.metric.clone(),
@@ -175,6 +206,8 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
                 limit,
                 regressed,
                 note,
+                baseline_interval: bi,
+                current_interval: ci,
             }
         })
         .collect()
@@ -194,12 +227,21 @@ pub fn markdown(rows: &[Compared]) -> String {
     };
     o.push_str("| metric | baseline | current | limit | |\n| --- | --- | --- | --- | --- |\n");
     let f = |v: Option<f64>| v.map_or("—".to_owned(), num);
+    let ci = |v: Option<f64>, i: &Option<Interval>| match i {
+        Some(i) => format!(
+            "{} [{}–{}]",
+            f(v),
+            i.lo.map_or("…".to_owned(), num),
+            i.hi.map_or("…".to_owned(), num)
+        ),
+        None => f(v),
+    };
     for r in rows {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             r.metric,
-            f(r.baseline),
-            f(r.current),
+            ci(r.baseline, &r.baseline_interval),
+            ci(r.current, &r.current_interval),
             f(r.limit),
             match (r.regressed, r.note.is_empty()) {
                 (true, true) => "❌ regressed".to_owned(),

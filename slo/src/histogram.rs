@@ -54,6 +54,28 @@ impl LatencyHistogram {
         }
     }
 
+    /// The value of the `rank`-th smallest sample (1-based), as the
+    /// lowest (`low`) or highest value its bucket stands for; `None`
+    /// outside `1..=len`.
+    pub fn value_at_rank_us(&self, rank: u64, low: bool) -> Option<u64> {
+        if rank == 0 || rank > self.len() {
+            return None;
+        }
+        let mut seen = 0;
+        for v in self.inner.iter_recorded() {
+            seen += v.count_at_value();
+            if seen >= rank {
+                let at = v.value_iterated_to();
+                return Some(if low {
+                    self.inner.lowest_equivalent(at)
+                } else {
+                    self.inner.highest_equivalent(at)
+                });
+            }
+        }
+        None
+    }
+
     pub fn mean_us(&self) -> f64 {
         if self.is_empty() {
             0.0

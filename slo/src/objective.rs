@@ -16,6 +16,7 @@
 //! A value that meets the target is `ok`; one that misses it `target_missed`;
 //! beyond the warning level `warning`; beyond the critical level `critical`.
 
+use crate::evidence::Interval;
 use crate::scenario::{FileError, line_of, read_text, toml_error};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -92,6 +93,9 @@ pub enum Level {
     /// The figure was not measured (no samples, or the server has no such
     /// endpoint).
     NoData,
+    /// A percentile whose confidence interval straddles what the gate
+    /// decides, or that has fewer samples than it needs.
+    Inconclusive,
 }
 
 /// One objective judged.
@@ -109,6 +113,15 @@ pub struct Judged {
     /// Whether `no_data` fails the run (see [`Objective::required`]).
     #[serde(default = "yes")]
     pub required: bool,
+    /// A percentile's 95 % confidence interval, when the figure has one.
+    #[serde(default)]
+    pub interval: Option<Interval>,
+    /// The samples behind the percentile.
+    #[serde(default)]
+    pub samples: Option<u64>,
+    /// Inconclusive: about how many samples would likely decide it.
+    #[serde(default)]
+    pub samples_needed: Option<u64>,
 }
 
 impl SloFile {
@@ -191,35 +204,68 @@ impl Objective {
         Ok(())
     }
 
-    /// Judges this objective against the client's and the server's figures.
-    pub fn judge(&self, client: &Value, server: &Value) -> Judged {
+    /// The level of one value (no evidence considered) and the threshold it crossed.
+    fn level_of(&self, v: f64) -> (Level, f64) {
+        let beyond = |v: f64, limit: f64| match self.direction {
+            Direction::Max => v > limit,
+            Direction::Min => v < limit,
+        };
+        if self.critical.is_some_and(|c| beyond(v, c)) {
+            (Level::Critical, self.critical.unwrap_or(self.target))
+        } else if self.warning.is_some_and(|w| beyond(v, w)) {
+            (Level::Warning, self.warning.unwrap_or(self.target))
+        } else if beyond(v, self.target) {
+            (Level::TargetMissed, self.target)
+        } else {
+            (Level::Ok, self.target)
+        }
+    }
+
+    /// The level at which `fail_on` starts failing: the decision line.
+    fn decision_line(&self, fail_on: FailOn) -> f64 {
+        match fail_on {
+            FailOn::Target => self.target,
+            FailOn::Warning => self.warning.or(self.critical).unwrap_or(self.target),
+            FailOn::Critical => self.critical.unwrap_or(self.target),
+        }
+    }
+
+    /// Judges this objective against the client's and the server's
+    /// figures. A percentile with evidence beside it (see
+    /// [`crate::evidence`]) is decided only when its whole confidence
+    /// interval is on one side of what `fail_on` fails, and when it has
+    /// the samples it needs; otherwise it is `inconclusive`.
+    pub fn judge(&self, client: &Value, server: &Value, fail_on: FailOn) -> Judged {
         let doc = match self.source {
             Source::Client => client,
             Source::Server => server,
         };
         let value = lookup(doc, &self.metric);
-        let beyond = |v: f64, limit: f64| match self.direction {
-            Direction::Max => v > limit,
-            Direction::Min => v < limit,
-        };
-        let (level, threshold) = match value {
+        let (mut level, threshold) = match value {
             None => (Level::NoData, self.target),
-            Some(v) => {
-                if self.critical.is_some_and(|c| beyond(v, c)) {
-                    (Level::Critical, self.critical.unwrap_or(self.target))
-                } else if self.warning.is_some_and(|w| beyond(v, w)) {
-                    (Level::Warning, self.warning.unwrap_or(self.target))
-                } else if beyond(v, self.target) {
-                    (Level::TargetMissed, self.target)
-                } else {
-                    (Level::Ok, self.target)
-                }
-            }
+            Some(v) => self.level_of(v),
         };
         let margin = value.map(|v| match self.direction {
             Direction::Max => threshold - v,
             Direction::Min => v - threshold,
         });
+        let evidence = evidence_of(doc, &self.metric);
+        let mut samples_needed = None;
+        if let (Some(v), Some((n, interval))) = (value, &evidence) {
+            // The bound that flatters the value and the one that does not;
+            // a missing bound is unbounded on its side.
+            let (good, bad) = match self.direction {
+                Direction::Max => (interval.lo, interval.hi),
+                Direction::Min => (interval.hi, interval.lo),
+            };
+            let surely_fails = good.is_some_and(|b| fail_on.fails(self.level_of(b).0));
+            let surely_passes = bad.is_some_and(|b| !fail_on.fails(self.level_of(b).0));
+            let enough = *n >= interval.min_samples;
+            if !enough || !(surely_fails || surely_passes) {
+                level = Level::Inconclusive;
+                samples_needed = Some(self.samples_needed(v, *n, interval, fail_on));
+            }
+        }
         Judged {
             name: self.name.clone(),
             metric: self.metric.clone(),
@@ -229,8 +275,39 @@ impl Objective {
             threshold,
             margin,
             required: self.required,
+            interval: evidence.as_ref().map(|(_, i)| i.clone()),
+            samples: evidence.as_ref().map(|(n, _)| *n),
+            samples_needed,
         }
     }
+
+    /// About how many samples would decide an inconclusive percentile: an
+    /// interval's width shrinks as 1/sqrt(n), so the samples that make its
+    /// half-width the distance from the value to the decision line; at
+    /// least the percentile's minimum.
+    fn samples_needed(&self, v: f64, n: u64, i: &Interval, fail_on: FailOn) -> u64 {
+        let line = self.decision_line(fail_on);
+        let gap = (v - line).abs();
+        let floor = i.min_samples.max(n + 1);
+        match (i.lo, i.hi) {
+            (Some(lo), Some(hi)) if gap > 0.0 => {
+                let half = (hi - lo) / 2.0;
+                ((n as f64 * (half / gap).powi(2)).ceil() as u64).max(floor)
+            }
+            // Unbounded or exactly on the line: at least twice as many.
+            _ => floor.max(n * 2),
+        }
+    }
+}
+
+/// The sample count and the interval beside a percentile figure: for
+/// `a.b.p95`, `a.b.count` and `a.b.evidence.p95`.
+pub fn evidence_of(doc: &Value, path: &str) -> Option<(u64, Interval)> {
+    let (parent, stat) = path.rsplit_once('.')?;
+    let figures = parent.split('.').try_fold(doc, |v, k| v.get(k))?;
+    let interval: Interval =
+        serde_json::from_value(figures.get("evidence")?.get(stat)?.clone()).ok()?;
+    Some((figures.get("count")?.as_u64()?, interval))
 }
 
 /// The policy that judges a run given no SLO file: every request must
@@ -281,13 +358,25 @@ pub fn lookup(doc: &Value, path: &str) -> Option<f64> {
 
 impl Judged {
     /// Whether this objective fails the run: its level reached `fail_on`,
-    /// or it was required and not measured (unless `allow_missing`).
-    pub fn fails(&self, fail_on: FailOn, allow_missing: bool) -> bool {
+    /// it was required and not measured (unless `allow_missing`), or it
+    /// was inconclusive (unless `accept_inconclusive`).
+    pub fn fails(&self, gate: &Gate) -> bool {
         match self.level {
-            Level::NoData => self.required && !allow_missing,
-            level => fail_on.fails(level),
+            Level::NoData => self.required && !gate.allow_missing,
+            Level::Inconclusive => !gate.accept_inconclusive,
+            level => gate.fail_on.fails(level),
         }
     }
+}
+
+/// What fails a run: the level (`--fail-on`), and whether missing data
+/// (`--allow-missing`) and inconclusive percentiles
+/// (`--accept-inconclusive`) are let through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gate {
+    pub fail_on: FailOn,
+    pub allow_missing: bool,
+    pub accept_inconclusive: bool,
 }
 
 /// Which level fails a run.
@@ -345,6 +434,7 @@ mod tests {
             o.judge(
                 &json!({"latency_ms": {"first_token": {"p95": ms}}}),
                 &json!({}),
+                FailOn::Warning,
             )
         };
         assert_eq!(at(450.0).level, Level::Ok);
@@ -366,16 +456,27 @@ mod tests {
             ..o
         };
         assert_eq!(
-            min.judge(&json!({}), &json!({"successRate": "99.2%"}))
-                .level,
+            min.judge(
+                &json!({}),
+                &json!({"successRate": "99.2%"}),
+                FailOn::Warning
+            )
+            .level,
             Level::Ok
         );
         assert_eq!(
-            min.judge(&json!({}), &json!({"successRate": "97.0%"}))
-                .level,
+            min.judge(
+                &json!({}),
+                &json!({"successRate": "97.0%"}),
+                FailOn::Warning
+            )
+            .level,
             Level::Warning
         );
-        assert_eq!(min.judge(&json!({}), &json!({})).level, Level::NoData);
+        assert_eq!(
+            min.judge(&json!({}), &json!({}), FailOn::Warning).level,
+            Level::NoData
+        );
     }
 
     #[test]
@@ -401,5 +502,49 @@ mod tests {
         assert!(!FailOn::Critical.fails(Level::Warning));
         assert!(FailOn::Critical.fails(Level::Critical));
         assert!(!FailOn::Target.fails(Level::NoData));
+    }
+
+    #[test]
+    fn a_percentile_is_decided_only_by_its_whole_interval() {
+        let o = first_token_p95(); // target 500, warning 1000, critical 2000
+        let doc = |p95: f64, lo: Option<f64>, hi: Option<f64>, n: u64| {
+            json!({"latency_ms": {"first_token": {"p95": p95, "count": n,
+                "evidence": {"p95": {"lo": lo, "hi": hi, "min_samples": 100}}}}})
+        };
+        let at = |d: Value| o.judge(&d, &json!({}), FailOn::Warning);
+        // Wholly below the warning line: passes at --fail-on warning,
+        // even though the interval straddles the target.
+        assert_eq!(
+            at(doc(450.0, Some(420.0), Some(600.0), 400)).level,
+            Level::Ok
+        );
+        // Wholly past it: a breach.
+        assert_eq!(
+            at(doc(1500.0, Some(1200.0), Some(1700.0), 400)).level,
+            Level::Warning
+        );
+        // Straddling it: inconclusive, with the samples that would decide it.
+        let j = at(doc(990.0, Some(900.0), Some(1100.0), 400));
+        assert_eq!(j.level, Level::Inconclusive);
+        assert!(j.samples_needed.unwrap() > 400, "{j:?}");
+        assert_eq!(j.samples, Some(400));
+        // No upper bound (too few samples): never a pass.
+        assert_eq!(
+            at(doc(100.0, Some(90.0), None, 400)).level,
+            Level::Inconclusive
+        );
+        // Fewer samples than the percentile needs: inconclusive whatever the value.
+        assert_eq!(
+            at(doc(100.0, Some(90.0), Some(110.0), 99)).level,
+            Level::Inconclusive
+        );
+        // An inconclusive objective fails unless accepted.
+        let j = at(doc(990.0, Some(900.0), Some(1100.0), 400));
+        let gate = Gate::default();
+        assert!(j.fails(&gate));
+        assert!(!j.fails(&Gate {
+            accept_inconclusive: true,
+            ..gate
+        }));
     }
 }

@@ -4,7 +4,7 @@
 //! model), `requests.{total,ok,failed}`, `errors` by type, `slo`.
 
 use crate::aggregate::{Figures, Second};
-use crate::objective::{FailOn, Judged, Level};
+use crate::objective::{FailOn, Gate, Judged, Level};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -48,6 +48,9 @@ pub struct Report {
     /// `--allow-missing`: objectives with no data did not fail the run.
     #[serde(default)]
     pub allow_missing: bool,
+    /// `--accept-inconclusive`: inconclusive percentiles did not fail the run.
+    #[serde(default)]
+    pub accept_inconclusive: bool,
     pub slo: Vec<Judged>,
     /// The guide's incident severity of what the run saw (null: none).
     pub severity: Option<crate::severity::Severity>,
@@ -55,20 +58,42 @@ pub struct Report {
     pub files: Value,
 }
 
+impl Report {
+    /// The gate this report was judged by.
+    pub fn gate(&self) -> Gate {
+        Gate {
+            fail_on: self.fail_on,
+            allow_missing: self.allow_missing,
+            accept_inconclusive: self.accept_inconclusive,
+        }
+    }
+}
+
 /// The verdict of judged objectives under a gate policy, plus the
 /// client's own trustworthiness. An objective with no data fails unless
 /// it is not `required` or `allow_missing` is set.
 pub fn verdict(
     slo: &[Judged],
-    fail_on: FailOn,
-    allow_missing: bool,
+    gate: &Gate,
     trustworthy: bool,
     untrusted_reasons: &[String],
 ) -> (Verdict, Vec<String>) {
     let mut reasons: Vec<String> = slo
         .iter()
-        .filter(|j| j.fails(fail_on, allow_missing))
+        .filter(|j| j.fails(gate))
         .map(|j| match j.level {
+            Level::Inconclusive => format!(
+                "{}: {} is inconclusive: {} samples, 95% interval {}; about {} samples would decide it (pass --accept-inconclusive to accept it)",
+                j.name,
+                j.metric,
+                j.samples.unwrap_or(0),
+                j.interval.as_ref().map_or("none".to_owned(), |i| format!(
+                    "[{}, {}]",
+                    i.lo.map_or("-".to_owned(), |v| format!("{v:.1}")),
+                    i.hi.map_or("unbounded".to_owned(), |v| format!("{v:.1}"))
+                )),
+                j.samples_needed.unwrap_or(0)
+            ),
             Level::NoData => format!(
                 "{}: {} was not measured (no data); mark the objective `required = false` if the target may lack it, or pass --allow-missing",
                 j.name, j.metric

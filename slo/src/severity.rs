@@ -163,6 +163,9 @@ mod tests {
             threshold: 500.0,
             margin: Some(-100.0),
             required: true,
+            interval: None,
+            samples: None,
+            samples_needed: None,
         };
         assert_eq!(
             classify(&figures(100, 100, 600.0), &[missed]).0,

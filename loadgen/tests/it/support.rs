@@ -32,6 +32,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         slo: None,
         fail_on: loadgen::FailOnArg::Warning,
         allow_missing: false,
+        accept_inconclusive: false,
         quiet: true,
     }
 }

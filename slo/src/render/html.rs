@@ -2,7 +2,7 @@
 //! no CDN, the charts are inline SVG drawn here.
 
 use super::junit::escape;
-use super::{fail_on_word, level_word, num, opt};
+use super::{fail_on_word, level_word, num, opt, with_ci};
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
 use std::fmt::Write;
@@ -210,7 +210,7 @@ pub fn render(r: &Report) -> String {
         let class = match j.level {
             Level::Critical => "critical",
             Level::Warning => "warning",
-            Level::TargetMissed => "target_missed",
+            Level::TargetMissed | Level::Inconclusive => "target_missed",
             _ => "ok",
         };
         let _ = write!(
@@ -320,8 +320,8 @@ pub fn render(r: &Report) -> String {
             o,
             "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             opt(f.p50),
-            opt(f.p95),
-            opt(f.p99),
+            with_ci(f, "p95"),
+            with_ci(f, "p99"),
             opt(f.max),
             f.count
         );
@@ -330,8 +330,8 @@ pub fn render(r: &Report) -> String {
                 o,
                 "<tr><td>{name} (corrected)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 opt(c.p50),
-                opt(c.p95),
-                opt(c.p99),
+                with_ci(c, "p95"),
+                with_ci(c, "p99"),
                 opt(c.max),
                 c.count
             );

@@ -48,10 +48,12 @@ pub fn render(r: &Report) -> String {
             Case {
                 class: slo_class.clone(),
                 name: j.name.clone(),
-                failure: j.fails(r.fail_on, r.allow_missing).then(|| {
+                failure: j.fails(&r.gate()).then(|| {
                     (
                         if j.level == Level::NoData {
                             format!("{} was not measured and is required", j.metric)
+                        } else if j.level == Level::Inconclusive {
+                            format!("{} = {value} is inconclusive: {}", j.metric, super::judged_ci(j))
                         } else {
                             format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), level_word(j.level))
                         },
@@ -59,7 +61,7 @@ pub fn render(r: &Report) -> String {
                         format!("metric: {}\nsource: {}\nvalue: {value}\nthreshold: {}\nlevel: {}\nfail on: {}", j.metric, format!("{:?}", j.source).to_lowercase(), num(j.threshold), level_word(j.level), fail_on_word(r.fail_on)),
                     )
                 }),
-                skipped: (j.level == Level::NoData && !j.fails(r.fail_on, r.allow_missing))
+                skipped: (j.level == Level::NoData && !j.fails(&r.gate()))
                     .then(|| format!("{} was not measured (not required)", j.metric)),
             }
         })

@@ -1,6 +1,6 @@
 //! `report.md`: verdict first, then the objectives table, then the figures.
 
-use super::{fail_on_word, level_word, num, opt};
+use super::{fail_on_word, judged_ci, level_word, num, opt, with_ci};
 use crate::aggregate::LatencyFigures;
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
@@ -59,8 +59,11 @@ pub fn render(r: &Report) -> String {
                 "From `{file}`; the run fails at `{}` or worse.\n",
                 fail_on_word(r.fail_on)
             );
-            let _ = writeln!(o, "| objective | level | value | threshold | margin |");
-            let _ = writeln!(o, "| --- | --- | --- | --- | --- |");
+            let _ = writeln!(
+                o,
+                "| objective | level | value | threshold | margin | 95% interval, samples |"
+            );
+            let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- |");
             for j in &r.slo {
                 let mark = match j.level {
                     Level::Ok => "✅",
@@ -68,15 +71,17 @@ pub fn render(r: &Report) -> String {
                     Level::Warning => "🟠",
                     Level::Critical => "🔴",
                     Level::NoData => "⚪",
+                    Level::Inconclusive => "❔",
                 };
                 let _ = writeln!(
                     o,
-                    "| {} | {mark} {} | {} | {} | {} |",
+                    "| {} | {mark} {} | {} | {} | {} | {} |",
                     j.name,
                     level_word(j.level),
                     j.value.map_or("—".into(), num),
                     num(j.threshold),
-                    j.margin.map_or("—".into(), num)
+                    j.margin.map_or("—".into(), num),
+                    judged_ci(j)
                 );
             }
         }
@@ -91,8 +96,8 @@ pub fn render(r: &Report) -> String {
             o,
             "| {name} | {} | {} | {} | {} | {} |",
             opt(f.p50),
-            opt(f.p95),
-            opt(f.p99),
+            with_ci(f, "p95"),
+            with_ci(f, "p99"),
             opt(f.max),
             f.count
         );

@@ -27,6 +27,43 @@ pub fn opt(v: Option<f64>) -> String {
     v.map_or("—".to_owned(), num)
 }
 
+/// A percentile with its 95 % interval: `520 [498–541]`; an unbounded
+/// side shows as `…`.
+pub fn with_ci(f: &crate::aggregate::LatencyFigures, stat: &str) -> String {
+    let value = match stat {
+        "p50" => f.p50,
+        "p90" => f.p90,
+        "p95" => f.p95,
+        _ => f.p99,
+    };
+    let Some(v) = value else {
+        return "—".to_owned();
+    };
+    match f.evidence.as_ref().and_then(|e| e.of(stat)) {
+        Some(i) => format!(
+            "{} [{}–{}]",
+            num(v),
+            i.lo.map_or("…".to_owned(), num),
+            i.hi.map_or("…".to_owned(), num)
+        ),
+        None => num(v),
+    }
+}
+
+/// A judged objective's interval and samples: `[498–541], n=300`.
+pub fn judged_ci(j: &crate::objective::Judged) -> String {
+    match (&j.interval, j.samples) {
+        (Some(i), Some(n)) => format!(
+            "[{}–{}], n={n}{}",
+            i.lo.map_or("…".to_owned(), num),
+            i.hi.map_or("…".to_owned(), num),
+            j.samples_needed
+                .map_or(String::new(), |m| format!(" (needs ~{m})"))
+        ),
+        _ => "—".to_owned(),
+    }
+}
+
 pub fn level_word(level: Level) -> &'static str {
     match level {
         Level::Ok => "ok",
@@ -34,6 +71,7 @@ pub fn level_word(level: Level) -> &'static str {
         Level::Warning => "warning",
         Level::Critical => "critical",
         Level::NoData => "no data",
+        Level::Inconclusive => "inconclusive",
     }
 }
 
@@ -115,8 +153,12 @@ mod tests {
         ];
         let doc = serde_json::to_value(&figures).unwrap();
         let server = json!({"available": false, "reason": "http://127.0.0.1:9/api/metrics/streaming: connection refused"});
-        let slo: Vec<_> = objectives.iter().map(|o| o.judge(&doc, &server)).collect();
-        let (verdict, reasons) = crate::report::verdict(&slo, FailOn::Warning, false, true, &[]);
+        let slo: Vec<_> = objectives
+            .iter()
+            .map(|o| o.judge(&doc, &server, FailOn::Warning))
+            .collect();
+        let (verdict, reasons) =
+            crate::report::verdict(&slo, &crate::objective::Gate::default(), true, &[]);
         let (severity, severity_reasons) = crate::severity::classify(&figures, &slo);
         assert_eq!(verdict, Verdict::Fail);
         Report {
@@ -145,6 +187,7 @@ mod tests {
             slo_file: Some("scenarios/slo/sample.toml".into()),
             fail_on: FailOn::Warning,
             allow_missing: false,
+            accept_inconclusive: false,
             slo,
             severity,
             severity_reasons,
