@@ -61,22 +61,33 @@ pub async fn capacity(
         std::fs::create_dir_all(&plan.out)
             .with_context(|| format!("cannot create {}", plan.out.display()))?;
         plan.quiet = true;
+        // Inconclusive percentiles are judged by their point estimate below.
+        plan.accept_inconclusive = true;
         let report = run::run(&plan).await?;
         if let Some(why) = &report.interrupted {
             search.stopped = Some(format!("step {n} was interrupted: {why}"));
             break;
         }
         let f = &report.figures;
+        // Until the search repeats or lengthens inconclusive steps (issue
+        // 17), a step judges a percentile by its point estimate.
+        let objectives = plan.slo.as_ref().map(|(_, f)| f.objectives.as_slice());
+        let point = |i: usize, j: &slo::objective::Judged| match (j.level, objectives) {
+            (Level::Inconclusive, Some(o)) => o.get(i).map_or(j.level, |o| o.point_level(j.value)),
+            _ => j.level,
+        };
         let mut breached: Vec<(Level, Breach)> = report
             .slo
             .iter()
-            .filter(|j| j.fails(&plan.gate()))
-            .map(|j| {
+            .enumerate()
+            .map(|(i, j)| (point(i, j), j))
+            .filter(|(level, j)| step_fails(*level, j, &plan))
+            .map(|(level, j)| {
                 (
-                    j.level,
+                    level,
                     Breach {
                         name: j.name.clone(),
-                        level: slo::render::level_word(j.level).to_owned(),
+                        level: slo::render::level_word(level).to_owned(),
                         value: j.value,
                         threshold: j.threshold,
                     },
@@ -133,8 +144,9 @@ pub async fn capacity(
             held: report
                 .slo
                 .iter()
-                .filter(|j| !j.fails(&plan.gate()))
-                .map(|j| j.name.clone())
+                .enumerate()
+                .filter(|(i, j)| !step_fails(point(*i, j), j, &plan))
+                .map(|(_, j)| j.name.clone())
                 .collect(),
             breached: breached.into_iter().map(|(_, b)| b).collect(),
         };
@@ -170,6 +182,16 @@ pub async fn capacity(
     );
     write(&base.out, &report)?;
     Ok(report)
+}
+
+/// Whether an objective at `level` (its point level when inconclusive)
+/// fails a step.
+fn step_fails(level: Level, j: &slo::objective::Judged, plan: &Plan) -> bool {
+    match level {
+        Level::NoData => j.fails(&plan.gate()),
+        Level::Inconclusive => false,
+        level => plan.fail_on.fails(level),
+    }
 }
 
 pub fn write(out: &Path, r: &CapacityReport) -> anyhow::Result<()> {

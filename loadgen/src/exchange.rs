@@ -185,6 +185,9 @@ pub async fn exchange(
     // Only a failure needs its tag for goose (no allocation per success).
     let failure =
         (!rec.outcome.is_ok()).then(|| format!("{}: {}", rec.outcome.as_str(), rec.error));
+    if !rec.warmup {
+        shared.measured_done.fetch_add(1, Ordering::Relaxed);
+    }
     let _ = shared
         .records
         .send(Msg::Done(Box::new(rec), stamps.gaps_us));

@@ -169,6 +169,10 @@ pub struct RunArgs {
     /// Measured duration, over the scenario's (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+    /// The cap of a run that sizes itself (`min_requests`,
+    /// `until_conclusive`), over the scenario's `max_duration`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_duration: Option<Duration>,
     /// A closed model with N users, over the scenario's load.
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     pub users: Option<usize>,
@@ -484,8 +488,11 @@ fn summarize(r: &slo::report::Report, out: &std::path::Path) {
         q.total,
         q.ok,
         q.failed,
-        ft.p95
-            .map_or("not measured".to_owned(), |v| format!("{v:.0} ms")),
+        match ft.p95 {
+            None => "not measured".to_owned(),
+            // With its 95% interval: "512 ms [498–541]".
+            Some(_) => format!("{} ms", slo::render::with_ci(ft, "p95")),
+        },
         if r.verdict == slo::report::Verdict::Pass {
             "PASS"
         } else {

@@ -39,6 +39,9 @@ impl Plan {
         if let Some(d) = args.duration {
             scenario.duration = d;
         }
+        if let Some(d) = args.max_duration {
+            scenario.max_duration = Some(d);
+        }
         if let Some(users) = args.users {
             scenario.load = Load {
                 model: Model::Closed,

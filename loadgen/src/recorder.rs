@@ -45,6 +45,48 @@ pub struct Setup {
     pub warmup: Duration,
     /// The self-check, whose stalls mark the requests they overlapped.
     pub watch: Arc<Mutex<Watch>>,
+    /// `until_conclusive`: judged once a second.
+    pub until_conclusive: Option<UntilConclusive>,
+}
+
+/// What a run that goes on until its percentiles are conclusive judges.
+pub struct UntilConclusive {
+    pub objectives: Vec<slo::objective::Objective>,
+    pub fail_on: slo::objective::FailOn,
+    pub open_model: bool,
+    /// Set once every client-side percentile objective is decided.
+    pub conclusive: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl UntilConclusive {
+    fn check(&self, all: &Aggregate) {
+        let figures = all.figures(Duration::from_secs(1), self.open_model);
+        let doc = serde_json::to_value(&figures).expect("figures serialize");
+        let none = serde_json::Value::Null;
+        let decided = self
+            .objectives
+            .iter()
+            // Required client-side percentiles: what evidence can decide.
+            .filter(|o| {
+                o.source == slo::objective::Source::Client
+                    && o.required
+                    && matches!(
+                        o.metric.rsplit('.').next(),
+                        Some("p50" | "p90" | "p95" | "p99")
+                    )
+            })
+            .map(|o| o.judge(&doc, &none, self.fail_on))
+            .all(|j| {
+                !matches!(
+                    j.level,
+                    slo::objective::Level::Inconclusive | slo::objective::Level::NoData
+                )
+            });
+        if decided {
+            self.conclusive
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 /// A request is held this long after it ended before it is written, so
@@ -65,6 +107,7 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
         goodput,
         warmup,
         watch,
+        until_conclusive,
     } = setup;
     let csv_path = out.join(CSV_FILE);
     let mut csv = csv::Writer::from_writer(BufWriter::new(
@@ -161,6 +204,9 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
             interval.reset();
             interval_start = t;
             csv.flush().context("cannot flush the CSV")?;
+            if let Some(u) = &until_conclusive {
+                u.check(&all);
+            }
         }
     }
     let t = since_t0(Instant::now());

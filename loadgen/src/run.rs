@@ -42,6 +42,13 @@ pub struct Shared {
     /// time goose takes to start does not count as lateness).
     pub clock: Arc<std::sync::OnceLock<Clock>>,
     run_length: Duration,
+    /// The longest the run may grow to when it sizes itself.
+    run_cap: Duration,
+    /// The measured requests the run needs (`min_requests`).
+    pub min_requests: u64,
+    /// Set by the recorder when every judged percentile is decided
+    /// (`until_conclusive`); always true when the run does not ask.
+    pub conclusive: Arc<AtomicBool>,
     warmup: Duration,
     pub timeout: Duration,
     pub audio: bool,
@@ -53,15 +60,23 @@ pub struct Shared {
     pub max_lateness: Duration,
     pub max_event_bytes: usize,
     pub max_body_bytes: usize,
+    /// Measured (not warm-up) requests that ended, dropped ones included.
+    pub measured_done: AtomicU64,
+    /// Set when no new request may start (the measured part is over).
+    pub stopped: AtomicBool,
+    /// When the measured part ended (it may outlast `duration` when the
+    /// run sizes itself).
+    pub measured_end: std::sync::OnceLock<Instant>,
 }
 
-/// t = 0 of the run, the end of the warm-up, and the end after which no
-/// request starts.
+/// t = 0 of the run, the end of the warm-up, the end of `duration`, and
+/// the latest end when the run sizes itself, after which no request starts.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     pub started: Instant,
     pub warmup_end: Instant,
     pub end: Instant,
+    pub cap: Instant,
 }
 
 impl Shared {
@@ -72,6 +87,7 @@ impl Shared {
                 started,
                 warmup_end: started + self.warmup,
                 end: started + self.run_length,
+                cap: started + self.run_cap,
             }
         })
     }
@@ -136,12 +152,22 @@ async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
         .expect("schedule lock")
         .next_start();
     let intended = clock.started + Duration::from_secs_f64(offset);
-    if intended >= clock.end {
+    if s.stopped.load(Ordering::Relaxed) || intended >= clock.cap {
         // The schedule is spent: idle until the run ends.
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
-    tokio::time::sleep_until(intended).await;
+    // Users claim slots ahead of time: wake to see the run stop (the end
+    // of a run that sizes itself is known only when it comes).
+    while Instant::now() < intended {
+        if s.stopped.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        tokio::time::sleep_until(intended.min(Instant::now() + Duration::from_millis(100))).await;
+    }
+    if s.stopped.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let now = Instant::now();
     if now.saturating_duration_since(intended) > s.max_lateness {
         // Not served: a record of its own, so the CSV holds it and every
@@ -156,6 +182,9 @@ async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
             us(now),
             intended < clock.warmup_end,
         );
+        if !rec.warmup {
+            s.measured_done.fetch_add(1, Ordering::Relaxed);
+        }
         let _ = s.records.send(Msg::Done(Box::new(rec), Vec::new()));
         return Ok(());
     }
@@ -163,7 +192,7 @@ async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
 }
 
 async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
-    if Instant::now() >= s.clock().end {
+    if s.stopped.load(Ordering::Relaxed) || Instant::now() >= s.clock().cap {
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
@@ -256,6 +285,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let before = scraper.get(scrape::METRICS).await.and_then(ok_json);
 
     let (tx, rx) = std::sync::mpsc::channel();
+    let conclusive = Arc::new(AtomicBool::new(!sc.until_conclusive));
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let clock = Arc::new(std::sync::OnceLock::new());
@@ -271,6 +301,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ),
         clock: Arc::clone(&clock),
         run_length: plan.run_length(),
+        run_cap: sc.warmup + sc.max_measured(),
+        min_requests: sc.min_requests,
+        conclusive: Arc::clone(&conclusive),
         warmup: sc.warmup,
         timeout: sc.request.timeout,
         audio: sc.request.audio,
@@ -293,6 +326,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         max_lateness: sc.load.max_lateness(),
         max_event_bytes: usize::try_from(sc.request.max_event_bytes).unwrap_or(usize::MAX),
         max_body_bytes: usize::try_from(sc.request.max_body_bytes).unwrap_or(usize::MAX),
+        measured_done: AtomicU64::new(0),
+        stopped: AtomicBool::new(false),
+        measured_end: std::sync::OnceLock::new(),
     });
 
     let live = Arc::new(Mutex::new(Live::default()));
@@ -307,6 +343,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         goodput: report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
         warmup: sc.warmup,
         watch: Arc::clone(&watch),
+        until_conclusive: sc.until_conclusive.then(|| recorder::UntilConclusive {
+            objectives: plan
+                .slo
+                .as_ref()
+                .map(|(_, f)| f.objectives.clone())
+                .unwrap_or_default(),
+            fail_on: plan.fail_on,
+            open_model: open,
+            conclusive: Arc::clone(&conclusive),
+        }),
     };
     // Blocking file I/O: on the blocking pool, never on an async worker.
     let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
@@ -352,6 +398,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     if show_progress {
         crate::progress::finish();
     }
+    let shared_end = shared.measured_end.get().copied();
     drop(shared);
     let aggregate = recorder.await.context("the recorder task failed")??;
     let elapsed = started.elapsed();
@@ -376,8 +423,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         (Ok(_), None) => None,
     };
     let measured = clock.get().map_or(Duration::ZERO, |c| {
-        Instant::now()
-            .min(c.end)
+        shared_end
+            .unwrap_or_else(Instant::now)
+            .min(c.cap)
             .saturating_duration_since(c.warmup_end)
     });
     let check = watch.lock().expect("watch lock").verdict(
@@ -447,16 +495,27 @@ fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {
     }
 }
 
-/// At the end time, waits for the requests in flight (up to the timeout),
-/// then stops goose.
+/// At the end of `duration` (or later, up to the cap, while a run that
+/// sizes itself lacks requests or conclusive percentiles), stops new
+/// requests, waits for the ones in flight (up to the timeout), then stops
+/// goose.
 async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
-    let end = loop {
+    let clock = loop {
         match s.clock.get() {
-            Some(c) => break c.end,
+            Some(c) => break *c,
             None => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     };
-    tokio::time::sleep_until(end).await;
+    tokio::time::sleep_until(clock.end).await;
+    while Instant::now() < clock.cap
+        && (s.measured_done.load(Ordering::Relaxed) < s.min_requests
+            || !s.conclusive.load(Ordering::Relaxed))
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = Instant::now().min(clock.cap);
+    let _ = s.measured_end.set(end);
+    s.stopped.store(true, Ordering::SeqCst);
     let give_up = end + s.timeout + Duration::from_secs(1);
     while s.active.load(Ordering::Relaxed) > 0 && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -500,7 +559,7 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
         scenario = scenario.set_wait_time(sc.request.think_time, sc.request.think_time)?;
     }
     // A safety cap: the run normally ends when end_of_run stops it.
-    let cap = (plan.run_length() + sc.request.timeout).as_secs() + 5;
+    let cap = (sc.warmup + sc.max_measured() + sc.request.timeout).as_secs() + 5;
     let mut attack = GooseAttack::initialize_with_config(config)?
         .register_scenario(scenario)
         .set_default(GooseDefault::Host, url)?

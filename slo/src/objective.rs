@@ -204,6 +204,11 @@ impl Objective {
         Ok(())
     }
 
+    /// The level of the point estimate alone (no evidence considered).
+    pub fn point_level(&self, value: Option<f64>) -> Level {
+        value.map_or(Level::NoData, |v| self.level_of(v).0)
+    }
+
     /// The level of one value (no evidence considered) and the threshold it crossed.
     fn level_of(&self, v: f64) -> (Level, f64) {
         let beyond = |v: f64, limit: f64| match self.direction {

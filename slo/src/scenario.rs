@@ -29,6 +29,20 @@ pub struct Scenario {
     /// Seed of the prompt mix and of Poisson arrivals.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// The measured part goes on past `duration` until at least this many
+    /// measured requests have ended (up to `max_duration`).
+    #[serde(default)]
+    pub min_requests: u64,
+    /// The measured part goes on past `duration` until every percentile
+    /// objective of the SLO file is decided, not inconclusive (up to
+    /// `max_duration`).
+    #[serde(default)]
+    pub until_conclusive: bool,
+    /// The longest the measured part may grow to with `min_requests` or
+    /// `until_conclusive` (default: 5 times `duration`).
+    #[serde(default, with = "opt_duration_str")]
+    #[schemars(with = "Option<String>")]
+    pub max_duration: Option<Duration>,
     /// The SLO file that judges the run, relative to this file.
     pub slo: Option<PathBuf>,
     pub load: Load,
@@ -41,6 +55,20 @@ pub struct Scenario {
 
 fn default_seed() -> u64 {
     1
+}
+
+impl Scenario {
+    /// The longest the measured part may last: `duration` unless the run
+    /// sizes itself (`min_requests`, `until_conclusive`).
+    pub fn max_measured(&self) -> Duration {
+        if self.min_requests == 0 && !self.until_conclusive {
+            self.duration
+        } else {
+            self.max_duration
+                .unwrap_or(self.duration * 5)
+                .max(self.duration)
+        }
+    }
 }
 
 /// The load model: `model = "closed"` (users) or `"open"` (arrival rate).

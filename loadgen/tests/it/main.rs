@@ -5,6 +5,7 @@
 mod capacity;
 mod cli;
 mod errors;
+mod evidence;
 mod fail_closed;
 mod measure;
 mod monitor;

@@ -46,6 +46,11 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
         file.to_str().unwrap(),
         "--duration",
         "20s",
+        // Not sized until its p99s are conclusive (that takes minutes):
+        // this test is about the reports, so inconclusive is accepted.
+        "--max-duration",
+        "20s",
+        "--accept-inconclusive",
         "--rate",
         "4",
         "--out",
@@ -57,6 +62,17 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
     let report = json(&out.join("report.json"));
     assert_eq!(report["verdict"], "pass");
     assert!(report["slo"].as_array().unwrap().len() >= 12);
+    // 80 requests cannot decide a p99: accepted here, and the report says so.
+    assert_eq!(report["accept_inconclusive"], true);
+    assert!(
+        report["slo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["level"] == "inconclusive" && j["metric"].as_str().unwrap().ends_with("p99")),
+        "{}",
+        report["slo"]
+    );
     assert_valid_report(&out.join("report.json"));
     assert_junit_valid(&out.join("junit.xml"));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -97,7 +113,13 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
     let p95 = slower["scheduled_latency_ms"]["first_token"]["p95"]
         .as_f64()
         .unwrap();
-    slower["scheduled_latency_ms"]["first_token"]["p95"] = serde_json::json!(p95 * 1.2);
+    // Twice as slow: the whole interval moves, not only the point
+    // estimate (80 samples cannot show a 20 % slowdown beyond their noise).
+    slower["scheduled_latency_ms"]["first_token"]["p95"] = serde_json::json!(p95 * 2.0);
+    for side in ["lo", "hi"] {
+        let v = &mut slower["scheduled_latency_ms"]["first_token"]["evidence"]["p95"][side];
+        *v = serde_json::json!(v.as_f64().unwrap() * 2.0);
+    }
     let slower_path = dir.join("slower.json");
     std::fs::write(&slower_path, slower.to_string()).unwrap();
     let cmp = loadgen(&[
@@ -117,7 +139,7 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
         base.to_str().unwrap(),
         slower_path.to_str().unwrap(),
         "--tolerance",
-        "scheduled_latency_ms.first_token.p95=25%",
+        "scheduled_latency_ms.first_token.p95=150%",
     ]);
     assert_eq!(loose.status.code(), Some(0));
 }
@@ -129,7 +151,7 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
     let out = dir.join("out");
     let kpi = root().join("scenarios/slo/kpi.toml");
     let text = format!(
-        "name = \"degraded\"\nduration = \"8s\"\nslo = \"{}\"\n[server]\nargs = [\"--profile\", \"degraded\"]\n[load]\nmodel = \"closed\"\nusers = 6\n[request]\naudio = true\ntimeout = \"30s\"\n",
+        "name = \"degraded\"\nduration = \"8s\"\nslo = \"{}\"\n[server]\nargs = [\"--profile\", \"degraded\"]\n[load]\nmodel = \"closed\"\nusers = 150\n[request]\naudio = true\ntimeout = \"30s\"\n",
         kpi.display()
     );
     let file = scenario(&dir, &text);

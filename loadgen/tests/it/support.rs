@@ -27,6 +27,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         target: None,
         out: Some(out.to_owned()),
         duration: None,
+        max_duration: None,
         users: None,
         rate: None,
         slo: None,
