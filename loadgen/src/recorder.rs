@@ -118,11 +118,26 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
         File::create(&hlog_path)
             .with_context(|| format!("cannot create {}", hlog_path.display()))?,
     );
+    // The log's base time is the run clock's t = 0 (the first request), as
+    // the CSV's: wait for it. No request ends before it, so nothing is
+    // missed; a run that never starts one keeps the set-up time.
+    let mut pending: VecDeque<(Instant, Box<RequestRecord>, Vec<u32>)> = VecDeque::new();
+    let mut open = true;
+    while open && clock.get().is_none() {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(Msg::Done(rec, gaps)) => pending.push_back((Instant::now(), rec, gaps)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+        }
+    }
+    let base_wall = clock.get().map_or(started_wall, |c| {
+        started_wall + c.started.saturating_duration_since(started)
+    });
     let mut serializer = V2DeflateSerializer::new();
     let mut hlog = IntervalLogWriterBuilder::new()
-        .add_comment("loadgen latency log: values in microseconds; tags name the latency; interval times count from the run's first request, as requests.csv does")
-        .with_start_time(started_wall)
-        .with_base_time(started_wall)
+        .add_comment("loadgen latency log: values in microseconds; tags name the latency; times count from the run's first request, as requests.csv does")
+        .with_start_time(base_wall)
+        .with_base_time(base_wall)
         .with_max_value_divisor(1000.0)
         .begin_log_with(&mut hlog_file, &mut serializer)
         .context("cannot start the interval log")?;
@@ -140,8 +155,6 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
     };
     let mut interval_start = Duration::ZERO;
     let mut next_tick = started + Duration::from_secs(1);
-    let mut pending: VecDeque<(Instant, Box<RequestRecord>, Vec<u32>)> = VecDeque::new();
-    let mut open = true;
     while open || !pending.is_empty() {
         let now = Instant::now();
         if open {
