@@ -71,16 +71,14 @@ pub async fn capacity(
         let f = &report.figures;
         // Until the search repeats or lengthens inconclusive steps (issue
         // 17), a step judges a percentile by its point estimate.
-        let objectives = plan.slo.as_ref().map(|(_, f)| f.objectives.as_slice());
-        let point = |i: usize, j: &slo::objective::Judged| match (j.level, objectives) {
-            (Level::Inconclusive, Some(o)) => o.get(i).map_or(j.level, |o| o.point_level(j.value)),
-            _ => j.level,
+        let point = |j: &slo::objective::Judged| match j.level {
+            Level::Inconclusive => j.point_level,
+            level => level,
         };
         let mut breached: Vec<(Level, Breach)> = report
             .slo
             .iter()
-            .enumerate()
-            .map(|(i, j)| (point(i, j), j))
+            .map(|j| (point(j), j))
             .filter(|(level, j)| step_fails(*level, j, &plan))
             .map(|(level, j)| {
                 (
@@ -133,7 +131,8 @@ pub async fn capacity(
             } else {
                 0.0
             },
-            passed: breached.is_empty() && report.verdict == slo::report::Verdict::Pass,
+            // A failed verdict always left a breach above.
+            passed: breached.is_empty(),
             critical: report.slo.iter().any(|j| j.level == Level::Critical),
             client_saturated: report.self_check["trustworthy"] == false,
             success_rate: f.requests.success_rate,
@@ -144,9 +143,8 @@ pub async fn capacity(
             held: report
                 .slo
                 .iter()
-                .enumerate()
-                .filter(|(i, j)| !step_fails(point(*i, j), j, &plan))
-                .map(|(_, j)| j.name.clone())
+                .filter(|j| !step_fails(point(j), j, &plan))
+                .map(|j| j.name.clone())
                 .collect(),
             breached: breached.into_iter().map(|(_, b)| b).collect(),
         };

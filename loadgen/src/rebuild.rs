@@ -134,9 +134,11 @@ pub fn rebuild(
             old["self_check"].clone()
         },
         slo,
-        fail_on,
-        allow_missing: allow_missing || old["allow_missing"] == true,
-        accept_inconclusive: accept_inconclusive || old["accept_inconclusive"] == true,
+        gate: slo::objective::Gate {
+            fail_on,
+            allow_missing: allow_missing || old["allow_missing"] == true,
+            accept_inconclusive: accept_inconclusive || old["accept_inconclusive"] == true,
+        },
         open_model,
     };
     let report = report::build(meta, &agg);

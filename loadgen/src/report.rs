@@ -5,7 +5,7 @@
 use anyhow::Context;
 use serde_json::{Value, json};
 use slo::aggregate::{Aggregate, GoodputLimits};
-use slo::objective::{Direction, FailOn, Judged, SloFile, Source};
+use slo::objective::{Direction, Gate, Judged, SloFile, Source};
 use slo::report::{Report, ScenarioInfo, TargetInfo, Verdict};
 use slo::severity::Severity;
 use std::path::{Path, PathBuf};
@@ -29,9 +29,8 @@ pub struct Meta {
     pub server: Value,
     pub self_check: Value,
     pub slo: Option<(PathBuf, SloFile)>,
-    pub fail_on: FailOn,
-    pub allow_missing: bool,
-    pub accept_inconclusive: bool,
+    /// What fails the run.
+    pub gate: Gate,
     pub open_model: bool,
 }
 
@@ -71,7 +70,7 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
     let judged: Vec<Judged> = policy
         .objectives
         .iter()
-        .map(|o| o.judge(&client_doc, &meta.server, meta.fail_on))
+        .map(|o| o.judge(&client_doc, &meta.server, meta.gate.fail_on))
         .collect();
     let trustworthy = meta.self_check["trustworthy"] != false;
     let untrusted: Vec<String> = meta.self_check["reasons"]
@@ -80,12 +79,8 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    let gate = slo::objective::Gate {
-        fail_on: meta.fail_on,
-        allow_missing: meta.allow_missing,
-        accept_inconclusive: meta.accept_inconclusive,
-    };
-    let (mut verdict, mut reasons) = slo::report::verdict(&judged, &gate, trustworthy, &untrusted);
+    let (mut verdict, mut reasons) =
+        slo::report::verdict(&judged, &meta.gate, trustworthy, &untrusted);
     if let Some(why) = &meta.interrupted {
         verdict = Verdict::Fail;
         reasons.push(format!("the run did not complete: {why}"));
@@ -127,9 +122,9 @@ pub fn build(meta: Meta, agg: &Aggregate) -> Report {
         server: meta.server,
         self_check: meta.self_check,
         slo_file: meta.slo.as_ref().map(|(p, _)| p.display().to_string()),
-        fail_on: meta.fail_on,
-        allow_missing: meta.allow_missing,
-        accept_inconclusive: meta.accept_inconclusive,
+        fail_on: meta.gate.fail_on,
+        allow_missing: meta.gate.allow_missing,
+        accept_inconclusive: meta.gate.accept_inconclusive,
         slo: judged,
         severity,
         severity_reasons,

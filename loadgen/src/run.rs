@@ -459,21 +459,21 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         server,
         self_check: serde_json::to_value(&check).expect("self check serializes"),
         slo: plan.slo.clone(),
-        fail_on: plan.fail_on,
-        allow_missing: plan.allow_missing,
-        accept_inconclusive: plan.accept_inconclusive,
+        gate: plan.gate(),
         open_model: open,
     };
-    let mut report = report::build(meta, &aggregate);
+    let mut report = report::build(meta.clone(), &aggregate);
     // A signal that came while the report was being built still counts.
     if report.interrupted.is_none()
         && let Some(why) = INTERRUPTED.lock().expect("interrupt lock").clone()
     {
-        report.interrupted = Some(why.clone());
-        report.verdict = slo::report::Verdict::Fail;
-        report
-            .verdict_reasons
-            .push(format!("the run did not complete: {why}"));
+        report = report::build(
+            report::Meta {
+                interrupted: Some(why),
+                ..meta
+            },
+            &aggregate,
+        );
     }
     sigterm.abort();
     report::write_all(&plan.out, &report)?;

@@ -17,7 +17,9 @@ pub const MIN_SAMPLES_FACTOR: f64 = 5.0;
 
 /// The fewest samples a q-quantile needs to be judged.
 pub fn min_samples(q: f64) -> u64 {
-    (MIN_SAMPLES_FACTOR / (1.0 - q)).ceil() as u64
+    // 1 - 0.9 is 0.09999999999999998 in f64: without the nudge a p90
+    // would need 51, not 50.
+    (MIN_SAMPLES_FACTOR / (1.0 - q) - 1e-9).ceil() as u64
 }
 
 /// The 1-based ranks `(lo, hi)` of the order statistics that bound the
@@ -186,6 +188,16 @@ mod tests {
         assert!(rank_interval(71, 0.95, CONFIDENCE).1.is_none());
         assert!(rank_interval(368, 0.99, CONFIDENCE).1.is_some());
         assert!(rank_interval(367, 0.99, CONFIDENCE).1.is_none());
+        // The README's table of the fewest samples with an upper bound.
+        for (q, n) in [(0.5, 6), (0.9, 36), (0.95, 72), (0.99, 368)] {
+            assert!(rank_interval(n, q, CONFIDENCE).1.is_some(), "q={q} n={n}");
+            assert!(
+                rank_interval(n - 1, q, CONFIDENCE).1.is_none(),
+                "q={q} n={n}"
+            );
+        }
+        assert_eq!(min_samples(0.5), 10);
+        assert_eq!(min_samples(0.9), 50);
         assert_eq!(min_samples(0.95), 100);
         assert_eq!(min_samples(0.99), 500);
     }

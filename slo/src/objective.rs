@@ -105,6 +105,9 @@ pub struct Judged {
     pub metric: String,
     pub source: Source,
     pub level: Level,
+    /// The level of the value alone, whatever its evidence: the same as
+    /// `level` unless that is `inconclusive`.
+    pub point_level: Level,
     pub value: Option<f64>,
     /// The level crossed (or the target, when `ok`).
     pub threshold: f64,
@@ -204,11 +207,6 @@ impl Objective {
         Ok(())
     }
 
-    /// The level of the point estimate alone (no evidence considered).
-    pub fn point_level(&self, value: Option<f64>) -> Level {
-        value.map_or(Level::NoData, |v| self.level_of(v).0)
-    }
-
     /// The level of one value (no evidence considered) and the threshold it crossed.
     fn level_of(&self, v: f64) -> (Level, f64) {
         let beyond = |v: f64, limit: f64| match self.direction {
@@ -246,10 +244,11 @@ impl Objective {
             Source::Server => server,
         };
         let value = lookup(doc, &self.metric);
-        let (mut level, threshold) = match value {
+        let (point_level, threshold) = match value {
             None => (Level::NoData, self.target),
             Some(v) => self.level_of(v),
         };
+        let mut level = point_level;
         let margin = value.map(|v| match self.direction {
             Direction::Max => threshold - v,
             Direction::Min => v - threshold,
@@ -276,6 +275,7 @@ impl Objective {
             metric: self.metric.clone(),
             source: self.source,
             level,
+            point_level,
             value,
             threshold,
             margin,

@@ -159,6 +159,7 @@ mod tests {
             metric: "latency_ms.first_token.p95".into(),
             source: crate::objective::Source::Client,
             level: Level::TargetMissed,
+            point_level: Level::TargetMissed,
             value: Some(600.0),
             threshold: 500.0,
             margin: Some(-100.0),

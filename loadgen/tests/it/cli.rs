@@ -1,11 +1,9 @@
 //! The `loadgen` binary: exit codes, errors that name the file, and an
 //! interrupted run that still writes consistent files.
 
-use crate::support::{records, scenario, temp_dir};
+use crate::support::{BIN, records, scenario, temp_dir};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 
 #[test]
 fn usage_errors_exit_2_and_name_what_is_wrong() {

@@ -3,21 +3,8 @@
 //! conclusive; `compare` tells run-to-run noise from a real slowdown.
 //! Through the binary, against the reference server on 127.0.0.1.
 
-use crate::support::{temp_dir, turn};
-use serde_json::Value;
+use crate::support::{checked_report as report, loadgen, temp_dir, turn};
 use std::path::Path;
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn report(out: &Path) -> Value {
-    crate::support::assert_valid_report(&out.join("report.json"));
-    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
-}
 
 /// Exact delays: a first token of `first_ms`, so the distribution is
 /// narrow and its percentiles settle fast.

@@ -3,15 +3,13 @@
 //! reference server's fault injection or a small misbehaving server
 //! written here, over real sockets on 127.0.0.1.
 
-use crate::support::{records, scenario, temp_dir, turn};
+use crate::support::{BIN, checked_report as report, records, scenario, temp_dir, turn};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 
 /// How the misbehaving server answers each request.
 #[derive(Clone, Copy)]
@@ -135,11 +133,6 @@ fn run(file: &Path, out: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn report(out: &Path) -> Value {
-    crate::support::assert_valid_report(&out.join("report.json"));
-    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
 fn reasons(r: &Value) -> String {

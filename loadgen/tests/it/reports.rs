@@ -2,18 +2,12 @@
 //! read: JUnit checked against its XSD, the HTML page rendered in headless
 //! Chromium, reports rebuilt from the saved files, compare.
 
-use crate::support::{assert_valid_report, scenario, temp_dir};
+use crate::support::{assert_valid_report, loadgen, scenario, temp_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+use std::process::Command;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("loadgen runs")
 }
 
 fn json(path: &Path) -> serde_json::Value {

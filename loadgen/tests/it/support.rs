@@ -6,6 +6,23 @@ use slo::record::RequestRecord;
 use slo::report::Report;
 use std::path::{Path, PathBuf};
 
+/// The `loadgen` binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+/// Runs the binary and waits for it.
+pub fn loadgen(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("loadgen runs")
+}
+
+/// A run's report.json, checked against the committed schema.
+pub fn checked_report(out: &Path) -> serde_json::Value {
+    assert_valid_report(&out.join("report.json"));
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
 /// A fresh folder under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loadgen-it-{name}-{}", std::process::id()));
