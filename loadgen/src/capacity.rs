@@ -1,24 +1,84 @@
 //! `loadgen capacity SCENARIO`: the highest sustainable arrival rate at
-//! which every objective of the SLO file holds. Each step is a full run
-//! (an open model at the step's rate, with its own warm-up) against one
-//! target (the embedded reference server is started once for the whole
-//! search); the search itself is `slo::capacity`.
+//! which every objective that load moves holds, shown with evidence. The
+//! target is warmed once, then each step is a full run (an open model at
+//! the step's rate, with its own warm-up) that goes on until its deciding
+//! percentiles are decided or its cap; the embedded reference server is
+//! started once for the whole search. The search itself is
+//! `slo::capacity`.
 
 use crate::plan::Plan;
 use crate::run::{self, Embedded};
 use anyhow::{Context, bail};
-use slo::capacity::{Breach, CapacityReport, Search, SearchConfig, Step};
-use slo::objective::Level;
+use slo::capacity::{
+    CapacityReport, Measured, Next, Outcome, ReportMeta, Role, Search, SearchConfig, StepPlan,
+    WarmUp,
+};
+use slo::objective::{Objective, Source};
 use slo::scenario::{Load, Model};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct CapacityArgs {
+    /// The shortest measured part of a step.
     pub step_duration: Duration,
     pub step_warmup: Duration,
+    /// A step's cap on its first try (at least twice the time its
+    /// percentiles' minimum of requests takes at its rate).
+    pub step_max_duration: Duration,
+    /// The target's warm-up before the idle step, at the start rate.
+    pub warm: Duration,
     pub search: SearchConfig,
     pub expected_rps: Option<f64>,
+}
+
+/// The fewest measured requests the deciding client-side percentiles
+/// need (a p95: 100; see `slo::evidence::min_samples`).
+pub fn min_requests(objectives: &[Objective]) -> u64 {
+    objectives
+        .iter()
+        .filter(|o| o.source == Source::Client)
+        .filter_map(|o| match o.metric.rsplit('.').next()? {
+            "p50" => Some(0.50),
+            "p90" => Some(0.90),
+            "p95" => Some(0.95),
+            "p99" => Some(0.99),
+            _ => None,
+        })
+        .map(slo::evidence::min_samples)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The cap of a step's measured part: `--step-max-duration`, or twice the
+/// time its minimum of requests takes at its rate if longer; doubled on
+/// each try.
+pub fn step_cap(args: &CapacityArgs, min_requests: u64, next: &Next) -> Duration {
+    let for_samples = Duration::from_secs_f64(2.0 * min_requests as f64 / next.rate);
+    args.step_max_duration.max(for_samples) * next.cap_factor()
+}
+
+/// The plan of one open-model run at `rate` against `url`.
+fn open_run(base: &Plan, url: &str, rate: f64, out: PathBuf) -> Plan {
+    let mut plan = base.clone();
+    plan.target = Some(url.to_owned());
+    plan.scenario.target = Some(url.to_owned());
+    plan.scenario.load = Load {
+        model: Model::Open,
+        rate: Some(rate),
+        arrival: base.scenario.load.arrival,
+        max_users: base.scenario.load.max_users,
+        max_lateness: base.scenario.load.max_lateness,
+        users: None,
+        ramp_up: None,
+        test_plan: None,
+    };
+    plan.out = out;
+    plan.quiet = true;
+    // The search decides each step from its judged objectives, not from
+    // the run's own verdict.
+    plan.accept_inconclusive = true;
+    plan
 }
 
 pub async fn capacity(
@@ -26,11 +86,11 @@ pub async fn capacity(
     args: &CapacityArgs,
     mut say: impl FnMut(&str),
 ) -> anyhow::Result<CapacityReport> {
-    if base.slo.is_none() {
+    let Some((_, slo_file)) = &base.slo else {
         bail!(
             "capacity needs objectives to hold: give the scenario an `slo` file or pass --slo FILE"
         );
-    }
+    };
     let embedded = match &base.target {
         Some(_) => None,
         None => Some(Embedded::start(&base.scenario.server.args)?),
@@ -39,157 +99,188 @@ pub async fn capacity(
         .target
         .clone()
         .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
-    let mut search = Search::new(args.search.clone());
-    while let Some(rate) = search.next_rate() {
+    let mut search = Search::new(
+        args.search.clone(),
+        slo_file,
+        base.fail_on,
+        base.allow_missing,
+    );
+    let warm = if args.warm.is_zero() {
+        None
+    } else {
+        let mut plan = open_run(base, &url, args.search.start, base.out.join("warm"));
+        plan.scenario.duration = args.warm;
+        plan.scenario.warmup = Duration::ZERO;
+        plan.scenario.min_requests = 0;
+        plan.scenario.until_conclusive = false;
+        plan.scenario.max_duration = None;
+        create(&plan.out)?;
+        let report = run::run(&plan).await?;
+        say(&format!(
+            "warm-up: {} requests in {:.0} s at {:.2} requests/s (not judged)",
+            report.figures.requests.total, report.measured_s, args.search.start
+        ));
+        if let Some(why) = &report.interrupted {
+            search.interrupted = true;
+            search.stopped = Some(format!("the warm-up was interrupted: {why}"));
+        }
+        Some(WarmUp {
+            rate: args.search.start,
+            duration_s: report.measured_s,
+            requests: report.figures.requests.total,
+        })
+    };
+    while let Some(next) = search.next() {
         let n = search.steps.len() + 1;
-        let mut plan = base.clone();
-        plan.target = Some(url.clone());
-        plan.scenario.target = Some(url.clone());
+        let deciding: Vec<Objective> = slo_file
+            .objectives
+            .iter()
+            .filter(|o| search.deciding().any(|d| d.name == o.name))
+            .cloned()
+            .collect();
+        let min = min_requests(&deciding).max(base.scenario.min_requests);
+        let cap = step_cap(args, min, &next);
+        let dir = format!(
+            "{n:02}-{:.3}rps{}",
+            next.rate,
+            if next.attempt > 1 {
+                format!("-try{}", next.attempt)
+            } else {
+                String::new()
+            }
+        );
+        let mut plan = open_run(base, &url, next.rate, base.out.join("steps").join(dir));
         plan.scenario.duration = args.step_duration;
         plan.scenario.warmup = args.step_warmup;
-        plan.scenario.load = Load {
-            model: Model::Open,
-            rate: Some(rate),
-            arrival: base.scenario.load.arrival,
-            max_users: base.scenario.load.max_users,
-            max_lateness: base.scenario.load.max_lateness,
-            users: None,
-            ramp_up: None,
-            test_plan: None,
-        };
-        plan.out = base.out.join("steps").join(format!("{n:02}-{rate:.3}rps"));
-        std::fs::create_dir_all(&plan.out)
-            .with_context(|| format!("cannot create {}", plan.out.display()))?;
-        plan.quiet = true;
-        // Inconclusive percentiles are judged by their point estimate below.
-        plan.accept_inconclusive = true;
+        plan.scenario.min_requests = min;
+        plan.scenario.until_conclusive = true;
+        plan.scenario.max_duration = Some(cap.max(args.step_duration));
+        plan.sizing = Some(deciding);
+        plan.stop_on_breach = true;
+        create(&plan.out)?;
         let report = run::run(&plan).await?;
         if let Some(why) = &report.interrupted {
+            search.interrupted = true;
             search.stopped = Some(format!("step {n} was interrupted: {why}"));
             break;
         }
         let f = &report.figures;
-        // Until the search repeats or lengthens inconclusive steps (issue
-        // 17), a step judges a percentile by its point estimate.
-        let point = |j: &slo::objective::Judged| match j.level {
-            Level::Inconclusive => j.point_level,
-            level => level,
-        };
-        let mut breached: Vec<(Level, Breach)> = report
-            .slo
-            .iter()
-            .map(|j| (point(j), j))
-            .filter(|(level, j)| step_fails(*level, j, &plan))
-            .map(|(level, j)| {
-                (
-                    level,
-                    Breach {
-                        name: j.name.clone(),
-                        level: slo::render::level_word(level).to_owned(),
-                        value: j.value,
-                        threshold: j.threshold,
-                    },
-                )
-            })
-            .collect();
-        // Arrivals the step could not send: the offered rate was not carried.
-        let dropped = f.requests.dropped;
-        if dropped > 0 {
-            breached.push((
-                Level::Critical,
-                Breach {
-                    name: "arrivals dropped".into(),
-                    level: "critical".into(),
-                    value: Some(dropped as f64),
-                    threshold: 0.0,
-                },
-            ));
-        }
-        // Whatever else failed the run's verdict (all requests failed, an
-        // incident severity, a required objective without data) fails the
-        // step too: a step holds only when its whole verdict passes.
-        if report.verdict == slo::report::Verdict::Fail && breached.is_empty() {
-            breached.push((
-                Level::Critical,
-                Breach {
-                    name: report
-                        .verdict_reasons
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| "the run's verdict".into()),
-                    level: "fail".into(),
-                    value: None,
-                    threshold: 0.0,
-                },
-            ));
-        }
-        breached.sort_by_key(|b| std::cmp::Reverse(b.0));
-        let step = Step {
-            offered_rps: rate,
-            achieved_rps: if report.measured_s > 0.0 {
-                (f.requests.total - f.requests.dropped) as f64 / report.measured_s
+        let measured_s = report.measured_s;
+        let per_s = |count: u64| {
+            if measured_s > 0.0 {
+                count as f64 / measured_s
             } else {
                 0.0
-            },
-            // A failed verdict always left a breach above.
-            passed: breached.is_empty(),
-            critical: report.slo.iter().any(|j| j.level == Level::Critical),
-            client_saturated: report.self_check["trustworthy"] == false,
+            }
+        };
+        let server: slo::server_view::ServerView =
+            serde_json::from_value(report.server.clone()).unwrap_or_default();
+        let mut other_failures = Vec::new();
+        if f.requests.total == 0 {
+            other_failures.push("no request was measured".to_owned());
+        } else if f.requests.ok == 0 {
+            other_failures.push(format!("all {} requests failed", f.requests.total));
+        }
+        let measured = Measured {
+            offered_rps: next.rate,
+            sent_rps: per_s(f.requests.total - f.requests.dropped),
+            achieved_rps: per_s(f.requests.ok),
+            measured_s,
+            requests: f.requests.total,
+            min_requests: min,
+            cap_s: cap.as_secs_f64(),
+            dropped: f.requests.dropped,
+            late: f.requests.late,
             success_rate: f.requests.success_rate,
+            client_saturated: report.self_check["trustworthy"] == false,
+            other_failures,
+            server_max_active_streams: server.max_active_streams,
+            server_first_token_p95_ms: server
+                .latency_after
+                .as_ref()
+                .and_then(|l| l.first_token.as_ref())
+                .and_then(|s| s.p95),
             first_token_p50_ms: f.scheduled_latency_ms.first_token.p50,
             first_token_p95_ms: f.scheduled_latency_ms.first_token.p95,
             first_token_p99_ms: f.scheduled_latency_ms.first_token.p99,
             complete_p95_ms: f.scheduled_latency_ms.complete.p95,
-            held: report
-                .slo
-                .iter()
-                .filter(|j| !step_fails(point(j), j, &plan))
-                .map(|j| j.name.clone())
-                .collect(),
-            breached: breached.into_iter().map(|(_, b)| b).collect(),
+            objectives: report.slo.clone(),
         };
-        say(&format!(
-            "step {n}: {rate:.2} requests/s offered, {:.2} achieved, p95 first token {}: {}",
-            step.achieved_rps,
-            step.first_token_p95_ms
-                .map_or("not measured".to_owned(), |v| format!("{v:.0} ms")),
-            if step.client_saturated {
-                "client saturated".to_owned()
-            } else if step.passed {
-                "held".to_owned()
-            } else {
-                format!(
-                    "failed ({})",
-                    step.breached
-                        .iter()
-                        .map(|b| b.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        ));
-        search.record(step);
+        let step = search.record(next, measured);
+        say(&describe(n, step));
+        let decided_idle = step.outcome == Outcome::Idle;
+        for o in search
+            .objectives
+            .iter()
+            .filter(|o| decided_idle && matches!(o.role, Role::FailsAtIdle | Role::UndecidedAtIdle))
+        {
+            say(&format!("  {}: {}", o.name, o.why.as_deref().unwrap_or("")));
+        }
     }
     drop(embedded);
     let report = CapacityReport::new(
         &search,
-        &base.scenario.name,
-        &url,
-        base.slo.as_ref().map(|(p, _)| p.display().to_string()),
-        args.expected_rps,
+        ReportMeta {
+            scenario: base.scenario.name.clone(),
+            target: url,
+            slo_file: base.slo.as_ref().map(|(p, _)| p.display().to_string()),
+            step: StepPlan {
+                duration_s: args.step_duration.as_secs_f64(),
+                warmup_s: args.step_warmup.as_secs_f64(),
+                cap_s: args.step_max_duration.as_secs_f64(),
+            },
+            warm,
+            expected_rps: args.expected_rps,
+        },
     );
     write(&base.out, &report)?;
     Ok(report)
 }
 
-/// Whether an objective at `level` (its point level when inconclusive)
-/// fails a step.
-fn step_fails(level: Level, j: &slo::objective::Judged, plan: &Plan) -> bool {
-    match level {
-        Level::NoData => j.fails(&plan.gate()),
-        Level::Inconclusive => false,
-        level => plan.fail_on.fails(level),
-    }
+/// One line per step on the terminal.
+fn describe(n: usize, s: &slo::capacity::Step) -> String {
+    let m = &s.measured;
+    let what = match s.outcome {
+        Outcome::Idle => "idle".to_owned(),
+        Outcome::Held => "held".to_owned(),
+        Outcome::ClientSaturated => "client saturated".to_owned(),
+        Outcome::Repeated => format!(
+            "inconclusive ({}): repeating longer",
+            s.undecided.join(", ")
+        ),
+        Outcome::Inconclusive => format!(
+            "inconclusive after {} tries ({}): not held",
+            s.attempt,
+            s.undecided.join(", ")
+        ),
+        Outcome::Breached | Outcome::NotIdle => format!(
+            "{} ({})",
+            if s.outcome == Outcome::NotIdle {
+                "not carried, not idle"
+            } else {
+                "breached"
+            },
+            s.breached
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "step {n}: {:.2} requests/s offered, {:.2} achieved, {} requests in {:.0} s (at least {}), p95 first token {}: {what}",
+        m.offered_rps,
+        m.achieved_rps,
+        m.requests,
+        m.measured_s,
+        m.min_requests,
+        m.first_token_p95_ms
+            .map_or("not measured".to_owned(), |v| format!("{v:.0} ms")),
+    )
+}
+
+fn create(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
 pub fn write(out: &Path, r: &CapacityReport) -> anyhow::Result<()> {
@@ -205,4 +296,62 @@ pub fn write(out: &Path, r: &CapacityReport) -> anyhow::Result<()> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> CapacityArgs {
+        CapacityArgs {
+            step_duration: Duration::from_secs(20),
+            step_warmup: Duration::from_secs(5),
+            step_max_duration: Duration::from_secs(60),
+            warm: Duration::from_secs(30),
+            search: SearchConfig {
+                start: 1.0,
+                max: 100.0,
+                min: 0.1,
+                factor: 2.0,
+                precision: 0.1,
+                max_steps: 40,
+                max_tries: 3,
+            },
+            expected_rps: None,
+        }
+    }
+
+    #[test]
+    fn a_step_needs_its_percentiles_minimum_and_time_to_collect_it() {
+        let kpi = slo::objective::SloFile::from_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/slo/kpi.toml"),
+        )
+        .unwrap();
+        // p95s: 100 requests; a p99 among them: 500.
+        assert_eq!(min_requests(&kpi.objectives), 100);
+        let mut with_p99 = kpi.objectives.clone();
+        with_p99[0].metric = "scheduled_latency_ms.first_token.p99".into();
+        assert_eq!(min_requests(&with_p99), 500);
+        // Server-side figures and rates need none.
+        assert_eq!(min_requests(&kpi.objectives[3..4]), 0);
+        let next = |rate: f64, attempt: u32| Next {
+            rate,
+            attempt,
+            idle: false,
+        };
+        // 100 requests at 1/s: 200 s, over the 60 s cap; at 10/s, 60 s.
+        assert_eq!(
+            step_cap(&args(), 100, &next(1.0, 1)),
+            Duration::from_secs(200)
+        );
+        assert_eq!(
+            step_cap(&args(), 100, &next(10.0, 1)),
+            Duration::from_secs(60)
+        );
+        // Doubled on each repeat.
+        assert_eq!(
+            step_cap(&args(), 100, &next(10.0, 3)),
+            Duration::from_secs(240)
+        );
+    }
 }

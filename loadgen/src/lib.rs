@@ -42,7 +42,8 @@ use std::time::Duration;
 /// Load tests and SLO gates for streaming chat backends.
 ///
 /// Exit codes: 0 the run passed, 1 an SLO was violated (or the run was not
-/// trustworthy, or did not complete), 2 a usage or run error.
+/// trustworthy, or did not complete), 2 a usage or run error, 3 (capacity)
+/// an objective fails at idle: capacity is undefined for it.
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 pub struct Cli {
@@ -54,19 +55,36 @@ pub struct Cli {
 pub enum Command {
     /// Runs a scenario file and writes its reports.
     Run(RunArgs),
-    /// Finds the highest arrival rate at which every objective of the SLO
-    /// file holds: a geometric ramp until the first breach, then bisection.
-    /// Exit 0 when it meets --expected-rps (or none was given), 1 when not.
+    /// Finds the highest arrival rate shown to hold every objective of the
+    /// SLO file that load moves: a warm-up, an idle step, a geometric ramp
+    /// until the first failing step, then bisection. Exit 0 when it meets
+    /// --expected-rps (or none was given), 1 when not (or interrupted), 3
+    /// when an objective fails at idle (capacity undefined for it).
     Capacity {
         #[command(flatten)]
         run: RunArgs,
-        /// How long each step is measured.
+        /// The shortest measured part of a step (it goes on until its
+        /// percentiles have their minimum of requests and are decided).
         #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
         step_duration: Duration,
+        /// A step's cap on its first try (at least twice the time its
+        /// minimum of requests takes); doubled on each repeat.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        step_max_duration: Duration,
+        /// How many times one rate is run while its percentiles stay
+        /// inconclusive before it counts as not held.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        step_tries: u32,
+        /// Warm the target (caches, connections) at --start-rps this long
+        /// before the idle step; 0s to skip.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        warm: Duration,
         /// The warm-up of each step (excluded from its figures).
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
         step_warmup: Duration,
-        /// The first rate tried, requests/s.
+        /// The first rate tried, requests/s: the idle step, which finds the
+        /// objectives that fail without load. Keep it well below the
+        /// capacity (a third of it or less).
         #[arg(long, value_name = "R", default_value_t = 1.0)]
         start_rps: f64,
         /// The highest rate tried.
@@ -222,6 +240,8 @@ pub enum Outcome {
     Pass,
     SloViolated,
     Error,
+    /// `loadgen capacity`: an objective fails at idle (exit 3).
+    CapacityUndefined,
 }
 
 impl From<Outcome> for ExitCode {
@@ -230,6 +250,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Pass => 0,
             Outcome::SloViolated => 1,
             Outcome::Error => 2,
+            Outcome::CapacityUndefined => 3,
         })
     }
 }
@@ -244,6 +265,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Capacity {
             run,
             step_duration,
+            step_max_duration,
+            step_tries,
+            warm,
             step_warmup,
             start_rps,
             max_rps,
@@ -264,10 +288,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             bad("--min-rps", min_rps, min_rps > 0.0 && min_rps <= start_rps)?;
             bad("--factor", factor, factor > 1.0)?;
             bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
+            bad("--step-tries", f64::from(step_tries), step_tries >= 1)?;
             let plan = plan::Plan::from_args(&run)?;
             let args = capacity::CapacityArgs {
                 step_duration,
                 step_warmup,
+                step_max_duration,
+                warm,
                 search: slo::capacity::SearchConfig {
                     start: start_rps,
                     max: max_rps,
@@ -275,25 +302,48 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
                     factor,
                     precision,
                     max_steps: 40,
+                    max_tries: step_tries,
                 },
                 expected_rps,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let report =
                 runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
+            for u in &report.undefined {
+                eprintln!(
+                    "capacity: {}: {}",
+                    u.name,
+                    u.why.as_deref().unwrap_or("fails at idle")
+                );
+            }
             eprintln!(
-                "capacity: {:.2} requests/s{}; reports in {}",
-                report.max_sustainable.value,
+                "capacity: {}{}{}; reports in {}",
+                report
+                    .max_sustainable
+                    .as_ref()
+                    .map_or("undefined".to_owned(), |q| format!(
+                        "{:.2} requests/s",
+                        q.value
+                    )),
                 report
                     .limiting_objective
                     .as_ref()
-                    .map_or(String::new(), |l| format!(", limited by {}", l.name)),
+                    .map_or(String::new(), |l| format!(
+                        ", limited by {} ({})",
+                        l.name, l.level
+                    )),
+                report
+                    .stopped
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("; stopped: {s}")),
                 plan.out.display()
             );
-            Ok(if report.meets_expected == Some(false) {
-                Outcome::SloViolated
-            } else {
-                Outcome::Pass
+            Ok(match report.status {
+                slo::capacity::Status::Found => Outcome::Pass,
+                slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {
+                    Outcome::SloViolated
+                }
+                slo::capacity::Status::Undefined => Outcome::CapacityUndefined,
             })
         }
         Command::Paths => {

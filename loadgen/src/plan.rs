@@ -22,6 +22,13 @@ pub struct Plan {
     /// Inconclusive percentiles do not fail the run (`--accept-inconclusive`).
     pub accept_inconclusive: bool,
     pub quiet: bool,
+    /// The objectives a run that sizes itself (`until_conclusive`) waits
+    /// to decide; `None`: the SLO file's. A capacity step names its
+    /// deciding objectives only.
+    pub sizing: Option<Vec<slo::objective::Objective>>,
+    /// A run that sizes itself also ends once one of them is shown
+    /// breached (a capacity step: the breach decides it).
+    pub stop_on_breach: bool,
 }
 
 impl Plan {
@@ -125,6 +132,8 @@ impl Plan {
             allow_missing: args.allow_missing,
             accept_inconclusive: args.accept_inconclusive,
             quiet: args.quiet,
+            sizing: None,
+            stop_on_breach: false,
         })
     }
 

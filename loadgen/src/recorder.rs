@@ -54,6 +54,8 @@ pub struct UntilConclusive {
     pub objectives: Vec<slo::objective::Objective>,
     pub fail_on: slo::objective::FailOn,
     pub open_model: bool,
+    /// Also done once one of them is shown breached.
+    pub stop_on_breach: bool,
     /// Set once every client-side percentile objective is decided.
     pub conclusive: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -63,7 +65,7 @@ impl UntilConclusive {
         let figures = all.figures(Duration::from_secs(1), self.open_model);
         let doc = serde_json::to_value(&figures).expect("figures serialize");
         let none = serde_json::Value::Null;
-        let decided = self
+        let judged: Vec<slo::objective::Judged> = self
             .objectives
             .iter()
             // Required client-side percentiles: what evidence can decide.
@@ -76,12 +78,16 @@ impl UntilConclusive {
                     )
             })
             .map(|o| o.judge(&doc, &none, self.fail_on))
-            .all(|j| {
-                !matches!(
-                    j.level,
-                    slo::objective::Level::Inconclusive | slo::objective::Level::NoData
-                )
-            });
+            .collect();
+        let undecided = |j: &slo::objective::Judged| {
+            matches!(
+                j.level,
+                slo::objective::Level::Inconclusive | slo::objective::Level::NoData
+            )
+        };
+        let breached = |j: &slo::objective::Judged| !undecided(j) && self.fail_on.fails(j.level);
+        let decided = judged.iter().all(|j| !undecided(j))
+            || (self.stop_on_breach && judged.iter().any(breached));
         if decided {
             self.conclusive
                 .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -181,7 +187,14 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
             let (ended, mut rec, gaps) = pending.pop_front().expect("a front");
             if let Some(c) = clock.get() {
                 let began = c.started + Duration::from_micros(rec.start_us);
-                rec.client_stall_us = watch.lock().expect("watch lock").stalled_us(began, ended);
+                let stamps: Vec<tokio::time::Instant> =
+                    [rec.first_token_us, rec.first_audio_us, rec.complete_us]
+                        .into_iter()
+                        .flatten()
+                        .map(|us| began + Duration::from_micros(us))
+                        .chain([began, ended])
+                        .collect();
+                rec.client_stall_us = watch.lock().expect("watch lock").stalled_at(&stamps);
             }
             csv.serialize(&*rec).context("cannot write a CSV row")?;
             // The interval log holds the measured part only, like the figures.

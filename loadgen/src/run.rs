@@ -344,11 +344,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         warmup: sc.warmup,
         watch: Arc::clone(&watch),
         until_conclusive: sc.until_conclusive.then(|| recorder::UntilConclusive {
-            objectives: plan
-                .slo
-                .as_ref()
-                .map(|(_, f)| f.objectives.clone())
-                .unwrap_or_default(),
+            objectives: plan.sizing.clone().unwrap_or_else(|| {
+                plan.slo
+                    .as_ref()
+                    .map(|(_, f)| f.objectives.clone())
+                    .unwrap_or_default()
+            }),
+            stop_on_breach: plan.stop_on_breach,
             fail_on: plan.fail_on,
             open_model: open,
             conclusive: Arc::clone(&conclusive),

@@ -85,11 +85,21 @@ pub async fn watch(state: Arc<Mutex<Watch>>) {
 }
 
 impl Watch {
-    /// How long stalls overlapped `[from, to]`, in µs.
-    pub fn stalled_us(&self, from: Instant, to: Instant) -> u64 {
+    /// The stalled time, in µs, of the stalls that could have delayed one
+    /// of these stamps (a request's send, first token, first audio, end).
+    /// A stall `[a, b]` delays a stamp taken in it or soon after, while the
+    /// client catches up on what arrived meanwhile: in `[a, b + (b − a)]`.
+    /// A stall between two stamps distorts no latency: what the server
+    /// sent meanwhile waited in the socket and is stamped when read, after
+    /// the stall (a stamp that lands that late is caught by the window).
+    pub fn stalled_at(&self, stamps: &[Instant]) -> u64 {
         self.stalls
             .iter()
-            .map(|&(a, b)| b.min(to).saturating_duration_since(a.max(from)))
+            .filter(|&&(a, b)| {
+                let until = b + b.saturating_duration_since(a);
+                stamps.iter().any(|t| *t >= a && *t <= until)
+            })
+            .map(|&(a, b)| b.saturating_duration_since(a))
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
             .sum()
     }
@@ -247,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn stalls_mark_the_requests_they_overlap() {
+    fn stalls_mark_the_requests_whose_stamps_they_delayed() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut w = Watch {
@@ -256,9 +266,14 @@ mod tests {
         };
         w.lag.record(Duration::from_millis(1));
         w.stalls.push((at(1000), at(2500)));
-        assert_eq!(w.stalled_us(at(0), at(900)), 0);
-        assert_eq!(w.stalled_us(at(900), at(1100)), 100_000);
-        assert_eq!(w.stalled_us(at(2000), at(4000)), 500_000);
+        // Stamps before the stall, or after its catch-up window (1.5 s
+        // long, to 4 s), were not delayed; one inside it was.
+        assert_eq!(w.stalled_at(&[at(0), at(900)]), 0);
+        assert_eq!(w.stalled_at(&[at(900), at(4100)]), 0);
+        assert_eq!(w.stalled_at(&[at(900), at(2600)]), 1_500_000);
+        assert_eq!(w.stalled_at(&[at(1200)]), 1_500_000);
+        // Two stamps in one stall count it once.
+        assert_eq!(w.stalled_at(&[at(2500), at(3000)]), 1_500_000);
         let v = w.verdict(false, 1, 1000);
         assert!(v.trustworthy, "{v:?}");
         assert_eq!(v.longest_stall_ms, 1500.0);

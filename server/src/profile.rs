@@ -47,6 +47,16 @@ impl Delay {
         }
     }
 
+    /// The mean in ms: a log-normal's is `median * exp(sigma² / 2)` (its
+    /// cap at 20 × median is over 6 sigma away for sigma <= 0.5, so it
+    /// does not move the mean measurably).
+    pub fn mean_ms(&self) -> f64 {
+        match *self {
+            Delay::Fixed(ms) => ms,
+            Delay::LogNormal { median, sigma } => median * (sigma * sigma / 2.0).exp(),
+        }
+    }
+
     fn check(&self, key: &str) -> Result<(), String> {
         let ok = match *self {
             Delay::Fixed(ms) => ms.is_finite() && (0.0..=600_000.0).contains(&ms),

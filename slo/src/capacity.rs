@@ -1,47 +1,154 @@
-//! Capacity search: the highest arrival rate at which every objective
-//! holds. A geometric ramp until the first breach, then bisection between
-//! the last passing and the first failing rate, until they are within the
-//! precision. Pure: the caller runs each step and reports its result.
+//! Capacity search: the highest arrival rate at which every objective that
+//! load can move holds, each step decided on evidence. Pure: the caller
+//! runs each step ([`Search::next`]) and hands back what it measured
+//! ([`Search::record`]).
+//!
+//! 1. **Idle.** The first step, at the start rate, establishes which
+//!    objectives fail without load. Those are set aside ("fails at idle":
+//!    capacity is undefined for them) instead of being turned into a tiny
+//!    capacity. If the start rate is not carried (drops, achieved short of
+//!    offered), it is not idle: the idle step is tried again lower.
+//! 2. **Ramp, then bisect**, geometrically from the idle rate until a step
+//!    fails, then between the last held and the first failing rate until
+//!    they are within the precision.
+//! 3. **Evidence.** A step holds only when every deciding objective is
+//!    shown to hold (a percentile's whole 95 % interval on the good side),
+//!    and fails only on a shown breach, a dropped arrival, an achieved rate
+//!    short of the offered one beyond Poisson noise, or a run in which
+//!    nothing succeeded. Anything else is inconclusive: the step is run
+//!    again with twice the time cap, up to `max_tries`; still inconclusive,
+//!    it counts as not held (the capacity is the highest rate *shown* to
+//!    hold).
+//!
+//! Objectives about the workload mix (cache hit rates) decide nothing
+//! unless the SLO file says so ([`crate::objective::CapacityRole`]).
 
+use crate::evidence::{Interval, poisson_cdf};
+use crate::objective::{CapacityRole, FailOn, Gate, Judged, Level, SloFile};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SearchConfig {
-    /// The first rate tried (requests/s).
+    /// The first rate tried, requests/s: the idle step. It must be well
+    /// below the capacity (a third of it or less).
     pub start: f64,
     /// Never offer more than this.
     pub max: f64,
-    /// Never offer less than this (when even `start` fails).
+    /// Never offer less than this (when the start rate is not carried).
     pub min: f64,
     /// Ramp factor between steps (e.g. 2).
     pub factor: f64,
-    /// Bisection stops when (first failing - last passing) / last passing
-    /// is at most this (e.g. 0.1).
+    /// Bisection stops when (first failing - last held) / last held is at
+    /// most this (e.g. 0.1).
     pub precision: f64,
     /// A safety bound on the number of steps.
     pub max_steps: usize,
+    /// How many times one rate is run while its deciding percentiles stay
+    /// inconclusive, each time with twice the time cap.
+    pub max_tries: u32,
 }
 
-/// One step of the search, as measured.
+/// What an objective does in the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A shown breach fails a step.
+    Decides,
+    /// Reported per step; decides nothing (the workload mix, or the SLO
+    /// file said `capacity = "reports"`).
+    Reports,
+    /// Failed at the idle step: load cannot be what breaks it, so capacity
+    /// is undefined for it.
+    FailsAtIdle,
+    /// Still inconclusive at the idle step after every try: it cannot be
+    /// shown to hold even without load.
+    UndecidedAtIdle,
+}
+
+/// An objective of the SLO file and its role in the search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Step {
+pub struct ObjectiveRole {
+    pub name: String,
+    pub metric: String,
+    pub role: Role,
+    /// For the idle roles: what the idle step measured.
+    pub why: Option<String>,
+}
+
+/// What the caller measured in one step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Measured {
+    /// The arrival rate scheduled, requests/s.
     pub offered_rps: f64,
+    /// Requests sent per second of the measured part.
+    pub sent_rps: f64,
+    /// Successful responses per second of the measured part.
     pub achieved_rps: f64,
-    pub passed: bool,
-    /// An objective reached its critical level.
-    pub critical: bool,
+    pub measured_s: f64,
+    /// Measured requests, dropped arrivals included.
+    pub requests: u64,
+    /// The fewest measured requests the step was run for: the minimum of
+    /// its deciding percentiles.
+    pub min_requests: u64,
+    /// The time cap of the step's measured part, s.
+    pub cap_s: f64,
+    /// Arrivals not sent within `max_lateness`.
+    pub dropped: u64,
+    /// Requests sent more than 10 ms after their schedule.
+    pub late: u64,
+    pub success_rate: f64,
     /// The load generator itself was the bottleneck (its numbers do not
     /// judge the server).
     pub client_saturated: bool,
-    pub success_rate: f64,
+    /// Why the run failed besides its objectives (e.g. nothing succeeded).
+    pub other_failures: Vec<String>,
+    /// The most streams the server reported active at once, when it
+    /// exposes them.
+    pub server_max_active_streams: Option<u64>,
+    /// The server's own first-token p95 (its monitoring endpoint), ms.
+    pub server_first_token_p95_ms: Option<f64>,
     pub first_token_p50_ms: Option<f64>,
     pub first_token_p95_ms: Option<f64>,
     pub first_token_p99_ms: Option<f64>,
     pub complete_p95_ms: Option<f64>,
-    /// Objectives that failed, worst first, with level and value.
+    /// Every objective of the SLO file, judged on this step.
+    pub objectives: Vec<Judged>,
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The idle step: what failed in it is set aside (see [`Role`]).
+    Idle,
+    /// Every deciding objective was shown to hold.
+    Held,
+    /// A deciding objective was shown breached, or the load was not carried.
+    Breached,
+    /// Still inconclusive after every try: counted as not held.
+    Inconclusive,
+    /// Inconclusive; the same rate is run again with twice the time cap.
+    Repeated,
+    /// The start rate was not carried, so it is not idle: tried lower.
+    NotIdle,
+    /// The load generator saturated: the search stops.
+    ClientSaturated,
+}
+
+/// One step of the search: what was measured and what it decided.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Step {
+    #[serde(flatten)]
+    pub measured: Measured,
+    /// The idle step (or a try at it).
+    pub idle: bool,
+    /// 1 for the first run at this rate, 2 for its repeat, ...
+    pub attempt: u32,
+    pub outcome: Outcome,
+    /// What was shown to fail, worst first.
     pub breached: Vec<Breach>,
-    /// Objectives that held.
-    pub held: Vec<String>,
+    /// Deciding objectives whose interval straddled their line.
+    pub undecided: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -50,104 +157,465 @@ pub struct Breach {
     pub level: String,
     pub value: Option<f64>,
     pub threshold: f64,
+    /// A percentile's 95 % interval.
+    #[serde(default)]
+    pub interval: Option<Interval>,
+}
+
+/// The next step to run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Next {
+    pub rate: f64,
+    pub attempt: u32,
+    pub idle: bool,
+}
+
+impl Next {
+    /// The factor on the step's time cap: doubled with each try.
+    pub fn cap_factor(&self) -> u32 {
+        1 << self.attempt.saturating_sub(1).min(8)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Search {
     pub cfg: SearchConfig,
+    pub fail_on: FailOn,
+    pub allow_missing: bool,
+    pub objectives: Vec<ObjectiveRole>,
     pub steps: Vec<Step>,
+    /// The rate of the idle step, once established.
+    pub idle_rps: Option<f64>,
     pub last_pass: Option<f64>,
     pub first_fail: Option<f64>,
     /// Why the search stopped before reaching its precision, if it did.
     pub stopped: Option<String>,
+    /// The search was interrupted (by the user or a broken step).
+    pub interrupted: bool,
+    idle_try: f64,
+    repeat: Option<(f64, u32)>,
+}
+
+/// The drop in achieved rate below which a step is not carrying its load,
+/// when Poisson noise cannot explain it (see [`carried`]).
+pub const ACHIEVED_FLOOR: f64 = 0.9;
+
+/// Whether `achieved` of `offered` requests/s over `seconds` is the load
+/// carried: no more than 10 % short, or short by no more than Poisson
+/// noise explains (P(count this low) >= 2.5 %).
+pub fn carried(offered: f64, achieved: f64, seconds: f64) -> bool {
+    let expected = offered * seconds;
+    let got = achieved * seconds;
+    got >= ACHIEVED_FLOOR * expected || poisson_cdf(got.round() as u64, expected) >= 0.025
 }
 
 impl Search {
-    pub fn new(cfg: SearchConfig) -> Self {
+    pub fn new(cfg: SearchConfig, slo: &SloFile, fail_on: FailOn, allow_missing: bool) -> Self {
+        let objectives = slo
+            .objectives
+            .iter()
+            .map(|o| ObjectiveRole {
+                name: o.name.clone(),
+                metric: o.metric.clone(),
+                role: match o.capacity_role() {
+                    CapacityRole::Decides => Role::Decides,
+                    CapacityRole::Reports => Role::Reports,
+                },
+                why: None,
+            })
+            .collect();
         Self {
+            idle_try: cfg.start,
             cfg,
+            fail_on,
+            allow_missing,
+            objectives,
             steps: Vec::new(),
+            idle_rps: None,
             last_pass: None,
             first_fail: None,
             stopped: None,
+            interrupted: false,
+            repeat: None,
         }
     }
 
-    /// The rate of the next step, or `None` when the search is over.
-    pub fn next_rate(&self) -> Option<f64> {
+    /// The objectives that decide steps now (the idle step set aside those
+    /// failing without load).
+    pub fn deciding(&self) -> impl Iterator<Item = &ObjectiveRole> {
+        self.objectives.iter().filter(|o| o.role == Role::Decides)
+    }
+
+    fn role(&self, name: &str) -> Role {
+        self.objectives
+            .iter()
+            .find(|o| o.name == name)
+            .map_or(Role::Reports, |o| o.role)
+    }
+
+    /// The next step, or `None` when the search is over.
+    pub fn next(&self) -> Option<Next> {
         if self.stopped.is_some() || self.steps.len() >= self.cfg.max_steps {
             return None;
         }
-        match (self.last_pass, self.first_fail) {
-            (None, None) => Some(self.cfg.start),
-            // Ramping up.
-            (Some(p), None) => {
-                if p >= self.cfg.max {
-                    None
-                } else {
-                    Some((p * self.cfg.factor).min(self.cfg.max))
-                }
-            }
-            // Even the lowest rate tried failed: ramp down.
-            (None, Some(f)) => {
-                let r = f / self.cfg.factor;
-                (r >= self.cfg.min).then_some(r)
-            }
-            (Some(p), Some(f)) => {
-                if (f - p) / p <= self.cfg.precision {
-                    None
-                } else {
-                    Some((p + f) / 2.0)
-                }
-            }
+        let idle = self.idle_rps.is_none();
+        if let Some((rate, attempt)) = self.repeat {
+            return Some(Next {
+                rate,
+                attempt,
+                idle,
+            });
         }
+        let rate = if idle {
+            self.idle_try
+        } else {
+            match (self.last_pass, self.first_fail) {
+                (Some(p), None) if p < self.cfg.max => (p * self.cfg.factor).min(self.cfg.max),
+                (Some(p), Some(f)) if (f - p) / p > self.cfg.precision => (p + f) / 2.0,
+                _ => return None,
+            }
+        };
+        Some(Next {
+            rate,
+            attempt: 1,
+            idle,
+        })
     }
 
-    pub fn record(&mut self, step: Step) {
-        let rate = step.offered_rps;
-        if step.client_saturated {
-            self.stopped = Some(format!(
-                "the load generator saturated at {rate:.2} requests/s: the server's capacity is at least the last passing rate, not measured beyond"
+    /// What the deciding objectives and the load say of a step: the
+    /// shown breaches (objectives first, then the load's) and the
+    /// undecided objectives.
+    fn judge(&self, m: &Measured) -> (Vec<Breach>, Vec<Breach>, Vec<String>) {
+        let gate = Gate {
+            fail_on: self.fail_on,
+            allow_missing: self.allow_missing,
+            accept_inconclusive: false,
+        };
+        let mut objectives = Vec::new();
+        let mut undecided = Vec::new();
+        for j in m
+            .objectives
+            .iter()
+            .filter(|j| self.role(&j.name) == Role::Decides)
+        {
+            match j.level {
+                Level::Inconclusive => undecided.push(j.name.clone()),
+                _ if j.fails(&gate) => objectives.push((
+                    j.level,
+                    Breach {
+                        name: j.name.clone(),
+                        level: if j.level == Level::NoData {
+                            "no data".into()
+                        } else {
+                            crate::render::level_word(j.level).to_owned()
+                        },
+                        value: j.value,
+                        threshold: j.threshold,
+                        interval: j.interval.clone(),
+                    },
+                )),
+                _ => {}
+            }
+        }
+        objectives.sort_by_key(|(level, _)| std::cmp::Reverse(*level));
+        let mut load = Vec::new();
+        let plain = |name: String, value: f64, threshold: f64| Breach {
+            name,
+            level: "critical".into(),
+            value: Some(value),
+            threshold,
+            interval: None,
+        };
+        if m.dropped > 0 {
+            load.push(plain("arrivals dropped".into(), m.dropped as f64, 0.0));
+        }
+        if m.measured_s > 0.0 && !carried(m.offered_rps, m.achieved_rps, m.measured_s) {
+            load.push(plain(
+                "achieved rate".into(),
+                m.achieved_rps,
+                ACHIEVED_FLOOR * m.offered_rps,
             ));
-        } else if step.passed {
-            self.last_pass = Some(self.last_pass.map_or(rate, |p| p.max(rate)));
-        } else {
+        }
+        for why in &m.other_failures {
+            load.push(Breach {
+                name: why.clone(),
+                level: "fail".into(),
+                value: None,
+                threshold: 0.0,
+                interval: None,
+            });
+        }
+        (
+            objectives.into_iter().map(|(_, b)| b).collect(),
+            load,
+            undecided,
+        )
+    }
+
+    /// Records the step `next` as measured; returns it as decided.
+    pub fn record(&mut self, next: Next, m: Measured) -> &Step {
+        self.repeat = None;
+        let rate = next.rate;
+        let (objectives, load, undecided) = self.judge(&m);
+        let outcome = if m.client_saturated {
+            self.stopped = Some(format!(
+                "the load generator saturated at {rate:.2} requests/s: the server's capacity is at least the last held rate, not measured beyond"
+            ));
+            Outcome::ClientSaturated
+        } else if next.idle {
+            self.record_idle(next, &m, &objectives, &load, &undecided)
+        } else if !objectives.is_empty() || !load.is_empty() {
             self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
-            if step.critical && self.last_pass.is_none() && rate <= self.cfg.min {
+            Outcome::Breached
+        } else if !undecided.is_empty() {
+            if next.attempt < self.cfg.max_tries {
+                self.repeat = Some((rate, next.attempt + 1));
+                Outcome::Repeated
+            } else {
+                self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
+                Outcome::Inconclusive
+            }
+        } else {
+            self.last_pass = Some(self.last_pass.map_or(rate, |p| p.max(rate)));
+            Outcome::Held
+        };
+        let mut breached = objectives;
+        breached.extend(load);
+        self.steps.push(Step {
+            measured: m,
+            idle: next.idle,
+            attempt: next.attempt,
+            outcome,
+            breached,
+            undecided,
+        });
+        self.steps.last().expect("just pushed")
+    }
+
+    fn record_idle(
+        &mut self,
+        next: Next,
+        m: &Measured,
+        objectives: &[Breach],
+        load: &[Breach],
+        undecided: &[String],
+    ) -> Outcome {
+        let rate = next.rate;
+        if !load.is_empty() {
+            self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
+            let lower = rate / self.cfg.factor;
+            if lower >= self.cfg.min {
+                self.idle_try = lower;
+            } else {
                 self.stopped = Some(format!(
-                    "an objective is critical even at {rate:.2} requests/s"
+                    "not even {rate:.2} requests/s (at --min-rps) was carried: {}; capacity is undefined",
+                    load.iter()
+                        .map(|b| b.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            return Outcome::NotIdle;
+        }
+        if !undecided.is_empty() && next.attempt < self.cfg.max_tries {
+            self.repeat = Some((rate, next.attempt + 1));
+            return Outcome::Repeated;
+        }
+        let described = |name: &str| {
+            m.objectives
+                .iter()
+                .find(|j| j.name == name)
+                .map(describe)
+                .unwrap_or_default()
+        };
+        for o in self.objectives.iter_mut() {
+            if objectives.iter().any(|b| b.name == o.name) {
+                o.role = Role::FailsAtIdle;
+                o.why = Some(format!(
+                    "fails at idle ({rate:.2} requests/s): {}; capacity is undefined for this objective",
+                    described(&o.name)
+                ));
+            } else if undecided.contains(&o.name) {
+                o.role = Role::UndecidedAtIdle;
+                o.why = Some(format!(
+                    "inconclusive at idle ({rate:.2} requests/s) after {} tries: {}; capacity is undefined for this objective",
+                    next.attempt,
+                    described(&o.name)
                 ));
             }
         }
-        self.steps.push(step);
+        self.idle_rps = Some(rate);
+        if self.deciding().next().is_none() {
+            self.stopped = Some(if self.objectives.is_empty() {
+                "the SLO file has no objective".into()
+            } else {
+                "no objective that decides capacity holds at idle: capacity is undefined".into()
+            });
+        } else {
+            self.last_pass = Some(self.last_pass.map_or(rate, |p| p.max(rate)));
+        }
+        Outcome::Idle
     }
 
-    /// The objective that broke first: the worst breach at the lowest
-    /// failing rate.
-    pub fn limiting_objective(&self) -> Option<&Breach> {
-        self.steps
+    /// The objectives set aside at the idle step.
+    pub fn undefined(&self) -> Vec<ObjectiveRole> {
+        self.objectives
             .iter()
-            .filter(|s| !s.passed && !s.client_saturated)
-            .min_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps))
-            .and_then(|s| s.breached.first())
+            .filter(|o| matches!(o.role, Role::FailsAtIdle | Role::UndecidedAtIdle))
+            .cloned()
+            .collect()
     }
 
-    /// The knee of the latency curve: the highest rate whose p95 first
-    /// token is still within 1.5x of the p95 at the lowest rate measured.
-    pub fn knee(&self) -> Option<f64> {
-        let mut by_rate: Vec<&Step> = self
+    /// What failed first: the worst breach (or the first undecided
+    /// objective) at the lowest rate that did not hold.
+    pub fn limiting_objective(&self) -> Option<Breach> {
+        let s = self
             .steps
             .iter()
-            .filter(|s| !s.client_saturated && s.first_token_p95_ms.is_some_and(|v| v > 0.0))
-            .collect();
-        by_rate.sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
-        let base = by_rate.first()?.first_token_p95_ms?;
-        by_rate
-            .iter()
-            .take_while(|s| s.first_token_p95_ms.is_some_and(|v| v <= base * 1.5))
-            .last()
-            .map(|s| s.offered_rps)
+            .filter(|s| {
+                matches!(
+                    s.outcome,
+                    Outcome::Breached | Outcome::Inconclusive | Outcome::NotIdle
+                )
+            })
+            .min_by(|a, b| a.measured.offered_rps.total_cmp(&b.measured.offered_rps))?;
+        s.breached.first().cloned().or_else(|| {
+            let name = s.undecided.first()?;
+            let j = s.measured.objectives.iter().find(|j| &j.name == name)?;
+            Some(Breach {
+                name: name.clone(),
+                level: "inconclusive".into(),
+                value: j.value,
+                threshold: j.threshold,
+                interval: j.interval.clone(),
+            })
+        })
     }
+
+    /// The knee: the highest rate measured before a deciding latency
+    /// percentile was shown to rise by half over its idle value (its
+    /// interval's lower bound above 1.5 times the idle interval's upper
+    /// bound), or before the load stopped being carried. `None` when no
+    /// step showed such a rise.
+    pub fn knee(&self) -> Option<Knee> {
+        let idle = self.steps.iter().rfind(|s| s.outcome == Outcome::Idle)?;
+        let base = |name: &str| {
+            idle.measured
+                .objectives
+                .iter()
+                .find(|j| j.name == name)
+                .and_then(|j| j.interval.as_ref()?.hi)
+        };
+        let mut steps: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    s.outcome,
+                    Outcome::ClientSaturated | Outcome::NotIdle | Outcome::Repeated
+                ) && s.measured.offered_rps >= idle.measured.offered_rps
+            })
+            .collect();
+        steps.sort_by(|a, b| a.measured.offered_rps.total_cmp(&b.measured.offered_rps));
+        let bend = |s: &Step| -> Option<String> {
+            if s.breached
+                .iter()
+                .any(|b| b.name == "arrivals dropped" || b.name == "achieved rate")
+            {
+                return Some("the offered load was not carried".into());
+            }
+            s.measured
+                .objectives
+                .iter()
+                .filter(|j| self.role(&j.name) == Role::Decides)
+                .find_map(|j| {
+                    let lo = j.interval.as_ref()?.lo?;
+                    let base = base(&j.name)?;
+                    (lo > 1.5 * base).then(|| {
+                        format!(
+                            "{} rose to {lo:.0}–{} (idle at most {base:.0})",
+                            j.name,
+                            j.interval
+                                .as_ref()
+                                .and_then(|i| i.hi)
+                                .map_or("unbounded".to_owned(), |h| format!("{h:.0}"))
+                        )
+                    })
+                })
+        };
+        let at = steps.iter().position(|s| bend(s).is_some())?;
+        let before = steps[..at].last()?;
+        Some(Knee {
+            value: before.measured.offered_rps,
+            unit: "requests/s".into(),
+            bent_at: steps[at].measured.offered_rps,
+            why: bend(steps[at]).unwrap_or_default(),
+        })
+    }
+}
+
+/// A judged objective in words: its value, interval and threshold.
+fn describe(j: &Judged) -> String {
+    let value = j
+        .value
+        .map_or("not measured".to_owned(), |v| format!("{v:.1}"));
+    let interval = j.interval.as_ref().map_or(String::new(), |i| {
+        format!(
+            " [95% {}–{}]",
+            i.lo.map_or("-".to_owned(), |v| format!("{v:.1}")),
+            i.hi.map_or("unbounded".to_owned(), |v| format!("{v:.1}"))
+        )
+    });
+    format!(
+        "{} = {value}{interval}, threshold {}",
+        j.metric, j.threshold
+    )
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Knee {
+    pub value: f64,
+    pub unit: String,
+    /// The rate at which the rise was shown.
+    pub bent_at: f64,
+    /// What rose.
+    pub why: String,
+}
+
+/// How the search ended, for the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A capacity was found (and it meets the expected rate, if given).
+    Found,
+    /// The capacity is below the expected rate.
+    ShortOfExpected,
+    /// An objective fails (or cannot be decided) at idle, or no rate held:
+    /// capacity is undefined.
+    Undefined,
+    /// The search was interrupted before it ended.
+    Incomplete,
+}
+
+/// The target's warm-up before the idle step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WarmUp {
+    pub rate: f64,
+    pub duration_s: f64,
+    /// Requests sent while warming.
+    pub requests: u64,
+}
+
+/// How each step is run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StepPlan {
+    /// The shortest measured part.
+    pub duration_s: f64,
+    /// Each step's own warm-up, excluded from its figures.
+    pub warmup_s: f64,
+    /// The time cap of the measured part on a first try (doubled on each
+    /// repeat).
+    pub cap_s: f64,
 }
 
 /// `capacity.json`.
@@ -157,16 +625,28 @@ pub struct CapacityReport {
     pub scenario: String,
     pub target: String,
     pub slo_file: Option<String>,
+    pub fail_on: FailOn,
     pub config: SearchConfig,
-    pub max_sustainable: Quantity,
+    pub step: StepPlan,
+    pub warm: Option<WarmUp>,
+    pub status: Status,
+    /// The highest rate shown to hold; `null` when capacity is undefined
+    /// (no objective holds at idle, or not even the lowest rate was carried).
+    pub max_sustainable: Option<Quantity>,
+    /// The rate of the idle step.
+    pub idle_rps: Option<f64>,
+    /// Objectives set aside at the idle step: capacity is undefined for them.
+    pub undefined: Vec<ObjectiveRole>,
     pub limiting_objective: Option<Breach>,
     /// The rate after which latency rises steeply (see the README).
-    pub knee: Option<Quantity>,
+    pub knee: Option<Knee>,
     pub expected_rps: Option<f64>,
     /// `max_sustainable / expected - 1`, percent (negative: short of it).
     pub headroom_percent: Option<f64>,
     pub meets_expected: Option<bool>,
     pub stopped: Option<String>,
+    /// Every objective and its role.
+    pub objectives: Vec<ObjectiveRole>,
     pub steps: Vec<Step>,
 }
 
@@ -176,149 +656,61 @@ pub struct Quantity {
     pub unit: String,
 }
 
+/// What a report says besides the search.
+#[derive(Clone, Debug)]
+pub struct ReportMeta {
+    pub scenario: String,
+    pub target: String,
+    pub slo_file: Option<String>,
+    pub step: StepPlan,
+    pub warm: Option<WarmUp>,
+    pub expected_rps: Option<f64>,
+}
+
 impl CapacityReport {
-    pub fn new(
-        s: &Search,
-        scenario: &str,
-        target: &str,
-        slo_file: Option<String>,
-        expected: Option<f64>,
-    ) -> Self {
-        let max = s.last_pass.unwrap_or(0.0);
-        let rps = |v: f64| Quantity {
-            value: v,
-            unit: "requests/s".into(),
+    pub fn new(s: &Search, meta: ReportMeta) -> Self {
+        let max = s.last_pass;
+        let expected = meta.expected_rps;
+        let undefined = s.undefined();
+        let meets_expected = expected.map(|e| max.is_some_and(|m| m >= e));
+        let status = if s.interrupted {
+            Status::Incomplete
+        } else if max.is_none() || !undefined.is_empty() {
+            Status::Undefined
+        } else if meets_expected == Some(false) {
+            Status::ShortOfExpected
+        } else {
+            Status::Found
         };
         Self {
-            schema_version: 1,
-            scenario: scenario.to_owned(),
-            target: target.to_owned(),
-            slo_file,
+            schema_version: 2,
+            scenario: meta.scenario,
+            target: meta.target,
+            slo_file: meta.slo_file,
+            fail_on: s.fail_on,
             config: s.cfg.clone(),
-            max_sustainable: rps(max),
-            limiting_objective: s.limiting_objective().cloned(),
-            knee: s.knee().map(rps),
+            step: meta.step,
+            warm: meta.warm,
+            status,
+            max_sustainable: max.map(|v| Quantity {
+                value: v,
+                unit: "requests/s".into(),
+            }),
+            idle_rps: s.idle_rps,
+            undefined,
+            limiting_objective: s.limiting_objective(),
+            knee: s.knee(),
             expected_rps: expected,
             headroom_percent: expected
                 .filter(|e| *e > 0.0)
-                .map(|e| (max / e - 1.0) * 100.0),
-            meets_expected: expected.map(|e| max >= e),
+                .and_then(|e| Some((max? / e - 1.0) * 100.0)),
+            meets_expected,
             stopped: s.stopped.clone(),
+            objectives: s.objectives.clone(),
             steps: s.steps.clone(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A service of capacity `c`: p95 latency `base / (1 - rho)`; an
-    /// objective of `limit` ms.
-    fn service(rate: f64, c: f64, base: f64, limit: f64) -> Step {
-        let rho = rate / c;
-        let p95 = if rho >= 1.0 {
-            60_000.0
-        } else {
-            base / (1.0 - rho)
-        };
-        let passed = p95 <= limit;
-        Step {
-            offered_rps: rate,
-            achieved_rps: rate.min(c),
-            passed,
-            critical: p95 > 4.0 * limit,
-            client_saturated: false,
-            success_rate: 100.0,
-            first_token_p50_ms: Some(p95 * 0.7),
-            first_token_p95_ms: Some(p95),
-            first_token_p99_ms: Some(p95 * 1.2),
-            complete_p95_ms: Some(p95 * 3.0),
-            breached: if passed {
-                vec![]
-            } else {
-                vec![Breach {
-                    name: "first token p95".into(),
-                    level: "warning".into(),
-                    value: Some(p95),
-                    threshold: limit,
-                }]
-            },
-            held: if passed {
-                vec!["first token p95".into()]
-            } else {
-                vec![]
-            },
-        }
-    }
-
-    fn cfg() -> SearchConfig {
-        SearchConfig {
-            start: 1.0,
-            max: 1000.0,
-            min: 0.05,
-            factor: 2.0,
-            precision: 0.05,
-            max_steps: 30,
-        }
-    }
-
-    fn run(c: f64) -> Search {
-        let mut s = Search::new(cfg());
-        while let Some(r) = s.next_rate() {
-            s.record(service(r, c, 100.0, 500.0));
-        }
-        s
-    }
-
-    #[test]
-    fn finds_the_rate_where_the_objective_breaks() {
-        for c in [3.0, 10.0, 37.0, 250.0] {
-            let s = run(c);
-            // p95 = 100 / (1 - r/c) <= 500  <=>  r <= 0.8 c
-            let truth = 0.8 * c;
-            let found = s.last_pass.unwrap();
-            assert!(
-                found <= truth && found >= truth * (1.0 - 0.06),
-                "capacity {c}: found {found}, truth {truth}"
-            );
-            assert!(s.steps.len() < 20, "{} steps", s.steps.len());
-            assert_eq!(s.limiting_objective().unwrap().name, "first token p95");
-            let knee = s.knee().unwrap();
-            assert!(knee <= found, "knee {knee} before the capacity {found}");
-        }
-    }
-
-    #[test]
-    fn ramps_down_when_the_start_fails_and_stops_at_max() {
-        let s = run(0.5);
-        let found = s.last_pass.unwrap();
-        assert!((0.38..=0.4).contains(&found), "{found}");
-        let mut big = Search::new(SearchConfig { max: 8.0, ..cfg() });
-        while let Some(r) = big.next_rate() {
-            big.record(service(r, 1e9, 100.0, 500.0));
-        }
-        assert_eq!(big.last_pass, Some(8.0));
-        assert!(big.first_fail.is_none());
-    }
-
-    #[test]
-    fn a_saturated_client_stops_the_search_without_blaming_the_server() {
-        let mut s = Search::new(cfg());
-        s.record(service(1.0, 100.0, 100.0, 500.0));
-        let mut sat = service(2.0, 100.0, 100.0, 500.0);
-        sat.client_saturated = true;
-        s.record(sat);
-        assert_eq!(s.next_rate(), None);
-        assert_eq!(s.last_pass, Some(1.0));
-        assert!(
-            s.stopped
-                .as_ref()
-                .unwrap()
-                .contains("load generator saturated")
-        );
-        let r = CapacityReport::new(&s, "x", "t", None, Some(2.0));
-        assert_eq!(r.meets_expected, Some(false));
-        assert_eq!(r.headroom_percent, Some(-50.0));
-    }
-}
+mod tests;

@@ -90,6 +90,20 @@ impl Iterator for BinomialCdf {
     }
 }
 
+/// P(X <= k) for X ~ Poisson(mean): how likely a count this low is when
+/// `mean` was offered (summed in log space, so large means do not
+/// underflow).
+pub fn poisson_cdf(k: u64, mean: f64) -> f64 {
+    if mean <= 0.0 {
+        return 1.0;
+    }
+    let ln_mean = mean.ln();
+    (0..=k)
+        .map(|i| (i as f64 * ln_mean - mean - ln_gamma(i as f64 + 1.0)).exp())
+        .sum::<f64>()
+        .min(1.0)
+}
+
 fn ln_choose(n: u64, k: u64) -> f64 {
     ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
 }
@@ -148,6 +162,7 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     /// P(B <= k) summed exactly from the pmf, for small n.
     fn exact_cdf(n: u64, q: f64, k: u64) -> f64 {
@@ -203,6 +218,25 @@ mod tests {
     }
 
     #[test]
+    fn poisson_matches_its_exact_sum() {
+        // Exact: e^-m * sum m^i / i!, in plain arithmetic for a small mean.
+        for (k, m) in [(0u64, 1.0f64), (3, 2.5), (7, 10.0), (20, 12.0)] {
+            let mut term = (-m).exp();
+            let mut exact = term;
+            for i in 1..=k {
+                term *= m / i as f64;
+                exact += term;
+            }
+            assert!((poisson_cdf(k, m) - exact).abs() < 1e-12, "k={k} m={m}");
+        }
+        // 90 arrivals when 100 were offered is ordinary noise; 70 is not.
+        assert!(poisson_cdf(90, 100.0) > 0.15);
+        assert!(poisson_cdf(70, 100.0) < 0.002);
+        // A large mean stays finite.
+        assert!((poisson_cdf(100_000, 100_000.0) - 0.5).abs() < 0.01);
+    }
+
+    #[test]
     fn large_counts_agree_with_the_normal_approximation() {
         let n = 1_000_000u64;
         let (lo, hi) = rank_interval(n, 0.99, CONFIDENCE);
@@ -210,18 +244,6 @@ mod tests {
         let (mean, sd) = (n as f64 * 0.99, (n as f64 * 0.99 * 0.01).sqrt());
         assert!((lo - (mean - 1.96 * sd)).abs() < 3.0, "{lo}");
         assert!((hi - (mean + 1.96 * sd + 1.0)).abs() < 3.0, "{hi}");
-    }
-
-    /// xorshift64*: a seeded generator, so the simulation is the same on
-    /// every run.
-    struct Rng(u64);
-    impl Rng {
-        fn uniform(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-        }
     }
 
     #[test]

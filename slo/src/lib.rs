@@ -48,3 +48,5 @@ pub mod schema;
 pub mod server_view;
 pub mod severity;
 pub mod sse;
+#[cfg(test)]
+mod test_rng;

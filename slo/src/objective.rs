@@ -50,6 +50,22 @@ pub struct Objective {
     /// default): `no_data` fails the run.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub required: bool,
+    /// Whether `loadgen capacity` lets this objective decide a step. By
+    /// default every objective decides except those about the workload
+    /// mix (cache hit rates: what the prompts repeat, not what the load
+    /// does to the target), which are reported per step only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityRole>,
+}
+
+/// What an objective does in a capacity search (see [`Objective::capacity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CapacityRole {
+    /// A breach fails the step.
+    Decides,
+    /// Shown per step; decides nothing.
+    Reports,
 }
 
 fn yes() -> bool {
@@ -163,6 +179,23 @@ impl SloFile {
 }
 
 impl Objective {
+    /// This objective's role in a capacity search: as the SLO file says,
+    /// else `reports` for a figure of the workload mix (a cache hit rate
+    /// or count) and `decides` for every other.
+    pub fn capacity_role(&self) -> CapacityRole {
+        self.capacity.unwrap_or_else(|| {
+            if self
+                .metric
+                .split('.')
+                .any(|k| k.contains("cache") || k.starts_with("kb_") || k.starts_with("tts_"))
+            {
+                CapacityRole::Reports
+            } else {
+                CapacityRole::Decides
+            }
+        })
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.metric.trim().is_empty() {
             return Err("metric: a dotted path such as \"latency_ms.first_token.p95\"".into());
@@ -224,12 +257,39 @@ impl Objective {
         }
     }
 
-    /// The level at which `fail_on` starts failing: the decision line.
+    /// The level at which `fail_on` starts failing: the decision line. An
+    /// objective without the gate's level fails at its nearest lower one
+    /// (no `critical`: `--fail-on critical` fails past `warning`, or past
+    /// `target`), so a level left out never makes an objective unable to
+    /// fail.
     fn decision_line(&self, fail_on: FailOn) -> f64 {
         match fail_on {
             FailOn::Target => self.target,
-            FailOn::Warning => self.warning.or(self.critical).unwrap_or(self.target),
-            FailOn::Critical => self.critical.unwrap_or(self.target),
+            FailOn::Warning => self.warning.unwrap_or(self.target),
+            FailOn::Critical => self.critical.or(self.warning).unwrap_or(self.target),
+        }
+    }
+
+    /// The level of one value under a gate: as [`Self::level_of`], raised
+    /// to the gate's own level when the value is past the decision line
+    /// but the objective lacks the level the gate fails at (a `target`
+    /// alone, under `--fail-on warning`, fails past the target).
+    fn gated_level(&self, v: f64, fail_on: FailOn) -> (Level, f64) {
+        let (level, threshold) = self.level_of(v);
+        let line = self.decision_line(fail_on);
+        let past = match self.direction {
+            Direction::Max => v > line,
+            Direction::Min => v < line,
+        };
+        if past && !fail_on.fails(level) {
+            let raised = match fail_on {
+                FailOn::Target => Level::TargetMissed,
+                FailOn::Warning => Level::Warning,
+                FailOn::Critical => Level::Critical,
+            };
+            (raised, line)
+        } else {
+            (level, threshold)
         }
     }
 
@@ -246,7 +306,7 @@ impl Objective {
         let value = lookup(doc, &self.metric);
         let (point_level, threshold) = match value {
             None => (Level::NoData, self.target),
-            Some(v) => self.level_of(v),
+            Some(v) => self.gated_level(v, fail_on),
         };
         let mut level = point_level;
         let margin = value.map(|v| match self.direction {
@@ -262,8 +322,8 @@ impl Objective {
                 Direction::Max => (interval.lo, interval.hi),
                 Direction::Min => (interval.hi, interval.lo),
             };
-            let surely_fails = good.is_some_and(|b| fail_on.fails(self.level_of(b).0));
-            let surely_passes = bad.is_some_and(|b| !fail_on.fails(self.level_of(b).0));
+            let surely_fails = good.is_some_and(|b| fail_on.fails(self.gated_level(b, fail_on).0));
+            let surely_passes = bad.is_some_and(|b| !fail_on.fails(self.gated_level(b, fail_on).0));
             let enough = *n >= interval.min_samples;
             if !enough || !(surely_fails || surely_passes) {
                 level = Level::Inconclusive;
@@ -332,6 +392,7 @@ pub fn default_policy() -> SloFile {
             warning: Some(98.0),
             critical: Some(95.0),
             required: true,
+            capacity: None,
         }],
     }
 }
@@ -429,7 +490,53 @@ mod tests {
             warning: Some(1000.0),
             critical: Some(2000.0),
             required: true,
+            capacity: None,
         }
+    }
+
+    #[test]
+    fn a_level_left_out_never_makes_an_objective_unable_to_fail() {
+        let only_target = Objective {
+            warning: None,
+            critical: None,
+            ..first_token_p95()
+        };
+        let doc = json!({"latency_ms": {"first_token": {"p95": 700.0}}});
+        for fail_on in [FailOn::Target, FailOn::Warning, FailOn::Critical] {
+            let j = only_target.judge(&doc, &json!({}), fail_on);
+            assert!(
+                j.fails(&Gate {
+                    fail_on,
+                    ..Gate::default()
+                }),
+                "{fail_on:?}: {j:?}"
+            );
+            assert_eq!(j.threshold, 500.0);
+        }
+        let ok = json!({"latency_ms": {"first_token": {"p95": 450.0}}});
+        assert_eq!(
+            only_target.judge(&ok, &json!({}), FailOn::Warning).level,
+            Level::Ok
+        );
+        // No critical: --fail-on critical fails past the warning, not before.
+        let no_critical = Objective {
+            critical: None,
+            ..first_token_p95()
+        };
+        let at = |ms: f64| {
+            no_critical
+                .judge(
+                    &json!({"latency_ms": {"first_token": {"p95": ms}}}),
+                    &json!({}),
+                    FailOn::Critical,
+                )
+                .fails(&Gate {
+                    fail_on: FailOn::Critical,
+                    ..Gate::default()
+                })
+        };
+        assert!(!at(900.0));
+        assert!(at(1100.0));
     }
 
     #[test]

@@ -1,102 +1,235 @@
-//! A bounded capacity search against the reference server, whose capacity
-//! is known from its flags: `--model-slots S` generations at once, each
-//! taking 100 ms to the first token plus 10 ms a further token, so
-//! capacity = S / mean generation time.
+//! Capacity searches through the binary against the reference server,
+//! whose capacity is known from its flags: `--model-slots S` generations
+//! at once, each holding its slot for the first-token delay plus a gap
+//! per further token, so capacity = S / mean generation time.
 
-use crate::support::{args, scenario, temp_dir};
-use loadgen::plan::Plan;
-use slo::capacity::SearchConfig;
+use crate::support::{BIN, temp_dir, turn};
+use serde_json::Value;
+use server::profile::{Profile, ProfileName};
 use std::path::Path;
-use std::time::Duration;
+use std::process::Command;
 
-/// The mean generation time of the questions the load generator asks.
-fn mean_generation_s() -> f64 {
-    let mut mix =
-        loadgen::mix::PromptMix::new(1, &[], &["60f7b3b3e6b6f40015e6b6f4".to_owned()], 0.6);
-    let n = 3000;
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The mean generation time, in seconds, of the questions the scenario
+/// asks (its prompt mix, drawn as the load generator draws it) on the
+/// profile: the first-token delay plus (words − 1) token gaps, at their
+/// means.
+fn mean_generation_s(scenario: &Path, profile: &Profile) -> f64 {
+    let sc = slo::scenario::Scenario::from_file(scenario).unwrap();
+    let r = &sc.request;
+    let mut mix = loadgen::mix::PromptMix::new(sc.seed, &r.prompts, &r.chatbot_ids, r.repeat_ratio);
+    let n = 5000;
     let words: usize = (0..n)
         .map(|_| {
             let (bot, q) = mix.next_ask();
             server::corpus::answer(&bot, &q).word_count()
         })
         .sum();
-    0.100 + (words as f64 / n as f64 - 1.0) * 0.010
+    let w = words as f64 / n as f64;
+    eprintln!("mean answer: {w:.1} words");
+    (profile.first_token_ms.mean_ms() + (w - 1.0) * profile.token_interval_ms.mean_ms()) / 1000.0
 }
 
-async fn search(slots: usize, dir: &Path) -> slo::capacity::CapacityReport {
-    std::fs::write(
-        dir.join("slo.toml"),
-        "name = \"cap\"\n[[objective]]\nname = \"first token p95\"\nmetric = \"latency_ms.first_token.corrected.p95\"\ndirection = \"max\"\ntarget = 300\nwarning = 400\ncritical = 3000\n\n[[objective]]\nname = \"success rate\"\nmetric = \"requests.success_rate\"\ndirection = \"min\"\ntarget = 99\nwarning = 98\ncritical = 95\n",
+fn capacity(args: &[&str]) -> (std::process::Output, Value) {
+    let out = args[args.iter().position(|a| *a == "--out").unwrap() + 1];
+    let o = Command::new(BIN)
+        .arg("capacity")
+        .args(args)
+        .output()
+        .unwrap();
+    let path = Path::new(out).join("capacity.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n{}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }))
+    .unwrap();
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(root().join("reports/schema/capacity.schema.json")).unwrap(),
     )
     .unwrap();
-    let text = format!(
-        "name = \"cap{slots}\"\nduration = \"6s\"\nslo = \"slo.toml\"\n[server]\nargs = [\"--profile\", \"fast\", \"--first-token-ms\", \"100\", \"--token-interval-ms\", \"10\", \"--model-slots\", \"{slots}\"]\n[load]\nmodel = \"open\"\nrate = 1.0\nmax_users = 200\n[request]\naudio = false\n"
-    );
-    let plan = Plan::from_args(&args(&scenario(dir, &text), &dir.join("out"))).unwrap();
-    let cfg = loadgen::capacity::CapacityArgs {
-        step_duration: Duration::from_secs(6),
-        step_warmup: Duration::from_secs(2),
-        search: SearchConfig {
-            start: 1.0,
-            max: 64.0,
-            min: 0.25,
-            factor: 2.0,
-            precision: 0.15,
-            max_steps: 12,
-        },
-        expected_rps: Some(2.0),
-    };
-    loadgen::capacity::capacity(&plan, &cfg, |l| eprintln!("{l}"))
-        .await
-        .unwrap()
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    (o, doc)
 }
 
-#[tokio::test]
-async fn the_search_finds_the_servers_known_capacity() {
-    let g = mean_generation_s();
-    for slots in [4usize, 8] {
-        let dir = temp_dir(&format!("capacity-{slots}"));
-        let report = search(slots, &dir).await;
-        let known = slots as f64 / g;
-        let found = report.max_sustainable.value;
-        eprintln!(
-            "{slots} slots: known capacity {known:.2}/s (mean generation {g:.3} s), found {found:.2}/s"
-        );
-        // Stated tolerance: between 75 % and 110 % of the known capacity
-        // (the objective breaks a little before saturation, as queues form).
-        assert!(
-            found >= 0.75 * known && found <= 1.10 * known,
-            "{slots} slots: found {found:.2}/s, known {known:.2}/s"
-        );
-        assert_eq!(report.max_sustainable.unit, "requests/s");
-        assert_eq!(
-            report.limiting_objective.as_ref().unwrap().name,
-            "first token p95"
-        );
-        assert!(report.steps.iter().any(|s| !s.passed) && report.steps.iter().any(|s| s.passed));
-        assert!(report.knee.as_ref().unwrap().value <= found);
-        assert_eq!(report.meets_expected, Some(found >= 2.0));
-        let out = dir.join("out");
-        for f in ["capacity.json", "capacity.md", "capacity.html"] {
-            assert!(out.join(f).exists(), "{f}");
-        }
-        assert!(
-            std::fs::read_to_string(out.join("capacity.html"))
-                .unwrap()
-                .contains("<svg")
-        );
-        let schema: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../reports/schema/capacity.schema.json"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let doc: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("capacity.json")).unwrap()).unwrap();
-        let v = jsonschema::validator_for(&schema).unwrap();
-        let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{errors:?}");
+/// The shipped scenario, shortened only as the README says (a higher idle
+/// rate, a shorter warm-up and shorter steps), finds the reference
+/// server's known capacity.
+#[test]
+fn the_shipped_scenario_finds_the_known_capacity() {
+    let _turn = turn();
+    let file = root().join("scenarios/capacity.toml");
+    let g = mean_generation_s(&file, &Profile::builtin(ProfileName::Baseline));
+    let known = 32.0 / g;
+    eprintln!("mean generation {g:.3} s");
+    let dir = temp_dir("capacity-shipped");
+    let out = dir.join("out");
+    let (o, cap) = capacity(&[
+        file.to_str().unwrap(),
+        "--expected-rps",
+        "10",
+        "--start-rps",
+        "3",
+        "--warm",
+        "10s",
+        "--step-duration",
+        "10s",
+        "--step-warmup",
+        "3s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{stderr}");
+    let found = cap["max_sustainable"]["value"].as_f64().unwrap_or(0.0);
+    eprintln!("known capacity {known:.2}/s, found {found:.2}/s");
+    // Stated tolerance: 70 % to 105 % of the known capacity. The guide's
+    // KPIs break a little before the slots saturate, as queues form (the
+    // first-token p95 has ~250 ms to spare at idle), and the search
+    // reports the highest rate *shown* to hold, within 10 %.
+    assert!(
+        found >= 0.70 * known && found <= 1.05 * known,
+        "found {found:.2}/s, known {known:.2}/s\n{stderr}"
+    );
+    assert_eq!(cap["status"], "found", "{stderr}");
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert_eq!(cap["undefined"].as_array().unwrap().len(), 0, "{cap}");
+    // The workload mix is reported, not deciding.
+    let role = |name: &str| {
+        cap["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .map(|o| o["role"].clone())
+    };
+    assert_eq!(role("KB cache hit rate").unwrap(), "reports");
+    assert_eq!(role("first token p95").unwrap(), "decides");
+    let steps = cap["steps"].as_array().unwrap();
+    // The idle step comes first, after any repeats of it (an objective
+    // inconclusive at idle is run again longer before it is decided).
+    let idle = steps.iter().position(|s| s["outcome"] == "idle").unwrap();
+    for s in &steps[..idle] {
+        assert!(s["outcome"] == "repeated" && s["idle"] == true, "{s}");
     }
+    // Every step that decided on a percentile had its minimum of requests.
+    for s in steps {
+        if matches!(s["outcome"].as_str(), Some("held" | "idle")) {
+            assert!(
+                s["requests"].as_u64().unwrap() >= 100 && s["min_requests"] == 100,
+                "{s}"
+            );
+            let ft = s["objectives"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["name"] == "first token p95")
+                .unwrap();
+            assert!(
+                ["ok", "target_missed"].contains(&ft["level"].as_str().unwrap()),
+                "{s}"
+            );
+            assert!(ft["interval"]["hi"].as_f64().unwrap() <= 1000.0, "{s}");
+        }
+        // Saturation evidence on every step: the server's own view.
+        assert!(s["server_max_active_streams"].as_u64().is_some(), "{s}");
+    }
+    // Above the capacity, the step failed on a load-sensitive figure.
+    let limiting = cap["limiting_objective"]["name"].as_str().unwrap();
+    assert!(
+        [
+            "first token p95",
+            "first audio p95",
+            "complete p95",
+            "arrivals dropped",
+            "achieved rate"
+        ]
+        .contains(&limiting),
+        "{limiting}"
+    );
+    // The knee needs a rise by half shown by the intervals; a search whose
+    // first failing step failed by less has none.
+    if let Some(knee) = cap["knee"]["value"].as_f64() {
+        assert!(knee <= found, "knee {knee} above capacity {found}");
+    }
+    let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Carried load vs offered load"));
+    assert_eq!(html.contains(">knee<"), !cap["knee"].is_null());
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(md.contains("Every objective, step by step"), "{md}");
+}
+
+/// An objective the server fails without load (its first token takes an
+/// exact 100 ms; the objective asks for 50): set aside and reported, exit
+/// 3, and the capacity comes from the other objective only.
+#[test]
+fn an_objective_failing_at_idle_is_reported_not_made_a_capacity() {
+    let _turn = turn();
+    let dir = temp_dir("capacity-idle");
+    let slo = dir.join("slo.toml");
+    std::fs::write(
+        &slo,
+        "name = \"idle\"\n\
+         [[objective]]\nname = \"first token p95\"\nmetric = \"scheduled_latency_ms.first_token.p95\"\ndirection = \"max\"\ntarget = 50\n\n\
+         [[objective]]\nname = \"success rate\"\nmetric = \"requests.success_rate\"\ndirection = \"min\"\ntarget = 99\n",
+    )
+    .unwrap();
+    let file = dir.join("scenario.toml");
+    std::fs::write(
+        &file,
+        "name = \"idle\"\nduration = \"5s\"\nslo = \"slo.toml\"\n[server]\nargs = [\"--profile\", \"fast\", \"--first-token-ms\", \"100\", \"--token-interval-ms\", \"2\", \"--model-slots\", \"16\"]\n[load]\nmodel = \"open\"\nrate = 1.0\n[request]\naudio = false\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (o, cap) = capacity(&[
+        file.to_str().unwrap(),
+        "--start-rps",
+        "10",
+        "--max-rps",
+        "20",
+        "--warm",
+        "0s",
+        "--step-duration",
+        "4s",
+        "--step-warmup",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert_eq!(cap["status"], "undefined");
+    let undefined = cap["undefined"].as_array().unwrap();
+    assert_eq!(undefined.len(), 1, "{cap}");
+    assert_eq!(undefined[0]["name"], "first token p95");
+    assert_eq!(undefined[0]["role"], "fails_at_idle");
+    assert!(
+        stderr.contains("first token p95: fails at idle"),
+        "{stderr}"
+    );
+    // The idle step measured the p95 at about 100 ms, with its interval,
+    // from at least its minimum of requests.
+    let idle = &cap["steps"][0];
+    assert_eq!(idle["outcome"], "idle");
+    assert!(idle["requests"].as_u64().unwrap() >= 100, "{idle}");
+    // The capacity is the success rate's alone: the search went on to the
+    // highest rate allowed, and no step failed on the idle failure.
+    assert_eq!(
+        cap["max_sustainable"]["value"].as_f64(),
+        Some(20.0),
+        "{cap}"
+    );
+    for s in cap["steps"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(s["outcome"], "held", "{s}");
+    }
+    assert!(cap["limiting_objective"].is_null(), "{cap}");
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(md.contains("Set aside at idle"), "{md}");
 }

@@ -547,25 +547,36 @@ fn capacity_never_holds_on_a_target_that_only_answers_503() {
             "--step-warmup",
             "0s",
             "--start-rps",
-            "4",
+            "8",
             "--min-rps",
-            "2",
+            "4",
             "--max-rps",
             "64",
             "--expected-rps",
             "1",
+            "--warm",
+            "0s",
         ])
         .output()
         .unwrap();
     let cap: Value =
         serde_json::from_slice(&std::fs::read(out.join("capacity.json")).unwrap()).unwrap();
-    assert_eq!(o.status.code(), Some(1), "{cap}");
+    // Not even the lowest rate was carried: capacity is undefined (exit 3),
+    // never a small number.
+    assert_eq!(o.status.code(), Some(3), "{cap}");
+    assert_eq!(cap["max_sustainable"], Value::Null, "{cap}");
     let steps = cap["steps"].as_array().unwrap();
-    assert!(steps.iter().all(|s| s["passed"] == false), "{cap}");
+    assert!(steps.iter().all(|s| s["outcome"] == "not_idle"), "{cap}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("capacity: undefined"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(
         steps
             .iter()
-            .all(|s| s["offered_rps"].as_f64().unwrap() <= 4.0),
+            .all(|s| s["offered_rps"].as_f64().unwrap() <= 8.0)
+            && steps.len() == 2,
         "never climbed past a failing step: {cap}"
     );
 }

@@ -2,114 +2,263 @@
 
 use super::html::{Series, marked_chart};
 use super::junit::escape;
-use super::{num, opt};
-use crate::capacity::CapacityReport;
+use super::{judged_ci, level_word, num, opt};
+use crate::capacity::{CapacityReport, Outcome, Role, Status, Step};
 use std::fmt::Write;
 
-fn verdict(s: &crate::capacity::Step) -> &'static str {
-    if s.client_saturated {
-        "client saturated"
-    } else if s.passed {
-        "held"
-    } else {
-        "failed"
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Idle => "idle",
+        Outcome::Held => "held",
+        Outcome::Breached => "breached",
+        Outcome::Inconclusive => "inconclusive (not held)",
+        Outcome::Repeated => "inconclusive: repeated longer",
+        Outcome::NotIdle => "not carried: tried lower",
+        Outcome::ClientSaturated => "client saturated",
     }
+}
+
+fn title(r: &CapacityReport) -> String {
+    match (&r.max_sustainable, r.status) {
+        (Some(q), Status::Undefined) => format!(
+            "Capacity undefined for {} objective(s); {} requests/s for the rest",
+            r.undefined.len(),
+            num(q.value)
+        ),
+        (None, _) => "Capacity undefined".to_owned(),
+        (Some(q), _) => format!("Capacity: {} requests/s", num(q.value)),
+    }
+}
+
+fn status_line(r: &CapacityReport) -> &'static str {
+    match r.status {
+        Status::Found => "✅ found",
+        Status::ShortOfExpected => "❌ short of the expected traffic",
+        Status::Undefined => "❌ undefined (an objective fails at idle, or no rate held)",
+        Status::Incomplete => "❌ incomplete (interrupted)",
+    }
+}
+
+/// Why a step ended as it did, in a few words.
+fn why(s: &Step) -> String {
+    let mut parts: Vec<String> = s
+        .breached
+        .iter()
+        .map(|b| format!("{} ({})", b.name, b.level))
+        .collect();
+    parts.extend(s.undecided.iter().map(|u| format!("{u} (inconclusive)")));
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The columns of the table of steps, in both reports.
+const COLUMNS: [&str; 12] = [
+    "#",
+    "offered/s",
+    "sent/s",
+    "achieved/s",
+    "late / dropped",
+    "server streams (max)",
+    "server first token p95",
+    "first token p95",
+    "complete p95",
+    "requests (min)",
+    "outcome",
+    "why",
+];
+
+/// One step's row of the table.
+fn cells(i: usize, s: &Step) -> [String; 12] {
+    let m = &s.measured;
+    [
+        (i + 1).to_string(),
+        num(m.offered_rps),
+        num(m.sent_rps),
+        num(m.achieved_rps),
+        format!("{} / {}", m.late, m.dropped),
+        m.server_max_active_streams
+            .map_or("—".to_owned(), |v| v.to_string()),
+        opt(m.server_first_token_p95_ms),
+        opt(m.first_token_p95_ms),
+        opt(m.complete_p95_ms),
+        format!("{} ({})", m.requests, m.min_requests),
+        format!(
+            "{}{}",
+            outcome_word(s.outcome),
+            if s.attempt > 1 {
+                format!(" (try {})", s.attempt)
+            } else {
+                String::new()
+            }
+        ),
+        why(s),
+    ]
 }
 
 pub fn markdown(r: &CapacityReport) -> String {
     let mut o = String::new();
+    let _ = writeln!(o, "# {} ({})\n", title(r), r.scenario);
+    let _ = writeln!(o, "Status: **{}**.", status_line(r));
     let _ = writeln!(
         o,
-        "# Capacity: {} requests/s ({})\n",
-        num(r.max_sustainable.value),
-        r.scenario
-    );
-    let _ = writeln!(
-        o,
-        "The highest arrival rate at which every objective of `{}` held against {}.",
+        "The highest arrival rate shown to hold every deciding objective of `{}` (failing at `{}`) against {}.",
         r.slo_file.as_deref().unwrap_or("-"),
+        super::fail_on_word(r.fail_on),
         r.target
     );
+    if let Some(w) = &r.warm {
+        let _ = writeln!(
+            o,
+            "Warm-up before the first step: {} s at {} requests/s ({} requests, not judged).",
+            num(w.duration_s),
+            num(w.rate),
+            w.requests
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Each step: a {} s warm-up, then at least {} s and its percentiles' minimum of requests, until every deciding percentile is decided, capped at {} s (or twice the minimum's time; doubled on each repeat, up to {} tries).",
+        num(r.step.warmup_s),
+        num(r.step.duration_s),
+        num(r.step.cap_s),
+        r.config.max_tries
+    );
+    if let Some(idle) = r.idle_rps {
+        let _ = writeln!(o, "Idle step: {} requests/s.", num(idle));
+    }
+    if !r.undefined.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n**Set aside at idle** (capacity is undefined for them):"
+        );
+        for u in &r.undefined {
+            let _ = writeln!(
+                o,
+                "- **{}**: {}",
+                u.name,
+                u.why.as_deref().unwrap_or("fails at idle")
+            );
+        }
+    }
+    let reports: Vec<&str> = r
+        .objectives
+        .iter()
+        .filter(|o| o.role == Role::Reports)
+        .map(|o| o.name.as_str())
+        .collect();
+    if !reports.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nReported per step, deciding nothing (workload mix, or `capacity = \"reports\"`): {}.",
+            reports.join(", ")
+        );
+    }
     if let Some(l) = &r.limiting_objective {
         let _ = writeln!(
             o,
-            "\nLimiting objective: **{}** ({} at {}, threshold {}).",
+            "\nLimiting: **{}** ({} at {}{}, threshold {}).",
             l.name,
             l.level,
             l.value.map_or("no data".into(), num),
+            l.interval.as_ref().map_or(String::new(), |i| format!(
+                " [95% {}–{}]",
+                i.lo.map_or("…".to_owned(), num),
+                i.hi.map_or("…".to_owned(), num)
+            )),
             num(l.threshold)
         );
     }
     if let Some(k) = &r.knee {
-        let _ = writeln!(o, "Latency knee: {} requests/s.", num(k.value));
-    }
-    if let (Some(e), Some(h), Some(m)) = (r.expected_rps, r.headroom_percent, r.meets_expected) {
         let _ = writeln!(
             o,
-            "Expected traffic {} requests/s: headroom {}% ({}).",
+            "Knee: {} requests/s (at {} requests/s: {}).",
+            num(k.value),
+            num(k.bent_at),
+            k.why
+        );
+    }
+    if let (Some(e), Some(m)) = (r.expected_rps, r.meets_expected) {
+        let _ = writeln!(
+            o,
+            "Expected traffic {} requests/s: {}{}.",
             num(e),
-            num(h),
-            if m { "meets it" } else { "**short of it**" }
+            if m { "meets it" } else { "**short of it**" },
+            r.headroom_percent
+                .map_or(String::new(), |h| format!(", headroom {}%", num(h)))
         );
     }
     if let Some(why) = &r.stopped {
         let _ = writeln!(o, "\nThe search stopped early: {why}.");
     }
-    let _ = writeln!(
-        o,
-        "\n| offered/s | achieved/s | first token p50 / p95 / p99 (ms) | complete p95 (ms) | success % | verdict | breached |"
-    );
-    let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- |");
-    let mut steps = r.steps.clone();
-    steps.sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
-    for s in &steps {
-        let breached: Vec<String> = s
-            .breached
-            .iter()
-            .map(|b| format!("{} ({})", b.name, b.level))
-            .collect();
+    let _ = writeln!(o, "\n| {} |", COLUMNS.join(" | "));
+    let _ = writeln!(o, "|{}", " --- |".repeat(COLUMNS.len()));
+    for (i, s) in r.steps.iter().enumerate() {
+        let _ = writeln!(o, "| {} |", cells(i, s).join(" | "));
+    }
+    let _ = writeln!(o, "\n## Every objective, step by step\n");
+    for (i, s) in r.steps.iter().enumerate() {
         let _ = writeln!(
             o,
-            "| {} | {} | {} / {} / {} | {} | {} | {} | {} |",
-            num(s.offered_rps),
-            num(s.achieved_rps),
-            opt(s.first_token_p50_ms),
-            opt(s.first_token_p95_ms),
-            opt(s.first_token_p99_ms),
-            opt(s.complete_p95_ms),
-            num(s.success_rate),
-            verdict(s),
-            if breached.is_empty() {
-                "—".into()
-            } else {
-                breached.join(", ")
-            }
+            "**Step {}**: {} requests/s, {}.\n",
+            i + 1,
+            num(s.measured.offered_rps),
+            outcome_word(s.outcome)
         );
+        for j in &s.measured.objectives {
+            let role = r
+                .objectives
+                .iter()
+                .find(|o| o.name == j.name)
+                .map_or(Role::Reports, |o| o.role);
+            let evidence = match judged_ci(j).as_str() {
+                "—" => String::new(),
+                ci => format!(" {ci}"),
+            };
+            let _ = writeln!(
+                o,
+                "- {} ({}): {}{}, threshold {}: {}",
+                j.name,
+                match role {
+                    Role::Decides => "decides",
+                    Role::Reports => "reports",
+                    Role::FailsAtIdle => "fails at idle",
+                    Role::UndecidedAtIdle => "undecided at idle",
+                },
+                j.value.map_or("no data".into(), num),
+                evidence,
+                num(j.threshold),
+                level_word(j.level)
+            );
+        }
+        o.push('\n');
     }
     o
 }
 
 pub fn html(r: &CapacityReport) -> String {
-    let mut steps = r.steps.clone();
-    steps.sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
-    let pts = |f: &dyn Fn(&crate::capacity::Step) -> Option<f64>| {
+    let mut steps: Vec<&Step> = r
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.outcome, Outcome::Repeated | Outcome::ClientSaturated))
+        .collect();
+    steps.sort_by(|a, b| a.measured.offered_rps.total_cmp(&b.measured.offered_rps));
+    let pts = |f: &dyn Fn(&Step) -> Option<f64>| {
         steps
             .iter()
-            .filter_map(|s| f(s).map(|v| (s.offered_rps, v)))
+            .filter_map(|s| f(s).map(|v| (s.measured.offered_rps, v)))
             .collect::<Vec<_>>()
     };
     let knee = r.knee.as_ref().map(|k| (k.value, "knee"));
     let mut o = String::new();
     let _ = write!(
         o,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity — {}</title><style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:980px}}figure{{margin:12px 0 24px}}figcaption{{font-weight:600}}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity — {}</title><style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}}figure{{margin:12px 0 24px}}figcaption{{font-weight:600}}td,th{{font-size:13px}}</style></head><body>",
         escape(&r.scenario)
     );
-    let _ = write!(
-        o,
-        "<h1>Capacity: {} requests/s</h1>",
-        num(r.max_sustainable.value)
-    );
+    let _ = write!(o, "<h1>{}</h1>", escape(&title(r)));
     let md = markdown(r);
     let summary: Vec<&str> = md
         .lines()
@@ -121,62 +270,72 @@ pub fn html(r: &CapacityReport) -> String {
         let _ = write!(o, "<p>{}</p>", escape(&line.replace("**", "")));
     }
     o.push_str(&marked_chart(
-        "Latency percentiles vs offered load",
+        "Latency vs offered load (client side, from the schedule; and the server's own)",
         "offered requests/s",
         "ms",
         &[
             Series {
                 name: "first token p50",
                 color: "#1f77b4",
-                points: pts(&|s| s.first_token_p50_ms),
+                points: pts(&|s| s.measured.first_token_p50_ms),
             },
             Series {
                 name: "first token p95",
                 color: "#ff7f0e",
-                points: pts(&|s| s.first_token_p95_ms),
+                points: pts(&|s| s.measured.first_token_p95_ms),
             },
             Series {
                 name: "first token p99",
                 color: "#d62728",
-                points: pts(&|s| s.first_token_p99_ms),
+                points: pts(&|s| s.measured.first_token_p99_ms),
             },
             Series {
                 name: "complete p95",
                 color: "#9467bd",
-                points: pts(&|s| s.complete_p95_ms),
+                points: pts(&|s| s.measured.complete_p95_ms),
+            },
+            Series {
+                name: "server first token p95",
+                color: "#8c564b",
+                points: pts(&|s| s.measured.server_first_token_p95_ms),
             },
         ],
         knee,
     ));
     o.push_str(&marked_chart(
-        "Success rate and achieved rate vs offered load",
+        "Carried load vs offered load",
         "offered requests/s",
-        "percent / requests per s",
+        "requests/s, streams, %",
         &[
-            Series {
-                name: "success %",
-                color: "#2ca02c",
-                points: pts(&|s| Some(s.success_rate)),
-            },
             Series {
                 name: "achieved/s",
                 color: "#7f7f7f",
-                points: pts(&|s| Some(s.achieved_rps)),
+                points: pts(&|s| Some(s.measured.achieved_rps)),
+            },
+            Series {
+                name: "server active streams (max)",
+                color: "#17becf",
+                points: pts(&|s| s.measured.server_max_active_streams.map(|v| v as f64)),
+            },
+            Series {
+                name: "success %",
+                color: "#2ca02c",
+                points: pts(&|s| Some(s.measured.success_rate)),
             },
         ],
         knee,
     ));
-    o.push_str("<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>offered/s</th><th>achieved/s</th><th>p95 first token</th><th>success %</th><th>verdict</th></tr>");
-    for s in &steps {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            num(s.offered_rps),
-            num(s.achieved_rps),
-            opt(s.first_token_p95_ms),
-            num(s.success_rate),
-            verdict(s)
-        );
+    o.push_str("<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr>");
+    for c in COLUMNS {
+        let _ = write!(o, "<th>{}</th>", escape(c));
+    }
+    o.push_str("</tr>");
+    for (i, s) in r.steps.iter().enumerate() {
+        o.push_str("<tr>");
+        for c in cells(i, s) {
+            let _ = write!(o, "<td>{}</td>", escape(&c));
+        }
+        o.push_str("</tr>");
     }
     o.push_str("</table></body></html>\n");
     o

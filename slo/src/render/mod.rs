@@ -129,6 +129,7 @@ mod tests {
                 warning: Some(550.0),
                 critical: Some(2000.0),
                 required: true,
+                capacity: None,
             },
             Objective {
                 name: "success rate".into(),
@@ -139,6 +140,7 @@ mod tests {
                 warning: Some(98.0),
                 critical: Some(85.0),
                 required: true,
+                capacity: None,
             },
             Objective {
                 name: "server KB hit rate".into(),
@@ -149,6 +151,7 @@ mod tests {
                 warning: Some(40.0),
                 critical: Some(20.0),
                 required: true,
+                capacity: None,
             },
         ];
         let doc = serde_json::to_value(&figures).unwrap();

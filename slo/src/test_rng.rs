@@ -1,0 +1,20 @@
+//! A seeded generator for the simulations in tests (xorshift64*), so they
+//! draw the same samples on every run.
+
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Uniform in (0, 1): never 0, so its logarithm is finite.
+    pub fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
