@@ -244,6 +244,9 @@ fn describe(n: usize, s: &slo::capacity::Step) -> String {
         Outcome::Idle => "idle".to_owned(),
         Outcome::Held => "held".to_owned(),
         Outcome::ClientSaturated => "client saturated".to_owned(),
+        Outcome::Repeated if m.client_saturated => {
+            "not trusted by the load generator's self-check: repeating".to_owned()
+        }
         Outcome::Repeated => format!(
             "inconclusive ({}): repeating longer",
             s.undecided.join(", ")

@@ -127,11 +127,13 @@ pub enum Outcome {
     Breached,
     /// Still inconclusive after every try: counted as not held.
     Inconclusive,
-    /// Inconclusive; the same rate is run again with twice the time cap.
+    /// Inconclusive, or the load generator's self-check did not trust the
+    /// step: the same rate is run again with twice the time cap.
     Repeated,
     /// The start rate was not carried, so it is not idle: tried lower.
     NotIdle,
-    /// The load generator saturated: the search stops.
+    /// The load generator's self-check did not trust the step on every
+    /// try: it saturated, and the search stops.
     ClientSaturated,
 }
 
@@ -357,9 +359,15 @@ impl Search {
         self.repeat = None;
         let rate = next.rate;
         let (objectives, load, undecided) = self.judge(&m);
-        let outcome = if m.client_saturated {
+        let outcome = if m.client_saturated && next.attempt < self.cfg.max_tries {
+            // One stall of the client's own scheduler makes a step
+            // untrustworthy; a client that saturates does so again.
+            self.repeat = Some((rate, next.attempt + 1));
+            Outcome::Repeated
+        } else if m.client_saturated {
             self.stopped = Some(format!(
-                "the load generator saturated at {rate:.2} requests/s: the server's capacity is at least the last held rate, not measured beyond"
+                "the load generator saturated at {rate:.2} requests/s ({} tries): the server's capacity is at least the last held rate, not measured beyond",
+                next.attempt
             ));
             Outcome::ClientSaturated
         } else if next.idle {

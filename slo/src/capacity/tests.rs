@@ -466,14 +466,25 @@ fn a_saturated_client_stops_the_search_without_blaming_the_server() {
     let mut s = deciding_on("success", "requests.success_rate", cfg());
     let idle = s.next().unwrap();
     s.record(idle, held(1.0));
-    let next = s.next().unwrap();
-    s.record(
-        next,
-        Measured {
-            client_saturated: true,
-            ..held(2.0)
-        },
-    );
+    // Not trusted once: a stall of the client's scheduler, perhaps; the
+    // step is run again. Not trusted on every try: saturated, stop.
+    for attempt in 1..=3 {
+        let next = s.next().unwrap();
+        assert_eq!((next.rate, next.attempt), (2.0, attempt));
+        let step = s.record(
+            next,
+            Measured {
+                client_saturated: true,
+                ..held(2.0)
+            },
+        );
+        let expected = if attempt < 3 {
+            Outcome::Repeated
+        } else {
+            Outcome::ClientSaturated
+        };
+        assert_eq!(step.outcome, expected);
+    }
     assert_eq!(s.next(), None);
     assert_eq!(s.last_pass, Some(1.0));
     assert!(

@@ -12,7 +12,7 @@ fn outcome_word(o: Outcome) -> &'static str {
         Outcome::Held => "held",
         Outcome::Breached => "breached",
         Outcome::Inconclusive => "inconclusive (not held)",
-        Outcome::Repeated => "inconclusive: repeated longer",
+        Outcome::Repeated => "repeated longer",
         Outcome::NotIdle => "not carried: tried lower",
         Outcome::ClientSaturated => "client saturated",
     }
@@ -47,6 +47,9 @@ fn why(s: &Step) -> String {
         .map(|b| format!("{} ({})", b.name, b.level))
         .collect();
     parts.extend(s.undecided.iter().map(|u| format!("{u} (inconclusive)")));
+    if s.measured.client_saturated {
+        parts.push("the load generator's self-check did not trust the step".into());
+    }
     if parts.is_empty() {
         "—".into()
     } else {
