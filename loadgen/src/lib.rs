@@ -72,7 +72,8 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
         step_max_duration: Duration,
         /// How many times one rate is run while its percentiles stay
-        /// inconclusive before it counts as not held.
+        /// inconclusive (then it counts as not held) or the self-check
+        /// does not trust it (then the client saturated: the search stops).
         #[arg(long, value_name = "N", default_value_t = 3)]
         step_tries: u32,
         /// Warm the target (caches, connections) at --start-rps this long
