@@ -13,7 +13,7 @@ use slo::capacity::{
     CapacityReport, Measured, Next, Outcome, ReportMeta, Role, Search, SearchConfig, StepPlan,
     WarmUp,
 };
-use slo::objective::{Objective, Source};
+use slo::objective::Objective;
 use slo::scenario::{Load, Model};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,15 +37,7 @@ pub struct CapacityArgs {
 pub fn min_requests(objectives: &[Objective]) -> u64 {
     objectives
         .iter()
-        .filter(|o| o.source == Source::Client)
-        .filter_map(|o| match o.metric.rsplit('.').next()? {
-            "p50" => Some(0.50),
-            "p90" => Some(0.90),
-            "p95" => Some(0.95),
-            "p99" => Some(0.99),
-            _ => None,
-        })
-        .map(slo::evidence::min_samples)
+        .filter_map(Objective::min_samples)
         .max()
         .unwrap_or(0)
 }

@@ -69,14 +69,7 @@ impl UntilConclusive {
             .objectives
             .iter()
             // Required client-side percentiles: what evidence can decide.
-            .filter(|o| {
-                o.source == slo::objective::Source::Client
-                    && o.required
-                    && matches!(
-                        o.metric.rsplit('.').next(),
-                        Some("p50" | "p90" | "p95" | "p99")
-                    )
-            })
+            .filter(|o| o.required && o.min_samples().is_some())
             .map(|o| o.judge(&doc, &none, self.fail_on))
             .collect();
         let undecided = |j: &slo::objective::Judged| {
@@ -187,13 +180,15 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
             let (ended, mut rec, gaps) = pending.pop_front().expect("a front");
             if let Some(c) = clock.get() {
                 let began = c.started + Duration::from_micros(rec.start_us);
-                let stamps: Vec<tokio::time::Instant> =
-                    [rec.first_token_us, rec.first_audio_us, rec.complete_us]
-                        .into_iter()
-                        .flatten()
-                        .map(|us| began + Duration::from_micros(us))
-                        .chain([began, ended])
-                        .collect();
+                // A stamp the request lacks stands in as its send.
+                let at = |us: Option<u64>| began + Duration::from_micros(us.unwrap_or(0));
+                let stamps = [
+                    began,
+                    at(rec.first_token_us),
+                    at(rec.first_audio_us),
+                    at(rec.complete_us),
+                    ended,
+                ];
                 rec.client_stall_us = watch.lock().expect("watch lock").stalled_at(&stamps);
             }
             csv.serialize(&*rec).context("cannot write a CSV row")?;

@@ -354,6 +354,10 @@ impl Search {
         )
     }
 
+    fn failed_at(&mut self, rate: f64) {
+        self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
+    }
+
     /// Records the step `next` as measured; returns it as decided.
     pub fn record(&mut self, next: Next, m: Measured) -> &Step {
         self.repeat = None;
@@ -373,14 +377,14 @@ impl Search {
         } else if next.idle {
             self.record_idle(next, &m, &objectives, &load, &undecided)
         } else if !objectives.is_empty() || !load.is_empty() {
-            self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
+            self.failed_at(rate);
             Outcome::Breached
         } else if !undecided.is_empty() {
             if next.attempt < self.cfg.max_tries {
                 self.repeat = Some((rate, next.attempt + 1));
                 Outcome::Repeated
             } else {
-                self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
+                self.failed_at(rate);
                 Outcome::Inconclusive
             }
         } else {
@@ -410,7 +414,7 @@ impl Search {
     ) -> Outcome {
         let rate = next.rate;
         if !load.is_empty() {
-            self.first_fail = Some(self.first_fail.map_or(rate, |f| f.min(rate)));
+            self.failed_at(rate);
             let lower = rate / self.cfg.factor;
             if lower >= self.cfg.min {
                 self.idle_try = lower;
@@ -551,13 +555,16 @@ impl Search {
                     })
                 })
         };
-        let at = steps.iter().position(|s| bend(s).is_some())?;
+        let (at, why) = steps
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| Some((i, bend(s)?)))?;
         let before = steps[..at].last()?;
         Some(Knee {
             value: before.measured.offered_rps,
             unit: "requests/s".into(),
             bent_at: steps[at].measured.offered_rps,
-            why: bend(steps[at]).unwrap_or_default(),
+            why,
         })
     }
 }
@@ -566,13 +573,9 @@ impl Search {
 fn describe(j: &Judged) -> String {
     let value = j
         .value
-        .map_or("not measured".to_owned(), |v| format!("{v:.1}"));
+        .map_or("not measured".to_owned(), crate::render::num);
     let interval = j.interval.as_ref().map_or(String::new(), |i| {
-        format!(
-            " [95% {}–{}]",
-            i.lo.map_or("-".to_owned(), |v| format!("{v:.1}")),
-            i.hi.map_or("unbounded".to_owned(), |v| format!("{v:.1}"))
-        )
+        format!(" 95% {}", crate::render::interval(i))
     });
     format!(
         "{} = {value}{interval}, threshold {}",

@@ -196,6 +196,23 @@ impl Objective {
         })
     }
 
+    /// The fewest samples this objective needs to be judged, when it is a
+    /// client-side percentile (`….p95`: 100; see
+    /// [`crate::evidence::min_samples`]); `None` for any other figure.
+    pub fn min_samples(&self) -> Option<u64> {
+        if self.source != Source::Client {
+            return None;
+        }
+        let q = match self.metric.rsplit('.').next()? {
+            "p50" => 0.50,
+            "p90" => 0.90,
+            "p95" => 0.95,
+            "p99" => 0.99,
+            _ => return None,
+        };
+        Some(crate::evidence::min_samples(q))
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.metric.trim().is_empty() {
             return Err("metric: a dotted path such as \"latency_ms.first_token.p95\"".into());

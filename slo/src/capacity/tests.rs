@@ -206,10 +206,6 @@ fn a_noisy_objective_near_its_line_at_idle_gives_searches_that_agree() {
                 },
             );
             let r = CapacityReport::new(&s, meta());
-            assert!(
-                r.undefined.is_empty() || r.status == Status::Undefined,
-                "seed {seed}"
-            );
             // Decided at idle one way or the other, never a tiny capacity.
             match r.max_sustainable {
                 Some(q) => q.value,

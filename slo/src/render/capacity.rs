@@ -166,11 +166,9 @@ pub fn markdown(r: &CapacityReport) -> String {
             l.name,
             l.level,
             l.value.map_or("no data".into(), num),
-            l.interval.as_ref().map_or(String::new(), |i| format!(
-                " [95% {}–{}]",
-                i.lo.map_or("…".to_owned(), num),
-                i.hi.map_or("…".to_owned(), num)
-            )),
+            l.interval
+                .as_ref()
+                .map_or(String::new(), |i| format!(" 95% {}", super::interval(i))),
             num(l.threshold)
         );
     }

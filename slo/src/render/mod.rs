@@ -50,13 +50,21 @@ pub fn with_ci(f: &crate::aggregate::LatencyFigures, stat: &str) -> String {
     }
 }
 
+/// A 95 % interval: `[498–541]`; an unbounded side shows as `…`.
+pub fn interval(i: &crate::evidence::Interval) -> String {
+    format!(
+        "[{}–{}]",
+        i.lo.map_or("…".to_owned(), num),
+        i.hi.map_or("…".to_owned(), num)
+    )
+}
+
 /// A judged objective's interval and samples: `[498–541], n=300`.
 pub fn judged_ci(j: &crate::objective::Judged) -> String {
     match (&j.interval, j.samples) {
         (Some(i), Some(n)) => format!(
-            "[{}–{}], n={n}{}",
-            i.lo.map_or("…".to_owned(), num),
-            i.hi.map_or("…".to_owned(), num),
+            "{}, n={n}{}",
+            interval(i),
             j.samples_needed
                 .map_or(String::new(), |m| format!(" (needs ~{m})"))
         ),
