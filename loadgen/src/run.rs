@@ -17,6 +17,7 @@ use goose::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use slo::monitoring::paths;
 use slo::record::RequestRecord;
 use slo::report::{Report, ScenarioInfo, TargetInfo};
 use slo::scenario::Model;
@@ -282,7 +283,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         .clone()
         .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
     let scraper = Scraper::new(&url);
-    let before = scraper.get(scrape::METRICS).await.and_then(ok_json);
+    let before = scraper.get(paths::DETAILED).await.and_then(ok_json);
 
     let (tx, rx) = std::sync::mpsc::channel();
     let conclusive = Arc::new(AtomicBool::new(!sc.until_conclusive));
@@ -405,8 +406,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let aggregate = recorder.await.context("the recorder task failed")??;
     let elapsed = started.elapsed();
 
-    let after = scraper.get(scrape::METRICS).await.and_then(ok_json);
-    let system = scraper.get(scrape::SYSTEM).await.ok().map(|(_, v)| v);
+    let after = scraper.get(paths::DETAILED).await.and_then(ok_json);
+    let system = scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v);
     drop(embedded);
     let health = std::mem::take(&mut *health.lock().expect("health lock"));
     let server = serde_json::to_value(scrape::section(before, after, system, health))

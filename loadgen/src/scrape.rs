@@ -2,7 +2,10 @@
 //! its health during it, and the deltas, next to the client's figures. A
 //! target without the guide's endpoints is fine: it is noted as such.
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use slo::histogram::LatencySummary;
+use slo::monitoring::{self, Detailed, Health, System, paths};
 use slo::server_view::{
     GuideLatency, GuideSummary, HealthSample, ServerDelta, ServerErrors, ServerView, SystemView,
     Usage,
@@ -10,10 +13,6 @@ use slo::server_view::{
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-
-pub const METRICS: &str = "/api/metrics/streaming";
-pub const HEALTH: &str = "/api/metrics/health/streaming";
-pub const SYSTEM: &str = "/api/metrics/system";
 
 #[derive(Clone, Debug)]
 pub struct Scraper {
@@ -49,6 +48,13 @@ impl Scraper {
         Ok((status, body))
     }
 
+    /// The answer at `path` read as the guide's `T`, or why not (naming
+    /// the URL and the field that does not fit).
+    pub async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<(u16, T), String> {
+        let (status, v) = self.get(path).await?;
+        parse(path, v).map(|t| (status, t))
+    }
+
     /// Polls the health endpoint every `every` until aborted.
     pub async fn poll_health(
         self,
@@ -60,13 +66,19 @@ impl Scraper {
         loop {
             tick.tick().await;
             let t = started.elapsed().as_secs_f64();
-            let sample = match self.get(HEALTH).await {
-                Ok((code, v)) => HealthSample {
-                    t,
-                    status: v["status"].as_str().unwrap_or("unknown").to_owned(),
-                    http_status: Some(code),
-                    active_streams: v["checks"]["activeStreams"]["value"].as_u64(),
-                },
+            let sample = match self.get(paths::HEALTH).await {
+                Ok((code, v)) => {
+                    let health = parse::<Health>(paths::HEALTH, v).ok();
+                    HealthSample {
+                        t,
+                        status: health
+                            .as_ref()
+                            .map_or("unknown", |h| h.status.as_str())
+                            .to_owned(),
+                        http_status: Some(code),
+                        active_streams: health.map(|h| h.checks.active_streams.value),
+                    }
+                }
                 Err(_) => HealthSample {
                     t,
                     status: "unreachable".into(),
@@ -92,10 +104,14 @@ pub fn section(
     let count = |s: &str| answered.then(|| health.iter().filter(|h| h.status == s).count() as u64);
     let (health_unhealthy_samples, health_degraded_samples) =
         (count("unhealthy"), count("degraded"));
-    let (b, a) = match (&before, &after) {
-        (Ok(b), Ok(a)) => (b, a),
-        _ => {
-            let why = before.err().or(after.err()).unwrap_or_default();
+    let read = |r: Result<Value, String>| -> Result<(Value, monitoring::DetailedMetrics), String> {
+        let v = r?;
+        let d = parse::<Detailed>(paths::DETAILED, v.clone())?;
+        Ok((v, d.metrics))
+    };
+    let ((b, d0), (a, d1)) = match read(before).and_then(|b| Ok((b, read(after)?))) {
+        Ok(both) => both,
+        Err(why) => {
             return ServerView {
                 available: false,
                 reason: Some(why),
@@ -107,44 +123,44 @@ pub fn section(
             };
         }
     };
-    let m0 = &b["metrics"];
-    let m1 = &a["metrics"];
-    let diff = |path: &[&str]| -> Option<u64> {
-        let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_u64();
-        Some(get(m1)?.saturating_sub(get(m0)?))
-    };
+    let diff = |f: fn(&monitoring::DetailedMetrics) -> u64| Some(f(&d1).saturating_sub(f(&d0)));
     let rate = |hits: Option<u64>, misses: Option<u64>| match (hits, misses) {
         (Some(h), Some(m)) if h + m > 0 => Some(h as f64 * 100.0 / (h + m) as f64),
         _ => None,
     };
-    let (total, ok) = (
-        diff(&["requests", "total"]),
-        diff(&["requests", "successful"]),
-    );
-    let (kb_hits, kb_misses) = (
-        diff(&["cache", "kb", "hits"]),
-        diff(&["cache", "kb", "misses"]),
-    );
-    let (tts_hits, tts_misses) = (
-        diff(&["cache", "tts", "hits"]),
-        diff(&["cache", "tts", "misses"]),
-    );
-    let lat = &m1["latency"];
-    let sys = system.as_ref().map(|s| &s["system"]);
+    let (total, ok) = (diff(|m| m.requests.total), diff(|m| m.requests.successful));
+    let (kb_hits, kb_misses) = (diff(|m| m.cache.kb.hits), diff(|m| m.cache.kb.misses));
+    let (tts_hits, tts_misses) = (diff(|m| m.cache.tts.hits), diff(|m| m.cache.tts.misses));
+    let summary = |s: &LatencySummary| {
+        Some(GuideSummary {
+            avg: Some(s.avg as f64),
+            p50: Some(s.p50 as f64),
+            p95: Some(s.p95 as f64),
+            p99: Some(s.p99 as f64),
+        })
+    };
+    let lat = &d1.latency;
+    let system = system.and_then(|v| parse::<System>(paths::SYSTEM, v).ok());
+    let usage = |usage: &str, status: monitoring::CheckStatus| {
+        Some(Usage {
+            usage: slo::format::percent_value(usage),
+            status: Some(status.as_str().to_owned()),
+        })
+    };
     ServerView {
         available: true,
         reason: None,
         delta: Some(ServerDelta {
             requests: total,
             successful: ok,
-            failed: diff(&["requests", "failed"]),
+            failed: diff(|m| m.requests.failed),
             success_rate: rate(ok, total.zip(ok).map(|(t, o)| t.saturating_sub(o))),
             errors: ServerErrors {
-                openai: diff(&["errors", "openai"]),
-                tts: diff(&["errors", "tts"]),
-                network: diff(&["errors", "network"]),
-                validation: diff(&["errors", "validation"]),
-                other: diff(&["errors", "other"]),
+                openai: diff(|m| m.errors.openai),
+                tts: diff(|m| m.errors.tts),
+                network: diff(|m| m.errors.network),
+                validation: diff(|m| m.errors.validation),
+                other: diff(|m| m.errors.other),
             },
             kb_hits,
             kb_misses,
@@ -153,20 +169,29 @@ pub fn section(
             tts_misses,
             tts_hit_rate: rate(tts_hits, tts_misses),
         }),
-        latency_after: lat.is_object().then(|| GuideLatency {
-            first_token: GuideSummary::from_json(&lat["firstToken"]),
-            first_audio: GuideSummary::from_json(&lat["firstAudio"]),
-            complete: GuideSummary::from_json(&lat["complete"]),
+        latency_after: Some(GuideLatency {
+            first_token: summary(&lat.first_token),
+            first_audio: summary(&lat.first_audio),
+            complete: summary(&lat.complete),
         }),
-        before: m0.clone(),
-        after: m1.clone(),
-        system: sys.filter(|s| s.is_object()).map(|s| SystemView {
-            memory: Usage::from_json(&s["memory"]),
-            cpu: Usage::from_json(&s["cpu"]),
+        before: b["metrics"].clone(),
+        after: a["metrics"].clone(),
+        system: system.map(|s| SystemView {
+            memory: usage(&s.system.memory.usage, s.system.memory.status),
+            cpu: usage(&s.system.cpu.usage, s.system.cpu.status),
         }),
         max_active_streams,
         health,
         health_unhealthy_samples,
         health_degraded_samples,
     }
+}
+
+/// `v` read as the answer at `path`, or why it is not one.
+fn parse<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, String> {
+    serde_json::from_value(v).map_err(|e| {
+        format!(
+            "{path} does not answer with the guide's JSON ({e}); see reports/schema/monitoring/"
+        )
+    })
 }

@@ -5,14 +5,12 @@
 //! once and exits 1 when anything fires, for cron or a systemd timer. A
 //! network error is an alert (`unreachable`), never a crash.
 
-use crate::scrape::{HEALTH, METRICS, Scraper};
+use crate::scrape::Scraper;
 use slo::alerts::{Alert, Poll, evaluate};
+use slo::monitoring::{Detailed, HEALTH_WINDOW, Health, Summary, paths};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The guide's error-rate alert looks at a 5-minute window.
-pub const WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct WatchArgs {
@@ -64,9 +62,7 @@ pub async fn watch(args: &WatchArgs, mut say: impl FnMut(&str)) -> bool {
                 let status = poll
                     .health
                     .as_ref()
-                    .and_then(|h| h["status"].as_str())
-                    .unwrap_or("unknown")
-                    .to_owned();
+                    .map_or("unknown", |h| h.status.as_str());
                 say(&format!("{stamp} OK {} status {status}", args.url));
             }
             return !now.is_empty();
@@ -81,22 +77,23 @@ pub async fn watch(args: &WatchArgs, mut say: impl FnMut(&str)) -> bool {
 }
 
 async fn poll(s: &Scraper, history: &mut VecDeque<(Instant, f64, f64)>) -> Poll {
-    let health = s.get(HEALTH).await;
-    let summary = s.get("/api/metrics/streaming/summary").await;
-    let detailed = s.get(METRICS).await;
-    let unreachable = [&health, &summary, &detailed]
-        .iter()
-        .find_map(|r| r.as_ref().err().cloned());
+    let health = s.read::<Health>(paths::HEALTH).await;
+    let summary = s.read::<Summary>(paths::SUMMARY).await;
+    let detailed = s.read::<Detailed>(paths::DETAILED).await;
+    let unreachable = (health.as_ref().err())
+        .or(summary.as_ref().err())
+        .or(detailed.as_ref().err())
+        .cloned();
     let summary = summary.ok().map(|(_, v)| v);
     // Error rate over the window, from the cumulative counts.
     let error_rate = summary.as_ref().and_then(|v| {
-        let total = v["summary"]["totalRequests"].as_f64()?;
-        let errors = v["summary"]["errorCount"].as_f64()?;
+        let total = v.summary.total_requests as f64;
+        let errors = v.summary.error_count as f64;
         let now = Instant::now();
         history.push_back((now, total, errors));
         while history
             .front()
-            .is_some_and(|(t, ..)| now.duration_since(*t) > WINDOW)
+            .is_some_and(|(t, ..)| now.duration_since(*t) > HEALTH_WINDOW)
             && history.len() > 1
         {
             history.pop_front();

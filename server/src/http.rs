@@ -2,7 +2,7 @@
 //! endpoints, and the SSE encoding of pipeline steps.
 
 use crate::faults::FaultsPatch;
-use crate::flags::{self, FeatureFlags};
+use crate::flags::FeatureFlags;
 use crate::metrics::now_iso;
 use crate::pipeline::{Engine, Job, Step};
 use crate::request;
@@ -14,7 +14,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
-use serde_json::{Value, json};
+use serde_json::Value;
+use slo::monitoring::{self, RolloutRequest, paths};
 use slo::protocol::{
     BodyErrorKind, ErrorBody, ErrorKind, MAX_BODY_BYTES, NonStreamAnswer, streams_at,
 };
@@ -45,16 +46,16 @@ const STEP_BUFFER: usize = 16;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route(slo::protocol::CHAT_PATH, post(chat))
-        .route("/api/metrics/health/streaming", get(health))
-        .route("/api/metrics/streaming/summary", get(summary))
-        .route("/api/metrics/streaming", get(detailed))
-        .route("/api/metrics/streaming/events", get(events))
-        .route("/api/metrics/feature-flags", get(feature_flags))
-        .route("/api/metrics/feature-flags/rollout", post(rollout))
-        .route("/api/metrics/system", get(system))
-        .route("/api/admin/faults", get(get_faults).post(set_faults))
-        .route("/metrics", get(prometheus))
-        .route("/dashboard", get(dashboard))
+        .route(paths::HEALTH, get(health))
+        .route(paths::SUMMARY, get(summary))
+        .route(paths::DETAILED, get(detailed))
+        .route(paths::EVENTS, get(events))
+        .route(paths::FEATURE_FLAGS, get(feature_flags))
+        .route(paths::ROLLOUT, post(rollout))
+        .route(paths::SYSTEM, get(system))
+        .route(paths::ADMIN_FAULTS, get(get_faults).post(set_faults))
+        .route(paths::PROMETHEUS, get(prometheus))
+        .route(paths::DASHBOARD, get(dashboard))
         .fallback(not_found)
         .with_state(state)
 }
@@ -63,7 +64,7 @@ fn error(status: StatusCode, kind: BodyErrorKind, message: impl Into<String>) ->
     (status, axum::Json(ErrorBody::new(kind, message))).into_response()
 }
 
-fn json_ok(v: Value) -> Response {
+fn json_ok(v: impl serde::Serialize) -> Response {
     axum::Json(v).into_response()
 }
 
@@ -133,7 +134,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
     let client_id = input
         .client_id
         .unwrap_or_else(|| request::generate_client_id(&mut rand::thread_rng()));
-    let streaming = streams_at(&client_id, app.flags.streaming());
+    let streaming = streams_at(&client_id, app.flags.streaming_percentage());
     let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &input.chatbot_id)
     else {
         let message = format!(
@@ -271,8 +272,8 @@ fn named<T: serde::Serialize>(name: &str, data: &T) -> Result<Event, std::io::Er
 }
 
 async fn health(State(app): State<AppState>) -> Response {
-    let (body, unhealthy) = app.engine.metrics.health();
-    let status = if unhealthy {
+    let body = app.engine.metrics.health();
+    let status = if body.status == monitoring::HealthStatus::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -289,19 +290,22 @@ async fn detailed(State(app): State<AppState>) -> Response {
 }
 
 async fn system(State(app): State<AppState>) -> Response {
-    json_ok(app.engine.metrics.system_json())
+    json_ok(app.engine.metrics.system_answer())
 }
 
 async fn events(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let limit = match q.get("limit") {
-        None => 50,
+        None => monitoring::EVENTS_DEFAULT_LIMIT,
         Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
+            Ok(n) if (1..=monitoring::EVENTS_MAX_LIMIT).contains(&n) => n,
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,
                     BodyErrorKind::Validation,
-                    format!("limit must be a whole number from 1 to 1000, got {raw:?}"),
+                    format!(
+                        "limit must be a whole number from 1 to {}, got {raw:?}",
+                        monitoring::EVENTS_MAX_LIMIT
+                    ),
                 );
             }
         },
@@ -310,7 +314,7 @@ async fn events(State(app): State<AppState>, Query(q): Query<HashMap<String, Str
 }
 
 async fn feature_flags(State(app): State<AppState>) -> Response {
-    json_ok(app.flags.json())
+    json_ok(app.flags.answer())
 }
 
 /// A request allowed to take an admin action; rejects with 401 or 403.
@@ -402,34 +406,46 @@ async fn rollout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed = parse_json_body(&headers, &body).and_then(|v| flags::parse_rollout(&v));
-    let (feature, percentage) = match parsed {
+    let parsed = parse_json_body(&headers, &body).and_then(|v| RolloutRequest::parse(&v));
+    let RolloutRequest {
+        feature,
+        percentage,
+    } = match parsed {
         Ok(p) => p,
         Err(m) => return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m),
     };
-    let previous = app.flags.set_streaming(percentage);
+    let previous = app.flags.set_streaming_percentage(percentage);
     let metrics = &app.engine.metrics;
     metrics.set_rollout(percentage);
-    metrics.event(json!({
-        "timestamp": now_iso(),
-        "type": "flag_change",
-        "feature": feature,
-        "percentage": percentage,
-        "previous": previous,
-        "by": peer.ip().to_string(),
-    }));
+    metrics.event(monitoring::Event::FlagChange {
+        timestamp: now_iso(),
+        feature: feature.clone(),
+        percentage,
+        previous,
+        by: peer.ip().to_string(),
+    });
     tracing::warn!(feature = %feature, percentage, previous, by = %peer.ip(), "Feature flag changed");
-    json_ok(json!({
-        "success": true,
-        "timestamp": now_iso(),
-        "feature": feature,
-        "percentage": percentage,
-        "previous": previous,
-    }))
+    json_ok(monitoring::Rollout {
+        success: true,
+        timestamp: now_iso(),
+        feature,
+        percentage,
+        previous,
+    })
+}
+
+/// `GET` and `POST /api/admin/faults`: the faults in force.
+#[derive(serde::Serialize)]
+struct FaultsAnswer {
+    success: bool,
+    faults: crate::faults::Faults,
 }
 
 async fn get_faults(State(app): State<AppState>, _admin: Admin) -> Response {
-    json_ok(json!({ "success": true, "faults": app.engine.faults() }))
+    json_ok(FaultsAnswer {
+        success: true,
+        faults: app.engine.faults(),
+    })
 }
 
 async fn set_faults(
@@ -450,14 +466,16 @@ async fn set_faults(
         return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m);
     }
     app.engine.set_faults(faults.clone());
-    app.engine.metrics.event(json!({
-        "timestamp": now_iso(),
-        "type": "fault_change",
-        "faults": faults,
-        "by": peer.ip().to_string(),
-    }));
+    app.engine.metrics.event(monitoring::Event::FaultChange {
+        timestamp: now_iso(),
+        faults: serde_json::to_value(&faults).expect("faults serialize"),
+        by: peer.ip().to_string(),
+    });
     tracing::warn!(faults = ?faults, by = %peer.ip(), "Injected faults changed");
-    json_ok(json!({ "success": true, "faults": faults }))
+    json_ok(FaultsAnswer {
+        success: true,
+        faults,
+    })
 }
 
 async fn prometheus(State(app): State<AppState>) -> Response {

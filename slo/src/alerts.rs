@@ -1,9 +1,8 @@
 //! The guide's alert rules and health check, evaluated on one poll of the
 //! monitoring endpoints (health, summary, detailed metrics).
 
-use crate::objective::lookup;
+use crate::monitoring::{Detailed, Health, HealthStatus, Summary, thresholds::*};
 use serde::Serialize;
-use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
@@ -13,12 +12,12 @@ pub struct Alert {
     pub message: String,
 }
 
-/// What one poll saw; `None` where an endpoint did not answer with JSON.
+/// What one poll read; `None` where an endpoint gave no answer of its type.
 #[derive(Clone, Debug, Default)]
 pub struct Poll {
-    pub health: Option<Value>,
-    pub summary: Option<Value>,
-    pub detailed: Option<Value>,
+    pub health: Option<Health>,
+    pub summary: Option<Summary>,
+    pub detailed: Option<Detailed>,
     /// Why the target could not be read, if it could not.
     pub unreachable: Option<String>,
     /// Error rate over the alert window, percent, when known.
@@ -35,43 +34,30 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
         out.push(Alert {
             key: "unreachable",
             severity: "critical",
-            message: format!("the target cannot be reached: {why}"),
+            message: format!("the target cannot be read: {why}"),
         });
         return out;
     }
-    if let Some(h) = &p.health {
-        match h["status"].as_str() {
-            Some("healthy") => {}
-            Some(status) => {
-                let issues: Vec<&str> = h["issues"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                out.push(Alert {
-                    key: "health",
-                    severity: if status == "unhealthy" {
-                        "critical"
-                    } else {
-                        "warning"
-                    },
-                    message: format!(
-                        "health status is {status}{}",
-                        if issues.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", issues.join("; "))
-                        }
-                    ),
-                });
-            }
-            None => out.push(Alert {
-                key: "health",
-                severity: "critical",
-                message: "the health endpoint has no status".into(),
-            }),
-        }
+    if let Some(h) = &p.health
+        && h.status != HealthStatus::Healthy
+    {
+        out.push(Alert {
+            key: "health",
+            severity: if h.status == HealthStatus::Unhealthy {
+                "critical"
+            } else {
+                "warning"
+            },
+            message: format!(
+                "health status is {}{}",
+                h.status.as_str(),
+                if h.issues.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", h.issues.join("; "))
+                }
+            ),
+        });
     }
     let mut level = |key: &'static str,
                      what: &str,
@@ -102,32 +88,30 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
         "error_rate",
         "error rate",
         p.error_rate,
-        2.0,
-        5.0,
+        ERROR_RATE_WARN,
+        ERROR_RATE_FAIL,
         true,
         "%",
     );
-    let d = p.detailed.as_ref();
+    let d = p.detailed.as_ref().map(|d| &d.metrics);
     level(
         "first_token_p95",
         "p95 first token latency",
-        d.and_then(|d| lookup(d, "metrics.latency.firstToken.p95")),
-        1000.0,
-        2000.0,
+        d.map(|d| d.latency.first_token.p95 as f64),
+        FIRST_TOKEN_P95_WARN_MS as f64,
+        FIRST_TOKEN_P95_FAIL_MS as f64,
         true,
         "ms",
     );
-    let kb_lookups = d.map_or(0.0, |d| {
-        lookup(d, "metrics.cache.kb.hits").unwrap_or(0.0)
-            + lookup(d, "metrics.cache.kb.misses").unwrap_or(0.0)
-    });
-    if kb_lookups > 0.0 {
+    if let Some(kb) = d.map(|d| &d.cache.kb)
+        && kb.hits.saturating_add(kb.misses) > 0
+    {
         level(
             "kb_hit_rate",
             "KB cache hit rate",
-            d.and_then(|d| lookup(d, "metrics.cache.kb.hitRate")),
-            40.0,
-            20.0,
+            crate::format::percent_value(&kb.hit_rate),
+            KB_HIT_RATE_WARN,
+            KB_HIT_RATE_FAIL,
             false,
             "%",
         );
@@ -135,11 +119,9 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
     level(
         "active_streams",
         "active streams",
-        p.summary
-            .as_ref()
-            .and_then(|s| lookup(s, "summary.activeStreams")),
-        200.0,
-        500.0,
+        p.summary.as_ref().map(|s| s.summary.active_streams as f64),
+        ACTIVE_STREAMS_WARN as f64,
+        ACTIVE_STREAMS_FAIL as f64,
         true,
         "",
     );
@@ -149,37 +131,33 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::monitoring::{CacheCounts, examples};
+
+    fn poll(ended: u64, failed: u64, p95: u64, active: u64, kb: (u64, u64)) -> Poll {
+        let health = examples::health(ended, failed, p95, active);
+        let mut summary = examples::summary();
+        summary.summary.active_streams = active;
+        let mut detailed = examples::detailed();
+        detailed.metrics.latency.first_token.p95 = p95;
+        detailed.metrics.cache.kb = CacheCounts::new(kb.0, kb.1);
+        Poll {
+            health: Some(health),
+            summary: Some(summary),
+            detailed: Some(detailed),
+            unreachable: None,
+            error_rate: Some(failed as f64 * 100.0 / ended as f64),
+        }
+    }
 
     #[test]
     fn the_guides_rules() {
-        let calm = Poll {
-            health: Some(json!({"status": "healthy", "issues": []})),
-            summary: Some(json!({"summary": {"activeStreams": 12}})),
-            detailed: Some(
-                json!({"metrics": {"latency": {"firstToken": {"p95": 680}}, "cache": {"kb": {"hits": 65, "misses": 35, "hitRate": "65.0%"}}}}),
-            ),
-            unreachable: None,
-            error_rate: Some(0.5),
-        };
-        assert!(evaluate(&calm).is_empty());
-        let bad = Poll {
-            health: Some(
-                json!({"status": "degraded", "issues": ["p95 first token latency 1200ms is above 1000ms (warning)"]}),
-            ),
-            summary: Some(json!({"summary": {"activeStreams": 600}})),
-            detailed: Some(
-                json!({"metrics": {"latency": {"firstToken": {"p95": 1200}}, "cache": {"kb": {"hits": 3, "misses": 97, "hitRate": "3.0%"}}}}),
-            ),
-            unreachable: None,
-            error_rate: Some(3.0),
-        };
-        let a = evaluate(&bad);
+        assert!(evaluate(&poll(200, 1, 680, 12, (65, 35))).is_empty());
+        let a = evaluate(&poll(100, 3, 1200, 600, (3, 97)));
         let keys: Vec<(&str, &str)> = a.iter().map(|x| (x.key, x.severity)).collect();
         assert_eq!(
             keys,
             vec![
-                ("health", "warning"),
+                ("health", "critical"),
                 ("error_rate", "warning"),
                 ("first_token_p95", "warning"),
                 ("kb_hit_rate", "critical"),
@@ -187,6 +165,9 @@ mod tests {
             ]
         );
         assert!(a[0].message.contains("p95 first token latency 1200ms"));
+        assert!(a[3].message.contains("3.0% (threshold: < 20%)"), "{a:?}");
+        // No KB lookup yet: no hit-rate alert.
+        assert!(evaluate(&poll(200, 1, 680, 12, (0, 0))).is_empty());
         let down = Poll {
             unreachable: Some("connection refused".into()),
             ..Poll::default()

@@ -16,6 +16,11 @@ pub fn ratio_percent(part: u64, whole: u64, empty: f64) -> f64 {
     }
 }
 
+/// The number of a percentage as the guide writes it (`"45.2%"` is 45.2).
+pub fn percent_value(s: &str) -> Option<f64> {
+    s.trim().trim_end_matches('%').trim().parse().ok()
+}
+
 /// Uptime as the guide writes it: `5d 12h 30m`; under an hour `42m 5s`.
 pub fn uptime(seconds: u64) -> String {
     let (d, h, m, s) = (

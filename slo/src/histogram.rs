@@ -2,7 +2,7 @@
 //! from 1 µs to one hour. Recording allocates nothing.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The highest latency a histogram holds; longer values are clamped to it
@@ -115,7 +115,9 @@ impl LatencyHistogram {
 }
 
 /// Percentiles as the guide's detailed metrics endpoint shows them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct LatencySummary {
     pub avg: u64,
     pub p50: u64,

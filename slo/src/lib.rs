@@ -37,6 +37,7 @@ pub mod evidence;
 pub mod format;
 pub mod histogram;
 pub mod logs;
+pub mod monitoring;
 pub mod objective;
 pub mod paths;
 pub mod protocol;

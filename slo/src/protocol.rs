@@ -64,7 +64,7 @@ pub enum CacheOutcome {
 }
 
 /// The `error` event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StreamError {
     #[serde(rename = "type")]
     pub kind: ErrorKind,
@@ -73,7 +73,7 @@ pub struct StreamError {
 
 /// The guide's error breakdown. `openai`, `tts`, `network` and `other` can
 /// end a stream; `validation` is a rejected request (400, 413, 415).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorKind {
     Openai,

@@ -24,6 +24,10 @@ pub fn slo_file() -> Value {
         .expect("a schema serializes")
 }
 
+fn of<T: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).expect("a schema serializes")
+}
+
 /// A schema and where it is committed, relative to the workspace root.
 pub type SchemaFile = (&'static str, fn() -> Value);
 
@@ -34,6 +38,70 @@ pub const FILES: [SchemaFile; 4] = [
     ("scenarios/schema/slo.schema.json", slo_file),
 ];
 
+/// The monitoring endpoints' answers ([`crate::monitoring`]): each path and
+/// where the schema of its answer is committed.
+pub const MONITORING: [(&str, SchemaFile); 7] = {
+    use crate::monitoring::{self as m, paths};
+    [
+        (
+            paths::HEALTH,
+            (
+                "reports/schema/monitoring/health.schema.json",
+                of::<m::Health>,
+            ),
+        ),
+        (
+            paths::SUMMARY,
+            (
+                "reports/schema/monitoring/summary.schema.json",
+                of::<m::Summary>,
+            ),
+        ),
+        (
+            paths::DETAILED,
+            (
+                "reports/schema/monitoring/detailed.schema.json",
+                of::<m::Detailed>,
+            ),
+        ),
+        (
+            paths::EVENTS,
+            (
+                "reports/schema/monitoring/events.schema.json",
+                of::<m::Events>,
+            ),
+        ),
+        (
+            paths::SYSTEM,
+            (
+                "reports/schema/monitoring/system.schema.json",
+                of::<m::System>,
+            ),
+        ),
+        (
+            paths::FEATURE_FLAGS,
+            (
+                "reports/schema/monitoring/feature-flags.schema.json",
+                of::<m::FeatureFlags>,
+            ),
+        ),
+        (
+            paths::ROLLOUT,
+            (
+                "reports/schema/monitoring/rollout.schema.json",
+                of::<m::Rollout>,
+            ),
+        ),
+    ]
+};
+
+/// Every committed schema.
+pub fn all() -> impl Iterator<Item = SchemaFile> {
+    FILES
+        .into_iter()
+        .chain(MONITORING.into_iter().map(|(_, f)| f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,7 +110,7 @@ mod tests {
     fn committed_schemas_are_current() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
-        for (file, make) in FILES {
+        for (file, make) in all() {
             let path = root.join(file);
             let text = serde_json::to_string_pretty(&make()).unwrap() + "\n";
             if update {

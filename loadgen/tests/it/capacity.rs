@@ -8,10 +8,7 @@ use serde_json::Value;
 use server::profile::{Profile, ProfileName};
 use std::path::Path;
 use std::process::Command;
-
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+use testkit::root;
 
 /// The mean generation time, in seconds, of the questions the scenario
 /// asks (its prompt mix, drawn as the load generator draws it) on the
@@ -49,13 +46,7 @@ fn capacity(args: &[&str]) -> (std::process::Output, Value) {
         )
     }))
     .unwrap();
-    let schema: Value = serde_json::from_slice(
-        &std::fs::read(root().join("reports/schema/capacity.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let v = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    testkit::assert_matches_schema("reports/schema/capacity.schema.json", &doc, "capacity.json");
     (o, doc)
 }
 

@@ -115,11 +115,33 @@ async fn transitions_are_printed_and_posted_to_the_webhook() {
     let (target, _) = http_server(move |path, _| {
         let st = *s.lock().unwrap();
         let body = if path.starts_with("/api/metrics/health/streaming") {
-            serde_json::json!({"success": true, "status": st, "issues": if st == "healthy" { vec![] } else { vec!["error rate 7.0% over the last 5 minutes is above 5% (critical)"] }})
+            let issues: Vec<&str> = if st == "healthy" {
+                vec![]
+            } else {
+                vec!["error rate 7.0% over the last 5 minutes is above 5% (critical)"]
+            };
+            serde_json::json!({"success": true, "status": st, "timestamp": "2025-10-11T10:30:00.000Z",
+                "checks": {"errorRate": {"status": "pass", "value": "0.5%", "threshold": "≤5%"},
+                    "latency": {"status": "pass", "value": "450ms", "threshold": "≤1000ms"},
+                    "redis": {"status": "pass", "value": "connected"},
+                    "activeStreams": {"status": "pass", "value": 3}},
+                "issues": issues})
         } else if path.starts_with("/api/metrics/streaming/summary") {
-            serde_json::json!({"success": true, "summary": {"totalRequests": 100, "errorCount": 0, "activeStreams": 3}})
+            serde_json::json!({"success": true, "timestamp": "2025-10-11T10:30:00.000Z",
+                "summary": {"uptime": "1m 0s", "totalRequests": 100, "successRate": "100.0%",
+                "activeStreams": 3, "avgFirstTokenLatency": 300, "avgCompleteLatency": 900,
+                "cacheHitRate": {"kb": "70.0%", "tts": "50.0%"}, "errorCount": 0}})
         } else {
-            serde_json::json!({"success": true, "metrics": {"latency": {"firstToken": {"p95": 450}}, "cache": {"kb": {"hits": 70, "misses": 30, "hitRate": "70.0%"}}}})
+            let stage = serde_json::json!({"avg": 300, "p50": 280, "p95": 450, "p99": 500});
+            serde_json::json!({"success": true, "timestamp": "2025-10-11T10:30:00.000Z", "metrics": {
+                "uptime": 60, "uptimeFormatted": "1m 0s",
+                "requests": {"total": 100, "successful": 100, "failed": 0, "active": 3, "successRate": "100.00%"},
+                "latency": {"firstToken": stage, "firstAudio": stage, "complete": stage},
+                "cache": {"kb": {"hits": 70, "misses": 30, "hitRate": "70.0%"},
+                    "tts": {"hits": 5, "misses": 5, "hitRate": "50.0%"}},
+                "errors": {"openai": 0, "tts": 0, "network": 0, "validation": 0, "other": 0,
+                    "breakdown": {"openai": "0.0%", "tts": "0.0%", "network": "0.0%", "validation": "0.0%", "other": "0.0%"}},
+                "streaming": {"totalStreams": 100, "activeCount": 3, "completedCount": 100, "errorCount": 0}}})
         };
         (200, body.to_string())
     })

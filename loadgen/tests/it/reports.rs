@@ -3,12 +3,9 @@
 //! Chromium, reports rebuilt from the saved files, compare.
 
 use crate::support::{assert_valid_report, loadgen, scenario, temp_dir};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use testkit::root;
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -198,52 +195,25 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
 /// screenshot is not blank.
 fn assert_html_renders(html: &Path, dir: &Path) {
     let shot = dir.join("report.png");
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1000,2400",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .expect("chromium (installed by ci/install.sh) runs");
+    let out = testkit::chromium(
+        &dir.join("chromium"),
+        (1000, 2400),
+        &[
+            format!("--screenshot={}", shot.display()),
+            format!("file://{}", html.display()),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let log = String::from_utf8_lossy(&out.stderr);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    let console = testkit::console_lines(&out);
     assert!(console.is_empty(), "console messages: {console:?}");
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let bytes = &buf[..info.buffer_size()];
-    let step = info.color_type.samples();
-    let pixels = bytes.len() / step;
-    let non_white = bytes
-        .chunks(step)
-        .filter(|p| p.iter().take(3).any(|&c| c < 200))
-        .count();
-    let colored = bytes
-        .chunks(step)
-        .filter(|p| p.len() >= 3 && (p[0] as i32 - p[2] as i32).abs() > 60)
-        .count();
+    let png = testkit::Pixels::read(&shot);
+    let pixels = png.len();
+    let non_white = png.count(|p| p.iter().take(3).any(|&c| c < 200));
+    let colored = png.count(|p| p.len() >= 3 && (p[0] as i32 - p[2] as i32).abs() > 60);
     assert!(
         non_white * 100 > pixels,
         "the page is blank: {non_white} of {pixels} pixels drawn"

@@ -77,20 +77,11 @@ pub async fn run(args: &RunArgs) -> Report {
 
 /// Every report.json a test produces is checked against the committed schema.
 pub fn assert_valid_report(path: &Path) {
-    let schema_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/schema/report.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the committed schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{} does not match the schema: {errors:#?}",
-        path.display()
+    testkit::assert_matches_schema(
+        "reports/schema/report.schema.json",
+        &report,
+        &path.display().to_string(),
     );
 }
 

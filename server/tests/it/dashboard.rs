@@ -3,28 +3,11 @@
 //! draws (the screenshot is not blank).
 
 use crate::support::{EXACT, body, chat, start};
-use std::process::Command;
 
-fn chromium(args: &[String]) -> std::process::Output {
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=4000",
-            "--window-size=1000,1200",
-        ])
-        .args(args)
-        .output()
-        .expect("chromium (installed by ci/install.sh) runs")
+fn chromium(profile: &std::path::Path, args: &[String]) -> std::process::Output {
+    let mut all = vec!["--virtual-time-budget=4000".to_owned()];
+    all.extend_from_slice(args);
+    testkit::chromium(profile, (1000, 1200), &all)
 }
 
 #[tokio::test]
@@ -37,10 +20,10 @@ async fn the_dashboard_shows_the_current_figures() {
     let dir = std::env::temp_dir().join(format!("dashboard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let page = format!("{url}/dashboard");
-    let profile = |name: &str| format!("--user-data-dir={}", dir.join(name).display());
+    let profile = |name: &str| dir.join(name);
     let dom = tokio::task::spawn_blocking({
         let (page, p) = (page.clone(), profile("a"));
-        move || chromium(&[p, "--dump-dom".into(), page])
+        move || chromium(&p, &["--dump-dom".into(), page])
     })
     .await
     .unwrap();
@@ -57,8 +40,7 @@ async fn the_dashboard_shows_the_current_figures() {
         "status colours by the guide's thresholds"
     );
     assert!(html.contains("stream_complete"), "recent events are listed");
-    let log = String::from_utf8_lossy(&dom.stderr);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    let console = testkit::console_lines(&dom);
     assert!(console.is_empty(), "console messages: {console:?}");
 
     let shot = dir.join("dashboard.png");
@@ -68,20 +50,12 @@ async fn the_dashboard_shows_the_current_figures() {
             profile("b"),
             format!("--screenshot={}", shot.display()),
         );
-        move || chromium(&[p, s, page])
+        move || chromium(&p, &[s, page])
     })
     .await
     .unwrap();
     assert!(out.status.success());
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = info.color_type.samples();
-    let green = buf[..info.buffer_size()]
-        .chunks(step)
-        .filter(|p| p[1] > 150 && p[0] < 120 && p[2] < 120)
-        .count();
+    let green = testkit::Pixels::read(&shot).count(|p| p[1] > 150 && p[0] < 120 && p[2] < 120);
     assert!(
         green > 200,
         "the healthy tiles are drawn green: {green} green pixels"

@@ -275,3 +275,70 @@ async fn prometheus_exposition_counts_the_traffic() {
     assert!(text.contains("# TYPE chatbot_latency_seconds histogram"));
     server.stop().await.unwrap();
 }
+
+/// Every monitoring answer, live, against the JSON Schema committed for it
+/// (`reports/schema/monitoring/`, generated from `slo::monitoring`), after
+/// traffic that fills in every kind of event: a stream, a rejected request,
+/// a rollout and a fault change.
+#[tokio::test]
+async fn every_answer_keeps_its_committed_schema() {
+    let server = start(EXACT).await;
+    let url = server.url();
+    let r = chat(&url, &body("schema", None, true)).await;
+    assert_eq!(r.names().last(), Some(&"done"));
+    let r = chat(&url, &json!({"chatbotId": "nope", "message": "x"})).await;
+    assert_eq!(r.status, 400);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{url}{path}")).json(&body).send();
+    let faults = post(
+        slo::monitoring::paths::ADMIN_FAULTS,
+        json!({"tts_rate": 0.0}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(faults.status(), 200);
+    let rollout = post(
+        slo::monitoring::paths::ROLLOUT,
+        json!({"feature": "streaming", "percentage": 100}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rollout.status(), 200);
+    let rollout: Value = rollout.json().await.unwrap();
+    let mut checked = 0;
+    for (path, (schema, _)) in slo::schema::MONITORING {
+        let answer = if path == slo::monitoring::paths::ROLLOUT {
+            rollout.clone()
+        } else {
+            let (status, answer) = get_json(&url, path).await;
+            // One failure in two: the health check is unhealthy (503).
+            let expected = if path == slo::monitoring::paths::HEALTH {
+                503
+            } else {
+                200
+            };
+            assert_eq!(status, expected, "{path}: {answer}");
+            answer
+        };
+        testkit::assert_matches_schema(schema, &answer, path);
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+    let (_, events) = get_json(&url, slo::monitoring::paths::EVENTS).await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "stream_start",
+        "stream_complete",
+        "error",
+        "flag_change",
+        "fault_change",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,405 @@
+//! Everything the server counts. One lock guards the counters and
+//! histograms; it is taken once when a request starts and once when it
+//! ends, never per token. [`StreamGuard`] ends each request exactly once;
+//! `prom` is the Prometheus registry kept beside the counts; `answers`
+//! builds the monitoring endpoints' answers from them.
+
+mod answers;
+mod prom;
+
+pub use prom::BUCKETS;
+
+use crate::system::SystemSnapshot;
+use prom::Prom;
+use slo::histogram::LatencyHistogram;
+use slo::monitoring::{CacheCounts, Event, EventMetrics, HEALTH_WINDOW};
+use slo::protocol::{ErrorKind, StreamError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The most requests the health window remembers.
+const WINDOW_CAP: usize = 100_000;
+
+#[derive(Debug)]
+pub struct Metrics {
+    started: Instant,
+    active: AtomicU64,
+    state: Mutex<State>,
+    events: Mutex<VecDeque<Event>>,
+    events_capacity: usize,
+    system: Mutex<SystemSnapshot>,
+    prom: Prom,
+    cache_backend: &'static str,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    total: u64,
+    successful: u64,
+    failed: u64,
+    errors: [u64; 5],
+    streams_total: u64,
+    streams_completed: u64,
+    streams_failed: u64,
+    kb: HitMiss,
+    tts: HitMiss,
+    first_token: LatencyHistogram,
+    first_audio: LatencyHistogram,
+    complete: LatencyHistogram,
+    window: VecDeque<Recent>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct HitMiss {
+    hits: u64,
+    misses: u64,
+}
+
+#[derive(Debug)]
+struct Recent {
+    at: Instant,
+    ok: bool,
+    first_token_us: u64,
+}
+
+/// How one successful request went, measured by the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    pub first_token: Duration,
+    pub first_audio: Option<Duration>,
+    pub complete: Duration,
+}
+
+impl Metrics {
+    pub fn new(events_capacity: usize, cache_backend: &'static str) -> Self {
+        Self {
+            started: Instant::now(),
+            active: AtomicU64::new(0),
+            state: Mutex::default(),
+            events: Mutex::new(VecDeque::with_capacity(events_capacity.min(4096))),
+            events_capacity,
+            system: Mutex::default(),
+            prom: Prom::new(),
+            cache_backend,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("metrics lock")
+    }
+
+    pub fn active(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// A request turned away before it started (validation, overload).
+    pub fn rejected(&self, kind: ErrorKind, message: &str) {
+        let mut s = self.state();
+        s.total += 1;
+        s.failed += 1;
+        s.errors[kind.index()] += 1;
+        s.push_recent(false, 0);
+        drop(s);
+        self.prom.rejected(kind);
+        self.event(Event::Error {
+            timestamp: now_iso(),
+            client_id: None,
+            chatbot_id: None,
+            error: StreamError {
+                kind,
+                message: message.to_owned(),
+            },
+        });
+    }
+
+    /// A request starts being answered, unless `max_active` requests are
+    /// being answered already (then `None`: the caller answers 503). The
+    /// guard ends it.
+    pub fn try_begin(
+        self: &Arc<Self>,
+        max_active: u64,
+        streaming: bool,
+        client_id: &str,
+        chatbot_id: &str,
+    ) -> Option<StreamGuard> {
+        let active = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max_active).then_some(n + 1)
+            })
+            .ok()?
+            + 1;
+        {
+            let mut s = self.state();
+            s.total += 1;
+            if streaming {
+                s.streams_total += 1;
+            }
+        }
+        self.prom.started(active);
+        self.event(Event::StreamStart {
+            timestamp: now_iso(),
+            client_id: client_id.to_owned(),
+            chatbot_id: chatbot_id.to_owned(),
+            streaming,
+        });
+        Some(StreamGuard {
+            metrics: Arc::clone(self),
+            streaming,
+            client_id: client_id.to_owned(),
+            chatbot_id: chatbot_id.to_owned(),
+            finished: false,
+        })
+    }
+
+    /// [`Metrics::try_begin`] without a limit.
+    pub fn begin(
+        self: &Arc<Self>,
+        streaming: bool,
+        client_id: &str,
+        chatbot_id: &str,
+    ) -> StreamGuard {
+        self.try_begin(u64::MAX, streaming, client_id, chatbot_id)
+            .expect("no limit")
+    }
+
+    pub fn kb_lookup(&self, hit: bool) {
+        self.state().kb.count(hit);
+        self.prom.cache("kb", hit);
+    }
+
+    pub fn tts_lookup(&self, hit: bool) {
+        self.state().tts.count(hit);
+        self.prom.cache("tts", hit);
+    }
+
+    pub fn set_rollout(&self, percentage: u8) {
+        self.prom.set_rollout(percentage);
+    }
+
+    pub fn set_system(&self, snap: SystemSnapshot) {
+        let previous = std::mem::replace(&mut *self.system.lock().expect("system lock"), snap);
+        self.prom.set_system(&previous, &snap);
+    }
+
+    pub fn system(&self) -> SystemSnapshot {
+        *self.system.lock().expect("system lock")
+    }
+
+    /// Appends to the recent-events ring.
+    pub fn event(&self, event: Event) {
+        if self.events_capacity == 0 {
+            return;
+        }
+        let mut ev = self.events.lock().expect("events lock");
+        if ev.len() == self.events_capacity {
+            ev.pop_front();
+        }
+        ev.push_back(event);
+    }
+
+    fn finish(&self, streaming: bool, outcome: Result<Timings, ErrorKind>) {
+        let active = self.active.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.prom.set_active(active);
+        let mut s = self.state();
+        match outcome {
+            Ok(t) => {
+                s.successful += 1;
+                if streaming {
+                    s.streams_completed += 1;
+                }
+                s.first_token.record(t.first_token);
+                if let Some(a) = t.first_audio {
+                    s.first_audio.record(a);
+                }
+                s.complete.record(t.complete);
+                s.push_recent(
+                    true,
+                    u64::try_from(t.first_token.as_micros()).unwrap_or(u64::MAX),
+                );
+                drop(s);
+                self.prom.succeeded(&t);
+            }
+            Err(kind) => {
+                s.failed += 1;
+                s.errors[kind.index()] += 1;
+                if streaming {
+                    s.streams_failed += 1;
+                }
+                s.push_recent(false, 0);
+                drop(s);
+                self.prom.failed(kind);
+            }
+        }
+    }
+
+    /// `GET /metrics` in the Prometheus text exposition format (0.0.4).
+    pub fn prometheus(&self) -> String {
+        self.prom.encode()
+    }
+
+    fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
+
+impl State {
+    fn push_recent(&mut self, ok: bool, first_token_us: u64) {
+        let now = Instant::now();
+        self.prune(now);
+        if self.window.len() == WINDOW_CAP {
+            self.window.pop_front();
+        }
+        self.window.push_back(Recent {
+            at: now,
+            ok,
+            first_token_us,
+        });
+    }
+
+    fn prune(&mut self, now: Instant) {
+        while self
+            .window
+            .front()
+            .is_some_and(|r| now.duration_since(r.at) > HEALTH_WINDOW)
+        {
+            self.window.pop_front();
+        }
+    }
+}
+
+impl HitMiss {
+    fn count(&mut self, hit: bool) {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+    }
+
+    fn counts(&self) -> CacheCounts {
+        CacheCounts::new(self.hits, self.misses)
+    }
+}
+
+/// Now, as the guide writes timestamps: `2025-10-11T10:30:00.000Z`.
+pub fn now_iso() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Ends one request in the metrics exactly once. Dropped without
+/// [`StreamGuard::complete`] or [`StreamGuard::fail`] (the client went
+/// away, the task was aborted), it counts a `network` failure.
+#[derive(Debug)]
+pub struct StreamGuard {
+    metrics: Arc<Metrics>,
+    streaming: bool,
+    client_id: String,
+    chatbot_id: String,
+    finished: bool,
+}
+
+impl StreamGuard {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn complete(mut self, t: Timings, done: &slo::protocol::Done) {
+        self.finished = true;
+        self.metrics.finish(self.streaming, Ok(t));
+        self.metrics.event(Event::StreamComplete {
+            timestamp: now_iso(),
+            client_id: std::mem::take(&mut self.client_id),
+            chatbot_id: std::mem::take(&mut self.chatbot_id),
+            metrics: EventMetrics {
+                first_token_latency: done.first_token_latency,
+                duration: done.duration,
+                word_count: done.word_count,
+            },
+        });
+    }
+
+    pub fn fail(mut self, kind: ErrorKind, message: &str) {
+        self.record_failure(kind, message);
+    }
+
+    fn record_failure(&mut self, kind: ErrorKind, message: &str) {
+        self.finished = true;
+        self.metrics.finish(self.streaming, Err(kind));
+        self.metrics.event(Event::Error {
+            timestamp: now_iso(),
+            client_id: Some(std::mem::take(&mut self.client_id)),
+            chatbot_id: Some(std::mem::take(&mut self.chatbot_id)),
+            error: StreamError {
+                kind,
+                message: message.to_owned(),
+            },
+        });
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::warn!(
+                clientId = %self.client_id,
+                chatbotId = %self.chatbot_id,
+                errorType = "network",
+                "Client disconnected before the stream ended"
+            );
+            self.record_failure(
+                ErrorKind::Network,
+                "client disconnected before the stream ended",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slo::monitoring::HealthStatus;
+
+    #[test]
+    fn health_follows_the_requests_that_ended() {
+        let m = Arc::new(Metrics::new(10, "in-memory"));
+        assert_eq!(m.health().status, HealthStatus::Healthy);
+        for _ in 0..97 {
+            let g = m.begin(true, "c", "b");
+            g.complete(
+                Timings {
+                    first_token: Duration::from_millis(100),
+                    first_audio: None,
+                    complete: Duration::from_millis(200),
+                },
+                &slo::protocol::Done {
+                    word_count: 1,
+                    first_token_latency: 100,
+                    first_audio_latency: None,
+                    duration: 200,
+                    kb_cache: slo::protocol::CacheOutcome::Hit,
+                    tts_cache_hits: 0,
+                    tts_cache_misses: 0,
+                },
+            );
+        }
+        for _ in 0..3 {
+            m.rejected(ErrorKind::Validation, "bad");
+        }
+        let h = m.health();
+        assert_eq!(h.status, HealthStatus::Degraded, "{h:?}");
+        assert_eq!(h.checks.error_rate.value, "3.0%");
+        assert_eq!(h.checks.latency.value, "100ms");
+        for _ in 0..5 {
+            drop(m.begin(true, "c", "b")); // dropped: a network failure
+        }
+        let h = m.health();
+        assert_eq!(h.status, HealthStatus::Unhealthy);
+        assert_eq!(h.issues.len(), 1);
+        assert_eq!(m.active(), 0);
+        assert_eq!(m.detailed().metrics.errors.network, 5);
+        assert_eq!(m.events(100).count, 10, "the ring keeps the last 10");
+    }
+}
