@@ -110,13 +110,13 @@ impl ChatProtocol for ChatV1 {
     }
 
     fn body(&self, ask: &Ask) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "chatbotId": ask.chatbot_id,
-            "message": ask.message,
-            "clientId": ask.client_id,
-            "audio": ask.audio,
-        }))
-        .expect("a JSON object serializes")
+        serde_json::to_vec(&slo::protocol::ChatRequest {
+            audio: ask.audio,
+            chatbot_id: ask.chatbot_id.clone(),
+            client_id: Some(ask.client_id.clone()),
+            message: ask.message.clone(),
+        })
+        .expect("a chat request serializes")
     }
 
     fn event(&self, name: &str, data: &str) -> Result<Event, String> {

@@ -126,7 +126,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
             };
         }
     };
-    let input = match request::parse(&bytes) {
+    let input = match slo::protocol::ChatRequest::parse(&bytes) {
         Ok(i) => i,
         Err(message) => return reject(StatusCode::BAD_REQUEST, message),
     };

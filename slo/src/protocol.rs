@@ -2,6 +2,7 @@
 //! of the stream events and of the non-stream answers, field for field.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Path of the streaming chat endpoint.
 pub const CHAT_PATH: &str = "/api/chat/stream";
@@ -13,6 +14,152 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// millisecond of audio is 32 bytes.
 pub const AUDIO_FORMAT: &str = "pcm_s16le_16000";
 pub const AUDIO_BYTES_PER_MS: u64 = 32;
+
+/// The chat request's body (PROTOCOL.md 1). Fields in the order they have
+/// always been written on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRequest {
+    /// Synthesize speech (`audio` events); true when left out.
+    pub audio: bool,
+    /// Exactly [`CHATBOT_ID_LEN`] lowercase hex characters.
+    pub chatbot_id: String,
+    /// 1 to [`MAX_CLIENT_ID_CHARS`] of `A-Z a-z 0-9 . _ -`; the server
+    /// makes one up when it is null.
+    pub client_id: Option<String>,
+    /// 1 to [`MAX_MESSAGE_CHARS`] characters after trimming.
+    pub message: String,
+}
+
+/// The request's limits, which the server enforces and scenario files are
+/// checked against.
+pub const CHATBOT_ID_LEN: usize = 24;
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+pub const MAX_CLIENT_ID_CHARS: usize = 128;
+
+/// Whether `id` is a chatbot id: [`CHATBOT_ID_LEN`] lowercase hex characters.
+pub fn is_chatbot_id(id: &str) -> bool {
+    id.len() == CHATBOT_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl ChatRequest {
+    /// A body checked rule by rule (PROTOCOL.md 1): each broken rule is an
+    /// error that names the field and what it must be (the server's 400).
+    /// The message comes back trimmed.
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, String> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "the body is not valid JSON ({e}); send a JSON object with chatbotId and message"
+            )
+        })?;
+        let obj = value.as_object().ok_or_else(|| {
+            format!(
+                "the body must be a JSON object with chatbotId and message, got {}",
+                json_kind(&value)
+            )
+        })?;
+
+        let chatbot_id = match obj.get("chatbotId") {
+            None | Some(Value::Null) => {
+                return Err("chatbotId is required: exactly 24 lowercase hex characters".into());
+            }
+            Some(Value::String(s)) => s,
+            Some(v) => {
+                return Err(format!(
+                    "chatbotId must be a string of 24 lowercase hex characters, got {}",
+                    json_kind(v)
+                ));
+            }
+        };
+        if chatbot_id.len() != 24
+            || !chatbot_id
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(format!(
+                "chatbotId must be exactly 24 lowercase hex characters (0-9, a-f), got {:?} ({} characters)",
+                truncate(chatbot_id),
+                chatbot_id.chars().count()
+            ));
+        }
+
+        let message = match obj.get("message") {
+            None | Some(Value::Null) => {
+                return Err(format!(
+                    "message is required: 1 to {MAX_MESSAGE_CHARS} characters"
+                ));
+            }
+            Some(Value::String(s)) => s.trim(),
+            Some(v) => return Err(format!("message must be a string, got {}", json_kind(v))),
+        };
+        let chars = message.chars().count();
+        if chars == 0 {
+            return Err(format!(
+                "message is empty after trimming white space; send 1 to {MAX_MESSAGE_CHARS} characters"
+            ));
+        }
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(format!(
+                "message is {chars} characters after trimming; the most is {MAX_MESSAGE_CHARS}"
+            ));
+        }
+
+        let client_id = match obj.get("clientId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                let n = s.chars().count();
+                if n == 0 || n > MAX_CLIENT_ID_CHARS {
+                    return Err(format!(
+                        "clientId must be 1 to {MAX_CLIENT_ID_CHARS} characters, got {n}"
+                    ));
+                }
+                if let Some(bad) = s
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+                {
+                    return Err(format!(
+                        "clientId may hold only A-Z, a-z, 0-9, '.', '_' and '-'; found {bad:?} in {:?}",
+                        truncate(s)
+                    ));
+                }
+                Some(s.clone())
+            }
+            Some(v) => return Err(format!("clientId must be a string, got {}", json_kind(v))),
+        };
+
+        let audio = match obj.get("audio") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(format!("audio must be true or false, got {}", json_kind(v))),
+        };
+
+        Ok(ChatRequest {
+            chatbot_id: chatbot_id.clone(),
+            message: message.to_owned(),
+            client_id,
+            audio,
+        })
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
 
 /// The `start` event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +332,17 @@ pub fn streams_at(client_id: &str, percentage: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_good_request_with_defaults() {
+        let r = ChatRequest::parse(
+            br#"{"chatbotId":"60f7b3b3e6b6f40015e6b6f4","message":"  Hi  ","extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(r.message, "Hi");
+        assert_eq!(r.client_id, None);
+        assert!(r.audio);
+    }
 
     #[test]
     fn fnv1a64_known_vectors() {

@@ -3,6 +3,7 @@
 //! or an impossible value is an error naming the file, the line, the key
 //! and what is expected.
 
+use crate::protocol::{CHATBOT_ID_LEN, MAX_MESSAGE_CHARS, is_chatbot_id};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -299,12 +300,10 @@ impl Scenario {
         if r.chatbot_ids.is_empty() {
             return Err(("request.chatbot_ids", "at least one chatbot id".into()));
         }
-        if let Some(bad) = r.chatbot_ids.iter().find(|id| {
-            id.len() != 24 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        }) {
+        if let Some(bad) = r.chatbot_ids.iter().find(|id| !is_chatbot_id(id)) {
             return Err((
                 "request.chatbot_ids",
-                format!("24 lowercase hex characters each, got {bad:?}"),
+                format!("{CHATBOT_ID_LEN} lowercase hex characters each, got {bad:?}"),
             ));
         }
         if !(0.0..=1.0).contains(&r.repeat_ratio) {
@@ -325,12 +324,12 @@ impl Scenario {
         if let Some(p) = r
             .prompts
             .iter()
-            .find(|p| p.trim().is_empty() || p.chars().count() > 4000)
+            .find(|p| p.trim().is_empty() || p.chars().count() > MAX_MESSAGE_CHARS)
         {
             return Err((
                 "request.prompts",
                 format!(
-                    "1 to 4000 characters each, got {} characters",
+                    "1 to {MAX_MESSAGE_CHARS} characters each, got {} characters",
                     p.chars().count()
                 ),
             ));
