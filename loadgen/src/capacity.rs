@@ -165,14 +165,10 @@ pub async fn capacity(
                 0.0
             }
         };
-        let server: slo::server_view::ServerView =
-            serde_json::from_value(report.server.clone()).unwrap_or_default();
-        let mut other_failures = Vec::new();
-        if f.requests.total == 0 {
-            other_failures.push("no request was measured".to_owned());
-        } else if f.requests.ok == 0 {
-            other_failures.push(format!("all {} requests failed", f.requests.total));
-        }
+        let server = &report.server;
+        let other_failures: Vec<String> = slo::report::nothing_succeeded(&f.requests)
+            .into_iter()
+            .collect();
         let measured = Measured {
             offered_rps: next.rate,
             sent_rps: per_s(f.requests.total - f.requests.dropped),
@@ -184,7 +180,7 @@ pub async fn capacity(
             dropped: f.requests.dropped,
             late: f.requests.late,
             success_rate: f.requests.success_rate,
-            client_saturated: report.self_check["trustworthy"] == false,
+            client_saturated: !report.self_check.trustworthy,
             other_failures,
             server_max_active_streams: server.max_active_streams,
             server_first_token_p95_ms: server

@@ -4,15 +4,18 @@
 //! is taken from the run's `report.json` when it is there.
 
 use crate::recorder::{CSV_FILE, HLOG_FILE};
-use crate::report::{self, Meta, REPORT_JSON};
+use crate::report::{self, REPORT_JSON};
 use anyhow::Context;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use serde_json::{Value, json};
+use serde_json::Value;
 use slo::aggregate::Aggregate;
 use slo::objective::{FailOn, SloFile};
 use slo::record::RequestRecord;
+use slo::report::RunInfo;
 use slo::report::{Report, ScenarioInfo, TargetInfo};
+use slo::self_check::SelfCheck;
+use slo::server_view::ServerView;
 use std::path::{Path, PathBuf};
 
 pub fn rebuild(
@@ -45,7 +48,7 @@ pub fn rebuild(
     let mut reader = csv::Reader::from_path(&csv_path)
         .with_context(|| format!("cannot read {}", csv_path.display()))?;
     let mut agg = Aggregate {
-        goodput_limits: report::goodput_limits(slo.as_ref().map(|(_, f)| f)),
+        goodput_limits: slo::report::goodput_limits(slo.as_ref().map(|(_, f)| f)),
         warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
         ..Aggregate::default()
     };
@@ -103,7 +106,7 @@ pub fn rebuild(
         .and_then(|n| n.to_str())
         .unwrap_or("run")
         .to_owned();
-    let meta = Meta {
+    let meta = RunInfo {
         scenario: serde_json::from_value::<ScenarioInfo>(old["scenario"].clone()).unwrap_or(
             ScenarioInfo {
                 name,
@@ -122,16 +125,30 @@ pub fn rebuild(
         warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
         interrupted: old["interrupted"].as_str().map(str::to_owned),
         server: if old["server"].is_null() {
-            json!({"available": false, "reason": "not recorded"})
+            ServerView {
+                available: false,
+                reason: Some("not recorded".into()),
+                ..ServerView::default()
+            }
         } else {
-            old["server"].clone()
+            serde_json::from_value(old["server"].clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: `server` is not a report's server section ({e})",
+                    dir.join(REPORT_JSON).display()
+                )
+            })?
         },
         // Without the run's own self-check, nothing says the client was
         // sound: fail closed.
         self_check: if old["self_check"].is_null() {
-            json!({"trustworthy": false, "reasons": ["the run's self-check was not recorded (no report.json)"]})
+            SelfCheck::not_recorded()
         } else {
-            old["self_check"].clone()
+            serde_json::from_value(old["self_check"].clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: `self_check` is not a report's self-check section ({e})",
+                    dir.join(REPORT_JSON).display()
+                )
+            })?
         },
         slo,
         gate: slo::objective::Gate {
@@ -140,8 +157,9 @@ pub fn rebuild(
             accept_inconclusive: accept_inconclusive || old["accept_inconclusive"] == true,
         },
         open_model,
+        files: report::files(),
     };
-    let report = report::build(meta, &agg);
+    let report = slo::report::build(meta, &agg);
     report::write_all(dir, &report)?;
     Ok(report)
 }

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use slo::monitoring::paths;
 use slo::record::RequestRecord;
-use slo::report::{Report, ScenarioInfo, TargetInfo};
+use slo::report::{Report, RunInfo, ScenarioInfo, TargetInfo};
 use slo::scenario::Model;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -341,7 +341,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         clock: Arc::clone(&clock),
         active: Arc::clone(&active),
         live: Arc::clone(&live),
-        goodput: report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
+        goodput: slo::report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
         warmup: sc.warmup,
         watch: Arc::clone(&watch),
         until_conclusive: sc.until_conclusive.then(|| recorder::UntilConclusive {
@@ -410,8 +410,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let system = scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v);
     drop(embedded);
     let health = std::mem::take(&mut *health.lock().expect("health lock"));
-    let server = serde_json::to_value(scrape::section(before, after, system, health))
-        .expect("the server view serializes");
+    let server = scrape::section(before, after, system, health);
 
     let signal = INTERRUPTED.lock().expect("interrupt lock").clone();
     let interrupted = match (&goose_result, signal) {
@@ -436,7 +435,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         aggregate.client_stalled,
         aggregate.total,
     );
-    let meta = report::Meta {
+    let meta = RunInfo {
         scenario: ScenarioInfo {
             name: sc.name.clone(),
             file: plan.scenario_file.display().to_string(),
@@ -460,18 +459,19 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         warmup_s: sc.warmup.as_secs_f64(),
         interrupted,
         server,
-        self_check: serde_json::to_value(&check).expect("self check serializes"),
+        self_check: check,
         slo: plan.slo.clone(),
         gate: plan.gate(),
         open_model: open,
+        files: report::files(),
     };
-    let mut report = report::build(meta.clone(), &aggregate);
+    let mut report = slo::report::build(meta.clone(), &aggregate);
     // A signal that came while the report was being built still counts.
     if report.interrupted.is_none()
         && let Some(why) = INTERRUPTED.lock().expect("interrupt lock").clone()
     {
-        report = report::build(
-            report::Meta {
+        report = slo::report::build(
+            RunInfo {
                 interrupted: Some(why),
                 ..meta
             },

@@ -3,50 +3,16 @@
 //! share of the cores it may run on. A lag past
 //! [`slo::record::STALL_FLAG_US`] is a *stall*: the requests it overlapped
 //! are marked (CSV `client_stall_us`), and when more than
-//! [`MAX_STALLED_PERCENT`] of the measured requests were, the run is not
+//! [`slo::self_check::MAX_STALLED_PERCENT`] of the measured requests were, the run is not
 //! trustworthy. A run in which the client was the bottleneck is marked so,
-//! with the reason, and its numbers cannot pass a gate.
+//! with the reason ([`slo::self_check`] judges), and its numbers cannot
+//! pass a gate.
 
-use serde::Serialize;
 use slo::histogram::LatencyHistogram;
+use slo::self_check::{LagFigures, Observed, SelfCheck};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Scheduler lag (p99) above which the client's own timing is suspect.
-pub const MAX_LAG_P99_MS: f64 = 50.0;
-/// Average CPU (share of the cores this process may run on) above which
-/// the client is saturated.
-pub const MAX_CPU_PERCENT: f64 = 90.0;
-/// Share of the measured requests a stall may overlap before the run is
-/// not trustworthy.
-pub const MAX_STALLED_PERCENT: f64 = 1.0;
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SelfCheck {
-    pub trustworthy: bool,
-    /// Why not, in words.
-    pub reasons: Vec<String>,
-    /// Worth knowing, but the numbers stand.
-    pub warnings: Vec<String>,
-    pub scheduler_lag_ms: LagFigures,
-    pub cpu_percent_avg: f64,
-    pub cpu_percent_max: f64,
-    /// The cores this process may run on (affinity and cgroup quota).
-    pub cores: usize,
-    /// Stalls of the scheduler longer than the flag level.
-    pub stalls: u64,
-    pub longest_stall_ms: f64,
-    /// Measured requests that a stall overlapped.
-    pub stalled_requests: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct LagFigures {
-    pub p50: f64,
-    pub p99: f64,
-    pub max: f64,
-}
 
 #[derive(Debug, Default)]
 pub struct Watch {
@@ -104,74 +70,36 @@ impl Watch {
             .sum()
     }
 
-    /// The verdict on the client; `shares_process` when the embedded
-    /// server ran in this process (its CPU is counted here too);
-    /// `stalled` of `measured` requests were overlapped by a stall.
+    /// The verdict on the client ([`SelfCheck::judge`]); `shares_process`
+    /// when the embedded server ran in this process (its CPU is counted
+    /// here too); `stalled` of `measured` requests were overlapped by a
+    /// stall.
     pub fn verdict(&self, shares_process: bool, stalled: u64, measured: u64) -> SelfCheck {
         let ms = |us: u64| us as f64 / 1000.0;
-        let lag = LagFigures {
-            p50: ms(self.lag.quantile_us(0.5)),
-            p99: ms(self.lag.quantile_us(0.99)),
-            max: ms(self.lag.max_us()),
-        };
-        let avg = if self.cpu.is_empty() {
+        let cpu_percent_avg = if self.cpu.is_empty() {
             0.0
         } else {
             self.cpu.iter().sum::<f64>() / self.cpu.len() as f64
         };
-        let max = self.cpu.iter().copied().fold(0.0, f64::max);
-        let mut reasons = Vec::new();
-        let mut warnings = Vec::new();
-        if lag.p99 > MAX_LAG_P99_MS {
-            reasons.push(format!(
-                "the load generator's scheduler lagged {:.1} ms at p99 (limit {MAX_LAG_P99_MS} ms): its own timing is not trustworthy",
-                lag.p99
-            ));
-        }
-        if avg > MAX_CPU_PERCENT {
-            let who = if shares_process {
-                " (this includes the embedded reference server)"
-            } else {
-                ""
-            };
-            reasons.push(format!(
-                "the load generator's process used {avg:.0}% of the CPU on average (limit {MAX_CPU_PERCENT}%){who}: it was the bottleneck"
-            ));
-        } else if max > MAX_CPU_PERCENT {
-            warnings.push(format!("the load generator's CPU peaked at {max:.0}%"));
-        }
-        let longest = self
-            .stalls
-            .iter()
-            .map(|(a, b)| b.saturating_duration_since(*a).as_secs_f64() * 1000.0)
-            .fold(0.0, f64::max);
-        let share = if measured == 0 {
-            0.0
-        } else {
-            stalled as f64 * 100.0 / measured as f64
-        };
-        if share > MAX_STALLED_PERCENT {
-            reasons.push(format!(
-                "the load generator's scheduler stalled {} times (longest {longest:.0} ms), overlapping {stalled} of {measured} measured requests ({share:.1}%, limit {MAX_STALLED_PERCENT}%): their latencies include the client's own stall (CSV column client_stall_us)",
-                self.stalls.len()
-            ));
-        } else if stalled > 0 {
-            warnings.push(format!(
-                "{stalled} requests were overlapped by a stall of the load generator (longest {longest:.0} ms)"
-            ));
-        }
-        SelfCheck {
-            trustworthy: reasons.is_empty(),
-            reasons,
-            warnings,
-            scheduler_lag_ms: lag,
-            cpu_percent_avg: avg,
-            cpu_percent_max: max,
+        SelfCheck::judge(Observed {
+            lag_ms: LagFigures {
+                p50: ms(self.lag.quantile_us(0.5)),
+                p99: ms(self.lag.quantile_us(0.99)),
+                max: ms(self.lag.max_us()),
+            },
+            cpu_percent_avg,
+            cpu_percent_max: self.cpu.iter().copied().fold(0.0, f64::max),
             cores: self.cores,
             stalls: self.stalls.len() as u64,
-            longest_stall_ms: longest,
-            stalled_requests: stalled,
-        }
+            longest_stall_ms: self
+                .stalls
+                .iter()
+                .map(|(a, b)| b.saturating_duration_since(*a).as_secs_f64() * 1000.0)
+                .fold(0.0, f64::max),
+            stalled,
+            measured,
+            shares_process,
+        })
     }
 }
 
@@ -220,7 +148,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lagging_or_saturated_client_is_not_trustworthy() {
+    fn the_verdict_judges_what_the_watch_saw() {
         let mut w = Watch {
             cores: 2,
             ..Watch::default()
@@ -231,6 +159,8 @@ mod tests {
         }
         let ok = w.verdict(false, 0, 100);
         assert!(ok.trustworthy && ok.reasons.is_empty());
+        let figures = ok.figures.expect("a judged check has its figures");
+        assert_eq!((figures.cores, figures.cpu_percent_avg), (2, 30.0));
         for _ in 0..50 {
             w.lag.record(Duration::from_millis(120));
         }
@@ -240,19 +170,6 @@ mod tests {
             lagging.reasons[0].contains("scheduler lagged"),
             "{:?}",
             lagging.reasons
-        );
-        let mut busy = Watch {
-            cores: 2,
-            ..Watch::default()
-        };
-        busy.lag.record(Duration::from_millis(1));
-        busy.cpu = vec![95.0; 10];
-        let v = busy.verdict(true, 0, 100);
-        assert!(!v.trustworthy);
-        assert!(
-            v.reasons[0].contains("embedded reference server"),
-            "{:?}",
-            v.reasons
         );
     }
 
@@ -276,7 +193,7 @@ mod tests {
         assert_eq!(w.stalled_at(&[at(2500), at(3000)]), 1_500_000);
         let v = w.verdict(false, 1, 1000);
         assert!(v.trustworthy, "{v:?}");
-        assert_eq!(v.longest_stall_ms, 1500.0);
+        assert_eq!(v.figures.unwrap().longest_stall_ms, 1500.0);
         let v = w.verdict(false, 200, 1000);
         assert!(!v.trustworthy);
         assert!(v.reasons[0].contains("stalled 1 times"), "{:?}", v.reasons);

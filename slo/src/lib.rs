@@ -46,6 +46,7 @@ pub mod render;
 pub mod report;
 pub mod scenario;
 pub mod schema;
+pub mod self_check;
 pub mod server_view;
 pub mod severity;
 pub mod sse;

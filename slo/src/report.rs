@@ -3,10 +3,14 @@
 //! with `p50`, `p95`, `p99`, `max`, `count` (and `corrected` under an open
 //! model), `requests.{total,ok,failed}`, `errors` by type, `slo`.
 
-use crate::aggregate::{Figures, Second};
-use crate::objective::{FailOn, Gate, Judged, Level};
+use crate::aggregate::{Aggregate, Figures, GoodputLimits, Second};
+use crate::objective::{Direction, FailOn, Gate, Judged, Level, SloFile, Source};
+use crate::self_check::SelfCheck;
+use crate::server_view::ServerView;
+use crate::severity::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::path::PathBuf;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -39,8 +43,11 @@ pub struct Report {
     pub figures: Figures,
     pub timeseries: Vec<Second>,
     /// The target's own metrics (see the README).
-    pub server: Value,
-    pub self_check: Value,
+    #[serde(serialize_with = "sorted")]
+    pub server: ServerView,
+    /// The load generator's check of itself.
+    #[serde(serialize_with = "sorted")]
+    pub self_check: SelfCheck,
     /// The SLO file judged by; `null` when the default policy was
     /// (see [`crate::objective::default_policy`]).
     pub slo_file: Option<String>,
@@ -55,7 +62,31 @@ pub struct Report {
     /// The guide's incident severity of what the run saw (null: none).
     pub severity: Option<crate::severity::Severity>,
     pub severity_reasons: Vec<String>,
-    pub files: Value,
+    /// The files of the run, by role.
+    #[serde(serialize_with = "sorted")]
+    pub files: Files,
+}
+
+/// Writes a section with its keys sorted, as report.json always has (these
+/// sections were JSON values before they had types), so a report keeps its
+/// bytes.
+fn sorted<T: Serialize, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(v)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
+/// The files of a run, by role, relative to its folder.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Files {
+    pub csv: String,
+    pub interval_log: String,
+    pub goose_html: String,
+    pub goose_json: String,
+    pub report: String,
+    pub markdown: String,
+    pub junit: String,
+    pub html: String,
 }
 
 impl Report {
@@ -128,6 +159,134 @@ pub fn verdict(
     )
 }
 
+/// What a report says besides the figures.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub scenario: ScenarioInfo,
+    pub target: TargetInfo,
+    pub load: Value,
+    pub started_at: String,
+    pub elapsed_s: f64,
+    pub measured_s: f64,
+    pub warmup_s: f64,
+    pub interrupted: Option<String>,
+    pub server: ServerView,
+    pub self_check: SelfCheck,
+    pub slo: Option<(PathBuf, SloFile)>,
+    /// What fails the run.
+    pub gate: Gate,
+    pub open_model: bool,
+    /// The files of the run, by role.
+    pub files: Files,
+}
+
+/// The per-request limits of goodput: for each latency, the tightest
+/// target among the client-side `max` objectives on its percentiles.
+pub fn goodput_limits(slo: Option<&SloFile>) -> GoodputLimits {
+    let mut l = GoodputLimits::default();
+    for o in slo.map(|s| s.objectives.as_slice()).unwrap_or_default() {
+        if o.source != Source::Client || o.direction != Direction::Max {
+            continue;
+        }
+        let parts: Vec<&str> = o.metric.split('.').collect();
+        let stat = parts.last().copied().unwrap_or("");
+        if !matches!(stat, "p50" | "p90" | "p95" | "p99" | "max" | "mean") {
+            continue;
+        }
+        let slot = match parts.as_slice() {
+            ["latency_ms" | "scheduled_latency_ms", "first_token", ..] => &mut l.first_token_ms,
+            ["latency_ms" | "scheduled_latency_ms", "first_audio", ..] => &mut l.first_audio_ms,
+            ["latency_ms" | "scheduled_latency_ms", "complete", ..] => &mut l.complete_ms,
+            _ => continue,
+        };
+        *slot = Some(slot.map_or(o.target, |v: f64| v.min(o.target)));
+    }
+    l
+}
+
+/// The report of a run: its figures judged by its SLO file (or the
+/// default policy) under its gate, with every rule that fails a run
+/// whatever the SLO file says.
+pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
+    let figures = agg.figures(
+        std::time::Duration::from_secs_f64(meta.measured_s),
+        meta.open_model,
+    );
+    let client_doc = serde_json::to_value(&figures).expect("figures serialize");
+    let server_doc = serde_json::to_value(&meta.server).expect("the server view serializes");
+    // No SLO file: the documented default policy judges the run.
+    let default_policy = crate::objective::default_policy();
+    let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
+    let judged: Vec<Judged> = policy
+        .objectives
+        .iter()
+        .map(|o| o.judge(&client_doc, &server_doc, meta.gate.fail_on))
+        .collect();
+    let (mut verdict, mut reasons) = verdict(
+        &judged,
+        &meta.gate,
+        meta.self_check.trustworthy,
+        &meta.self_check.reasons,
+    );
+    if let Some(why) = &meta.interrupted {
+        verdict = Verdict::Fail;
+        reasons.push(format!("the run did not complete: {why}"));
+    }
+    // Whatever the SLO file says (or if there is none), a run in which
+    // nothing succeeded cannot pass.
+    if let Some(why) = nothing_succeeded(&figures.requests) {
+        verdict = Verdict::Fail;
+        reasons.push(why);
+    }
+    let (severity, severity_reasons) = crate::severity::classify(&figures, &judged);
+    // An incident is never a pass, whatever the SLO file says.
+    if let Some(sev @ (Severity::P1 | Severity::P2)) = severity {
+        verdict = Verdict::Fail;
+        reasons.extend(
+            severity_reasons
+                .iter()
+                .map(|r| format!("severity {sev:?}: {r}")),
+        );
+    }
+    Report {
+        schema_version: SCHEMA_VERSION,
+        verdict,
+        verdict_reasons: reasons,
+        scenario: meta.scenario,
+        target: meta.target,
+        load: meta.load,
+        started_at: meta.started_at,
+        elapsed_s: meta.elapsed_s,
+        measured_s: meta.measured_s,
+        warmup_s: meta.warmup_s,
+        interrupted: meta.interrupted,
+        figures,
+        timeseries: agg.series(),
+        server: meta.server,
+        self_check: meta.self_check,
+        slo_file: meta.slo.as_ref().map(|(p, _)| p.display().to_string()),
+        fail_on: meta.gate.fail_on,
+        allow_missing: meta.gate.allow_missing,
+        accept_inconclusive: meta.gate.accept_inconclusive,
+        slo: judged,
+        severity,
+        severity_reasons,
+        files: meta.files,
+    }
+}
+
+/// Whatever the SLO file says (or if there is none), a run in which
+/// nothing succeeded cannot pass: why, when it is so.
+pub fn nothing_succeeded(q: &crate::aggregate::RequestFigures) -> Option<String> {
+    if q.total == 0 {
+        Some("no request was measured".to_owned())
+    } else if q.ok == 0 {
+        Some(format!("all {} requests failed", q.total))
+    } else {
+        None
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioInfo {
     pub name: String,
@@ -140,4 +299,141 @@ pub struct TargetInfo {
     pub url: String,
     /// The reference server started in-process.
     pub embedded: bool,
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use crate::objective::Objective;
+    use crate::record::{Outcome, RequestRecord};
+
+    fn info() -> RunInfo {
+        RunInfo {
+            scenario: ScenarioInfo {
+                name: "t".into(),
+                file: "t.toml".into(),
+                description: String::new(),
+            },
+            target: TargetInfo {
+                url: "http://127.0.0.1:9".into(),
+                embedded: false,
+            },
+            load: Value::Null,
+            started_at: String::new(),
+            elapsed_s: 10.0,
+            measured_s: 10.0,
+            warmup_s: 0.0,
+            interrupted: None,
+            server: ServerView::default(),
+            self_check: SelfCheck {
+                trustworthy: true,
+                ..SelfCheck::default()
+            },
+            slo: None,
+            gate: Gate::default(),
+            open_model: false,
+            files: Files::default(),
+        }
+    }
+
+    fn run(ok: u64, failed: u64) -> Aggregate {
+        let mut a = Aggregate::default();
+        for i in 0..ok + failed {
+            let good = i < ok;
+            let record = RequestRecord {
+                seq: i,
+                start_us: i * 1000,
+                first_token_us: good.then_some(1000),
+                complete_us: good.then_some(2000),
+                outcome: if good { Outcome::Ok } else { Outcome::Other },
+                ..RequestRecord::default()
+            };
+            a.add(&record, &[]);
+        }
+        a
+    }
+
+    #[test]
+    fn a_sound_run_passes_the_default_policy() {
+        let r = build(info(), &run(100, 0));
+        assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.verdict_reasons);
+    }
+
+    #[test]
+    fn what_fails_a_run_whatever_the_slo_file_says() {
+        let lenient = SloFile {
+            objectives: vec![Objective {
+                name: "anything".into(),
+                metric: "requests.total".into(),
+                source: Source::Client,
+                direction: Direction::Min,
+                target: 0.0,
+                warning: None,
+                critical: None,
+                required: true,
+                capacity: None,
+            }],
+            name: "lenient".into(),
+            description: String::new(),
+        };
+        let with = |i: RunInfo| RunInfo {
+            slo: Some(("lenient.toml".into(), lenient.clone())),
+            ..i
+        };
+        assert_eq!(build(with(info()), &run(10, 0)).verdict, Verdict::Pass);
+        let interrupted = RunInfo {
+            interrupted: Some("SIGTERM".into()),
+            ..with(info())
+        };
+        let r = build(interrupted, &run(10, 0));
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.verdict_reasons, ["the run did not complete: SIGTERM"]);
+        let r = build(with(info()), &run(0, 0));
+        assert_eq!(r.verdict_reasons, ["no request was measured"]);
+        let r = build(with(info()), &run(0, 3));
+        assert!(
+            r.verdict_reasons
+                .contains(&"all 3 requests failed".to_owned())
+        );
+        let untrusted = RunInfo {
+            self_check: SelfCheck::not_recorded(),
+            ..with(info())
+        };
+        assert_eq!(build(untrusted, &run(10, 0)).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn goodput_takes_the_tightest_client_latency_target() {
+        let o = |metric: &str, target: f64, source: Source| Objective {
+            name: metric.into(),
+            metric: metric.into(),
+            source,
+            direction: Direction::Max,
+            target,
+            warning: None,
+            critical: None,
+            required: true,
+            capacity: None,
+        };
+        let file = SloFile {
+            objectives: vec![
+                o(
+                    "scheduled_latency_ms.first_token.p95",
+                    800.0,
+                    Source::Client,
+                ),
+                o("latency_ms.first_token.p99", 600.0, Source::Client),
+                o("latency_ms.complete.p95", 5000.0, Source::Client),
+                o("latency_after.firstToken.p95", 100.0, Source::Server),
+                o("latency_ms.first_audio.count", 1.0, Source::Client),
+            ],
+            name: "goodput".into(),
+            description: String::new(),
+        };
+        let l = goodput_limits(Some(&file));
+        assert_eq!(l.first_token_ms, Some(600.0));
+        assert_eq!(l.complete_ms, Some(5000.0));
+        assert_eq!(l.first_audio_ms, None);
+        assert_eq!(goodput_limits(None), GoodputLimits::default());
+    }
 }

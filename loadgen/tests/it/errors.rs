@@ -51,12 +51,17 @@ audio = true
         "{by:?}"
     );
     // The server counted the same failures by type.
-    let d = &report.server["delta"]["errors"];
-    assert_eq!(d["openai"].as_u64(), by.get(&Outcome::Openai).copied());
-    assert_eq!(d["tts"].as_u64(), by.get(&Outcome::Tts).copied());
-    assert_eq!(d["other"].as_u64(), by.get(&Outcome::Other).copied());
+    let d = &report
+        .server
+        .delta
+        .as_ref()
+        .expect("the server answered")
+        .errors;
+    assert_eq!(d.openai, by.get(&Outcome::Openai).copied());
+    assert_eq!(d.tts, by.get(&Outcome::Tts).copied());
+    assert_eq!(d.other, by.get(&Outcome::Other).copied());
     assert_eq!(
-        d["network"].as_u64(),
+        d.network,
         by.get(&Outcome::Truncated).copied(),
         "a dropped connection is a truncated stream"
     );
@@ -112,8 +117,8 @@ async fn client_side_causes_are_classified() {
             "{:?}",
             report.verdict_reasons
         );
-        assert_eq!(
-            report.server["available"], false,
+        assert!(
+            !report.server.available,
             "a target without the guide's endpoints is noted"
         );
     }

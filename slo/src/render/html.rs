@@ -342,51 +342,45 @@ pub fn render(r: &Report) -> String {
     o.push_str(
         "<h2>Client and server</h2><table><tr><th>figure</th><th>client</th><th>server</th></tr>",
     );
-    let s = &r.server;
-    let sv = |path: &[&str]| {
-        path.iter()
-            .fold(s, |v, k| &v[*k])
-            .as_f64()
-            .map_or("—".to_owned(), num)
-    };
+    let (delta, after) = (r.server.delta.as_ref(), r.server.latency_after.as_ref());
     let opt = |v: Option<f64>| v.map_or("—".to_owned(), num);
     let rows = [
         (
             "success rate (%)",
             num(q.success_rate),
-            sv(&["delta", "success_rate"]),
+            opt(delta.and_then(|d| d.success_rate)),
         ),
         (
             "KB cache hit rate (%)",
             opt(r.figures.cache.kb_hit_rate),
-            sv(&["delta", "kb_hit_rate"]),
+            opt(delta.and_then(|d| d.kb_hit_rate)),
         ),
         (
             "TTS cache hit rate (%)",
             opt(r.figures.cache.tts_hit_rate),
-            sv(&["delta", "tts_hit_rate"]),
+            opt(delta.and_then(|d| d.tts_hit_rate)),
         ),
         (
             "first token p50 (ms)",
             opt(l.first_token.p50),
-            sv(&["latency_after", "firstToken", "p50"]),
+            opt(after.and_then(|a| a.first_token.as_ref()?.p50)),
         ),
         (
             "first token p95 (ms)",
             opt(l.first_token.p95),
-            sv(&["latency_after", "firstToken", "p95"]),
+            opt(after.and_then(|a| a.first_token.as_ref()?.p95)),
         ),
         (
             "complete p95 (ms)",
             opt(l.complete.p95),
-            sv(&["latency_after", "complete", "p95"]),
+            opt(after.and_then(|a| a.complete.as_ref()?.p95)),
         ),
     ];
     for (name, c, sval) in rows {
         let _ = write!(o, "<tr><td>{name}</td><td>{c}</td><td>{sval}</td></tr>");
     }
     o.push_str("</table>");
-    let trustworthy = r.self_check["trustworthy"] == true;
+    let trustworthy = r.self_check.trustworthy;
     let _ = write!(
         o,
         "<h2>Self-check</h2><p>{}</p>",

@@ -134,43 +134,43 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "| figure | client | server |");
     let _ = writeln!(o, "| --- | --- | --- |");
     let s = &r.server;
+    let (delta, after) = (s.delta.as_ref(), s.latency_after.as_ref());
     let pct = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{}%", num(v)));
-    let sv = |path: &[&str]| path.iter().fold(s, |v, k| &v[*k]).as_f64();
     let _ = writeln!(
         o,
         "| success rate | {} | {} |",
         pct(Some(q.success_rate)),
-        pct(sv(&["delta", "success_rate"]))
+        pct(delta.and_then(|d| d.success_rate))
     );
     let _ = writeln!(
         o,
         "| KB cache hit rate | {} | {} |",
         pct(r.figures.cache.kb_hit_rate),
-        pct(sv(&["delta", "kb_hit_rate"]))
+        pct(delta.and_then(|d| d.kb_hit_rate))
     );
     let _ = writeln!(
         o,
         "| TTS cache hit rate | {} | {} |",
         pct(r.figures.cache.tts_hit_rate),
-        pct(sv(&["delta", "tts_hit_rate"]))
+        pct(delta.and_then(|d| d.tts_hit_rate))
     );
     let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{} ms", num(v)));
     let _ = writeln!(
         o,
         "| first token p95 | {} | {} |",
         ms(l.first_token.p95),
-        ms(sv(&["latency_after", "firstToken", "p95"]))
+        ms(after.and_then(|a| a.first_token.as_ref()?.p95))
     );
-    if s["available"] != true {
+    if !s.available {
         let _ = writeln!(
             o,
             "\nThe target has no monitoring endpoints: {}",
-            s["reason"].as_str().unwrap_or("unavailable")
+            s.reason.as_deref().unwrap_or("unavailable")
         );
     }
 
     let _ = writeln!(o, "\n## Self-check\n");
-    let trustworthy = r.self_check["trustworthy"] == true;
+    let trustworthy = r.self_check.trustworthy;
     let _ = writeln!(
         o,
         "The load generator was {}.",
@@ -180,8 +180,8 @@ pub fn render(r: &Report) -> String {
             "**not trustworthy**"
         }
     );
-    for reason in r.self_check["reasons"].as_array().into_iter().flatten() {
-        let _ = writeln!(o, "- {}", reason.as_str().unwrap_or_default());
+    for reason in &r.self_check.reasons {
+        let _ = writeln!(o, "- {reason}");
     }
     if let Some(why) = &r.interrupted {
         let _ = writeln!(o, "\nThe run was interrupted: {why}.");

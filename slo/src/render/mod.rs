@@ -163,10 +163,15 @@ mod tests {
             },
         ];
         let doc = serde_json::to_value(&figures).unwrap();
-        let server = json!({"available": false, "reason": "http://127.0.0.1:9/api/metrics/streaming: connection refused"});
+        let server = crate::server_view::ServerView {
+            available: false,
+            reason: Some("http://127.0.0.1:9/api/metrics/streaming: connection refused".into()),
+            ..Default::default()
+        };
+        let server_doc = serde_json::to_value(&server).unwrap();
         let slo: Vec<_> = objectives
             .iter()
-            .map(|o| o.judge(&doc, &server, FailOn::Warning))
+            .map(|o| o.judge(&doc, &server_doc, FailOn::Warning))
             .collect();
         let (verdict, reasons) =
             crate::report::verdict(&slo, &crate::objective::Gate::default(), true, &[]);
@@ -194,7 +199,10 @@ mod tests {
             figures,
             timeseries: a.series(),
             server,
-            self_check: json!({"trustworthy": true, "reasons": []}),
+            self_check: crate::self_check::SelfCheck {
+                trustworthy: true,
+                ..Default::default()
+            },
             slo_file: Some("scenarios/slo/sample.toml".into()),
             fail_on: FailOn::Warning,
             allow_missing: false,
@@ -202,7 +210,7 @@ mod tests {
             slo,
             severity,
             severity_reasons,
-            files: json!({}),
+            files: Default::default(),
         }
     }
 
