@@ -6,8 +6,9 @@
 //! started once for the whole search. The search itself is
 //! `slo::capacity`.
 
+use crate::embedded::Embedded;
 use crate::plan::Plan;
-use crate::run::{self, Embedded};
+use crate::run;
 use anyhow::{Context, bail};
 use slo::capacity::{
     CapacityReport, Measured, Next, Outcome, ReportMeta, Role, Search, SearchConfig, StepPlan,
@@ -314,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_step_needs_its_percentiles_minimum_and_time_to_collect_it() {
-        let kpi = slo::objective::SloFile::from_file(
+        let kpi = crate::files::read_slo_file(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/slo/kpi.toml"),
         )
         .unwrap();

@@ -4,7 +4,7 @@
 //! parser, every moment stamped on the monotonic clock.
 
 use crate::protocol::{Ask, Event, ServerFigures};
-use crate::run::{Msg, Shared};
+use crate::shared::{Msg, Shared};
 use goose::prelude::*;
 use slo::record::{Outcome, RequestRecord, playback};
 use slo::sse::SseParser;

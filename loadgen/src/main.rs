@@ -28,10 +28,10 @@ fn main() -> ExitCode {
         log::set_max_level(log::LevelFilter::Error);
     }
     match loadgen::run(cli) {
-        Ok(outcome) => outcome.into(),
+        Ok(status) => status.into(),
         Err(err) => {
             eprintln!("loadgen: {err:#}");
-            loadgen::Outcome::Error.into()
+            loadgen::ExitStatus::Error.into()
         }
     }
 }

@@ -1,12 +1,74 @@
 //! Raw flags and the scenario file become one validated plan before
 //! anything runs.
 
-use crate::RunArgs;
 use anyhow::{Context, bail};
+use clap::Args;
 use slo::objective::{FailOn, SloFile};
 use slo::scenario::{Load, Model, Scenario};
 use std::path::PathBuf;
 use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML), e.g. scenarios/smoke.toml.
+    pub scenario: PathBuf,
+    /// Base URL of the target, over the scenario's (e.g.
+    /// http://127.0.0.1:5000). Without one in either, the reference server
+    /// is started in-process.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Output folder (default runs/<scenario>-<unix time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Measured duration, over the scenario's (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// The cap of a run that sizes itself (`min_requests`,
+    /// `until_conclusive`), over the scenario's `max_duration`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_duration: Option<Duration>,
+    /// A closed model with N users, over the scenario's load.
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    pub users: Option<usize>,
+    /// An open model at R requests per second, over the scenario's load.
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    pub rate: Option<f64>,
+    /// The SLO file to judge by, over the scenario's.
+    #[arg(long, value_name = "FILE")]
+    pub slo: Option<PathBuf>,
+    /// The level that fails the run: target, warning or critical.
+    #[arg(long, value_enum, default_value_t = FailOnArg::Warning)]
+    pub fail_on: FailOnArg,
+    /// Objectives that were not measured (no data) do not fail the run;
+    /// the report says so. By default they fail it.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Percentiles whose 95% interval does not decide them (or that have
+    /// too few samples) do not fail the run; the report says so. By
+    /// default they fail it.
+    #[arg(long)]
+    pub accept_inconclusive: bool,
+    /// No live progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnArg {
+    Target,
+    Warning,
+    Critical,
+}
+
+impl From<FailOnArg> for FailOn {
+    fn from(f: FailOnArg) -> FailOn {
+        match f {
+            FailOnArg::Target => FailOn::Target,
+            FailOnArg::Warning => FailOn::Warning,
+            FailOnArg::Critical => FailOn::Critical,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -42,7 +104,7 @@ impl Plan {
     }
 
     pub fn from_args(args: &RunArgs) -> anyhow::Result<Plan> {
-        let mut scenario = Scenario::from_file(&args.scenario)?;
+        let mut scenario = crate::files::read_scenario(&args.scenario)?;
         if let Some(d) = args.duration {
             scenario.duration = d;
         }
@@ -106,7 +168,7 @@ impl Plan {
         };
         let slo = match slo_path {
             Some(p) => {
-                let file = SloFile::from_file(&p)?;
+                let file = crate::files::read_slo_file(&p)?;
                 Some((p, file))
             }
             None => None,

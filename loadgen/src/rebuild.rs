@@ -10,7 +10,7 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 use slo::aggregate::Aggregate;
-use slo::objective::{FailOn, SloFile};
+use slo::objective::FailOn;
 use slo::record::RequestRecord;
 use slo::report::RunInfo;
 use slo::report::{Report, ScenarioInfo, TargetInfo};
@@ -37,7 +37,7 @@ pub fn rebuild(
         .map(PathBuf::from)
         .or_else(|| old["slo_file"].as_str().map(PathBuf::from));
     let slo = match slo_path {
-        Some(p) => Some((p.clone(), SloFile::from_file(&p)?)),
+        Some(p) => Some((p.clone(), crate::files::read_slo_file(&p)?)),
         None => None,
     };
     let fail_on = fail_on

@@ -7,8 +7,8 @@
 //! stalls the requests being measured. What it wrote is on disk whatever
 //! ends the run.
 
-use crate::run::Msg;
 use crate::selfcheck::Watch;
+use crate::shared::Msg;
 use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
@@ -38,7 +38,7 @@ pub struct Setup {
     pub out: std::path::PathBuf,
     pub started: Instant,
     pub started_wall: SystemTime,
-    pub clock: Arc<std::sync::OnceLock<crate::run::Clock>>,
+    pub clock: Arc<std::sync::OnceLock<crate::shared::Clock>>,
     pub active: Arc<std::sync::atomic::AtomicI64>,
     pub live: Arc<Mutex<Live>>,
     pub goodput: slo::aggregate::GoodputLimits,

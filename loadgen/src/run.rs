@@ -3,22 +3,21 @@
 //! recorder, self-check, health poll and progress beside it, the scrape
 //! after, and the report.
 
-use crate::exchange::exchange;
+use crate::embedded::Embedded;
 use crate::mix::PromptMix;
 use crate::plan::Plan;
-use crate::protocol::{ChatProtocol, ChatV1};
+use crate::protocol::ChatV1;
 use crate::recorder::{self, Live};
 use crate::report;
 use crate::scrape::{self, Scraper};
 use crate::selfcheck::{self, Watch};
+use crate::shared::{Schedule, Sender, Shared};
+use crate::users::{closed_iteration, open_iteration};
 use anyhow::Context;
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use slo::monitoring::paths;
-use slo::record::RequestRecord;
 use slo::report::{Report, RunInfo, ScenarioInfo, TargetInfo};
 use slo::scenario::Model;
 use std::io::IsTerminal;
@@ -26,242 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
-
-/// What the recorder receives: a finished (or dropped) request and its
-/// inter-token gaps (µs).
-#[derive(Debug)]
-pub enum Msg {
-    Done(Box<RequestRecord>, Vec<u32>),
-}
-
-/// What every goose user shares with the run.
-#[derive(Debug)]
-pub struct Shared {
-    pub protocol: Arc<dyn ChatProtocol>,
-    pub run_id: String,
-    /// The run's clock, started by the first user's first request (so the
-    /// time goose takes to start does not count as lateness).
-    pub clock: Arc<std::sync::OnceLock<Clock>>,
-    run_length: Duration,
-    /// The longest the run may grow to when it sizes itself.
-    run_cap: Duration,
-    /// The measured requests the run needs (`min_requests`).
-    pub min_requests: u64,
-    /// Set by the recorder when every judged percentile is decided
-    /// (`until_conclusive`); always true when the run does not ask.
-    pub conclusive: Arc<AtomicBool>,
-    warmup: Duration,
-    pub timeout: Duration,
-    pub audio: bool,
-    pub mix: Mutex<PromptMix>,
-    pub seq: AtomicU64,
-    pub active: Arc<AtomicI64>,
-    pub records: Sender,
-    pub schedule: Option<Mutex<Schedule>>,
-    pub max_lateness: Duration,
-    pub max_event_bytes: usize,
-    pub max_body_bytes: usize,
-    /// Measured (not warm-up) requests that ended, dropped ones included.
-    pub measured_done: AtomicU64,
-    /// Set when no new request may start (the measured part is over).
-    pub stopped: AtomicBool,
-    /// When the measured part ended (it may outlast `duration` when the
-    /// run sizes itself).
-    pub measured_end: std::sync::OnceLock<Instant>,
-}
-
-/// t = 0 of the run, the end of the warm-up, the end of `duration`, and
-/// the latest end when the run sizes itself, after which no request starts.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    pub started: Instant,
-    pub warmup_end: Instant,
-    pub end: Instant,
-    pub cap: Instant,
-}
-
-impl Shared {
-    pub fn clock(&self) -> Clock {
-        *self.clock.get_or_init(|| {
-            let started = Instant::now();
-            Clock {
-                started,
-                warmup_end: started + self.warmup,
-                end: started + self.run_length,
-                cap: started + self.run_cap,
-            }
-        })
-    }
-}
-
-/// The recorder's inbox (a plain channel: the recorder is a thread of its
-/// own, so no file write ever blocks the runtime); closed when the attack
-/// is over.
-#[derive(Debug)]
-pub struct Sender(Mutex<Option<std::sync::mpsc::Sender<Msg>>>);
-
-impl Sender {
-    /// False when the run is over and the message was not taken.
-    pub fn send(&self, msg: Msg) -> bool {
-        match &*self.0.lock().expect("sender lock") {
-            Some(tx) => tx.send(msg).is_ok(),
-            None => false,
-        }
-    }
-
-    fn close(&self) {
-        self.0.lock().expect("sender lock").take();
-    }
-}
-
-/// Intended start times of an open model, from the run's t = 0.
-#[derive(Debug)]
-pub struct Schedule {
-    next: f64,
-    rate: f64,
-    poisson: Option<StdRng>,
-}
-
-impl Schedule {
-    pub fn new(rate: f64, poisson: bool, seed: u64) -> Self {
-        Self {
-            next: 0.0,
-            rate,
-            poisson: poisson.then(|| StdRng::seed_from_u64(seed ^ 0x5eed)),
-        }
-    }
-
-    /// The next intended start, in seconds from t = 0.
-    pub fn next_start(&mut self) -> f64 {
-        let at = self.next;
-        let gap = match &mut self.poisson {
-            Some(rng) => -(1.0 - rng.r#gen::<f64>()).ln() / self.rate,
-            None => 1.0 / self.rate,
-        };
-        self.next += gap;
-        at
-    }
-}
-
-async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
-    let clock = s.clock();
-    let offset = s
-        .schedule
-        .as_ref()
-        .expect("open model")
-        .lock()
-        .expect("schedule lock")
-        .next_start();
-    let intended = clock.started + Duration::from_secs_f64(offset);
-    if s.stopped.load(Ordering::Relaxed) || intended >= clock.cap {
-        // The schedule is spent: idle until the run ends.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        return Ok(());
-    }
-    // Users claim slots ahead of time: wake to see the run stop (the end
-    // of a run that sizes itself is known only when it comes).
-    while Instant::now() < intended {
-        if s.stopped.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        tokio::time::sleep_until(intended.min(Instant::now() + Duration::from_millis(100))).await;
-    }
-    if s.stopped.load(Ordering::Relaxed) {
-        return Ok(());
-    }
-    let now = Instant::now();
-    if now.saturating_duration_since(intended) > s.max_lateness {
-        // Not served: a record of its own, so the CSV holds it and every
-        // figure counts it.
-        let us = |t: Instant| {
-            u64::try_from(t.saturating_duration_since(clock.started).as_micros())
-                .unwrap_or(u64::MAX)
-        };
-        let rec = RequestRecord::dropped(
-            s.seq.fetch_add(1, Ordering::Relaxed),
-            us(intended),
-            us(now),
-            intended < clock.warmup_end,
-        );
-        if !rec.warmup {
-            s.measured_done.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = s.records.send(Msg::Done(Box::new(rec), Vec::new()));
-        return Ok(());
-    }
-    exchange(user, s, Some(intended)).await
-}
-
-async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
-    if s.stopped.load(Ordering::Relaxed) || Instant::now() >= s.clock().cap {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        return Ok(());
-    }
-    exchange(user, s, None).await
-}
-
-/// The embedded reference server, on its own runtime thread so the
-/// client's scheduler is not shared with it.
-pub(crate) struct Embedded {
-    pub(crate) url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Embedded {
-    pub(crate) fn start(args: &[String]) -> anyhow::Result<Embedded> {
-        let mut all: Vec<String> = ["--listen", "127.0.0.1:0", "--shutdown-grace", "1s"]
-            .map(String::from)
-            .to_vec();
-        all.extend(args.iter().cloned());
-        let config = server::Config::from_args(&all).context("the scenario's [server] args")?;
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("refserver".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("refserver-worker")
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the embedded server");
-                rt.block_on(async move {
-                    match server::spawn(&config).await {
-                        Ok(running) => {
-                            let _ = addr_tx.send(Ok(running.url()));
-                            let _ = stopped.await;
-                            let _ = running.stop().await;
-                        }
-                        Err(e) => {
-                            let _ = addr_tx.send(Err(e));
-                        }
-                    }
-                });
-            })
-            .context("cannot start the embedded server's thread")?;
-        let url = addr_rx
-            .recv()
-            .context("the embedded server's thread ended before it listened")?
-            .context("the embedded server cannot listen on 127.0.0.1")?;
-        Ok(Embedded {
-            url,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Embedded {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Goose's killswitch is process-wide: one run at a time per process.
 static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -316,7 +79,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         )),
         seq: AtomicU64::new(0),
         active: Arc::clone(&active),
-        records: Sender(Mutex::new(Some(tx))),
+        records: Sender::new(tx),
         schedule: open.then(|| {
             Mutex::new(Schedule::new(
                 sc.load.rate.unwrap_or(1.0),

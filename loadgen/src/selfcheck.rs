@@ -126,7 +126,7 @@ impl StallHook {
         })
     }
 
-    pub async fn run(self, clock: Arc<std::sync::OnceLock<crate::run::Clock>>) {
+    pub async fn run(self, clock: Arc<std::sync::OnceLock<crate::shared::Clock>>) {
         let started = loop {
             match clock.get() {
                 Some(c) => break c.started,

@@ -309,7 +309,7 @@ impl Search {
                         level: if j.level == Level::NoData {
                             "no data".into()
                         } else {
-                            crate::render::level_word(j.level).to_owned()
+                            j.level.word().to_owned()
                         },
                         value: j.value,
                         threshold: j.threshold,
@@ -573,9 +573,9 @@ impl Search {
 fn describe(j: &Judged) -> String {
     let value = j
         .value
-        .map_or("not measured".to_owned(), crate::render::num);
+        .map_or("not measured".to_owned(), crate::format::num);
     let interval = j.interval.as_ref().map_or(String::new(), |i| {
-        format!(" 95% {}", crate::render::interval(i))
+        format!(" 95% {}", crate::format::interval(i))
     });
     format!(
         "{} = {value}{interval}, threshold {}",

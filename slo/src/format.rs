@@ -38,6 +38,30 @@ pub fn uptime(seconds: u64) -> String {
     }
 }
 
+/// Numbers as reports print them: no more than one decimal, none for
+/// large values.
+pub fn num(v: f64) -> String {
+    if v.abs() >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A figure that may be absent: "—" when it was not measured.
+pub fn opt(v: Option<f64>) -> String {
+    v.map_or("—".to_owned(), num)
+}
+
+/// A 95 % interval: `[498–541]`; an unbounded side shows as `…`.
+pub fn interval(i: &crate::evidence::Interval) -> String {
+    format!(
+        "[{}–{}]",
+        i.lo.map_or("…".to_owned(), num),
+        i.hi.map_or("…".to_owned(), num)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,10 +17,10 @@
 //! beyond the warning level `warning`; beyond the critical level `critical`.
 
 use crate::evidence::Interval;
-use crate::scenario::{FileError, line_of, read_text, toml_error};
+pub use crate::paths::Source;
+use crate::scenario::{FileError, line_of, toml_error};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,16 +76,18 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
-/// Where a figure comes from: the load generator's own measurements or the
-/// target's monitoring endpoints.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    #[default]
-    Client,
-    Server,
+impl Level {
+    /// The level as reports write it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::TargetMissed => "target missed",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
+            Level::NoData => "no data",
+            Level::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -144,10 +146,6 @@ pub struct Judged {
 }
 
 impl SloFile {
-    pub fn from_file(path: &Path) -> Result<SloFile, FileError> {
-        SloFile::from_toml(&read_text(path, "SLO")?, &path.display().to_string())
-    }
-
     pub fn from_toml(text: &str, file: &str) -> Result<SloFile, FileError> {
         let slo: SloFile = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
         for (i, o) in slo.objectives.iter().enumerate() {

@@ -6,8 +6,20 @@
 //! as "no data" after the run.
 
 use crate::aggregate::Figures;
-use crate::objective::Source;
 use crate::server_view::ServerView;
+use serde::{Deserialize, Serialize};
+
+/// Where a figure comes from: the load generator's own measurements or the
+/// target's monitoring endpoints (report.json's `server`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Client,
+    Server,
+}
 use serde_json::Value;
 use std::sync::OnceLock;
 

@@ -5,7 +5,7 @@
 
 use crate::protocol::{CHATBOT_ID_LEN, MAX_MESSAGE_CHARS, is_chatbot_id};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A whole scenario file.
@@ -197,10 +197,6 @@ pub struct FileError {
 }
 
 impl Scenario {
-    pub fn from_file(path: &Path) -> Result<Scenario, FileError> {
-        Scenario::from_toml(&read_text(path, "scenario")?, &path.display().to_string())
-    }
-
     pub fn from_toml(text: &str, file: &str) -> Result<Scenario, FileError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
         scenario.validate().map_err(|(key, message)| FileError {
@@ -336,15 +332,6 @@ impl Scenario {
         }
         Ok(())
     }
-}
-
-/// The text of a `what` file, or an error naming it.
-pub fn read_text(path: &Path, what: &str) -> Result<String, FileError> {
-    std::fs::read_to_string(path).map_err(|e| FileError {
-        file: path.display().to_string(),
-        line: None,
-        message: format!("cannot read the {what} file: {e}"),
-    })
 }
 
 /// `users,time;users,time;...` as goose reads a test plan.

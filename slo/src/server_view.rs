@@ -106,25 +106,3 @@ pub struct HealthSample {
     pub http_status: Option<u16>,
     pub active_streams: Option<u64>,
 }
-
-impl GuideSummary {
-    /// From the guide's JSON (`{"avg":..,"p50":..}`); numbers or numeric strings.
-    pub fn from_json(v: &Value) -> Option<GuideSummary> {
-        let n = |k: &str| crate::objective::number(&v[k]);
-        v.is_object().then(|| GuideSummary {
-            avg: n("avg"),
-            p50: n("p50"),
-            p95: n("p95"),
-            p99: n("p99"),
-        })
-    }
-}
-
-impl Usage {
-    pub fn from_json(v: &Value) -> Option<Usage> {
-        v.is_object().then(|| Usage {
-            usage: crate::objective::number(&v["usage"]),
-            status: v["status"].as_str().map(str::to_owned),
-        })
-    }
-}

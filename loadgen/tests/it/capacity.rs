@@ -15,7 +15,7 @@ use testkit::root;
 /// profile: the first-token delay plus (words − 1) token gaps, at their
 /// means.
 fn mean_generation_s(scenario: &Path, profile: &Profile) -> f64 {
-    let sc = slo::scenario::Scenario::from_file(scenario).unwrap();
+    let sc = loadgen::files::read_scenario(scenario).unwrap();
     let r = &sc.request;
     let mut mix = loadgen::mix::PromptMix::new(sc.seed, &r.prompts, &r.chatbot_ids, r.repeat_ratio);
     let n = 5000;

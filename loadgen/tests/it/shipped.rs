@@ -10,10 +10,9 @@ fn shipped_scenarios_and_slo_files_parse() {
     for entry in std::fs::read_dir(&root).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "toml") {
-            let s = slo::scenario::Scenario::from_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            let s = loadgen::files::read_scenario(&p).unwrap_or_else(|e| panic!("{e}"));
             if let Some(rel) = &s.slo {
-                slo::objective::SloFile::from_file(&root.join(rel))
-                    .unwrap_or_else(|e| panic!("{e}"));
+                loadgen::files::read_slo_file(&root.join(rel)).unwrap_or_else(|e| panic!("{e}"));
             }
             scenarios += 1;
         }
@@ -27,9 +26,9 @@ fn shipped_scenarios_and_slo_files_parse() {
     assert!(scenarios >= 6);
     for entry in std::fs::read_dir(root.join("slo")).unwrap() {
         let p = entry.unwrap().path();
-        slo::objective::SloFile::from_file(&p).unwrap_or_else(|e| panic!("{e}"));
+        loadgen::files::read_slo_file(&p).unwrap_or_else(|e| panic!("{e}"));
     }
-    let smoke = slo::scenario::Scenario::from_file(&root.join("smoke.toml")).unwrap();
+    let smoke = loadgen::files::read_scenario(&root.join("smoke.toml")).unwrap();
     assert!(
         smoke.warmup + smoke.duration <= std::time::Duration::from_secs(30),
         "smoke runs in 30 s at most"

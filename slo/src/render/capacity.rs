@@ -2,7 +2,7 @@
 
 use super::html::{Series, marked_chart};
 use super::junit::escape;
-use super::{judged_ci, level_word, num, opt};
+use super::{judged_ci, num, opt};
 use crate::capacity::{CapacityReport, Outcome, Role, Status, Step};
 use std::fmt::Write;
 
@@ -231,7 +231,7 @@ pub fn markdown(r: &CapacityReport) -> String {
                 j.value.map_or("no data".into(), num),
                 evidence,
                 num(j.threshold),
-                level_word(j.level)
+                j.level.word()
             );
         }
         o.push('\n');

@@ -2,7 +2,7 @@
 //! no CDN, the charts are inline SVG drawn here.
 
 use super::junit::escape;
-use super::{fail_on_word, level_word, num, opt, with_ci};
+use super::{fail_on_word, num, opt, with_ci};
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
 use std::fmt::Write;
@@ -217,7 +217,7 @@ pub fn render(r: &Report) -> String {
             o,
             "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&j.name),
-            level_word(j.level),
+            j.level.word(),
             j.value.map_or("—".into(), num),
             num(j.threshold),
             j.margin.map_or("—".into(), num)

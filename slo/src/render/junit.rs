@@ -4,7 +4,7 @@
 //! case carries the value and the threshold; an objective with no data
 //! fails when it is required, and is skipped when it may be absent.
 
-use super::{fail_on_word, level_word, num};
+use super::{fail_on_word, num};
 use crate::objective::Level;
 use crate::report::Report;
 use std::fmt::Write;
@@ -55,10 +55,10 @@ pub fn render(r: &Report) -> String {
                         } else if j.level == Level::Inconclusive {
                             format!("{} = {value} is inconclusive: {}", j.metric, super::judged_ci(j))
                         } else {
-                            format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), level_word(j.level))
+                            format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), j.level.word())
                         },
-                        level_word(j.level).to_owned(),
-                        format!("metric: {}\nsource: {}\nvalue: {value}\nthreshold: {}\nlevel: {}\nfail on: {}", j.metric, format!("{:?}", j.source).to_lowercase(), num(j.threshold), level_word(j.level), fail_on_word(r.fail_on)),
+                        j.level.word().to_owned(),
+                        format!("metric: {}\nsource: {}\nvalue: {value}\nthreshold: {}\nlevel: {}\nfail on: {}", j.metric, format!("{:?}", j.source).to_lowercase(), num(j.threshold), j.level.word(), fail_on_word(r.fail_on)),
                     )
                 }),
                 skipped: (j.level == Level::NoData && !j.fails(&r.gate()))

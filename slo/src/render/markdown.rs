@@ -1,6 +1,6 @@
 //! `report.md`: verdict first, then the objectives table, then the figures.
 
-use super::{fail_on_word, judged_ci, level_word, num, opt, with_ci};
+use super::{fail_on_word, judged_ci, num, opt, with_ci};
 use crate::aggregate::LatencyFigures;
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
@@ -77,7 +77,7 @@ pub fn render(r: &Report) -> String {
                     o,
                     "| {} | {mark} {} | {} | {} | {} | {} |",
                     j.name,
-                    level_word(j.level),
+                    j.level.word(),
                     j.value.map_or("—".into(), num),
                     num(j.threshold),
                     j.margin.map_or("—".into(), num),

@@ -10,22 +10,8 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 
-use crate::objective::{FailOn, Level};
-
-/// Numbers as reports print them: no more than one decimal, none for
-/// large values.
-pub fn num(v: f64) -> String {
-    if v.abs() >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-/// A figure that may be absent: "—" when it was not measured.
-pub fn opt(v: Option<f64>) -> String {
-    v.map_or("—".to_owned(), num)
-}
+pub use crate::format::{interval, num, opt};
+use crate::objective::FailOn;
 
 /// A percentile with its 95 % interval: `520 [498–541]`; an unbounded
 /// side shows as `…`.
@@ -50,15 +36,6 @@ pub fn with_ci(f: &crate::aggregate::LatencyFigures, stat: &str) -> String {
     }
 }
 
-/// A 95 % interval: `[498–541]`; an unbounded side shows as `…`.
-pub fn interval(i: &crate::evidence::Interval) -> String {
-    format!(
-        "[{}–{}]",
-        i.lo.map_or("…".to_owned(), num),
-        i.hi.map_or("…".to_owned(), num)
-    )
-}
-
 /// A judged objective's interval and samples: `[498–541], n=300`.
 pub fn judged_ci(j: &crate::objective::Judged) -> String {
     match (&j.interval, j.samples) {
@@ -69,17 +46,6 @@ pub fn judged_ci(j: &crate::objective::Judged) -> String {
                 .map_or(String::new(), |m| format!(" (needs ~{m})"))
         ),
         _ => "—".to_owned(),
-    }
-}
-
-pub fn level_word(level: Level) -> &'static str {
-    match level {
-        Level::Ok => "ok",
-        Level::TargetMissed => "target missed",
-        Level::Warning => "warning",
-        Level::Critical => "critical",
-        Level::NoData => "no data",
-        Level::Inconclusive => "inconclusive",
     }
 }
 

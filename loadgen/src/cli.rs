@@ -1,0 +1,464 @@
+//! The command line: its flags, its subcommands, and the exit status CI
+//! gates on.
+
+use crate::plan::{FailOnArg, RunArgs};
+use crate::{capacity, plan, rebuild, watch};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Load tests and SLO gates for streaming chat backends.
+///
+/// Exit codes: 0 the run passed, 1 an SLO was violated (or the run was not
+/// trustworthy, or did not complete), 2 a usage or run error, 3 (capacity)
+/// an objective fails at idle: capacity is undefined for it.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a scenario file and writes its reports.
+    Run(RunArgs),
+    /// Finds the highest arrival rate shown to hold every objective of the
+    /// SLO file that load moves: a warm-up, an idle step, a geometric ramp
+    /// until the first failing step, then bisection. Exit 0 when it meets
+    /// --expected-rps (or none was given), 1 when not (or interrupted), 3
+    /// when an objective fails at idle (capacity undefined for it).
+    Capacity {
+        #[command(flatten)]
+        run: RunArgs,
+        /// The shortest measured part of a step (it goes on until its
+        /// percentiles have their minimum of requests and are decided).
+        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+        step_duration: Duration,
+        /// A step's cap on its first try (at least twice the time its
+        /// minimum of requests takes); doubled on each repeat.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        step_max_duration: Duration,
+        /// How many times one rate is run while its percentiles stay
+        /// inconclusive (then it counts as not held) or the self-check
+        /// does not trust it (then the client saturated: the search stops).
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        step_tries: u32,
+        /// Warm the target (caches, connections) at --start-rps this long
+        /// before the idle step; 0s to skip.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        warm: Duration,
+        /// The warm-up of each step (excluded from its figures).
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+        step_warmup: Duration,
+        /// The first rate tried, requests/s: the idle step, which finds the
+        /// objectives that fail without load. Keep it well below the
+        /// capacity (a third of it or less).
+        #[arg(long, value_name = "R", default_value_t = 1.0)]
+        start_rps: f64,
+        /// The highest rate tried.
+        #[arg(long, value_name = "R", default_value_t = 1000.0)]
+        max_rps: f64,
+        /// The lowest rate tried when even the start fails.
+        #[arg(long, value_name = "R", default_value_t = 0.1)]
+        min_rps: f64,
+        /// Ramp factor between steps.
+        #[arg(long, value_name = "F", default_value_t = 2.0)]
+        factor: f64,
+        /// Stop bisecting when (first failing - last passing) / last passing <= this.
+        #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
+        precision: f64,
+        /// The traffic the service must carry; exit 1 when the capacity is lower.
+        #[arg(long, value_name = "R")]
+        expected_rps: Option<f64>,
+    },
+    /// Rebuilds every report of a run from its saved files (requests.csv,
+    /// latency.hlog), without rerunning; the exit code is the verdict.
+    Report {
+        /// The run's output folder.
+        dir: PathBuf,
+        /// Judge by this SLO file instead of the run's.
+        #[arg(long, value_name = "FILE")]
+        slo: Option<PathBuf>,
+        /// The level that fails the run (default: the run's).
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOnArg>,
+        /// Objectives with no data do not fail the run (default: the run's).
+        #[arg(long)]
+        allow_missing: bool,
+        /// Inconclusive percentiles do not fail the run (default: the run's).
+        #[arg(long)]
+        accept_inconclusive: bool,
+    },
+    /// Lists every metric path an SLO objective or a compare tolerance may
+    /// name, client side and server side (`*` stands for any key).
+    Paths,
+    /// Watches a target's health and the guide's alert rules; prints each
+    /// transition, posts it to a webhook. With --once: checks once, exit 1
+    /// when anything fires (for cron or a systemd timer).
+    Watch {
+        /// Base URL of the target, e.g. http://localhost:5000.
+        url: String,
+        /// Time between polls.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Check once and exit: 0 healthy, 1 an alert fires.
+        #[arg(long)]
+        once: bool,
+        /// Slack-compatible webhook: each transition is POSTed as {"text": "..."}.
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
+        /// Stop after N polls (default: until Ctrl-C).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        count: u64,
+    },
+    /// The guide's log analysis over the reference server's JSON logs:
+    /// latency percentiles of the "Stream complete" lines, the requests
+    /// slower than a threshold, errors by type. Malformed lines are
+    /// counted and skipped.
+    Logs {
+        /// The log file (JSON lines, as refserver writes them).
+        file: PathBuf,
+        /// List the requests whose first token took longer than this (ms).
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        slower_than: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compares a run's report.json with a baseline's; exit 1 on a
+    /// regression beyond tolerance. Prints a Markdown table.
+    Compare {
+        /// The baseline report.json (e.g. reports/baselines/smoke.json).
+        baseline: PathBuf,
+        /// The current report.json.
+        current: PathBuf,
+        /// Tolerance over the defaults: METRIC=PERCENT% or METRIC=ABSOLUTE,
+        /// e.g. latency_ms.first_token.p95=5% or requests.success_rate=0.5.
+        /// Repeatable.
+        #[arg(long, value_name = "METRIC=TOL")]
+        tolerance: Vec<String>,
+    },
+}
+
+/// The CI interface: 0 pass, 1 SLO violated, 2 usage or run error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Pass,
+    SloViolated,
+    Error,
+    /// `loadgen capacity`: an objective fails at idle (exit 3).
+    CapacityUndefined,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(o: ExitStatus) -> ExitCode {
+        ExitCode::from(match o {
+            ExitStatus::Pass => 0,
+            ExitStatus::SloViolated => 1,
+            ExitStatus::Error => 2,
+            ExitStatus::CapacityUndefined => 3,
+        })
+    }
+}
+
+/// Runs the command; prints the verdict summary on standard error.
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let verdict = |v: slo::report::Verdict| match v {
+        slo::report::Verdict::Pass => ExitStatus::Pass,
+        slo::report::Verdict::Fail => ExitStatus::SloViolated,
+    };
+    match cli.command {
+        Command::Capacity {
+            run,
+            step_duration,
+            step_max_duration,
+            step_tries,
+            warm,
+            step_warmup,
+            start_rps,
+            max_rps,
+            min_rps,
+            factor,
+            precision,
+            expected_rps,
+        } => {
+            let bad = |flag: &str, v: f64, ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("{flag}: {v} is out of range"))
+                }
+            };
+            bad("--start-rps", start_rps, start_rps > 0.0)?;
+            bad("--max-rps", max_rps, max_rps >= start_rps)?;
+            bad("--min-rps", min_rps, min_rps > 0.0 && min_rps <= start_rps)?;
+            bad("--factor", factor, factor > 1.0)?;
+            bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
+            bad("--step-tries", f64::from(step_tries), step_tries >= 1)?;
+            let plan = plan::Plan::from_args(&run)?;
+            let args = capacity::CapacityArgs {
+                step_duration,
+                step_warmup,
+                step_max_duration,
+                warm,
+                search: slo::capacity::SearchConfig {
+                    start: start_rps,
+                    max: max_rps,
+                    min: min_rps,
+                    factor,
+                    precision,
+                    max_steps: 40,
+                    max_tries: step_tries,
+                },
+                expected_rps,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report =
+                runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
+            for u in &report.undefined {
+                eprintln!(
+                    "capacity: {}: {}",
+                    u.name,
+                    u.why.as_deref().unwrap_or("fails at idle")
+                );
+            }
+            eprintln!(
+                "capacity: {}{}{}; reports in {}",
+                report
+                    .max_sustainable
+                    .as_ref()
+                    .map_or("undefined".to_owned(), |q| format!(
+                        "{:.2} requests/s",
+                        q.value
+                    )),
+                report
+                    .limiting_objective
+                    .as_ref()
+                    .map_or(String::new(), |l| format!(
+                        ", limited by {} ({})",
+                        l.name, l.level
+                    )),
+                report
+                    .stopped
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("; stopped: {s}")),
+                plan.out.display()
+            );
+            Ok(match report.status {
+                slo::capacity::Status::Found => ExitStatus::Pass,
+                slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {
+                    ExitStatus::SloViolated
+                }
+                slo::capacity::Status::Undefined => ExitStatus::CapacityUndefined,
+            })
+        }
+        Command::Paths => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for source in [
+                slo::objective::Source::Client,
+                slo::objective::Source::Server,
+            ] {
+                let side = match source {
+                    slo::objective::Source::Client => "client",
+                    slo::objective::Source::Server => "server",
+                };
+                for p in slo::paths::catalogue(source) {
+                    let dir = slo::compare::direction_of(p).map_or("", |d| match d {
+                        slo::objective::Direction::Max => "\tlower is better",
+                        slo::objective::Direction::Min => "\thigher is better",
+                    });
+                    let dir = if source == slo::objective::Source::Client {
+                        dir
+                    } else {
+                        ""
+                    };
+                    // A closed pipe (`| head`) ends the listing, not the process.
+                    if writeln!(out, "{side}\t{p}{dir}").is_err() {
+                        return Ok(ExitStatus::Pass);
+                    }
+                }
+            }
+            Ok(ExitStatus::Pass)
+        }
+        Command::Report {
+            dir,
+            slo,
+            fail_on,
+            allow_missing,
+            accept_inconclusive,
+        } => {
+            let report = rebuild::rebuild(
+                &dir,
+                slo.as_deref(),
+                fail_on.map(Into::into),
+                allow_missing,
+                accept_inconclusive,
+            )?;
+            summarize(&report, &dir);
+            Ok(verdict(report.verdict))
+        }
+        Command::Watch {
+            url,
+            interval,
+            once,
+            webhook,
+            count,
+        } => {
+            let args = watch::WatchArgs {
+                url,
+                interval,
+                once,
+                webhook,
+                count,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let firing = runtime.block_on(watch::watch(&args, |line| eprintln!("{line}")));
+            Ok(if firing {
+                ExitStatus::SloViolated
+            } else {
+                ExitStatus::Pass
+            })
+        }
+        Command::Logs {
+            file,
+            slower_than,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let s = slo::logs::analyze(text.lines(), slower_than);
+            #[allow(clippy::print_stdout)]
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", logs_text(&s, &file));
+            }
+            Ok(ExitStatus::Pass)
+        }
+        Command::Compare {
+            baseline,
+            current,
+            tolerance,
+        } => {
+            let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
+                let bytes = std::fs::read(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", p.display()))
+            };
+            let (b, c) = (read(&baseline)?, read(&current)?);
+            let mut checks = slo::compare::default_checks();
+            for t in &tolerance {
+                slo::compare::apply_override(&mut checks, t).map_err(anyhow::Error::msg)?;
+            }
+            let rows = slo::compare::compare(&b, &c, &checks);
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", slo::compare::markdown(&rows));
+            }
+            Ok(if rows.iter().any(|r| r.regressed) {
+                ExitStatus::SloViolated
+            } else {
+                ExitStatus::Pass
+            })
+        }
+        Command::Run(args) => {
+            let plan = plan::Plan::from_args(&args)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(crate::run::run(&plan))?;
+            summarize(&report, &plan.out);
+            Ok(verdict(report.verdict))
+        }
+    }
+}
+
+fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
+    use std::fmt::Write;
+    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}: {} lines, {} malformed (skipped), {} complete streams",
+        file.display(),
+        s.lines,
+        s.malformed,
+        s.complete
+    );
+    let _ = writeln!(
+        o,
+        "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "latency ms", "avg", "p50", "p95", "p99", "max", "count"
+    );
+    for (name, f) in [
+        ("first token", &s.first_token_ms),
+        ("first audio", &s.first_audio_ms),
+        ("duration", &s.duration_ms),
+    ] {
+        let _ = writeln!(
+            o,
+            "{name:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+            ms(f.mean),
+            ms(f.p50),
+            ms(f.p95),
+            ms(f.p99),
+            ms(f.max),
+            f.count
+        );
+    }
+    let _ = writeln!(
+        o,
+        "slower than {} ms (first token): {}",
+        s.slow_threshold_ms,
+        s.slow.len()
+    );
+    for r in &s.slow {
+        let _ = writeln!(
+            o,
+            "  {} {} firstTokenLatency={} duration={}",
+            r["timestamp"].as_str().unwrap_or("-"),
+            r["clientId"].as_str().unwrap_or("-"),
+            r["firstTokenLatency"],
+            r["duration"]
+        );
+    }
+    let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        o,
+        "errors by type: {}",
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join(", ")
+        }
+    );
+    o
+}
+
+fn summarize(r: &slo::report::Report, out: &std::path::Path) {
+    let q = &r.figures.requests;
+    let ft = &r.figures.scheduled_latency_ms.first_token;
+    eprintln!(
+        "{}: {} requests, {} ok, {} failed; first token p95 {}; verdict {}",
+        r.scenario.name,
+        q.total,
+        q.ok,
+        q.failed,
+        match ft.p95 {
+            None => "not measured".to_owned(),
+            // With its 95% interval: "512 ms [498–541]".
+            Some(_) => format!("{} ms", slo::render::with_ci(ft, "p95")),
+        },
+        if r.verdict == slo::report::Verdict::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+    for reason in &r.verdict_reasons {
+        eprintln!("  - {reason}");
+    }
+    eprintln!("reports in {}", out.display());
+}

@@ -1,0 +1,134 @@
+//! What the run, the goose users and the recorder share: the run's clock,
+//! its open-model schedule, and the recorder's inbox. A leaf: it imports
+//! no other module of the run.
+
+use crate::mix::PromptMix;
+use crate::protocol::ChatProtocol;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use slo::record::RequestRecord;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the recorder receives: a finished (or dropped) request and its
+/// inter-token gaps (µs).
+#[derive(Debug)]
+pub enum Msg {
+    Done(Box<RequestRecord>, Vec<u32>),
+}
+
+/// What every goose user shares with the run.
+#[derive(Debug)]
+pub struct Shared {
+    pub protocol: Arc<dyn ChatProtocol>,
+    pub run_id: String,
+    /// The run's clock, started by the first user's first request (so the
+    /// time goose takes to start does not count as lateness).
+    pub clock: Arc<std::sync::OnceLock<Clock>>,
+    pub(crate) run_length: Duration,
+    /// The longest the run may grow to when it sizes itself.
+    pub(crate) run_cap: Duration,
+    /// The measured requests the run needs (`min_requests`).
+    pub min_requests: u64,
+    /// Set by the recorder when every judged percentile is decided
+    /// (`until_conclusive`); always true when the run does not ask.
+    pub conclusive: Arc<AtomicBool>,
+    pub(crate) warmup: Duration,
+    pub timeout: Duration,
+    pub audio: bool,
+    pub mix: Mutex<PromptMix>,
+    pub seq: AtomicU64,
+    pub active: Arc<AtomicI64>,
+    pub records: Sender,
+    pub schedule: Option<Mutex<Schedule>>,
+    pub max_lateness: Duration,
+    pub max_event_bytes: usize,
+    pub max_body_bytes: usize,
+    /// Measured (not warm-up) requests that ended, dropped ones included.
+    pub measured_done: AtomicU64,
+    /// Set when no new request may start (the measured part is over).
+    pub stopped: AtomicBool,
+    /// When the measured part ended (it may outlast `duration` when the
+    /// run sizes itself).
+    pub measured_end: std::sync::OnceLock<Instant>,
+}
+
+/// t = 0 of the run, the end of the warm-up, the end of `duration`, and
+/// the latest end when the run sizes itself, after which no request starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub started: Instant,
+    pub warmup_end: Instant,
+    pub end: Instant,
+    pub cap: Instant,
+}
+
+impl Shared {
+    pub fn clock(&self) -> Clock {
+        *self.clock.get_or_init(|| {
+            let started = Instant::now();
+            Clock {
+                started,
+                warmup_end: started + self.warmup,
+                end: started + self.run_length,
+                cap: started + self.run_cap,
+            }
+        })
+    }
+}
+
+/// The recorder's inbox (a plain channel: the recorder is a thread of its
+/// own, so no file write ever blocks the runtime); closed when the attack
+/// is over.
+#[derive(Debug)]
+pub struct Sender(Mutex<Option<std::sync::mpsc::Sender<Msg>>>);
+
+impl Sender {
+    /// False when the run is over and the message was not taken.
+    pub fn send(&self, msg: Msg) -> bool {
+        match &*self.0.lock().expect("sender lock") {
+            Some(tx) => tx.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn new(tx: std::sync::mpsc::Sender<Msg>) -> Sender {
+        Sender(Mutex::new(Some(tx)))
+    }
+
+    /// Closes the inbox: the recorder ends when the last message is read.
+    pub fn close(&self) {
+        self.0.lock().expect("sender lock").take();
+    }
+}
+
+/// Intended start times of an open model, from the run's t = 0.
+#[derive(Debug)]
+pub struct Schedule {
+    next: f64,
+    rate: f64,
+    poisson: Option<StdRng>,
+}
+
+impl Schedule {
+    pub fn new(rate: f64, poisson: bool, seed: u64) -> Self {
+        Self {
+            next: 0.0,
+            rate,
+            poisson: poisson.then(|| StdRng::seed_from_u64(seed ^ 0x5eed)),
+        }
+    }
+
+    /// The next intended start, in seconds from t = 0.
+    pub fn next_start(&mut self) -> f64 {
+        let at = self.next;
+        let gap = match &mut self.poisson {
+            Some(rng) => -(1.0 - rng.r#gen::<f64>()).ln() / self.rate,
+            None => 1.0 / self.rate,
+        };
+        self.next += gap;
+        at
+    }
+}
