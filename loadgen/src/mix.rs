@@ -51,8 +51,8 @@ impl PromptMix {
 
     /// The chatbot and the question of the next request.
     pub fn next_ask(&mut self) -> (String, String) {
-        if !self.asked.is_empty() && self.rng.r#gen::<f64>() < self.repeat_ratio {
-            let (bot, q) = &self.asked[self.rng.gen_range(0..self.asked.len())];
+        if !self.asked.is_empty() && self.rng.random::<f64>() < self.repeat_ratio {
+            let (bot, q) = &self.asked[self.rng.random_range(0..self.asked.len())];
             return (self.chatbot_ids[*bot].clone(), q.clone());
         }
         let n = self.fresh;
@@ -64,7 +64,7 @@ impl PromptMix {
         } else {
             format!("{base}? (question {n})")
         };
-        let bot = self.rng.gen_range(0..self.chatbot_ids.len());
+        let bot = self.rng.random_range(0..self.chatbot_ids.len());
         self.asked.push((bot, q.clone()));
         (self.chatbot_ids[bot].clone(), q)
     }

@@ -6,6 +6,8 @@
 use crate::recorder::{CSV_FILE, HLOG_FILE};
 use crate::report::{self, REPORT_JSON};
 use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
@@ -79,7 +81,7 @@ pub fn rebuild(
             if let Ok(LogEntry::Interval(h)) = entry
                 && h.tag().map(|t| t.as_str()) == Some("inter_token")
             {
-                let bytes = base64_decode(h.encoded_histogram()).with_context(|| {
+                let bytes = STANDARD.decode(h.encoded_histogram()).with_context(|| {
                     format!("{}: a histogram is not base64", hlog_path.display())
                 })?;
                 let hist: hdrhistogram::Histogram<u64> =
@@ -87,9 +89,9 @@ pub fn rebuild(
                         format!("{}: a histogram cannot be read", hlog_path.display())
                     })?;
                 for v in hist.iter_recorded() {
-                    for _ in 0..v.count_at_value() {
-                        agg.histograms.inter_token.record_us(v.value_iterated_to());
-                    }
+                    agg.histograms
+                        .inter_token
+                        .record_us_n(v.value_iterated_to(), v.count_at_value());
                 }
             }
         }
@@ -162,23 +164,4 @@ pub fn rebuild(
     let report = slo::report::build(meta, &agg);
     report::write_all(dir, &report)?;
     Ok(report)
-}
-
-fn base64_decode(s: &str) -> anyhow::Result<Vec<u8>> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = A
-            .iter()
-            .position(|&a| a == c)
-            .ok_or_else(|| anyhow::anyhow!("{:?} is not base64", c as char))?;
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Ok(out)
 }

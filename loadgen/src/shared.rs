@@ -125,7 +125,7 @@ impl Schedule {
     pub fn next_start(&mut self) -> f64 {
         let at = self.next;
         let gap = match &mut self.poisson {
-            Some(rng) => -(1.0 - rng.r#gen::<f64>()).ln() / self.rate,
+            Some(rng) => -(1.0 - rng.random::<f64>()).ln() / self.rate,
             None => 1.0 / self.rate,
         };
         self.next += gap;

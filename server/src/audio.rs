@@ -3,6 +3,8 @@
 //! The encoding of the longest chunk is built once; a chunk is a prefix of
 //! it, so no audio event encodes its samples again.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use slo::protocol::{AUDIO_BYTES_PER_MS, fnv1a64};
 use std::sync::OnceLock;
 
@@ -11,8 +13,6 @@ pub const MAX_CHUNK_MS: u64 = 60_000;
 /// The tone repeats every 24 samples (48 bytes, a multiple of 3, so the
 /// base64 text repeats too).
 const PERIOD_BYTES: usize = 48;
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// How long the spoken `sentence` lasts: 330 to 429 ms a word (the voice
 /// speed varies by sentence) plus 150 ms of breath.
@@ -32,7 +32,7 @@ pub fn pcm_base64(duration_ms: u64) -> String {
     let tail: Vec<u8> = (tail_start..bytes)
         .map(|i| pattern()[i % PERIOD_BYTES])
         .collect();
-    encode_into(&tail, &mut out);
+    STANDARD.encode_string(&tail, &mut out);
     out
 }
 
@@ -54,69 +54,30 @@ fn encoded() -> &'static str {
     E.get_or_init(|| {
         let bytes = (MAX_CHUNK_MS * AUDIO_BYTES_PER_MS) as usize;
         let raw: Vec<u8> = (0..bytes).map(|i| pattern()[i % PERIOD_BYTES]).collect();
-        let mut out = String::with_capacity(bytes.div_ceil(3) * 4);
-        encode_into(&raw, &mut out);
-        out
+        STANDARD.encode(&raw)
     })
-}
-
-/// Standard base64 with padding.
-fn encode_into(raw: &[u8], out: &mut String) {
-    for group in raw.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= group.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decode(s: &str) -> Vec<u8> {
-        let val = |c: u8| ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
-        let mut out = Vec::new();
-        for q in s.as_bytes().chunks(4) {
-            let pad = q.iter().filter(|&&c| c == b'=').count();
-            let n = q
-                .iter()
-                .map(|&c| if c == b'=' { 0 } else { val(c) })
-                .fold(0u32, |acc, v| (acc << 6) | v);
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            out.extend_from_slice(&bytes[..3 - pad]);
-        }
-        out
-    }
-
     #[test]
-    fn known_base64_vectors() {
-        for (raw, b64) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            let mut s = String::new();
-            encode_into(raw.as_bytes(), &mut s);
-            assert_eq!(s, b64);
+    fn a_chunk_is_the_encoding_of_its_samples() {
+        // Every length mod 3 (the padding) and the precomputed prefix.
+        for ms in [0, 1, 2, 3, 7, 1840, 4999, MAX_CHUNK_MS] {
+            let bytes = (ms * AUDIO_BYTES_PER_MS) as usize;
+            let raw: Vec<u8> = (0..bytes).map(|i| pattern()[i % PERIOD_BYTES]).collect();
+            assert_eq!(pcm_base64(ms), STANDARD.encode(&raw), "{ms} ms");
         }
+        let tail = pcm_base64(1).len() - pcm_base64(0).len();
+        assert_eq!(tail, 44, "32 bytes are 44 base64 characters with padding");
     }
 
     #[test]
     fn audio_is_sized_to_its_duration() {
         for ms in [1, 2, 3, 7, 1840, 4999] {
-            let data = decode(&pcm_base64(ms));
+            let data = STANDARD.decode(pcm_base64(ms)).unwrap();
             assert_eq!(data.len() as u64, ms * AUDIO_BYTES_PER_MS, "{ms} ms");
             assert!(
                 data.iter()

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Everything a handler reaches.
 #[derive(Clone, Debug)]
@@ -133,7 +133,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
 
     let client_id = input
         .client_id
-        .unwrap_or_else(|| request::generate_client_id(&mut rand::thread_rng()));
+        .unwrap_or_else(|| request::generate_client_id(&mut rand::rng()));
     let streaming = streams_at(&client_id, app.flags.streaming_percentage());
     let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &input.chatbot_id)
     else {
@@ -164,7 +164,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
     };
     let (tx, rx) = mpsc::channel(STEP_BUFFER);
     let engine = Arc::clone(&app.engine);
-    let task = AbortOnDrop(tokio::spawn(
+    let task = AbortOnDropHandle::new(tokio::spawn(
         async move { engine.run(job, guard, tx).await },
     ));
     if streaming {
@@ -177,7 +177,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
 }
 
 /// The JSON answer of a client outside the streaming rollout.
-async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDrop) -> Response {
+async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDropHandle<()>) -> Response {
     let (mut client_id, mut text, mut audio) = (String::new(), String::new(), Vec::new());
     while let Some(step) = rx.recv().await {
         match step {
@@ -226,20 +226,11 @@ fn dropped_connection() -> Response {
     Response::new(Body::from_stream(body))
 }
 
-/// Aborts the pipeline task when the response is dropped (client gone).
-#[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The pipeline's steps as SSE events.
 struct StepStream {
     rx: mpsc::Receiver<Step>,
-    _task: AbortOnDrop,
+    /// Aborts the pipeline task when the response is dropped (client gone).
+    _task: AbortOnDropHandle<()>,
 }
 
 impl Stream for StepStream {

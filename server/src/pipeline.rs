@@ -88,8 +88,8 @@ impl FaultPlan {
             tts_slowdown: Duration::from_millis(f.tts_slowdown_ms),
             ..FaultPlan::default()
         };
-        let u: f64 = rng.r#gen();
-        let token = rng.gen_range(0..tokens.max(1));
+        let u: f64 = rng.random();
+        let token = rng.random_range(0..tokens.max(1));
         let mut edge = f.openai_rate;
         if u < edge {
             plan.fail_at_token = Some((ErrorKind::Openai, token));
@@ -98,7 +98,7 @@ impl FaultPlan {
             edge
         } {
             if audio {
-                plan.tts_fail_at = Some(rng.gen_range(0..sentences.max(1)));
+                plan.tts_fail_at = Some(rng.random_range(0..sentences.max(1)));
             }
         } else if u < {
             edge += f.network_rate;
@@ -108,8 +108,8 @@ impl FaultPlan {
         } else if u < edge + f.other_rate {
             plan.fail_at_token = Some((ErrorKind::Other, token));
         }
-        if rng.r#gen::<f64>() < f.stall_rate {
-            plan.stall_at = Some(rng.gen_range(0..tokens.max(1)));
+        if rng.random::<f64>() < f.stall_rate {
+            plan.stall_at = Some(rng.random_range(0..tokens.max(1)));
         }
         plan
     }
@@ -236,7 +236,7 @@ impl Engine {
             .collect();
         let total_tokens: usize = words.iter().map(Vec::len).sum();
         let plan = FaultPlan::draw(&self.faults(), total_tokens, words.len(), job.audio, rng);
-        let mut tts_rng = StdRng::seed_from_u64(rng.r#gen());
+        let mut tts_rng = StdRng::seed_from_u64(rng.random());
         let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
 
         let tokens = async {

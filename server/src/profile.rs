@@ -79,8 +79,8 @@ impl Delay {
 
 /// Box-Muller: one standard normal sample.
 fn standard_normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = rng.r#gen::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.r#gen();
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
@@ -290,7 +290,7 @@ impl Profile {
         if self.token_jitter == 0.0 {
             mean
         } else {
-            let f = 1.0 + self.token_jitter * (rng.r#gen::<f64>() * 2.0 - 1.0);
+            let f = 1.0 + self.token_jitter * (rng.random::<f64>() * 2.0 - 1.0);
             mean.mul_f64(f)
         }
     }

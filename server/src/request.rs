@@ -10,7 +10,7 @@ pub fn generate_client_id(rng: &mut impl Rng) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let suffix: String = (0..6)
-        .map(|_| DIGITS[rng.gen_range(0..DIGITS.len())] as char)
+        .map(|_| DIGITS[rng.random_range(0..DIGITS.len())] as char)
         .collect();
     format!("chat-{ms}-{suffix}")
 }
@@ -21,7 +21,7 @@ mod tests {
 
     #[test]
     fn generated_client_ids_keep_the_format() {
-        let id = generate_client_id(&mut rand::thread_rng());
+        let id = generate_client_id(&mut rand::rng());
         let parts: Vec<&str> = id.split('-').collect();
         assert_eq!(parts.len(), 3, "{id}");
         assert_eq!(parts[0], "chat");

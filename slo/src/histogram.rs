@@ -33,6 +33,11 @@ impl LatencyHistogram {
         self.inner.saturating_record(us.min(MAX_US));
     }
 
+    /// Records `count` samples of one latency (clamped as [`Self::record_us`]).
+    pub fn record_us_n(&mut self, us: u64, count: u64) {
+        self.inner.saturating_record_n(us.min(MAX_US), count);
+    }
+
     pub fn record(&mut self, latency: Duration) {
         self.record_us(u64::try_from(latency.as_micros()).unwrap_or(MAX_US));
     }

@@ -83,7 +83,11 @@ async fn injected_delays_are_measured_and_agree_with_the_server() {
             && h.tag().map(|t| t.as_str()) == Some("first_token")
         {
             let mut d = hdrhistogram::serialization::Deserializer::new();
-            let bytes = base64_decode(h.encoded_histogram());
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                h.encoded_histogram(),
+            )
+            .unwrap();
             let hist: hdrhistogram::Histogram<u64> = d.deserialize(&mut &bytes[..]).unwrap();
             count += hist.len();
         }
@@ -95,19 +99,4 @@ async fn injected_delays_are_measured_and_agree_with_the_server() {
         report.server.delta.as_ref().and_then(|d| d.requests),
         Some(rows.len() as u64)
     );
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|&c| c != b'=') {
-        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }

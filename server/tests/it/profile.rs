@@ -21,8 +21,8 @@ async fn idle_percentiles(args: &[&str], n: usize, repeat: f64) -> [LatencyHisto
         LatencyHistogram::new(),
     ];
     for i in 0..n {
-        let q = if !asked.is_empty() && rng.r#gen::<f64>() < repeat {
-            asked[rng.gen_range(0..asked.len())].clone()
+        let q = if !asked.is_empty() && rng.random::<f64>() < repeat {
+            asked[rng.random_range(0..asked.len())].clone()
         } else {
             asked.push(format!("question {i} about our services"));
             asked.last().unwrap().clone()
