@@ -146,15 +146,15 @@ impl Plan {
         if let Some(t) = &args.target {
             scenario.target = Some(t.clone());
         }
-        if let Err((key, message)) = scenario.validate() {
-            let flag = match key {
+        if let Err(e) = scenario.validate() {
+            let flag = match e.field {
                 "duration" => "--duration",
                 "load.users" => "--users",
                 "load.rate" => "--rate",
                 "target" => "--target",
-                _ => key,
+                key => key,
             };
-            bail!("{flag}: {message}");
+            bail!("{flag}: {}", e.problem);
         }
         let base = args
             .scenario

@@ -26,33 +26,102 @@ pub struct Faults {
     pub tts_slowdown_ms: u64,
 }
 
+/// A field of [`Faults`]: its key in the admin endpoint's JSON and the
+/// command-line flag that sets it at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultField {
+    OpenaiRate,
+    TtsRate,
+    NetworkRate,
+    OtherRate,
+    StallRate,
+    StallMs,
+    TtsSlowdownMs,
+}
+
+impl FaultField {
+    pub fn key(self) -> &'static str {
+        match self {
+            FaultField::OpenaiRate => "openai_rate",
+            FaultField::TtsRate => "tts_rate",
+            FaultField::NetworkRate => "network_rate",
+            FaultField::OtherRate => "other_rate",
+            FaultField::StallRate => "stall_rate",
+            FaultField::StallMs => "stall_ms",
+            FaultField::TtsSlowdownMs => "tts_slowdown_ms",
+        }
+    }
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            FaultField::OpenaiRate => "--fail-openai",
+            FaultField::TtsRate => "--fail-tts",
+            FaultField::NetworkRate => "--fail-network",
+            FaultField::OtherRate => "--fail-other",
+            FaultField::StallRate => "--stall-rate",
+            FaultField::StallMs => "--stall-ms",
+            FaultField::TtsSlowdownMs => "--tts-slowdown-ms",
+        }
+    }
+}
+
+/// Faults out of range, with the fields they break. Displayed with the
+/// JSON keys; [`FaultsError::describe`] names the fields otherwise (the
+/// command line names its flags).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}", self.describe(FaultField::key))]
+pub enum FaultsError {
+    NotAFraction { field: FaultField, got: f64 },
+    FailingOverOne { got: f64 },
+    TooLong { field: FaultField, got: u64 },
+}
+
+impl FaultsError {
+    /// The error in words, each field named by `name`.
+    pub fn describe(&self, name: fn(FaultField) -> &'static str) -> String {
+        match *self {
+            FaultsError::NotAFraction { field, got } => {
+                format!("{} must be a fraction from 0 to 1, got {got}", name(field))
+            }
+            FaultsError::FailingOverOne { got } => format!(
+                "{} + {} + {} + {} must be at most 1, got {got}",
+                name(FaultField::OpenaiRate),
+                name(FaultField::TtsRate),
+                name(FaultField::NetworkRate),
+                name(FaultField::OtherRate)
+            ),
+            FaultsError::TooLong { field, got } => {
+                format!("{} must be at most 600000 ms, got {got}", name(field))
+            }
+        }
+    }
+}
+
 impl Faults {
-    /// Checks the ranges; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), FaultsError> {
         let rates = [
-            ("openai_rate", self.openai_rate),
-            ("tts_rate", self.tts_rate),
-            ("network_rate", self.network_rate),
-            ("other_rate", self.other_rate),
-            ("stall_rate", self.stall_rate),
+            (FaultField::OpenaiRate, self.openai_rate),
+            (FaultField::TtsRate, self.tts_rate),
+            (FaultField::NetworkRate, self.network_rate),
+            (FaultField::OtherRate, self.other_rate),
+            (FaultField::StallRate, self.stall_rate),
         ];
-        for (name, rate) in rates {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("{name} must be a fraction from 0 to 1, got {rate}"));
+        for (field, got) in rates {
+            if !(0.0..=1.0).contains(&got) {
+                return Err(FaultsError::NotAFraction { field, got });
             }
         }
         let failing = self.openai_rate + self.tts_rate + self.network_rate + self.other_rate;
         if failing > 1.0 + 1e-9 {
-            return Err(format!(
-                "openai_rate + tts_rate + network_rate + other_rate must be at most 1, got {failing}"
-            ));
+            return Err(FaultsError::FailingOverOne { got: failing });
         }
-        for (name, ms) in [
-            ("stall_ms", self.stall_ms),
-            ("tts_slowdown_ms", self.tts_slowdown_ms),
+        for (field, got) in [
+            (FaultField::StallMs, self.stall_ms),
+            (FaultField::TtsSlowdownMs, self.tts_slowdown_ms),
         ] {
-            if ms > 600_000 {
-                return Err(format!("{name} must be at most 600000 ms, got {ms}"));
+            if got > 600_000 {
+                return Err(FaultsError::TooLong { field, got });
             }
         }
         Ok(())
@@ -96,13 +165,28 @@ mod tests {
             tts_rate: 1.5,
             ..Faults::default()
         };
-        assert!(f.validate().unwrap_err().contains("tts_rate"));
+        let e = f.validate().unwrap_err();
+        assert_eq!(
+            e,
+            FaultsError::NotAFraction {
+                field: FaultField::TtsRate,
+                got: 1.5
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "tts_rate must be a fraction from 0 to 1, got 1.5"
+        );
+        assert_eq!(
+            e.describe(FaultField::flag),
+            "--fail-tts must be a fraction from 0 to 1, got 1.5"
+        );
         let f = Faults {
             openai_rate: 0.6,
             other_rate: 0.6,
             ..Faults::default()
         };
-        assert!(f.validate().unwrap_err().contains("at most 1"));
+        assert!(f.validate().unwrap_err().to_string().contains("at most 1"));
         assert!(Faults::default().validate().is_ok());
     }
 

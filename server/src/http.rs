@@ -453,8 +453,12 @@ async fn set_faults(
         Ok(f) => f,
         Err(m) => return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m),
     };
-    if let Err(m) = faults.validate() {
-        return error(StatusCode::BAD_REQUEST, BodyErrorKind::Validation, m);
+    if let Err(e) = faults.validate() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            BodyErrorKind::Validation,
+            e.to_string(),
+        );
     }
     app.engine.set_faults(faults.clone());
     app.engine.metrics.event(monitoring::Event::FaultChange {

@@ -231,7 +231,7 @@ impl Config {
             tts_miss_ms: fixed(cli.tts_miss_ms),
         });
         if let Err(e) = profile.validate() {
-            bail!("--{}", e.replace('_', "-"));
+            bail!("{}: {}", e.field.flag(), e.problem);
         }
         let faults = Faults {
             openai_rate: cli.fail_openai,
@@ -243,15 +243,7 @@ impl Config {
             tts_slowdown_ms: cli.tts_slowdown_ms,
         };
         if let Err(e) = faults.validate() {
-            let flag = e
-                .replace("openai_rate", "--fail-openai")
-                .replace("tts_rate", "--fail-tts")
-                .replace("network_rate", "--fail-network")
-                .replace("other_rate", "--fail-other")
-                .replace("stall_rate", "--stall-rate")
-                .replace("stall_ms", "--stall-ms")
-                .replace("tts_slowdown_ms", "--tts-slowdown-ms");
-            bail!("{flag}");
+            bail!("{}", e.describe(faults::FaultField::flag));
         }
         if !cli.model_tokens_per_sec.is_finite() || cli.model_tokens_per_sec < 0.0 {
             bail!(

@@ -57,7 +57,7 @@ impl Delay {
         }
     }
 
-    fn check(&self, key: &str) -> Result<(), String> {
+    fn check(&self, field: ProfileField) -> Result<(), InvalidProfile> {
         let ok = match *self {
             Delay::Fixed(ms) => ms.is_finite() && (0.0..=600_000.0).contains(&ms),
             Delay::LogNormal { median, sigma } => {
@@ -70,9 +70,10 @@ impl Delay {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "{key}: a delay is 0 to 600000 ms, with sigma 0 to 3; got {self:?}"
-            ))
+            Err(InvalidProfile {
+                field,
+                problem: format!("a delay is 0 to 600000 ms, with sigma 0 to 3; got {self:?}"),
+            })
         }
     }
 }
@@ -245,7 +246,7 @@ impl Profile {
             tts_hit_ms: file.tts_hit_ms,
             tts_miss_ms: file.tts_miss_ms,
         });
-        profile.validate()?;
+        profile.validate().map_err(|e| e.to_string())?;
         Ok(profile)
     }
 
@@ -269,18 +270,19 @@ impl Profile {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        self.kb_hit_ms.check("kb_hit_ms")?;
-        self.kb_miss_ms.check("kb_miss_ms")?;
-        self.first_token_ms.check("first_token_ms")?;
-        self.token_interval_ms.check("token_interval_ms")?;
-        self.tts_hit_ms.check("tts_hit_ms")?;
-        self.tts_miss_ms.check("tts_miss_ms")?;
+    pub fn validate(&self) -> Result<(), InvalidProfile> {
+        self.kb_hit_ms.check(ProfileField::KbHitMs)?;
+        self.kb_miss_ms.check(ProfileField::KbMissMs)?;
+        self.first_token_ms.check(ProfileField::FirstTokenMs)?;
+        self.token_interval_ms
+            .check(ProfileField::TokenIntervalMs)?;
+        self.tts_hit_ms.check(ProfileField::TtsHitMs)?;
+        self.tts_miss_ms.check(ProfileField::TtsMissMs)?;
         if !(0.0..=1.0).contains(&self.token_jitter) {
-            return Err(format!(
-                "token_jitter: a fraction from 0 to 1; got {}",
-                self.token_jitter
-            ));
+            return Err(InvalidProfile {
+                field: ProfileField::TokenJitter,
+                problem: format!("a fraction from 0 to 1; got {}", self.token_jitter),
+            });
         }
         Ok(())
     }
@@ -319,6 +321,54 @@ struct ProfileFile {
     token_jitter: Option<f64>,
     tts_hit_ms: Option<Delay>,
     tts_miss_ms: Option<Delay>,
+}
+
+/// A field of [`Profile`]: its key in a profile file and the flag that
+/// sets it at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileField {
+    KbHitMs,
+    KbMissMs,
+    FirstTokenMs,
+    TokenIntervalMs,
+    TokenJitter,
+    TtsHitMs,
+    TtsMissMs,
+}
+
+impl ProfileField {
+    pub fn key(self) -> &'static str {
+        match self {
+            ProfileField::KbHitMs => "kb_hit_ms",
+            ProfileField::KbMissMs => "kb_miss_ms",
+            ProfileField::FirstTokenMs => "first_token_ms",
+            ProfileField::TokenIntervalMs => "token_interval_ms",
+            ProfileField::TokenJitter => "token_jitter",
+            ProfileField::TtsHitMs => "tts_hit_ms",
+            ProfileField::TtsMissMs => "tts_miss_ms",
+        }
+    }
+
+    /// The flag; `token_jitter` has none (a profile file sets it).
+    pub fn flag(self) -> &'static str {
+        match self {
+            ProfileField::KbHitMs => "--kb-hit-ms",
+            ProfileField::KbMissMs => "--kb-miss-ms",
+            ProfileField::FirstTokenMs => "--first-token-ms",
+            ProfileField::TokenIntervalMs => "--token-interval-ms",
+            ProfileField::TokenJitter => "token_jitter (profile file)",
+            ProfileField::TtsHitMs => "--tts-hit-ms",
+            ProfileField::TtsMissMs => "--tts-miss-ms",
+        }
+    }
+}
+
+/// A delay (or the jitter) out of range: the field and what it must be.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {problem}", field.key())]
+pub struct InvalidProfile {
+    pub field: ProfileField,
+    pub problem: String,
 }
 
 #[derive(Debug, thiserror::Error)]

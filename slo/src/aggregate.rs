@@ -56,15 +56,17 @@ impl Histograms {
         let late = r.lateness_us;
         if let Some(ft) = r.first_token_us {
             self.first_token.record_us(ft);
-            self.first_token_corrected.record_us(ft + late);
+            self.first_token_corrected
+                .record_us(ft.saturating_add(late));
         }
         if let Some(fa) = r.first_audio_us {
             self.first_audio.record_us(fa);
-            self.first_audio_corrected.record_us(fa + late);
+            self.first_audio_corrected
+                .record_us(fa.saturating_add(late));
         }
         if let Some(c) = r.complete_us {
             self.complete.record_us(c);
-            self.complete_corrected.record_us(c + late);
+            self.complete_corrected.record_us(c.saturating_add(late));
         }
         for &g in gaps_us {
             self.inter_token.record_us(u64::from(g));
@@ -163,7 +165,7 @@ pub struct GoodputLimits {
 impl GoodputLimits {
     pub fn admits(&self, r: &RequestRecord) -> bool {
         let within = |v: Option<u64>, limit: Option<f64>| match (v, limit) {
-            (Some(v), Some(l)) => (v + r.lateness_us) as f64 <= l * 1000.0,
+            (Some(v), Some(l)) => v.saturating_add(r.lateness_us) as f64 <= l * 1000.0,
             _ => true,
         };
         r.outcome.is_ok()
@@ -185,16 +187,16 @@ impl Aggregate {
             return;
         }
         let start_s = r.scheduled_us.unwrap_or(r.start_us) / 1_000_000;
-        let end_s = (r.start_us + r.end_us) / 1_000_000;
+        let end_s = r.start_us.saturating_add(r.end_us) / 1_000_000;
         self.second(start_s).started += 1;
         let sec = self.second(end_s);
         if r.outcome.is_ok() {
             sec.completed += 1;
             if let Some(ft) = r.first_token_us {
-                sec.first_token.push(ft + r.lateness_us);
+                sec.first_token.push(ft.saturating_add(r.lateness_us));
             }
             if let Some(c) = r.complete_us {
-                sec.complete.push(c + r.lateness_us);
+                sec.complete.push(c.saturating_add(r.lateness_us));
             }
         } else {
             sec.errors += 1;
@@ -207,10 +209,10 @@ impl Aggregate {
         if r.client_stall_us > crate::record::STALL_FLAG_US {
             self.client_stalled += 1;
         }
-        self.tokens += u64::from(r.tokens);
+        self.tokens = self.tokens.saturating_add(u64::from(r.tokens));
         if r.audio_chunks > 0 {
             self.requests_with_audio += 1;
-            self.underruns += u64::from(r.underruns);
+            self.underruns = self.underruns.saturating_add(u64::from(r.underruns));
             self.requests_with_underrun += u64::from(r.underruns > 0);
             self.stall.record_us(r.stall_us);
         }
@@ -219,8 +221,10 @@ impl Aggregate {
             Some("miss") => self.kb_misses += 1,
             _ => {}
         }
-        self.tts_hits += r.tts_cache_hits.unwrap_or(0);
-        self.tts_misses += r.tts_cache_misses.unwrap_or(0);
+        self.tts_hits = self.tts_hits.saturating_add(r.tts_cache_hits.unwrap_or(0));
+        self.tts_misses = self
+            .tts_misses
+            .saturating_add(r.tts_cache_misses.unwrap_or(0));
         if r.outcome.is_ok() {
             self.histograms.add(r, gaps_us);
         }

@@ -209,7 +209,8 @@ pub fn goodput_limits(slo: Option<&SloFile>) -> GoodputLimits {
 /// whatever the SLO file says.
 pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
     let figures = agg.figures(
-        std::time::Duration::from_secs_f64(meta.measured_s),
+        // Read from a file when rebuilt: never a panic on a bad number.
+        std::time::Duration::try_from_secs_f64(meta.measured_s).unwrap_or_default(),
         meta.open_model,
     );
     let client_doc = serde_json::to_value(&figures).expect("figures serialize");

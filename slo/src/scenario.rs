@@ -196,19 +196,33 @@ pub struct FileError {
     pub message: String,
 }
 
+/// A value of a scenario that breaks its rule: the dotted key and what
+/// it must be.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {problem}")]
+pub struct InvalidField {
+    pub field: &'static str,
+    pub problem: String,
+}
+
 impl Scenario {
     pub fn from_toml(text: &str, file: &str) -> Result<Scenario, FileError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
-        scenario.validate().map_err(|(key, message)| FileError {
+        scenario.validate().map_err(|e| FileError {
             file: file.to_owned(),
-            line: line_of(text, key),
-            message: format!("{key}: {message}"),
+            line: line_of(text, e.field),
+            message: e.to_string(),
         })?;
         Ok(scenario)
     }
 
     /// Checks the values no type can; the error names the dotted key.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        self.check()
+            .map_err(|(field, problem)| InvalidField { field, problem })
+    }
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
         if self.name.trim().is_empty()
             || !self
                 .name
