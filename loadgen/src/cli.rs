@@ -415,14 +415,7 @@ fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
         s.slow.len()
     );
     for r in &s.slow {
-        let _ = writeln!(
-            o,
-            "  {} {} firstTokenLatency={} duration={}",
-            r["timestamp"].as_str().unwrap_or("-"),
-            r["clientId"].as_str().unwrap_or("-"),
-            r["firstTokenLatency"],
-            r["duration"]
-        );
+        let _ = writeln!(o, "  {}", slo::logs::slow_line(r));
     }
     let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(

@@ -7,7 +7,7 @@
 //! stalls the requests being measured. What it wrote is on disk whatever
 //! ends the run.
 
-use crate::selfcheck::Watch;
+use crate::selfcheck::ClientProbe;
 use crate::shared::Msg;
 use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -44,7 +44,7 @@ pub struct Setup {
     pub goodput: slo::aggregate::GoodputLimits,
     pub warmup: Duration,
     /// The self-check, whose stalls mark the requests they overlapped.
-    pub watch: Arc<Mutex<Watch>>,
+    pub probe: Arc<Mutex<ClientProbe>>,
     /// `until_conclusive`: judged once a second.
     pub until_conclusive: Option<UntilConclusive>,
 }
@@ -105,7 +105,7 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
         live,
         goodput,
         warmup,
-        watch,
+        probe,
         until_conclusive,
     } = setup;
     let csv_path = out.join(CSV_FILE);
@@ -189,7 +189,7 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
                     at(rec.complete_us),
                     ended,
                 ];
-                rec.client_stall_us = watch.lock().expect("watch lock").stalled_at(&stamps);
+                rec.client_stall_us = probe.lock().expect("probe lock").stalled_at(&stamps);
             }
             csv.serialize(&*rec).context("cannot write a CSV row")?;
             // The interval log holds the measured part only, like the figures.

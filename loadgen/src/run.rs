@@ -10,7 +10,7 @@ use crate::protocol::ChatV1;
 use crate::recorder::{self, Live};
 use crate::report;
 use crate::scrape::{self, Scraper};
-use crate::selfcheck::{self, Watch};
+use crate::selfcheck::{self, ClientProbe};
 use crate::shared::{Schedule, Sender, Shared};
 use crate::users::{closed_iteration, open_iteration};
 use anyhow::Context;
@@ -96,7 +96,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     });
 
     let live = Arc::new(Mutex::new(Live::default()));
-    let watch = Arc::new(Mutex::new(Watch::default()));
+    let probe = Arc::new(Mutex::new(ClientProbe::default()));
     let setup = recorder::Setup {
         out: plan.out.clone(),
         started,
@@ -106,7 +106,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         live: Arc::clone(&live),
         goodput: slo::report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
         warmup: sc.warmup,
-        watch: Arc::clone(&watch),
+        probe: Arc::clone(&probe),
         until_conclusive: sc.until_conclusive.then(|| recorder::UntilConclusive {
             objectives: plan.sizing.clone().unwrap_or_else(|| {
                 plan.slo
@@ -124,7 +124,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
     let health = Arc::new(Mutex::new(Vec::new()));
     let mut helpers = vec![
-        tokio::spawn(selfcheck::watch(Arc::clone(&watch))),
+        tokio::spawn(selfcheck::probe(Arc::clone(&probe))),
         tokio::spawn(scraper.clone().poll_health(
             started,
             Duration::from_secs(2),
@@ -193,7 +193,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             .min(c.cap)
             .saturating_duration_since(c.warmup_end)
     });
-    let check = watch.lock().expect("watch lock").verdict(
+    let check = probe.lock().expect("probe lock").verdict(
         plan.target.is_none(),
         aggregate.client_stalled,
         aggregate.total,

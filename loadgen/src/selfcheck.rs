@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Default)]
-pub struct Watch {
+pub struct ClientProbe {
     lag: LatencyHistogram,
     cpu: Vec<f64>,
     cores: usize,
@@ -24,7 +24,7 @@ pub struct Watch {
 }
 
 /// Samples until the task is aborted.
-pub async fn watch(state: Arc<Mutex<Watch>>) {
+pub async fn probe(state: Arc<Mutex<ClientProbe>>) {
     let period = Duration::from_millis(10);
     let mut sampler = server::system::Sampler::new();
     sampler.sample();
@@ -34,7 +34,7 @@ pub async fn watch(state: Arc<Mutex<Watch>>) {
         tokio::time::sleep_until(expected).await;
         let now = Instant::now();
         let lag = now.saturating_duration_since(expected);
-        let mut w = state.lock().expect("watch lock");
+        let mut w = state.lock().expect("probe lock");
         w.lag.record(lag);
         if lag > Duration::from_micros(slo::record::STALL_FLAG_US) {
             w.stalls.push((expected, now));
@@ -50,7 +50,7 @@ pub async fn watch(state: Arc<Mutex<Watch>>) {
     }
 }
 
-impl Watch {
+impl ClientProbe {
     /// The stalled time, in µs, of the stalls that could have delayed one
     /// of these stamps (a request's send, first token, first audio, end).
     /// A stall `[a, b]` delays a stamp taken in it or soon after, while the
@@ -148,10 +148,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_verdict_judges_what_the_watch_saw() {
-        let mut w = Watch {
+    fn the_verdict_judges_what_the_probe_saw() {
+        let mut w = ClientProbe {
             cores: 2,
-            ..Watch::default()
+            ..ClientProbe::default()
         };
         for _ in 0..1000 {
             w.lag.record(Duration::from_millis(1));
@@ -177,9 +177,9 @@ mod tests {
     fn stalls_mark_the_requests_whose_stamps_they_delayed() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut w = Watch {
+        let mut w = ClientProbe {
             cores: 2,
-            ..Watch::default()
+            ..ClientProbe::default()
         };
         w.lag.record(Duration::from_millis(1));
         w.stalls.push((at(1000), at(2500)));

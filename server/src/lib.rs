@@ -8,16 +8,7 @@
 //! is the harness's embedded default target and the model a real backend
 //! is compared against.
 //!
-//! # Layout
-//! - [`Cli`], [`Config`] and [`run`]: the command line, validated into a
-//!   plan before anything starts; `main.rs` only parses and reports.
-//! - [`serve`], [`spawn`] and [`http::app`]: the server on a listener,
-//!   with graceful shutdown; the router apart, for tests.
-//! - [`pipeline`]: one request's simulated KB → model → TTS pipeline.
-//! - [`profile`], [`faults`], [`model`]: delays, injected faults, capacity.
-//! - [`corpus`], [`audio`], [`cache`]: answers, synthetic speech, caches.
-//! - [`metrics`], [`flags`], [`system`]: what the monitoring endpoints show.
-//! - [`request`]: the request rules of PROTOCOL.md 1.
+//! ARCHITECTURE.md maps its modules.
 
 pub mod audio;
 pub mod cache;

@@ -5,29 +5,7 @@
 //! both the reference server and the load generator compute their figures
 //! the same way.
 //!
-//! # Layout
-//! - [`protocol`]: the wire types of `PROTOCOL.md` v1 (request, stream
-//!   events, error bodies) and the rollout bucket function.
-//! - [`evidence`]: confidence intervals of percentiles (order statistics)
-//!   and the samples each percentile needs.
-//! - [`histogram`]: latency histograms (HdrHistogram, microseconds) and the
-//!   avg/p50/p95/p99 summaries every report and endpoint shows.
-//! - [`sse`]: the WHATWG-conformant streaming SSE parser.
-//! - [`scenario`]: scenario files, parsed strictly.
-//! - [`record`]: one measured request (the CSV row), outcomes, audio playback.
-//! - [`aggregate`]: a run's figures from its records: histograms, counts, time series.
-//! - [`objective`]: SLO files, objectives judged to levels, the gate policy.
-//! - [`paths`]: the metric paths an objective may name, from the types.
-//! - [`server_view`]: the typed `server` section (the target's own view).
-//! - [`report`]: `report.json`, the verdict.
-//! - [`severity`]: the guide's incident severities P1-P4 for a run.
-//! - [`render`]: report.md, junit.xml and report.html from a report.
-//! - [`compare`]: a run against a baseline run, with tolerances.
-//! - [`schema`]: JSON Schemas of scenario, SLO and report files.
-//! - [`logs`]: the guide's log-analysis one-liners over JSON logs.
-//! - [`alerts`]: the guide's alert rules on one poll of the endpoints.
-//! - [`capacity`]: the capacity search (ramp, bisection) and capacity.json.
-//! - [`format`]: the guide's figure formats (`"99.72%"`, `"5d 12h 30m"`).
+//! ARCHITECTURE.md maps its modules.
 
 pub mod aggregate;
 pub mod alerts;

@@ -24,6 +24,17 @@ pub struct LogSummary {
     pub levels: BTreeMap<String, u64>,
 }
 
+/// One slow request's log line, shortened: when, who, how slow.
+pub fn slow_line(r: &Value) -> String {
+    format!(
+        "{} {} firstTokenLatency={} duration={}",
+        r["timestamp"].as_str().unwrap_or("-"),
+        r["clientId"].as_str().unwrap_or("-"),
+        r["firstTokenLatency"],
+        r["duration"]
+    )
+}
+
 /// Reads `lines`; `slow_ms` is the guide's `select(.firstTokenLatency > 2000)`.
 pub fn analyze<'a>(lines: impl IntoIterator<Item = &'a str>, slow_ms: u64) -> LogSummary {
     let mut s = LogSummary {

@@ -1,7 +1,8 @@
-//! JSON Schemas of the files people write (scenarios, SLO files) and of
-//! `report.json`, generated from the types. The committed copies are
-//! checked to be current by a test; `UPDATE_SCHEMAS=1 cargo test -p slo
-//! schema` rewrites them.
+//! JSON Schemas of the files people write (scenarios, SLO files), of
+//! `report.json` and `capacity.json`, and of the monitoring endpoints'
+//! answers, generated from the types. The committed copies are checked to
+//! be current by the tidy test; `UPDATE_SCHEMAS=1 cargo test -p testkit
+//! --test tidy` rewrites them.
 
 use serde_json::Value;
 
@@ -100,28 +101,4 @@ pub fn all() -> impl Iterator<Item = SchemaFile> {
     FILES
         .into_iter()
         .chain(MONITORING.into_iter().map(|(_, f)| f))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn committed_schemas_are_current() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
-        for (file, make) in all() {
-            let path = root.join(file);
-            let text = serde_json::to_string_pretty(&make()).unwrap() + "\n";
-            if update {
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, &text).unwrap();
-            }
-            let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                committed == text,
-                "{file} is not current: run UPDATE_SCHEMAS=1 cargo test -p slo schema"
-            );
-        }
-    }
 }

@@ -1,0 +1,258 @@
+//! The architecture's rules, checked (as rust-analyzer's tidy test does):
+//! a rule ARCHITECTURE.md states fails here the day the code breaks it.
+//! Each check reads the sources as text; "code" below is a file's text
+//! before its `#[cfg(test)]` module, with comments left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    testkit::root()
+}
+
+/// Every `.rs` file under `dir`, with its path relative to `dir`.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.strip_prefix(dir).unwrap().to_path_buf(), text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A file's code: before its tests, without comments. Files that are
+/// test modules themselves have none.
+fn code(rel: &Path, text: &str) -> String {
+    let name = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if name == "tests" || name.starts_with("test_") {
+        return String::new();
+    }
+    let before_tests = text.split("#[cfg(test)]").next().unwrap_or("");
+    before_tests
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The names in a crate's `[dependencies]` (not dev-dependencies).
+fn dependencies(krate: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    manifest
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn slo_does_no_io_and_knows_no_runtime() {
+    let deps = dependencies("slo");
+    for banned in ["tokio", "tokio-util", "axum", "hyper", "reqwest", "goose"] {
+        assert!(
+            !deps.contains(banned),
+            "slo depends on {banned}: the pure core must not (ARCHITECTURE.md)"
+        );
+    }
+    let io = [
+        "std::fs",
+        "std::net",
+        "std::process",
+        "File::",
+        "tokio",
+        "stdin()",
+    ];
+    for (rel, text) in sources(&root().join("slo/src")) {
+        let code = code(&rel, &text);
+        for word in io {
+            assert!(
+                !code.contains(word),
+                "slo/src/{} uses {word}: slo does no I/O; read and write in loadgen or server",
+                rel.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_server_never_depends_on_the_load_generator() {
+    let text = std::fs::read_to_string(root().join("server/Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        if let Some(t) = manifest.get(section).and_then(|d| d.as_table()) {
+            assert!(
+                !t.contains_key("loadgen"),
+                "server/Cargo.toml [{section}] names loadgen"
+            );
+        }
+    }
+}
+
+/// The wire format's spellings: endpoint paths and the guide's JSON keys.
+const WIRE: [&str; 12] = [
+    "\"/api/",
+    "\"/metrics\"",
+    "\"/dashboard\"",
+    "\"firstToken\"",
+    "\"firstAudio\"",
+    "\"activeStreams\"",
+    "\"totalRequests\"",
+    "\"errorCount\"",
+    "\"hitRate\"",
+    "\"chatbotId\"",
+    "\"clientId\"",
+    "\"successRate\"",
+];
+
+#[test]
+fn only_slo_and_the_protocol_seam_spell_the_wire_format() {
+    for krate in ["server", "loadgen"] {
+        for (rel, text) in sources(&root().join(krate).join("src")) {
+            if krate == "loadgen" && rel == Path::new("protocol.rs") {
+                continue;
+            }
+            let code = code(&rel, &text);
+            for word in WIRE {
+                assert!(
+                    !code.contains(word),
+                    "{krate}/src/{} spells {word}: the wire format lives in slo::protocol and \
+                     slo::monitoring (the load generator's seam is loadgen::protocol)",
+                    rel.display()
+                );
+            }
+        }
+    }
+}
+
+/// The module a file is (its first path component, or itself).
+fn module_of(rel: &Path) -> Option<String> {
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    (!matches!(name, "lib" | "main")).then(|| name.to_owned())
+}
+
+/// The modules each module of a crate names (`crate::x`).
+fn module_graph(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (rel, text) in sources(&root().join(krate).join("src")) {
+        let Some(module) = module_of(&rel) else {
+            continue;
+        };
+        let code = code(&rel, &text);
+        let mut named = BTreeSet::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            if let Some(list) = rest.strip_prefix('{') {
+                let list = &list[..list.find('}').unwrap_or(list.len())];
+                for item in list.split(',') {
+                    let item = item.trim();
+                    let head = item.split("::").next().unwrap_or("").trim();
+                    if head.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                        named.insert(head.to_owned());
+                    }
+                }
+            } else {
+                let head: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                named.insert(head);
+            }
+        }
+        named.remove(&module);
+        graph.entry(module).or_default().extend(named);
+    }
+    graph
+}
+
+/// A circle among `graph`'s modules, if any.
+fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        node: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut c = path[at..].to_vec();
+            c.push(node.to_owned());
+            return Some(c);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(graph, next, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(graph, n, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_module_imports_a_module_that_imports_it_back() {
+    for krate in ["slo", "server", "loadgen"] {
+        let graph = module_graph(krate);
+        assert!(graph.len() > 5, "{krate}: the module graph was not read");
+        if let Some(c) = circle(&graph) {
+            panic!(
+                "{krate}: modules import each other in a circle: {}; move what they share \
+                 to a module both import",
+                c.join(" -> ")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_circle_finder_finds_circles() {
+    let g = |edges: &[(&str, &str)]| {
+        let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            m.entry((*a).into()).or_default().insert((*b).into());
+            m.entry((*b).into()).or_default();
+        }
+        m
+    };
+    assert_eq!(circle(&g(&[("a", "b"), ("b", "c")])), None);
+    assert_eq!(
+        circle(&g(&[("a", "b"), ("b", "c"), ("c", "a")])),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+}
+
+#[test]
+fn committed_schemas_are_current() {
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+    for (file, make) in slo::schema::all() {
+        let path = root().join(file);
+        let text = serde_json::to_string_pretty(&make()).unwrap() + "\n";
+        if update {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{file} is not current: run UPDATE_SCHEMAS=1 cargo test -p testkit --test tidy"
+        );
+    }
+}
