@@ -34,7 +34,7 @@ for n in $USERS; do
       --first-token-ms 100 --token-interval-ms 50 --model-slots 0 --max-streams 20000 \
       --log-level error > "$dir/server.log" 2>&1 &
     server=$!
-    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/api/metrics/summary" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/api/metrics/streaming/summary" >/dev/null && break; sleep 0.1; done
     taskset -c 0 tcpdump -i lo -s 0 -U -n --time-stamp-precision=nano \
       -w "$dir/lo.pcap" "tcp port $PORT" 2> "$dir/tcpdump.log" &
     dump=$!
