@@ -2,9 +2,10 @@
 //! endpoints, and the SSE encoding of pipeline steps.
 
 use crate::faults::FaultsPatch;
-use crate::flags::FeatureFlags;
+pub use crate::handler::AppState;
+use crate::handler::{STEP_BUFFER, dropped_connection, json_body};
 use crate::metrics::now_iso;
-use crate::pipeline::{Engine, Job, Step};
+use crate::pipeline::{Job, Step};
 use crate::request;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -16,9 +17,7 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use serde_json::Value;
 use slo::monitoring::{self, RolloutRequest, paths};
-use slo::protocol::{
-    BodyErrorKind, ErrorBody, ErrorKind, MAX_BODY_BYTES, NonStreamAnswer, streams_at,
-};
+use slo::protocol::{BodyErrorKind, ErrorBody, ErrorKind, NonStreamAnswer, streams_at};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,21 +26,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
-
-/// Everything a handler reaches.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub flags: Arc<FeatureFlags>,
-    /// Above this many requests in progress, a new one gets 503.
-    pub max_streams: u64,
-    /// When set, admin actions need `Authorization: Bearer <token>`;
-    /// when not, only loopback clients may take them.
-    pub admin_token: Option<String>,
-}
-
-/// Steps buffered between the pipeline and a slow client.
-const STEP_BUFFER: usize = 16;
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -56,6 +40,11 @@ pub fn app(state: AppState) -> Router {
         .route(paths::ADMIN_FAULTS, get(get_faults).post(set_faults))
         .route(paths::PROMETHEUS, get(prometheus))
         .route(paths::DASHBOARD, get(dashboard))
+        .route(
+            slo::openai::CHAT_COMPLETIONS_PATH,
+            post(crate::openai::chat_completions),
+        )
+        .route(slo::openai::MODELS_PATH, get(crate::openai::models))
         .fallback(not_found)
         .with_state(state)
 }
@@ -80,51 +69,9 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         error(status, BodyErrorKind::Validation, message)
     };
 
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let is_json = content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-    });
-    if !is_json {
-        return reject(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Type must be application/json, got {}",
-                content_type.map_or("none".to_owned(), |c| format!("'{c}'"))
-            ),
-        );
-    }
-    let too_large = || {
-        format!(
-            "the body is over {} KiB; send a shorter message",
-            MAX_BODY_BYTES / 1024
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return reject(StatusCode::PAYLOAD_TOO_LARGE, too_large());
-    }
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = match json_body(&headers, body).await {
         Ok(b) => b,
-        Err(e) => {
-            let over = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if over {
-                reject(StatusCode::PAYLOAD_TOO_LARGE, too_large())
-            } else {
-                reject(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body could not be read: {e}"),
-                )
-            };
-        }
+        Err((status, message)) => return reject(status, message),
     };
     let input = match slo::protocol::ChatRequest::parse(&bytes) {
         Ok(i) => i,
@@ -161,6 +108,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         audio: input.audio,
         streaming,
         received,
+        max_tokens: None,
     };
     let (tx, rx) = mpsc::channel(STEP_BUFFER);
     let engine = Arc::clone(&app.engine);
@@ -213,17 +161,6 @@ async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDropHandle<(
         BodyErrorKind::Other,
         "the answer ended without a result",
     )
-}
-
-/// A 200 whose body breaks off: the connection is closed mid-response.
-fn dropped_connection() -> Response {
-    let body = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "injected network fault",
-        ))
-    });
-    Response::new(Body::from_stream(body))
 }
 
 /// The pipeline's steps as SSE events.

@@ -47,6 +47,9 @@ pub struct Job {
     pub streaming: bool,
     /// When the request arrived: every latency counts from here.
     pub received: Instant,
+    /// Stop after this many tokens (an OpenAI `max_tokens`); the answer
+    /// then has that many words.
+    pub max_tokens: Option<usize>,
 }
 
 /// The shared simulation: profile, faults, model capacity, caches, metrics.
@@ -248,8 +251,11 @@ impl Engine {
             // Tokens are due at absolute times, so the timer's granularity
             // (about 1 ms a sleep) does not add up over a long answer.
             let mut due = Instant::now();
-            for (s, sentence) in words.iter().enumerate() {
+            'generation: for (s, sentence) in words.iter().enumerate() {
                 for (w, word) in sentence.iter().enumerate() {
+                    if job.max_tokens.is_some_and(|most| index >= most) {
+                        break 'generation;
+                    }
                     if index > 0 {
                         due += p.jittered(mean_gap, rng).max(self.model.token_floor());
                     }
@@ -283,7 +289,7 @@ impl Engine {
             }
             drop(sentence_tx);
             drop(generation);
-            Ok(first_token_at.unwrap_or_else(Instant::now))
+            Ok((first_token_at.unwrap_or_else(Instant::now), index))
         };
 
         let speech = async {
@@ -318,7 +324,7 @@ impl Engine {
             Ok((first_audio_at, hits, misses))
         };
 
-        let (first_token_at, (first_audio_at, tts_hits, tts_misses)) =
+        let ((first_token_at, sent), (first_audio_at, tts_hits, tts_misses)) =
             tokio::try_join!(tokens, speech)?;
         let timings = Timings {
             first_token: first_token_at - job.received,
@@ -326,7 +332,11 @@ impl Engine {
             complete: job.received.elapsed(),
         };
         let done = Done {
-            word_count: answer.word_count() as u64,
+            word_count: if job.max_tokens.is_some() {
+                sent as u64
+            } else {
+                answer.word_count() as u64
+            },
             first_token_latency: ms(timings.first_token),
             first_audio_latency: timings.first_audio.map(ms),
             duration: ms(timings.complete),

@@ -17,6 +17,7 @@ pub mod histogram;
 pub mod logs;
 pub mod monitoring;
 pub mod objective;
+pub mod openai;
 pub mod paths;
 pub mod protocol;
 pub mod record;

@@ -96,9 +96,34 @@ pub const MONITORING: [(&str, SchemaFile); 7] = {
     ]
 };
 
+/// The OpenAI endpoint's answers ([`crate::openai`]): a streamed chunk,
+/// the one-JSON answer, an error body and the model list.
+pub const OPENAI: [SchemaFile; 4] = {
+    use crate::openai as o;
+    [
+        (
+            "reports/schema/openai/chat-completion-chunk.schema.json",
+            of::<o::ChatCompletionChunk>,
+        ),
+        (
+            "reports/schema/openai/chat-completion.schema.json",
+            of::<o::ChatCompletion>,
+        ),
+        (
+            "reports/schema/openai/error.schema.json",
+            of::<o::ErrorResponse>,
+        ),
+        (
+            "reports/schema/openai/models.schema.json",
+            of::<o::ModelList>,
+        ),
+    ]
+};
+
 /// Every committed schema.
 pub fn all() -> impl Iterator<Item = SchemaFile> {
     FILES
         .into_iter()
         .chain(MONITORING.into_iter().map(|(_, f)| f))
+        .chain(OPENAI)
 }

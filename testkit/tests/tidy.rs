@@ -99,8 +99,9 @@ fn the_server_never_depends_on_the_load_generator() {
 }
 
 /// The wire format's spellings: endpoint paths and the guide's JSON keys.
-const WIRE: [&str; 12] = [
+const WIRE: [&str; 13] = [
     "\"/api/",
+    "\"/v1/",
     "\"/metrics\"",
     "\"/dashboard\"",
     "\"firstToken\"",

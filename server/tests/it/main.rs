@@ -5,6 +5,7 @@ mod cli;
 mod dashboard;
 mod endpoints;
 mod faults;
+mod openai;
 mod profile;
 mod rollout;
 mod stream;

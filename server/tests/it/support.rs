@@ -159,6 +159,7 @@ pub async fn run_job(
         audio,
         streaming: true,
         received: tokio::time::Instant::now(),
+        max_tokens: None,
     };
     let guard = engine.metrics.begin(true, &job.client_id, &job.chatbot_id);
     let (tx, mut rx) = mpsc::channel(1024);

@@ -1,0 +1,88 @@
+//! What the handlers of both chat protocols (`http`, `openai`) share:
+//! the app state, reading a JSON body, a connection that breaks off. A
+//! leaf: it imports neither of them.
+
+use crate::flags::FeatureFlags;
+use crate::pipeline::Engine;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use slo::protocol::MAX_BODY_BYTES;
+use std::sync::Arc;
+
+/// Everything a handler reaches.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub flags: Arc<FeatureFlags>,
+    /// Above this many requests in progress, a new one gets 503.
+    pub max_streams: u64,
+    /// When set, admin actions need `Authorization: Bearer <token>`;
+    /// when not, only loopback clients may take them.
+    pub admin_token: Option<String>,
+}
+
+/// Steps buffered between the pipeline and a slow client.
+pub const STEP_BUFFER: usize = 16;
+
+/// A chat request's body: JSON, at most [`MAX_BODY_BYTES`]; else the
+/// status (415, 413, 400) and why.
+pub async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, (StatusCode, String)> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let is_json = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if !is_json {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/json, got {}",
+                content_type.map_or("none".to_owned(), |c| format!("'{c}'"))
+            ),
+        ));
+    }
+    let too_large = || {
+        format!(
+            "the body is over {} KiB; send a shorter message",
+            MAX_BODY_BYTES / 1024
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, too_large()));
+    }
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                Err((StatusCode::PAYLOAD_TOO_LARGE, too_large()))
+            } else {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// A 200 whose body breaks off: the connection is closed mid-response.
+pub fn dropped_connection() -> Response {
+    let body = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected network fault",
+        ))
+    });
+    Response::new(Body::from_stream(body))
+}
