@@ -293,7 +293,15 @@ async fn read_body(
                         Ok(Event::Audio { duration_ms }) => stamps.audio(at, start, duration_ms),
                         Ok(Event::Done(server)) => {
                             stamps.done = Some(at);
-                            stamps.server = server;
+                            // A count the server gave before its last event stands.
+                            let word_count = server.word_count.or(stamps.server.word_count);
+                            stamps.server = ServerFigures {
+                                word_count,
+                                ..server
+                            };
+                        }
+                        Ok(Event::Usage { completion_tokens }) => {
+                            stamps.server.word_count = Some(completion_tokens);
                         }
                         Ok(Event::Error { outcome, message }) => {
                             stamps.end = Some((outcome, message))

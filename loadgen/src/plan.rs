@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use slo::objective::{FailOn, SloFile};
-use slo::scenario::{Load, Model, Scenario};
+use slo::scenario::{Load, Model, ProtocolName, Scenario};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// The SLO file to judge by, over the scenario's.
     #[arg(long, value_name = "FILE")]
     pub slo: Option<PathBuf>,
+    /// The target's wire format, over the scenario's `protocol`
+    /// (`openai-chat` needs the scenario's [openai] table).
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub protocol: Option<ProtocolArg>,
     /// The level that fails the run: target, warning or critical.
     #[arg(long, value_enum, default_value_t = FailOnArg::Warning)]
     pub fail_on: FailOnArg,
@@ -51,6 +55,21 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolArg {
+    ChatV1,
+    OpenaiChat,
+}
+
+impl From<ProtocolArg> for ProtocolName {
+    fn from(p: ProtocolArg) -> ProtocolName {
+        match p {
+            ProtocolArg::ChatV1 => ProtocolName::ChatV1,
+            ProtocolArg::OpenaiChat => ProtocolName::OpenaiChat,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,12 +165,16 @@ impl Plan {
         if let Some(t) = &args.target {
             scenario.target = Some(t.clone());
         }
+        if let Some(p) = args.protocol {
+            scenario.protocol = p.into();
+        }
         if let Err(e) = scenario.validate() {
             let flag = match e.field {
                 "duration" => "--duration",
                 "load.users" => "--users",
                 "load.rate" => "--rate",
                 "target" => "--target",
+                "protocol" => "--protocol",
                 key => key,
             };
             bail!("{flag}: {}", e.problem);

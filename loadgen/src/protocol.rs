@@ -35,6 +35,11 @@ pub enum Event {
         outcome: Outcome,
         message: String,
     },
+    /// The server's count of the tokens it sent (OpenAI `usage`), before
+    /// the last event.
+    Usage {
+        completion_tokens: u64,
+    },
     /// An event this protocol does not measure.
     Ignored,
 }
@@ -70,6 +75,18 @@ pub trait ChatProtocol: Send + Sync + std::fmt::Debug {
     fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String>;
     /// Classifies an error answer by its status and body.
     fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String);
+}
+
+/// The protocol a (validated) scenario names.
+pub fn of(scenario: &slo::scenario::Scenario) -> std::sync::Arc<dyn ChatProtocol> {
+    match (scenario.protocol, &scenario.openai) {
+        (slo::scenario::ProtocolName::OpenaiChat, Some(request)) => {
+            std::sync::Arc::new(OpenAiChat {
+                request: request.clone(),
+            })
+        }
+        _ => std::sync::Arc::new(ChatV1),
+    }
 }
 
 /// PROTOCOL.md v1: the reference server's and the production backend's.
@@ -185,6 +202,115 @@ impl ChatProtocol for ChatV1 {
     }
 }
 
+/// OpenAI chat completions (`POST /v1/chat/completions`): what vLLM,
+/// llama.cpp, TGI and Ollama serve. A token is a chunk with non-empty
+/// `delta.content` (a role-only or empty chunk is not); the stream ends at
+/// `data: [DONE]`; `usage` (asked for with `stream_options.include_usage`)
+/// is the server's token count.
+#[derive(Clone, Debug)]
+pub struct OpenAiChat {
+    pub request: slo::scenario::OpenAiRequest,
+}
+
+fn openai_outcome(code: Option<&str>) -> Outcome {
+    match code {
+        Some("model_error") => Outcome::Openai,
+        Some("tts_error") => Outcome::Tts,
+        Some("network_error") => Outcome::Network,
+        _ => Outcome::Other,
+    }
+}
+
+impl ChatProtocol for OpenAiChat {
+    fn path(&self) -> &str {
+        slo::openai::CHAT_COMPLETIONS_PATH
+    }
+
+    fn body(&self, ask: &Ask) -> Vec<u8> {
+        let r = &self.request;
+        serde_json::to_vec(&slo::openai::ChatCompletionRequest {
+            model: r.model.clone(),
+            messages: vec![slo::openai::Message {
+                role: "user".into(),
+                content: ask.message.clone(),
+            }],
+            stream: r.stream,
+            stream_options: r.stream.then_some(slo::openai::StreamOptions {
+                include_usage: true,
+            }),
+            max_tokens: r.max_tokens,
+            max_completion_tokens: None,
+            temperature: r.temperature,
+            user: Some(ask.client_id.clone()),
+            extra: r.extra.clone(),
+        })
+        .expect("a chat completion request serializes")
+    }
+
+    fn event(&self, _name: &str, data: &str) -> Result<Event, String> {
+        if data.trim() == slo::openai::DONE {
+            return Ok(Event::Done(ServerFigures::default()));
+        }
+        let bad = |e: serde_json::Error| format!("a malformed chunk ({e}): {}", clip(data));
+        let v: serde_json::Value = serde_json::from_str(data).map_err(bad)?;
+        if v.get("error").is_some() {
+            let e: slo::openai::ErrorResponse = serde_json::from_value(v).map_err(bad)?;
+            return Ok(Event::Error {
+                outcome: openai_outcome(e.error.code.as_deref()),
+                message: e.error.message,
+            });
+        }
+        let chunk: slo::openai::ChatCompletionChunk = serde_json::from_value(v).map_err(bad)?;
+        if let Some(u) = chunk.usage
+            && chunk.choices.is_empty()
+        {
+            return Ok(Event::Usage {
+                completion_tokens: u.completion_tokens,
+            });
+        }
+        let content = chunk
+            .choices
+            .first()
+            .and_then(|c| c.delta.content.as_deref());
+        Ok(match content {
+            Some(text) if !text.is_empty() => Event::Token { visible: true },
+            _ => Event::Ignored,
+        })
+    }
+
+    fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String> {
+        let a: slo::openai::ChatCompletion = serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "a malformed chat completion ({e}): {}",
+                clip(&String::from_utf8_lossy(body))
+            )
+        })?;
+        let tokens = u32::try_from(a.usage.completion_tokens).unwrap_or(u32::MAX);
+        Ok(WholeAnswer {
+            tokens,
+            audio_ms: Vec::new(),
+            server: ServerFigures {
+                word_count: Some(a.usage.completion_tokens),
+                ..ServerFigures::default()
+            },
+        })
+    }
+
+    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String) {
+        let parsed: Option<slo::openai::ErrorResponse> = serde_json::from_slice(body).ok();
+        let message = parsed
+            .as_ref()
+            .map(|b| b.error.message.clone())
+            .unwrap_or_else(|| clip(&String::from_utf8_lossy(body)));
+        let outcome = match (status, &parsed) {
+            (400 | 413 | 415 | 422, _) => Outcome::Validation,
+            (500..=599, Some(e)) if status != 503 => openai_outcome(e.error.code.as_deref()),
+            _ => Outcome::HttpStatus,
+        };
+        (outcome, format!("HTTP {status}: {message}"))
+    }
+}
+
 /// The audio fields that matter, without copying the samples.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -239,6 +365,79 @@ mod tests {
                 .contains("malformed `done`")
         );
         assert_eq!(p.event("ping", "{}").unwrap(), Event::Ignored);
+    }
+
+    fn openai() -> OpenAiChat {
+        OpenAiChat {
+            request: slo::scenario::OpenAiRequest {
+                model: "m".into(),
+                stream: true,
+                max_tokens: Some(64),
+                temperature: None,
+                extra: serde_json::Map::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn chunks_of_openai_chat() {
+        let p = openai();
+        let chunk = |delta: &str| {
+            format!(
+                r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{delta},"finish_reason":null}}]}}"#
+            )
+        };
+        assert_eq!(
+            p.event("message", &chunk(r#"{"role":"assistant","content":""}"#))
+                .unwrap(),
+            Event::Ignored,
+            "a role-only chunk is not a token"
+        );
+        assert_eq!(
+            p.event("message", &chunk(r#"{"content":"Hi"}"#)).unwrap(),
+            Event::Token { visible: true }
+        );
+        assert_eq!(p.event("message", &chunk("{}")).unwrap(), Event::Ignored);
+        assert_eq!(
+            p.event("message", r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":9,"total_tokens":12}}"#).unwrap(),
+            Event::Usage { completion_tokens: 9 }
+        );
+        assert_eq!(
+            p.event("message", "[DONE]").unwrap(),
+            Event::Done(ServerFigures::default())
+        );
+        assert_eq!(
+            p.event("message", r#"{"error":{"message":"boom","type":"server_error","param":null,"code":"model_error"}}"#).unwrap(),
+            Event::Error { outcome: Outcome::Openai, message: "boom".into() }
+        );
+        assert!(
+            p.event("message", "{not json")
+                .unwrap_err()
+                .contains("malformed chunk")
+        );
+        let body: serde_json::Value = serde_json::from_slice(&p.body(&Ask {
+            chatbot_id: String::new(),
+            client_id: "lg-1".into(),
+            message: "Hi?".into(),
+            audio: true,
+        }))
+        .unwrap();
+        assert_eq!(body["messages"][0]["content"], "Hi?");
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_tokens"], 64);
+        assert_eq!(body["user"], "lg-1");
+        let (o, _) = p.error_answer(400, br#"{"error":{"message":"x","type":"invalid_request_error","param":"messages","code":null}}"#);
+        assert_eq!(o, Outcome::Validation);
+        let (o, _) = p.error_answer(
+            502,
+            br#"{"error":{"message":"x","type":"server_error","param":null,"code":"model_error"}}"#,
+        );
+        assert_eq!(o, Outcome::Openai);
+        let (o, _) = p.error_answer(
+            503,
+            br#"{"error":{"message":"x","type":"server_error","param":null,"code":"overloaded"}}"#,
+        );
+        assert_eq!(o, Outcome::HttpStatus);
     }
 
     #[test]

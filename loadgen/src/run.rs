@@ -6,7 +6,6 @@
 use crate::embedded::Embedded;
 use crate::mix::PromptMix;
 use crate::plan::Plan;
-use crate::protocol::ChatV1;
 use crate::recorder::{self, Live};
 use crate::report;
 use crate::scrape::{self, Scraper};
@@ -56,7 +55,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let active = Arc::new(AtomicI64::new(0));
     let open = sc.load.model == Model::Open;
     let shared = Arc::new(Shared {
-        protocol: Arc::new(ChatV1),
+        protocol: crate::protocol::of(sc),
         run_id: format!(
             "{:x}",
             started_wall

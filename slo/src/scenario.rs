@@ -52,6 +52,55 @@ pub struct Scenario {
     /// Flags of the embedded reference server (ignored with a target).
     #[serde(default)]
     pub server: EmbeddedServer,
+    /// The target's wire format: `chat-v1` (PROTOCOL.md, the default) or
+    /// `openai-chat` (OpenAI chat completions).
+    #[serde(default)]
+    pub protocol: ProtocolName,
+    /// The request of `openai-chat`.
+    #[serde(default)]
+    pub openai: Option<OpenAiRequest>,
+}
+
+/// A wire format the load generator speaks.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtocolName {
+    #[default]
+    ChatV1,
+    OpenaiChat,
+}
+
+impl ProtocolName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolName::ChatV1 => "chat-v1",
+            ProtocolName::OpenaiChat => "openai-chat",
+        }
+    }
+}
+
+/// What an `openai-chat` request asks for besides the question.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiRequest {
+    /// The `model` field.
+    pub model: String,
+    /// `stream: true` (the default): measured chunk by chunk; false: one
+    /// JSON answer.
+    #[serde(default = "yes")]
+    pub stream: bool,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    /// More fields of the request body, as they are (e.g. `top_p`).
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_seed() -> u64 {
@@ -331,6 +380,24 @@ impl Scenario {
         if self.request.max_body_bytes == 0 {
             return Err(("request.max_body_bytes", "must be at least 1".into()));
         }
+        if self.openai.is_some() && self.protocol != ProtocolName::OpenaiChat {
+            return Err(("openai", "only with protocol = \"openai-chat\"".into()));
+        }
+        if self.protocol == ProtocolName::OpenaiChat && self.openai.is_none() {
+            return Err((
+                "protocol",
+                "openai-chat needs an [openai] table with the model, e.g. model = \"llama-3-8b\""
+                    .into(),
+            ));
+        }
+        if let Some(o) = &self.openai {
+            if o.model.trim().is_empty() {
+                return Err(("openai.model", "the model name, e.g. \"llama-3-8b\"".into()));
+            }
+            if o.max_tokens == Some(0) {
+                return Err(("openai.max_tokens", "at least 1".into()));
+            }
+        }
         if let Some(p) = r
             .prompts
             .iter()
@@ -522,5 +589,33 @@ repeat_ratio = 0.5
         let e = Scenario::from_toml(closed, "c.toml").unwrap_err();
         assert_eq!(e.line, Some(6));
         assert!(e.message.contains("USERS,TIME"), "{e}");
+    }
+
+    #[test]
+    fn openai_chat_and_its_table_go_together() {
+        let openai = format!(
+            "protocol = \"openai-chat\"\n{GOOD}\n[openai]\nmodel = \"m\"\nmax_tokens = 9\n"
+        );
+        let s = Scenario::from_toml(&openai, "o.toml").unwrap();
+        assert_eq!(s.protocol, ProtocolName::OpenaiChat);
+        let o = s.openai.unwrap();
+        assert!(o.stream, "streamed unless said");
+        assert_eq!(o.max_tokens, Some(9));
+        let e = Scenario::from_toml(&format!("protocol = \"openai-chat\"\n{GOOD}"), "o.toml")
+            .unwrap_err();
+        assert!(
+            e.message.starts_with("protocol:") && e.message.contains("[openai]"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(1));
+        let e = Scenario::from_toml(&format!("{GOOD}\n[openai]\nmodel = \"m\"\n"), "o.toml")
+            .unwrap_err();
+        assert!(e.message.contains("openai: only with protocol"), "{e}");
+        let e = Scenario::from_toml(
+            &openai.replace("max_tokens = 9", "max_tokens = 0"),
+            "o.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.starts_with("openai.max_tokens:"), "{e}");
     }
 }

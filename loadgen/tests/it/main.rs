@@ -10,6 +10,7 @@ mod fail_closed;
 mod measure;
 mod monitor;
 mod open_model;
+mod openai;
 mod prometheus;
 mod reports;
 mod shipped;

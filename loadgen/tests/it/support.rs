@@ -48,6 +48,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         users: None,
         rate: None,
         slo: None,
+        protocol: None,
         fail_on: loadgen::FailOnArg::Warning,
         allow_missing: false,
         accept_inconclusive: false,
