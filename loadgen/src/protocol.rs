@@ -251,16 +251,14 @@ impl ChatProtocol for OpenAiChat {
         if data.trim() == slo::openai::DONE {
             return Ok(Event::Done(ServerFigures::default()));
         }
-        let bad = |e: serde_json::Error| format!("a malformed chunk ({e}): {}", clip(data));
-        let v: serde_json::Value = serde_json::from_str(data).map_err(bad)?;
-        if v.get("error").is_some() {
-            let e: slo::openai::ErrorResponse = serde_json::from_value(v).map_err(bad)?;
+        let chunk: StreamData = serde_json::from_str(data)
+            .map_err(|e| format!("a malformed chunk ({e}): {}", clip(data)))?;
+        if let Some(e) = chunk.error {
             return Ok(Event::Error {
-                outcome: openai_outcome(e.error.code.as_deref()),
-                message: e.error.message,
+                outcome: openai_outcome(e.code.as_deref()),
+                message: e.message,
             });
         }
-        let chunk: slo::openai::ChatCompletionChunk = serde_json::from_value(v).map_err(bad)?;
         if let Some(u) = chunk.usage
             && chunk.choices.is_empty()
         {
@@ -309,6 +307,19 @@ impl ChatProtocol for OpenAiChat {
         };
         (outcome, format!("HTTP {status}: {message}"))
     }
+}
+
+/// One `data:` of an OpenAI stream, read once: a chunk's choices and
+/// usage, or an in-stream error. The fields a measurement does not need
+/// (`id`, `model`, ...) are not required.
+#[derive(serde::Deserialize)]
+struct StreamData {
+    #[serde(default)]
+    error: Option<slo::openai::ApiError>,
+    #[serde(default)]
+    choices: Vec<slo::openai::ChunkChoice>,
+    #[serde(default)]
+    usage: Option<slo::openai::Usage>,
 }
 
 /// The audio fields that matter, without copying the samples.

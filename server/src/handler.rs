@@ -86,3 +86,16 @@ pub fn dropped_connection() -> Response {
     });
     Response::new(Body::from_stream(body))
 }
+
+/// A request over the concurrent-stream limit: counted as an `other`
+/// failure; what to tell the client (with a 503 and `Retry-After: 1`).
+pub fn refuse_over_limit(app: &AppState) -> String {
+    let message = format!(
+        "the server is answering its limit of {} concurrent requests; retry after 1 s",
+        app.max_streams
+    );
+    app.engine
+        .metrics
+        .rejected(slo::protocol::ErrorKind::Other, &message);
+    message
+}

@@ -84,11 +84,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
     let streaming = streams_at(&client_id, app.flags.streaming_percentage());
     let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &input.chatbot_id)
     else {
-        let message = format!(
-            "the server is answering its limit of {} concurrent requests; retry after 1 s",
-            app.max_streams
-        );
-        metrics.rejected(ErrorKind::Other, &message);
+        let message = crate::handler::refuse_over_limit(&app);
         tracing::warn!(clientId = %client_id, maxStreams = app.max_streams, "Overloaded: concurrent stream limit reached");
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,

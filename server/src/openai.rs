@@ -138,11 +138,7 @@ pub async fn chat_completions(
     let streaming = request.stream;
     let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &request.model)
     else {
-        let message = format!(
-            "the server is answering its limit of {} concurrent requests; retry after 1 s",
-            app.max_streams
-        );
-        metrics.rejected(ErrorKind::Other, &message);
+        let message = crate::handler::refuse_over_limit(&app);
         let mut r = openai_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -256,49 +252,47 @@ fn data<T: serde::Serialize>(v: &T) -> Result<Event, std::io::Error> {
 }
 
 impl ChunkStream {
-    /// The events one step becomes.
-    fn events(&mut self, step: Step) -> Vec<Result<Event, std::io::Error>> {
+    /// Queues the events one step becomes (none for audio, several for
+    /// the end).
+    fn push(&mut self, step: Step) {
         let a = &self.answer;
+        let out = &mut self.pending;
         match step {
-            Step::Start(_) => vec![data(&a.chunk(
-                Delta {
+            Step::Start(_) => {
+                let role = Delta {
                     role: Some("assistant".into()),
                     content: Some(String::new()),
-                },
-                None,
-            ))],
+                };
+                out.push_back(data(&a.chunk(role, None)));
+            }
             Step::Token(text) => {
                 self.tokens += 1;
-                vec![data(&a.chunk(
-                    Delta {
-                        role: None,
-                        content: Some(text),
-                    },
-                    None,
-                ))]
+                let token = Delta {
+                    role: None,
+                    content: Some(text),
+                };
+                out.push_back(data(&a.chunk(token, None)));
             }
-            Step::Audio(_) => Vec::new(),
+            Step::Audio(_) => {}
             Step::Done(_) => {
-                let mut out = vec![data(
-                    &a.chunk(Delta::default(), Some(a.finish_reason(self.tokens))),
-                )];
+                let finish = a.finish_reason(self.tokens);
+                out.push_back(data(&a.chunk(Delta::default(), Some(finish))));
                 if a.include_usage {
                     let mut usage = a.chunk(Delta::default(), None);
                     usage.choices.clear();
                     usage.usage = Some(Usage::new(a.prompt_tokens, self.tokens));
-                    out.push(data(&usage));
+                    out.push_back(data(&usage));
                 }
-                out.push(Ok(Event::default().data(DONE)));
-                out
+                out.push_back(Ok(Event::default().data(DONE)));
             }
-            Step::Error(e) => vec![
-                data(&Answer::error(e.kind, e.message)),
-                Ok(Event::default().data(DONE)),
-            ],
-            Step::Drop => vec![Err(std::io::Error::new(
+            Step::Error(e) => {
+                out.push_back(data(&Answer::error(e.kind, e.message)));
+                out.push_back(Ok(Event::default().data(DONE)));
+            }
+            Step::Drop => out.push_back(Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
                 "injected network fault",
-            ))],
+            ))),
         }
     }
 }
@@ -312,10 +306,7 @@ impl Stream for ChunkStream {
                 return Poll::Ready(Some(e));
             }
             match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(step)) => {
-                    let events = self.events(step);
-                    self.pending.extend(events);
-                }
+                Poll::Ready(Some(step)) => self.push(step),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }

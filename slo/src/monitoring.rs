@@ -70,19 +70,15 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
-    /// `fail` past the fail level, else `warn` past the warn level.
-    pub fn of(warn: bool, fail: bool) -> CheckStatus {
-        if fail {
+    /// `fail` above the fail level, else `warn` above the warn level.
+    pub fn above<T: PartialOrd>(value: T, warn: T, fail: T) -> CheckStatus {
+        if value > fail {
             CheckStatus::Fail
-        } else if warn {
+        } else if value > warn {
             CheckStatus::Warn
         } else {
             CheckStatus::Pass
         }
-    }
-
-    pub fn above<T: PartialOrd>(value: T, warn: T, fail: T) -> CheckStatus {
-        CheckStatus::of(value > warn, value > fail)
     }
 
     pub fn as_str(self) -> &'static str {
