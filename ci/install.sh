@@ -10,6 +10,10 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # junit.xml is validated against ci/junit.xsd with xmllint.
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
+# nginx is the TLS-terminating proxy of the HTTPS tests; openssl makes
+# their certificates.
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # `script` gives the progress-line test a terminal.
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 
@@ -18,5 +22,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+
+# A third-party OpenAI-compatible server none of our code wrote: mockllm
+# from PyPI (FastAPI + uvicorn), for the openai-chat test against it.
+command -v python3 >/dev/null 2>&1 || { echo "ci/install.sh: python3 is missing (apt-get install python3 python3-pip)" >&2; exit 2; }
+python3 -c 'import mockllm, uvicorn' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'mockllm==0.0.8'
 
 command -v cargo >/dev/null 2>&1 || { echo "ci/install.sh: cargo is missing; install Rust (rustup) first" >&2; exit 2; }

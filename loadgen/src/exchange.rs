@@ -29,7 +29,11 @@ struct Stamps {
     gaps_us: Vec<u32>,
     audio: Vec<(u64, u64)>,
     first_audio: Option<Instant>,
+    first_reasoning: Option<Instant>,
+    reasoning: u32,
     done: Option<Instant>,
+    /// A conversation's answer, kept for its history.
+    answer: Option<String>,
     end: Option<(Outcome, String)>,
     server: ServerFigures,
 }
@@ -61,22 +65,35 @@ pub async fn exchange(
     scheduled: Option<Instant>,
 ) -> TransactionResult {
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (chatbot_id, message) = shared.mix.lock().expect("mix lock").next_ask();
-    let ask = Ask {
-        client_id: format!("lg-{}-{seq}", shared.run_id),
-        chatbot_id,
-        message,
-        audio: shared.audio,
+    let ask = if shared.multi_turn {
+        next_turn(user, shared, seq)
+    } else {
+        let (chatbot_id, message) = shared.mix.lock().expect("mix lock").next_ask();
+        Ask {
+            client_id: format!("lg-{}-{seq}", shared.run_id),
+            chatbot_id,
+            message,
+            audio: shared.audio,
+            history: Vec::new(),
+            seq,
+        }
     };
-    let path = shared.protocol.path().to_owned();
+    // The whole URL: a target with a path (`https://host/prefix`) keeps it
+    // (goose would replace it with an absolute path).
+    let path = format!("{}{}", shared.base_url, shared.protocol.path());
+    let method = if shared.protocol.put() {
+        GooseMethod::Put
+    } else {
+        GooseMethod::Post
+    };
     let builder = user
-        .get_request_builder(&GooseMethod::Post, &path)?
+        .get_request_builder(&method, &path)?
         .header("content-type", "application/json")
         .header("accept", "text/event-stream")
         .timeout(shared.timeout)
         .body(shared.protocol.body(&ask));
     let request = GooseRequest::builder()
-        .method(GooseMethod::Post)
+        .method(method)
         .path(path.as_str())
         .name("chat")
         .set_request_builder(builder)
@@ -96,9 +113,14 @@ pub async fn exchange(
         scheduled_us: scheduled.map(|s| us(s.saturating_duration_since(clock.started))),
         start_us: us(start.saturating_duration_since(clock.started)),
         lateness_us: scheduled.map_or(0, |s| us(start.saturating_duration_since(s))),
+        prompt_chars: u32::try_from(ask.message.chars().count()).unwrap_or(u32::MAX),
+        turn: u32::try_from(ask.history.len()).unwrap_or(u32::MAX),
         ..RequestRecord::default()
     };
-    let mut stamps = Stamps::default();
+    let mut stamps = Stamps {
+        answer: shared.multi_turn.then(String::new),
+        ..Stamps::default()
+    };
     let mut goose = match sent {
         Ok(g) => Some(g),
         Err(e) => {
@@ -132,8 +154,19 @@ pub async fn exchange(
     shared.active.fetch_sub(1, Ordering::Relaxed);
 
     rec.end_us = us(end - start);
+    if shared.multi_turn {
+        let answer = stamps.answer.take().unwrap_or_default();
+        turn_done(
+            user,
+            ask.message.clone(),
+            answer,
+            stamps.done.is_some() && stamps.end.is_none(),
+        );
+    }
     rec.first_token_us = stamps.first_token.map(|t| us(t - start));
     rec.first_audio_us = stamps.first_audio.map(|t| us(t - start));
+    rec.first_reasoning_us = stamps.first_reasoning.map(|t| us(t - start));
+    rec.reasoning_tokens = stamps.reasoning;
     rec.tokens = rec.tokens.max(stamps.tokens);
     rec.audio_chunks = rec.audio_chunks.max(stamps.audio.len() as u32);
     let (underruns, stall) = playback(&stamps.audio);
@@ -147,6 +180,7 @@ pub async fn exchange(
     rec.kb_cache = s.kb_cache.clone();
     rec.tts_cache_hits = s.tts_cache_hits;
     rec.tts_cache_misses = s.tts_cache_misses;
+    rec.input_tokens = s.input_tokens;
     match (stamps.done, stamps.end.take()) {
         (Some(done), None) => {
             rec.complete_us = Some(us(done - start));
@@ -198,6 +232,56 @@ pub async fn exchange(
             None => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+/// A goose user's conversation in progress.
+#[derive(Clone)]
+struct Chat {
+    chatbot_id: String,
+    turns: std::sync::Arc<crate::dataset::Conversation>,
+    next: usize,
+    history: Vec<(String, String)>,
+}
+
+/// The next turn of this user's conversation (a new conversation when it
+/// has none going), with the history so far.
+fn next_turn(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
+    let going = user
+        .get_session_data::<Chat>()
+        .is_some_and(|c| c.next < c.turns.len());
+    if !going {
+        let (chatbot_id, turns) = shared.mix.lock().expect("mix lock").next_conversation();
+        user.set_session_data(Chat {
+            chatbot_id,
+            turns,
+            next: 0,
+            history: Vec::new(),
+        });
+    }
+    let chat = user
+        .get_session_data::<Chat>()
+        .expect("the conversation was just set");
+    Ask {
+        client_id: format!("lg-{}-{seq}", shared.run_id),
+        chatbot_id: chat.chatbot_id.clone(),
+        message: chat.turns[chat.next].clone(),
+        audio: shared.audio,
+        history: chat.history.clone(),
+        seq,
+    }
+}
+
+/// A turn ended: its question and answer join the history; a failed turn
+/// ends the conversation (the next request starts another).
+fn turn_done(user: &mut GooseUser, question: String, answer: String, ok: bool) {
+    if let Some(chat) = user.get_session_data_mut::<Chat>() {
+        if ok {
+            chat.history.push((question, answer));
+            chat.next += 1;
+        } else {
+            chat.next = chat.turns.len();
+        }
     }
 }
 
@@ -254,6 +338,9 @@ async fn read_body(
                 }
                 stamps.done = Some(at);
                 stamps.server = a.server;
+                if let Some(answer) = stamps.answer.as_mut() {
+                    *answer = a.text;
+                }
                 rec.tokens = a.tokens;
                 rec.audio_chunks = a.audio_ms.len() as u32;
             }
@@ -289,19 +376,36 @@ async fn read_body(
                         return; // nothing counts after the last event
                     }
                     match protocol.event(ev.event, ev.data) {
-                        Ok(Event::Token { visible }) => stamps.token(at, visible),
+                        Ok(Event::Token { visible }) => {
+                            stamps.token(at, visible);
+                            if let Some(answer) = stamps.answer.as_mut()
+                                && let Some(text) = protocol.token_text(ev.event, ev.data)
+                            {
+                                answer.push_str(&text);
+                            }
+                        }
                         Ok(Event::Audio { duration_ms }) => stamps.audio(at, start, duration_ms),
                         Ok(Event::Done(server)) => {
                             stamps.done = Some(at);
                             // A count the server gave before its last event stands.
                             let word_count = server.word_count.or(stamps.server.word_count);
+                            let input_tokens = server.input_tokens.or(stamps.server.input_tokens);
                             stamps.server = ServerFigures {
                                 word_count,
+                                input_tokens,
                                 ..server
                             };
                         }
-                        Ok(Event::Usage { completion_tokens }) => {
+                        Ok(Event::Usage {
+                            prompt_tokens,
+                            completion_tokens,
+                        }) => {
                             stamps.server.word_count = Some(completion_tokens);
+                            stamps.server.input_tokens = Some(prompt_tokens);
+                        }
+                        Ok(Event::Reasoning) => {
+                            stamps.first_reasoning.get_or_insert(at);
+                            stamps.reasoning += 1;
                         }
                         Ok(Event::Error { outcome, message }) => {
                             stamps.end = Some((outcome, message))

@@ -8,6 +8,8 @@
 
 pub mod capacity;
 pub mod cli;
+pub mod client;
+pub mod dataset;
 pub mod embedded;
 pub mod exchange;
 pub mod files;

@@ -24,6 +24,7 @@ static LOGGER: GooseErrors = GooseErrors;
 
 fn main() -> ExitCode {
     let cli = loadgen::Cli::parse();
+    loadgen::client::tls_provider();
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Error);
     }

@@ -3,17 +3,35 @@
 //! those asked so far), the rest ask a new one, so the target's cache hit
 //! rates settle near `repeat_ratio` whatever its cache does.
 
+use crate::dataset::Conversation;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct PromptMix {
     rng: StdRng,
-    prompts: Vec<String>,
+    source: Source,
     chatbot_ids: Vec<String>,
     repeat_ratio: f64,
-    asked: Vec<(usize, String)>,
+    asked: Vec<(usize, Arc<Conversation>)>,
     fresh: usize,
+    /// This pass's order of a shuffled dataset.
+    pass: Vec<usize>,
+}
+
+/// Where new questions come from.
+#[derive(Debug)]
+pub enum Source {
+    /// Questions of the scenario (or the built-in corpus): as written the
+    /// first time round, then numbered so each is new to the target.
+    Numbered(Vec<String>),
+    /// A dataset's conversations, verbatim, over and over.
+    Dataset {
+        conversations: Vec<Arc<Conversation>>,
+        shuffle: bool,
+    },
 }
 
 /// Questions a chat user asks; each new one gets a number so it is new to
@@ -33,40 +51,84 @@ const CORPUS: &[&str] = &[
     "How does the loyalty program work",
 ];
 
+impl Source {
+    /// The scenario's questions, or the built-in corpus when it has none.
+    pub fn prompts(prompts: &[String]) -> Source {
+        Source::Numbered(if prompts.is_empty() {
+            CORPUS.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            prompts.to_vec()
+        })
+    }
+
+    pub fn dataset(conversations: Vec<Conversation>, shuffle: bool) -> Source {
+        Source::Dataset {
+            conversations: conversations.into_iter().map(Arc::new).collect(),
+            shuffle,
+        }
+    }
+}
+
 impl PromptMix {
-    pub fn new(seed: u64, prompts: &[String], chatbot_ids: &[String], repeat_ratio: f64) -> Self {
+    pub fn new(seed: u64, source: Source, chatbot_ids: &[String], repeat_ratio: f64) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
-            prompts: if prompts.is_empty() {
-                CORPUS.iter().map(|s| (*s).to_owned()).collect()
-            } else {
-                prompts.to_vec()
-            },
+            source,
             chatbot_ids: chatbot_ids.to_vec(),
             repeat_ratio,
             asked: Vec::new(),
             fresh: 0,
+            pass: Vec::new(),
         }
     }
 
-    /// The chatbot and the question of the next request.
+    /// The chatbot and the question of the next request (the first turn
+    /// of the next conversation).
     pub fn next_ask(&mut self) -> (String, String) {
+        let (bot, c) = self.next_conversation();
+        (bot, c[0].clone())
+    }
+
+    /// The chatbot and the turns of the next conversation: a repeat of an
+    /// earlier one (a share `repeat_ratio`) or a new one.
+    pub fn next_conversation(&mut self) -> (String, Arc<Conversation>) {
         if !self.asked.is_empty() && self.rng.random::<f64>() < self.repeat_ratio {
-            let (bot, q) = &self.asked[self.rng.random_range(0..self.asked.len())];
-            return (self.chatbot_ids[*bot].clone(), q.clone());
+            let (bot, c) = &self.asked[self.rng.random_range(0..self.asked.len())];
+            return (self.chatbot_ids[*bot].clone(), Arc::clone(c));
         }
         let n = self.fresh;
         self.fresh += 1;
-        let base = &self.prompts[n % self.prompts.len()];
-        // A list given in the scenario is asked as written the first time round.
-        let q = if n < self.prompts.len() {
-            format!("{base}?")
-        } else {
-            format!("{base}? (question {n})")
+        let c = match &self.source {
+            Source::Numbered(prompts) => {
+                let base = &prompts[n % prompts.len()];
+                // A list given in the scenario is asked as written the first time round.
+                Arc::new(vec![if n < prompts.len() {
+                    format!("{base}?")
+                } else {
+                    format!("{base}? (question {n})")
+                }])
+            }
+            Source::Dataset {
+                conversations,
+                shuffle,
+            } => {
+                let len = conversations.len();
+                if n.is_multiple_of(len) && *shuffle {
+                    // A new order each pass, from the seed.
+                    self.pass = (0..len).collect();
+                    self.pass.shuffle(&mut self.rng);
+                }
+                let i = if *shuffle {
+                    self.pass[n % len]
+                } else {
+                    n % len
+                };
+                Arc::clone(&conversations[i])
+            }
         };
         let bot = self.rng.random_range(0..self.chatbot_ids.len());
-        self.asked.push((bot, q.clone()));
-        (self.chatbot_ids[bot].clone(), q)
+        self.asked.push((bot, Arc::clone(&c)));
+        (self.chatbot_ids[bot].clone(), c)
     }
 }
 
@@ -77,7 +139,7 @@ mod tests {
     #[test]
     fn repeats_follow_the_ratio_and_the_seed() {
         let ids = vec!["60f7b3b3e6b6f40015e6b6f4".to_owned()];
-        let mut m = PromptMix::new(3, &[], &ids, 0.6);
+        let mut m = PromptMix::new(3, Source::prompts(&[]), &ids, 0.6);
         let mut seen = std::collections::HashSet::new();
         let mut repeats = 0;
         for _ in 0..10_000 {
@@ -88,10 +150,28 @@ mod tests {
         }
         let ratio = repeats as f64 / 10_000.0;
         assert!((0.58..0.62).contains(&ratio), "repeat ratio {ratio}");
-        let mut a = PromptMix::new(9, &[], &ids, 0.5);
-        let mut b = PromptMix::new(9, &[], &ids, 0.5);
+        let mut a = PromptMix::new(9, Source::prompts(&[]), &ids, 0.5);
+        let mut b = PromptMix::new(9, Source::prompts(&[]), &ids, 0.5);
         for _ in 0..100 {
             assert_eq!(a.next_ask(), b.next_ask());
         }
+    }
+
+    #[test]
+    fn a_dataset_is_asked_verbatim_in_a_seeded_order_each_pass() {
+        let ids = vec!["60f7b3b3e6b6f40015e6b6f4".to_owned()];
+        let data: Vec<Conversation> = (0..5).map(|i| vec![format!("q{i}")]).collect();
+        let mix =
+            |seed, shuffle| PromptMix::new(seed, Source::dataset(data.clone(), shuffle), &ids, 0.0);
+        let asks = |mut m: PromptMix| (0..10).map(|_| m.next_ask().1).collect::<Vec<_>>();
+        let sequential = asks(mix(1, false));
+        assert_eq!(sequential[..5], sequential[5..]);
+        assert_eq!(sequential[0], "q0");
+        let a = asks(mix(1, true));
+        assert_eq!(a, asks(mix(1, true)), "the same seed, the same order");
+        assert_ne!(a, asks(mix(2, true)), "another seed, another order");
+        let mut first: Vec<_> = a[..5].to_vec();
+        first.sort();
+        assert_eq!(first, sequential[..5], "each pass asks every prompt once");
     }
 }

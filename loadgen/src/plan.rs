@@ -40,6 +40,20 @@ pub struct RunArgs {
     /// (`openai-chat` needs the scenario's [openai] table).
     #[arg(long, value_enum, value_name = "NAME")]
     pub protocol: Option<ProtocolArg>,
+    /// A request header, 'Name: value', over the scenario's [headers]
+    /// (repeatable, as curl takes it); `${NAME}` is read from the
+    /// environment, e.g. -H 'Authorization: Bearer ${API_KEY}'. Values are
+    /// never written to any output.
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// A PEM bundle of CA certificates to trust (besides the system's) for
+    /// an https:// target, over the scenario's tls.ca_cert.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the target's TLS certificate at all. Every report of
+    /// the run says so at the top.
+    #[arg(long)]
+    pub insecure: bool,
     /// The level that fails the run: target, warning or critical.
     #[arg(long, value_enum, default_value_t = FailOnArg::Warning)]
     pub fail_on: FailOnArg,
@@ -61,6 +75,7 @@ pub struct RunArgs {
 pub enum ProtocolArg {
     ChatV1,
     OpenaiChat,
+    Template,
 }
 
 impl From<ProtocolArg> for ProtocolName {
@@ -68,6 +83,7 @@ impl From<ProtocolArg> for ProtocolName {
         match p {
             ProtocolArg::ChatV1 => ProtocolName::ChatV1,
             ProtocolArg::OpenaiChat => ProtocolName::OpenaiChat,
+            ProtocolArg::Template => ProtocolName::Template,
         }
     }
 }
@@ -97,6 +113,11 @@ pub struct Plan {
     pub target: Option<String>,
     pub out: PathBuf,
     pub slo: Option<(PathBuf, SloFile)>,
+    /// Headers and TLS trust (resolved: header values are secrets).
+    pub reach: crate::client::Reach,
+    /// The dataset's conversations, read (None: the scenario's prompts or
+    /// the built-in corpus).
+    pub dataset: Option<std::sync::Arc<Vec<crate::dataset::Conversation>>>,
     pub fail_on: FailOn,
     /// Objectives with no data do not fail the run (`--allow-missing`).
     pub allow_missing: bool,
@@ -184,6 +205,26 @@ impl Plan {
             .parent()
             .map(PathBuf::from)
             .unwrap_or_default();
+        let headers = slo::headers::resolve(&scenario.headers, &args.headers, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.scenario.display()))?;
+        let reach = crate::client::Reach {
+            headers,
+            ca_cert: match (&args.ca_cert, &scenario.tls.ca_cert) {
+                (Some(flag), _) => Some(flag.clone()),
+                (None, Some(rel)) => Some(base.join(rel)),
+                (None, None) => None,
+            },
+            insecure: args.insecure || scenario.tls.insecure,
+        };
+        let dataset = match &scenario.dataset {
+            Some(d) => Some(std::sync::Arc::new(crate::dataset::load(
+                d,
+                &base.join(&d.file),
+            )?)),
+            None => None,
+        };
         let slo_path = match (&args.slo, &scenario.slo) {
             (Some(flag), _) => Some(flag.clone()),
             (None, Some(rel)) => Some(base.join(rel)),
@@ -213,6 +254,8 @@ impl Plan {
             scenario_file: args.scenario.clone(),
             out,
             slo,
+            reach,
+            dataset,
             fail_on: args.fail_on.into(),
             allow_missing: args.allow_missing,
             accept_inconclusive: args.accept_inconclusive,

@@ -13,6 +13,10 @@ pub struct Ask {
     pub client_id: String,
     pub message: String,
     pub audio: bool,
+    /// The conversation so far: (question, answer) pairs, oldest first.
+    pub history: Vec<(String, String)>,
+    /// The request's number in the run.
+    pub seq: u64,
 }
 
 /// What one stream event means for the measurement.
@@ -38,27 +42,22 @@ pub enum Event {
     /// The server's count of the tokens it sent (OpenAI `usage`), before
     /// the last event.
     Usage {
+        prompt_tokens: u64,
         completion_tokens: u64,
     },
+    /// A reasoning model's thinking (not a token of the answer).
+    Reasoning,
     /// An event this protocol does not measure.
     Ignored,
 }
 
-/// The server's own view of one request, when the protocol reports it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ServerFigures {
-    pub first_token_ms: Option<u64>,
-    pub first_audio_ms: Option<u64>,
-    pub duration_ms: Option<u64>,
-    pub word_count: Option<u64>,
-    pub kb_cache: Option<String>,
-    pub tts_cache_hits: Option<u64>,
-    pub tts_cache_misses: Option<u64>,
-}
+pub use slo::record::ServerFigures;
 
 /// A whole answer given as one JSON body (not a stream).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WholeAnswer {
+    /// The answer's text (the history of a conversation).
+    pub text: String,
     pub tokens: u32,
     pub audio_ms: Vec<u64>,
     pub server: ServerFigures,
@@ -67,10 +66,19 @@ pub struct WholeAnswer {
 pub trait ChatProtocol: Send + Sync + std::fmt::Debug {
     /// The request path, relative to the target's base URL.
     fn path(&self) -> &str;
+    /// PUT instead of POST.
+    fn put(&self) -> bool {
+        false
+    }
     /// The JSON request body.
     fn body(&self, ask: &Ask) -> Vec<u8>;
     /// Interprets one SSE event; an error means the event is malformed.
     fn event(&self, name: &str, data: &str) -> Result<Event, String>;
+    /// The text a token event carries (asked only to keep a
+    /// conversation's history).
+    fn token_text(&self, _name: &str, _data: &str) -> Option<String> {
+        None
+    }
     /// Interprets a 200 JSON answer (a client outside the streaming rollout).
     fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String>;
     /// Classifies an error answer by its status and body.
@@ -79,12 +87,12 @@ pub trait ChatProtocol: Send + Sync + std::fmt::Debug {
 
 /// The protocol a (validated) scenario names.
 pub fn of(scenario: &slo::scenario::Scenario) -> std::sync::Arc<dyn ChatProtocol> {
-    match (scenario.protocol, &scenario.openai) {
-        (slo::scenario::ProtocolName::OpenaiChat, Some(request)) => {
-            std::sync::Arc::new(OpenAiChat {
-                request: request.clone(),
-            })
-        }
+    use slo::scenario::ProtocolName;
+    match (scenario.protocol, &scenario.openai, &scenario.template) {
+        (ProtocolName::OpenaiChat, Some(request), _) => std::sync::Arc::new(OpenAiChat {
+            request: request.clone(),
+        }),
+        (ProtocolName::Template, _, Some(t)) => std::sync::Arc::new(Template(t.clone())),
         _ => std::sync::Arc::new(ChatV1),
     }
 }
@@ -118,6 +126,7 @@ fn server_figures(d: &Done) -> ServerFigures {
         ),
         tts_cache_hits: Some(d.tts_cache_hits),
         tts_cache_misses: Some(d.tts_cache_misses),
+        input_tokens: None,
     }
 }
 
@@ -178,6 +187,7 @@ impl ChatProtocol for ChatV1 {
         })?;
         Ok(WholeAnswer {
             tokens: a.text.split_whitespace().count() as u32,
+            text: a.text,
             audio_ms: a.audio.iter().map(|x: &Audio| x.duration_ms).collect(),
             server: server_figures(&a.metrics),
         })
@@ -230,10 +240,16 @@ impl ChatProtocol for OpenAiChat {
         let r = &self.request;
         serde_json::to_vec(&slo::openai::ChatCompletionRequest {
             model: r.model.clone(),
-            messages: vec![slo::openai::Message {
-                role: "user".into(),
-                content: ask.message.clone(),
-            }],
+            messages: ask
+                .history
+                .iter()
+                .flat_map(|(q, a)| [("user", q), ("assistant", a)])
+                .chain([("user", &ask.message)])
+                .map(|(role, content)| slo::openai::Message {
+                    role: role.into(),
+                    content: content.clone(),
+                })
+                .collect(),
             stream: r.stream,
             stream_options: r.stream.then_some(slo::openai::StreamOptions {
                 include_usage: true,
@@ -245,6 +261,11 @@ impl ChatProtocol for OpenAiChat {
             extra: r.extra.clone(),
         })
         .expect("a chat completion request serializes")
+    }
+
+    fn token_text(&self, _name: &str, data: &str) -> Option<String> {
+        let chunk: StreamData = serde_json::from_str(data).ok()?;
+        chunk.choices.into_iter().next()?.delta.content
     }
 
     fn event(&self, _name: &str, data: &str) -> Result<Event, String> {
@@ -263,16 +284,20 @@ impl ChatProtocol for OpenAiChat {
             && chunk.choices.is_empty()
         {
             return Ok(Event::Usage {
+                prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
             });
         }
-        let content = chunk
-            .choices
-            .first()
-            .and_then(|c| c.delta.content.as_deref());
-        Ok(match content {
-            Some(text) if !text.is_empty() => Event::Token { visible: true },
-            _ => Event::Ignored,
+        let Some(delta) = chunk.choices.first().map(|c| &c.delta) else {
+            return Ok(Event::Ignored);
+        };
+        let filled = |t: &Option<String>| t.as_deref().is_some_and(|t| !t.is_empty());
+        Ok(if filled(&delta.content) {
+            Event::Token { visible: true }
+        } else if filled(&delta.reasoning_content) || filled(&delta.reasoning) {
+            Event::Reasoning
+        } else {
+            Event::Ignored
         })
     }
 
@@ -285,10 +310,17 @@ impl ChatProtocol for OpenAiChat {
         })?;
         let tokens = u32::try_from(a.usage.completion_tokens).unwrap_or(u32::MAX);
         Ok(WholeAnswer {
+            text: a
+                .choices
+                .into_iter()
+                .next()
+                .map(|c| c.message.content)
+                .unwrap_or_default(),
             tokens,
             audio_ms: Vec::new(),
             server: ServerFigures {
                 word_count: Some(a.usage.completion_tokens),
+                input_tokens: Some(a.usage.prompt_tokens),
                 ..ServerFigures::default()
             },
         })
@@ -306,6 +338,86 @@ impl ChatProtocol for OpenAiChat {
             _ => Outcome::HttpStatus,
         };
         (outcome, format!("HTTP {status}: {message}"))
+    }
+}
+
+/// Any JSON-over-SSE API, as the scenario's `[template]` describes it.
+#[derive(Clone, Debug)]
+pub struct Template(pub slo::template::Template);
+
+fn outcome_named(name: &str) -> Outcome {
+    match name {
+        "openai" => Outcome::Openai,
+        "tts" => Outcome::Tts,
+        "network" => Outcome::Network,
+        "validation" => Outcome::Validation,
+        _ => Outcome::Other,
+    }
+}
+
+impl ChatProtocol for Template {
+    fn path(&self) -> &str {
+        &self.0.path
+    }
+
+    fn put(&self) -> bool {
+        self.0.method.eq_ignore_ascii_case("PUT")
+    }
+
+    fn body(&self, ask: &Ask) -> Vec<u8> {
+        self.0
+            .render(&slo::template::Values {
+                prompt: &ask.message,
+                client_id: &ask.client_id,
+                chatbot_id: &ask.chatbot_id,
+                seq: ask.seq,
+                audio: ask.audio,
+            })
+            .expect("the template was checked when the scenario was loaded")
+    }
+
+    fn token_text(&self, name: &str, data: &str) -> Option<String> {
+        match self.0.meaning(name, data) {
+            Ok(slo::template::Meaning::Token { text }) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn event(&self, name: &str, data: &str) -> Result<Event, String> {
+        use slo::template::Meaning;
+        Ok(match self.0.meaning(name, data)? {
+            Meaning::Token { text } => Event::Token {
+                visible: !text.is_empty(),
+            },
+            Meaning::Audio { duration_ms } => Event::Audio { duration_ms },
+            Meaning::Done(f) => Event::Done(f),
+            Meaning::Error {
+                error_type,
+                message,
+            } => Event::Error {
+                outcome: outcome_named(self.0.outcome_of(error_type.as_deref())),
+                message,
+            },
+            Meaning::Ignore => Event::Ignored,
+        })
+    }
+
+    fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String> {
+        Err(format!(
+            "a JSON answer where the template expects a stream (text/event-stream): {}",
+            clip(&String::from_utf8_lossy(body))
+        ))
+    }
+
+    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String) {
+        let outcome = match status {
+            400 | 413 | 415 | 422 => Outcome::Validation,
+            _ => Outcome::HttpStatus,
+        };
+        (
+            outcome,
+            format!("HTTP {status}: {}", clip(&String::from_utf8_lossy(body))),
+        )
     }
 }
 
@@ -409,9 +521,19 @@ mod tests {
             Event::Token { visible: true }
         );
         assert_eq!(p.event("message", &chunk("{}")).unwrap(), Event::Ignored);
+        for thinking in [
+            r#"{"reasoning_content":"Hmm"}"#,
+            r#"{"reasoning":"Hmm","content":""}"#,
+        ] {
+            assert_eq!(
+                p.event("message", &chunk(thinking)).unwrap(),
+                Event::Reasoning,
+                "reasoning is its own figure, not the first token"
+            );
+        }
         assert_eq!(
             p.event("message", r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":9,"total_tokens":12}}"#).unwrap(),
-            Event::Usage { completion_tokens: 9 }
+            Event::Usage { prompt_tokens: 3, completion_tokens: 9 }
         );
         assert_eq!(
             p.event("message", "[DONE]").unwrap(),
@@ -431,9 +553,25 @@ mod tests {
             client_id: "lg-1".into(),
             message: "Hi?".into(),
             audio: true,
+            history: vec![("Hello".into(), "Hi there".into())],
+            seq: 0,
         }))
         .unwrap();
-        assert_eq!(body["messages"][0]["content"], "Hi?");
+        let roles: Vec<_> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| format!("{}: {}", m["role"], m["content"]))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                r#""user": "Hello""#,
+                r#""assistant": "Hi there""#,
+                r#""user": "Hi?""#
+            ],
+            "a turn goes with its history"
+        );
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["max_tokens"], 64);
         assert_eq!(body["user"], "lg-1");

@@ -118,7 +118,7 @@ pub fn rebuild(
         ),
         target: serde_json::from_value::<TargetInfo>(old["target"].clone()).unwrap_or(TargetInfo {
             url: "unknown".into(),
-            embedded: false,
+            ..TargetInfo::default()
         }),
         load: old["load"].clone(),
         started_at: old["started_at"].as_str().unwrap_or_default().to_owned(),

@@ -4,7 +4,7 @@
 //! after, and the report.
 
 use crate::embedded::Embedded;
-use crate::mix::PromptMix;
+use crate::mix::{PromptMix, Source};
 use crate::plan::Plan;
 use crate::recorder::{self, Live};
 use crate::report;
@@ -44,7 +44,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         .target
         .clone()
         .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
-    let scraper = Scraper::new(&url);
+    let client = crate::client::build(&plan.reach)?;
+    let scraper = Scraper::with_client(&url, client.clone());
     let before = scraper.get(paths::DETAILED).await.and_then(ok_json);
 
     let (tx, rx) = std::sync::mpsc::channel();
@@ -56,6 +57,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let open = sc.load.model == Model::Open;
     let shared = Arc::new(Shared {
         protocol: crate::protocol::of(sc),
+        client,
+        base_url: url.trim_end_matches('/').to_owned(),
         run_id: format!(
             "{:x}",
             started_wall
@@ -72,10 +75,18 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         audio: sc.request.audio,
         mix: Mutex::new(PromptMix::new(
             sc.seed,
-            &sc.request.prompts,
+            match &plan.dataset {
+                Some(conversations) => Source::dataset(
+                    conversations.as_ref().clone(),
+                    sc.dataset.as_ref().map(|d| d.order)
+                        == Some(slo::scenario::DatasetOrder::Shuffle),
+                ),
+                None => Source::prompts(&sc.request.prompts),
+            },
             &sc.request.chatbot_ids,
             sc.request.repeat_ratio,
         )),
+        multi_turn: sc.dataset.as_ref().is_some_and(|d| d.turns_field.is_some()),
         seq: AtomicU64::new(0),
         active: Arc::clone(&active),
         records: Sender::new(tx),
@@ -206,6 +217,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         target: TargetInfo {
             url: url.clone(),
             embedded: plan.target.is_none(),
+            protocol: sc.protocol.as_str().to_owned(),
+            headers: plan.reach.header_names(),
+            ca_cert: plan.reach.ca_cert.as_ref().map(|p| p.display().to_string()),
+            tls_insecure: plan.reach.insecure,
         },
         load: json!({
             "model": sc.load,
@@ -319,13 +334,28 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
         })
     }))
     .set_name("chat");
-    let mut scenario = scenario!("chat").register_transaction(transaction);
+    // Every user takes the run's client: one pool, the run's headers and TLS.
+    let s = Arc::clone(shared);
+    let take_client = Transaction::new(Arc::new(move |user| {
+        user.client = s.client.clone();
+        Box::pin(async { Ok(()) })
+    }))
+    .set_name("client")
+    .set_on_start();
+    let mut scenario = scenario!("chat")
+        .register_transaction(take_client)
+        .register_transaction(transaction);
     if !open && !sc.request.think_time.is_zero() {
         scenario = scenario.set_wait_time(sc.request.think_time, sc.request.think_time)?;
     }
     // A safety cap: the run normally ends when end_of_run stops it.
     let cap = (sc.warmup + sc.max_measured() + sc.request.timeout).as_secs() + 5;
+    // Goose builds one client for all users (not one each) before they
+    // take the run's.
     let mut attack = GooseAttack::initialize_with_config(config)?
+        .set_client_builder_without_cookies(
+            goose::client::GooseClientBuilder::new().without_cookies(),
+        )?
         .register_scenario(scenario)
         .set_default(GooseDefault::Host, url)?
         .set_default(GooseDefault::NoPrintMetrics, true)?

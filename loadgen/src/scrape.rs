@@ -20,13 +20,24 @@ pub struct Scraper {
     base: String,
 }
 
+/// How long one monitoring answer may take.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Scraper {
     pub fn new(base: &str) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
+        crate::client::tls_provider();
+        Self::with_client(
+            base,
+            reqwest::Client::builder()
                 .build()
                 .expect("a plain HTTP client builds"),
+        )
+    }
+
+    /// A scraper on the run's client (its headers and TLS trust).
+    pub fn with_client(base: &str, client: reqwest::Client) -> Self {
+        Self {
+            client,
             base: base.trim_end_matches('/').to_owned(),
         }
     }
@@ -37,6 +48,7 @@ impl Scraper {
         let resp = self
             .client
             .get(&url)
+            .timeout(SCRAPE_TIMEOUT)
             .send()
             .await
             .map_err(|e| format!("{url}: {e}"))?;

@@ -23,6 +23,10 @@ pub enum Msg {
 #[derive(Debug)]
 pub struct Shared {
     pub protocol: Arc<dyn ChatProtocol>,
+    /// The target's base URL, without a trailing `/`.
+    pub base_url: String,
+    /// The run's one HTTP client (headers, TLS), handed to every user.
+    pub client: reqwest::Client,
     pub run_id: String,
     /// The run's clock, started by the first user's first request (so the
     /// time goose takes to start does not count as lateness).
@@ -39,6 +43,9 @@ pub struct Shared {
     pub timeout: Duration,
     pub audio: bool,
     pub mix: Mutex<PromptMix>,
+    /// Conversations: each goose user sends a conversation's turns one
+    /// after another, each with the history.
+    pub multi_turn: bool,
     pub seq: AtomicU64,
     pub active: Arc<AtomicI64>,
     pub records: Sender,

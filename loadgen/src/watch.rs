@@ -25,6 +25,7 @@ pub struct WatchArgs {
 /// Polls and reports; returns whether anything was firing at the end.
 pub async fn watch(args: &WatchArgs, mut say: impl FnMut(&str)) -> bool {
     let scraper = Scraper::new(&args.url);
+    crate::client::tls_provider();
     let hook = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -5,7 +5,7 @@
 use crate::flags::FeatureFlags;
 use crate::pipeline::Engine;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use slo::protocol::MAX_BODY_BYTES;
 use std::sync::Arc;
@@ -20,6 +20,31 @@ pub struct AppState {
     /// When set, admin actions need `Authorization: Bearer <token>`;
     /// when not, only loopback clients may take them.
     pub admin_token: Option<String>,
+    /// When set, the chat endpoints need `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// A 401 with the challenge that says which scheme to use.
+pub fn unauthorized(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// Whether a chat request carries the server's API key (always, when the
+/// server has none). The key is never logged or echoed.
+pub fn has_api_key(app: &AppState, headers: &HeaderMap) -> bool {
+    app.api_key
+        .as_deref()
+        .is_none_or(|key| bearer(headers) == Some(key))
 }
 
 /// Steps buffered between the pipeline and a slow client.

@@ -3,7 +3,7 @@
 
 use crate::faults::FaultsPatch;
 pub use crate::handler::AppState;
-use crate::handler::{STEP_BUFFER, dropped_connection, json_body};
+use crate::handler::{STEP_BUFFER, dropped_connection, json_body, unauthorized};
 use crate::metrics::now_iso;
 use crate::pipeline::{Job, Step};
 use crate::request;
@@ -69,6 +69,14 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         error(status, BodyErrorKind::Validation, message)
     };
 
+    if !crate::handler::has_api_key(&app, &headers) {
+        // Refused at the door, as an API gateway would: not a chat request.
+        return unauthorized(error(
+            StatusCode::UNAUTHORIZED,
+            BodyErrorKind::Unauthorized,
+            "this endpoint needs Authorization: Bearer <the server's API key>",
+        ));
+    }
     let bytes = match json_body(&headers, body).await {
         Ok(b) => b,
         Err((status, message)) => return reject(status, message),
@@ -274,14 +282,11 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
 fn authorize(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<(), Response> {
     match &app.admin_token {
         Some(token) => {
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
+            let given = crate::handler::bearer(headers);
             if given == Some(token.as_str()) {
                 Ok(())
             } else {
-                let mut r = error(
+                Err(unauthorized(error(
                     StatusCode::UNAUTHORIZED,
                     BodyErrorKind::Unauthorized,
                     if given.is_some() {
@@ -289,10 +294,7 @@ fn authorize(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<()
                     } else {
                         "this admin action needs Authorization: Bearer <the server's admin token>"
                     },
-                );
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                Err(r)
+                )))
             }
         }
         None if peer.ip().is_loopback() => Ok(()),

@@ -142,6 +142,17 @@ pub struct Cli {
     )]
     pub admin_token: Option<String>,
 
+    /// API key: the chat endpoints (the stream and OpenAI's) then need
+    /// `Authorization: Bearer <key>` (401 otherwise), as a staging
+    /// backend behind an API gateway does. Monitoring stays open.
+    #[arg(
+        long,
+        env = "REFSERVER_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+
     /// Initial rollout percentage of the streaming feature (0-100).
     #[arg(long, value_name = "PERCENT", default_value_t = 100,
           value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -193,6 +204,7 @@ pub struct Config {
     pub model_tokens_per_sec: f64,
     pub max_streams: u64,
     pub admin_token: Option<String>,
+    pub api_key: Option<String>,
     pub streaming_percent: u8,
     pub cache_entries: usize,
     pub events_capacity: usize,
@@ -252,6 +264,9 @@ impl Config {
                 "--admin-token (or REFSERVER_ADMIN_TOKEN) is empty; give a token or leave it unset"
             );
         }
+        if cli.api_key.as_deref() == Some("") {
+            bail!("--api-key (or REFSERVER_API_KEY) is empty; give a key or leave it unset");
+        }
         let seed = cli.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -266,6 +281,7 @@ impl Config {
             model_tokens_per_sec: cli.model_tokens_per_sec,
             max_streams: cli.max_streams,
             admin_token: cli.admin_token.clone(),
+            api_key: cli.api_key.clone(),
             streaming_percent: cli.streaming_percent,
             cache_entries: cli.cache_entries,
             events_capacity: cli.events_capacity,
@@ -301,6 +317,7 @@ impl Config {
             flags: Arc::new(FeatureFlags::new(self.streaming_percent)),
             max_streams: self.max_streams,
             admin_token: self.admin_token.clone(),
+            api_key: self.api_key.clone(),
         }
     }
 }

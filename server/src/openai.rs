@@ -123,6 +123,18 @@ pub async fn chat_completions(
         body.error.param = param;
         (status, axum::Json(body)).into_response()
     };
+    if !crate::handler::has_api_key(&app, &headers) {
+        // Refused at the door, as an API gateway would: not a chat request.
+        let body = ErrorResponse::new(
+            "invalid_request_error",
+            Some("invalid_api_key"),
+            "Incorrect API key provided; send Authorization: Bearer <the server's API key>"
+                .to_owned(),
+        );
+        return crate::handler::unauthorized(
+            (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response(),
+        );
+    }
     let bytes = match json_body(&headers, body).await {
         Ok(b) => b,
         Err((status, message)) => return reject(status, message, None),
@@ -262,6 +274,7 @@ impl ChunkStream {
                 let role = Delta {
                     role: Some("assistant".into()),
                     content: Some(String::new()),
+                    ..Delta::default()
                 };
                 out.push_back(data(&a.chunk(role, None)));
             }
@@ -270,6 +283,7 @@ impl ChunkStream {
                 let token = Delta {
                     role: None,
                     content: Some(text),
+                    ..Delta::default()
                 };
                 out.push_back(data(&a.chunk(token, None)));
             }

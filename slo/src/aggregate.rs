@@ -48,6 +48,12 @@ pub struct Histograms {
     pub first_token_corrected: LatencyHistogram,
     pub first_audio_corrected: LatencyHistogram,
     pub complete_corrected: LatencyHistogram,
+    /// Per request: (complete - first token) / (output tokens - 1).
+    pub time_per_output_token: LatencyHistogram,
+    /// Per request: complete / output tokens, the inverse of the
+    /// request's output tokens/s (percentiles map exactly).
+    pub per_output_token: LatencyHistogram,
+    pub first_reasoning: LatencyHistogram,
 }
 
 impl Histograms {
@@ -70,6 +76,19 @@ impl Histograms {
         }
         for &g in gaps_us {
             self.inter_token.record_us(u64::from(g));
+        }
+        let (n, _) = r.output_tokens();
+        if let (Some(ft), Some(c)) = (r.first_token_us, r.complete_us) {
+            if n >= 2 {
+                self.time_per_output_token
+                    .record_us(c.saturating_sub(ft) / (n - 1));
+            }
+            if n >= 1 {
+                self.per_output_token.record_us(c / n);
+            }
+        }
+        if let Some(fr) = r.first_reasoning_us {
+            self.first_reasoning.record_us(fr);
         }
     }
 
@@ -95,6 +114,9 @@ impl Histograms {
             &mut self.first_token_corrected,
             &mut self.first_audio_corrected,
             &mut self.complete_corrected,
+            &mut self.time_per_output_token,
+            &mut self.per_output_token,
+            &mut self.first_reasoning,
         ] {
             h.reset();
         }
@@ -137,6 +159,15 @@ pub struct Aggregate {
     /// The warm-up's length: the per-second series starts after it.
     pub warmup_s: f64,
     pub tokens: u64,
+    /// Output tokens of the successful requests (see
+    /// [`RequestRecord::output_tokens`]).
+    pub output_tokens: u64,
+    /// Successful requests whose output tokens were counted from the
+    /// stream because the server gave no count.
+    pub output_counted: u64,
+    pub input_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub requests_with_reasoning: u64,
     pub underruns: u64,
     pub requests_with_underrun: u64,
     pub requests_with_audio: u64,
@@ -227,6 +258,18 @@ impl Aggregate {
             .saturating_add(r.tts_cache_misses.unwrap_or(0));
         if r.outcome.is_ok() {
             self.histograms.add(r, gaps_us);
+            let (n, from_server) = r.output_tokens();
+            self.output_tokens = self.output_tokens.saturating_add(n);
+            self.output_counted += u64::from(!from_server);
+            self.input_tokens = self
+                .input_tokens
+                .saturating_add(r.input_tokens.unwrap_or(0));
+        }
+        if r.reasoning_tokens > 0 {
+            self.reasoning_tokens = self
+                .reasoning_tokens
+                .saturating_add(u64::from(r.reasoning_tokens));
+            self.requests_with_reasoning += 1;
         }
         if self.goodput_limits.admits(r) {
             self.good += 1;
@@ -387,12 +430,25 @@ impl Aggregate {
                 first_audio: lat(&h.first_audio, Some(&h.first_audio_corrected)),
                 complete: lat(&h.complete, Some(&h.complete_corrected)),
                 inter_token: lat(&h.inter_token, None),
+                time_per_output_token: lat(&h.time_per_output_token, None),
+                first_reasoning: lat(&h.first_reasoning, None),
             },
             scheduled_latency_ms: LatencyTable {
                 first_token: user(&h.first_token, &h.first_token_corrected),
                 first_audio: user(&h.first_audio, &h.first_audio_corrected),
                 complete: user(&h.complete, &h.complete_corrected),
                 inter_token: LatencyFigures::of(&h.inter_token, None),
+                time_per_output_token: LatencyFigures::of(&h.time_per_output_token, None),
+                first_reasoning: LatencyFigures::of(&h.first_reasoning, None),
+            },
+            tokens: TokenFigures {
+                output: self.output_tokens,
+                input: self.input_tokens,
+                counted_from_stream: self.output_counted,
+                output_per_s: self.output_tokens as f64 / secs,
+                per_request_per_s: RateFigures::inverse_of(&h.per_output_token),
+                reasoning: self.reasoning_tokens,
+                requests_with_reasoning: self.requests_with_reasoning,
             },
             audio: AudioFigures {
                 requests_with_audio: self.requests_with_audio,
@@ -494,6 +550,66 @@ pub struct LatencyTable {
     pub first_audio: LatencyFigures,
     pub complete: LatencyFigures,
     pub inter_token: LatencyFigures,
+    /// Per request, (complete - first token) / (output tokens - 1): the
+    /// LLM tools' TPOT.
+    #[serde(default)]
+    pub time_per_output_token: LatencyFigures,
+    /// The first reasoning chunk (models that think before they answer).
+    #[serde(default)]
+    pub first_reasoning: LatencyFigures,
+}
+
+/// Output tokens, as the LLM benchmarks count them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenFigures {
+    /// Output tokens of the successful requests: the server's count where
+    /// it gave one (`usage.completion_tokens`, `done.wordCount`), else the
+    /// token events counted.
+    pub output: u64,
+    /// Prompt tokens of the successful requests, as the server counted
+    /// them (OpenAI `usage.prompt_tokens`; 0 when it gives no count).
+    pub input: u64,
+    /// Successful requests whose count is the token events counted (the
+    /// server gave none).
+    pub counted_from_stream: u64,
+    /// `output` per second of the measured part.
+    pub output_per_s: f64,
+    /// Each successful request's output tokens / its complete time.
+    pub per_request_per_s: RateFigures,
+    /// Reasoning chunks (not in `output`).
+    pub reasoning: u64,
+    pub requests_with_reasoning: u64,
+}
+
+/// Percentiles of a per-request rate, where low is bad: `p5` is the rate
+/// that 95 % of requests reach or beat.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RateFigures {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p10: Option<f64>,
+    pub p5: Option<f64>,
+    pub p1: Option<f64>,
+}
+
+impl RateFigures {
+    /// From a histogram of µs per unit: the rate's q-quantile is the
+    /// inverse of the time's (1 - q)-quantile.
+    fn inverse_of(h: &LatencyHistogram) -> RateFigures {
+        let at = |q: f64| {
+            (!h.is_empty()).then(|| {
+                let us = h.quantile_us(q).max(1) as f64;
+                (1e6 / us * 1000.0).round() / 1000.0
+            })
+        };
+        RateFigures {
+            count: h.len(),
+            p50: at(0.50),
+            p10: at(0.90),
+            p5: at(0.95),
+            p1: at(0.99),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -578,6 +694,9 @@ pub struct Figures {
     /// closed model (where the two are the same). Verdicts judge these.
     pub scheduled_latency_ms: LatencyTable,
     pub audio: AudioFigures,
+    /// Output tokens (TPOT is `latency_ms.time_per_output_token`).
+    #[serde(default)]
+    pub tokens: TokenFigures,
     pub throughput: Throughput,
     pub cache: CacheFigures,
 }
@@ -598,6 +717,49 @@ mod tests {
             kb_cache: Some("hit".into()),
             ..RequestRecord::default()
         }
+    }
+
+    #[test]
+    fn time_per_output_token_and_rates_per_request() {
+        let mut a = Aggregate::default();
+        // 100 ms to the first of 11 tokens, 1100 ms complete: 100 ms a
+        // token after the first; 10 tokens/s over the whole request.
+        let r = RequestRecord {
+            first_token_us: Some(100_000),
+            complete_us: Some(1_100_000),
+            end_us: 1_100_000,
+            tokens: 11,
+            ..RequestRecord::default()
+        };
+        a.add(&r, &[]);
+        // The server's count wins over the events counted.
+        a.add(
+            &RequestRecord {
+                word_count: Some(21),
+                reasoning_tokens: 4,
+                first_reasoning_us: Some(50_000),
+                ..r.clone()
+            },
+            &[],
+        );
+        let f = a.figures(Duration::from_secs(2), false);
+        let tpot = &f.latency_ms.time_per_output_token;
+        assert_eq!(tpot.count, 2);
+        // HdrHistogram keeps 3 significant digits.
+        let near = |v: Option<f64>, want: f64| (v.unwrap() - want).abs() <= want / 500.0;
+        assert!(near(tpot.max, 100.0) && near(tpot.p50, 50.0), "{tpot:?}");
+        assert_eq!(f.tokens.output, 32);
+        assert_eq!(f.tokens.counted_from_stream, 1);
+        assert_eq!(f.tokens.output_per_s, 16.0);
+        let rate = &f.tokens.per_request_per_s;
+        assert_eq!(rate.count, 2);
+        // 11 tokens in 1.1 s (10/s) and 21 in 1.1 s (~19.09/s): the slow
+        // tail is the 10/s request.
+        // p50 of two: nearest rank, the faster one (21 tokens in 1.1 s).
+        assert!(near(rate.p5, 10.0) && near(rate.p50, 19.09), "{rate:?}");
+        assert_eq!(f.tokens.reasoning, 4);
+        assert_eq!(f.tokens.requests_with_reasoning, 1);
+        assert!(near(f.latency_ms.first_reasoning.p50, 50.0));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod capacity;
 pub mod compare;
 pub mod evidence;
 pub mod format;
+pub mod headers;
 pub mod histogram;
 pub mod logs;
 pub mod monitoring;
@@ -29,5 +30,6 @@ pub mod self_check;
 pub mod server_view;
 pub mod severity;
 pub mod sse;
+pub mod template;
 #[cfg(test)]
 mod test_rng;

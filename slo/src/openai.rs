@@ -149,6 +149,12 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// A reasoning model's thinking (vLLM, DeepSeek: `reasoning_content`;
+    /// newer servers: `reasoning`): not the answer's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -281,6 +287,7 @@ mod tests {
                 delta: Delta {
                     role: None,
                     content: Some("Hi".into()),
+                    ..Delta::default()
                 },
                 finish_reason: None,
             }],

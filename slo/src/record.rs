@@ -136,6 +136,23 @@ pub struct RequestRecord {
     /// the client's, not the server's.
     #[serde(default)]
     pub client_stall_us: u64,
+    /// Reasoning chunks (OpenAI `delta.reasoning_content` or `reasoning`):
+    /// not tokens of the answer.
+    #[serde(default)]
+    pub reasoning_tokens: u32,
+    /// The first reasoning chunk, from the start.
+    #[serde(default)]
+    pub first_reasoning_us: Option<u64>,
+    /// The server's count of the prompt's tokens (OpenAI
+    /// `usage.prompt_tokens`: the whole history of a conversation).
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    /// Characters of the question sent (the last turn).
+    #[serde(default)]
+    pub prompt_chars: u32,
+    /// The turn of its conversation, from 0 (0 for a single question).
+    #[serde(default)]
+    pub turn: u32,
 }
 
 /// A scheduler stall longer than this distorts the latencies it overlaps
@@ -145,6 +162,16 @@ pub struct RequestRecord {
 pub const STALL_FLAG_US: u64 = 50_000;
 
 impl RequestRecord {
+    /// The output tokens of the answer: the server's count where it gave
+    /// one (`usage.completion_tokens`, `done.wordCount`), else the token
+    /// events counted; and whether it was the server's.
+    pub fn output_tokens(&self) -> (u64, bool) {
+        match self.word_count {
+            Some(n) => (n, true),
+            None => (u64::from(self.tokens), false),
+        }
+    }
+
     /// An open-model arrival that was never sent: `at_us` is when it was
     /// given up, from the run start.
     pub fn dropped(seq: u64, scheduled_us: u64, at_us: u64, warmup: bool) -> Self {
@@ -181,6 +208,20 @@ pub fn playback(chunks: &[(u64, u64)]) -> (u32, u64) {
         ends += dur * 1000;
     }
     (underruns, stall)
+}
+
+/// The server's own view of one request, when the protocol reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerFigures {
+    pub first_token_ms: Option<u64>,
+    pub first_audio_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub word_count: Option<u64>,
+    pub kb_cache: Option<String>,
+    pub tts_cache_hits: Option<u64>,
+    pub tts_cache_misses: Option<u64>,
+    /// The server's count of the prompt's tokens.
+    pub input_tokens: Option<u64>,
 }
 
 #[cfg(test)]

@@ -295,11 +295,38 @@ pub struct ScenarioInfo {
     pub description: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetInfo {
     pub url: String,
     /// The reference server started in-process.
     pub embedded: bool,
+    /// The wire format spoken (`chat-v1`, `openai-chat`, `template`).
+    #[serde(default)]
+    pub protocol: String,
+    /// The names of the headers added to each request (never the values).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// The CA bundle trusted besides the system's, when one was given.
+    #[serde(default)]
+    pub ca_cert: Option<String>,
+    /// TLS certificates were not verified (`--insecure`).
+    #[serde(default)]
+    pub tls_insecure: bool,
+}
+
+impl TargetInfo {
+    /// What a reader must know about how the target was reached, said at
+    /// the top of every report.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.tls_insecure {
+            w.push(format!(
+                "INSECURE: the TLS certificate of {} was not verified (--insecure / tls.insecure): anyone between the load generator and the target could have answered",
+                self.url
+            ));
+        }
+        w
+    }
 }
 
 #[cfg(test)]
@@ -317,7 +344,7 @@ mod build_tests {
             },
             target: TargetInfo {
                 url: "http://127.0.0.1:9".into(),
-                embedded: false,
+                ..TargetInfo::default()
             },
             load: Value::Null,
             started_at: String::new(),

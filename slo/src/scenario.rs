@@ -59,6 +59,100 @@ pub struct Scenario {
     /// The request of `openai-chat`.
     #[serde(default)]
     pub openai: Option<OpenAiRequest>,
+    /// Request headers, e.g. `Authorization = "Bearer ${API_KEY}"`;
+    /// `${NAME}` is read from the environment. Values are never written
+    /// to any output (only the names are).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// How an `https://` target is trusted.
+    #[serde(default)]
+    pub tls: Tls,
+    /// The request and the event rules of `protocol = "template"`.
+    #[serde(default)]
+    pub template: Option<crate::template::Template>,
+    /// Prompts (or conversations) from a file instead of the built-in
+    /// corpus.
+    #[serde(default)]
+    pub dataset: Option<Dataset>,
+}
+
+/// A file of prompts: plain text (one a line), JSONL or CSV.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// The file, relative to the scenario file.
+    pub file: PathBuf,
+    /// `text`, `jsonl` or `csv`; absent: from the file's extension
+    /// (`.txt`, `.jsonl`, `.csv`).
+    pub format: Option<DatasetFormat>,
+    /// JSONL and CSV: the field (column) holding the prompt (default
+    /// `prompt`).
+    pub field: Option<String>,
+    /// JSONL, `openai-chat`, closed model: the field holding a
+    /// conversation, a list of user turns; each turn is sent with the
+    /// history (the earlier turns and the answers received), as a chat
+    /// client does.
+    pub turns_field: Option<String>,
+    /// `shuffle` (the default: a new order each pass, from the seed) or
+    /// `sequential` (the file's order, over and over).
+    #[serde(default)]
+    pub order: DatasetOrder,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetFormat {
+    Text,
+    Jsonl,
+    Csv,
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetOrder {
+    #[default]
+    Shuffle,
+    Sequential,
+}
+
+impl Dataset {
+    /// The format given, or the one the file's extension names.
+    pub fn format(&self) -> Option<DatasetFormat> {
+        self.format.or_else(|| {
+            match self
+                .file
+                .extension()?
+                .to_str()?
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "txt" | "text" => Some(DatasetFormat::Text),
+                "jsonl" | "ndjson" => Some(DatasetFormat::Jsonl),
+                "csv" => Some(DatasetFormat::Csv),
+                _ => None,
+            }
+        })
+    }
+
+    /// The prompt's field (JSONL, CSV).
+    pub fn field(&self) -> &str {
+        self.field.as_deref().unwrap_or("prompt")
+    }
+}
+
+/// Trust for an `https://` target.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// A PEM bundle of CA certificates to trust besides the system's,
+    /// relative to the scenario file.
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any certificate (no verification at all). Said loudly in
+    /// every report of the run.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// A wire format the load generator speaks.
@@ -70,6 +164,8 @@ pub enum ProtocolName {
     #[default]
     ChatV1,
     OpenaiChat,
+    /// Any JSON-over-SSE API, described by the `[template]` table.
+    Template,
 }
 
 impl ProtocolName {
@@ -77,6 +173,7 @@ impl ProtocolName {
         match self {
             ProtocolName::ChatV1 => "chat-v1",
             ProtocolName::OpenaiChat => "openai-chat",
+            ProtocolName::Template => "template",
         }
     }
 }
@@ -262,6 +359,13 @@ impl Scenario {
             line: line_of(text, e.field),
             message: e.to_string(),
         })?;
+        if let Some(t) = &scenario.template {
+            t.check().map_err(|(key, problem)| FileError {
+                file: file.to_owned(),
+                line: template_line(text, &key),
+                message: format!("{key}: {problem}"),
+            })?;
+        }
         Ok(scenario)
     }
 
@@ -293,6 +397,22 @@ impl Scenario {
                 "target",
                 format!("a base URL starting with http:// or https://, got {t:?}"),
             ));
+        }
+        if let Some(t) = &self.target
+            && t.split_once("://")
+                .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or("").contains('@'))
+        {
+            return Err((
+                "target",
+                "credentials in the URL would be written to the report; give them as a header instead (e.g. [headers] Authorization = \"Basic ${CREDENTIALS}\")".into(),
+            ));
+        }
+        if let Some(e) = self
+            .headers
+            .keys()
+            .find_map(|name| crate::headers::check_name(name).err())
+        {
+            return Err(("headers", e));
         }
         if self.duration.is_zero() {
             return Err(("duration", "must be longer than 0, e.g. \"30s\"".into()));
@@ -390,12 +510,69 @@ impl Scenario {
                     .into(),
             ));
         }
+        if self.template.is_some() && self.protocol != ProtocolName::Template {
+            return Err(("template", "only with protocol = \"template\"".into()));
+        }
+        if self.protocol == ProtocolName::Template && self.template.is_none() {
+            return Err((
+                "protocol",
+                "template needs a [template] table: the path, the body and the event rules (see README, \"Your own wire format\")".into(),
+            ));
+        }
         if let Some(o) = &self.openai {
             if o.model.trim().is_empty() {
                 return Err(("openai.model", "the model name, e.g. \"llama-3-8b\"".into()));
             }
             if o.max_tokens == Some(0) {
                 return Err(("openai.max_tokens", "at least 1".into()));
+            }
+        }
+        if let Some(d) = &self.dataset {
+            let format = d.format().ok_or((
+                "dataset.format",
+                format!(
+                    "text, jsonl or csv (the extension of {} does not say)",
+                    d.file.display()
+                ),
+            ))?;
+            if !r.prompts.is_empty() {
+                return Err((
+                    "dataset",
+                    "either request.prompts or a [dataset], not both".into(),
+                ));
+            }
+            if format == DatasetFormat::Text && (d.field.is_some() || d.turns_field.is_some()) {
+                return Err((
+                    "dataset.field",
+                    "a text dataset is one prompt a line: no field".into(),
+                ));
+            }
+            if d.turns_field.is_some() {
+                if d.field.is_some() {
+                    return Err((
+                        "dataset.turns_field",
+                        "either field (one prompt) or turns_field (a conversation), not both"
+                            .into(),
+                    ));
+                }
+                if format != DatasetFormat::Jsonl {
+                    return Err((
+                        "dataset.turns_field",
+                        "conversations come from a JSONL dataset (a list of turns a line)".into(),
+                    ));
+                }
+                if self.protocol != ProtocolName::OpenaiChat {
+                    return Err((
+                        "dataset.turns_field",
+                        "conversations need protocol = \"openai-chat\" (its messages carry the history)".into(),
+                    ));
+                }
+                if self.load.model != Model::Closed {
+                    return Err((
+                        "dataset.turns_field",
+                        "conversations need model = \"closed\": a turn waits for the answer before it".into(),
+                    ));
+                }
             }
         }
         if let Some(p) = r
@@ -448,6 +625,42 @@ pub fn toml_error(e: toml::de::Error, file: &str, text: &str) -> FileError {
             None => e.message().to_owned(),
         },
     }
+}
+
+/// The line of a template key: `template.event[N].key` is looked for in
+/// the Nth `[[template.event]]` table (its header when the key is not
+/// written there), any other key as [`line_of`] finds it.
+fn template_line(text: &str, key: &str) -> Option<usize> {
+    let Some(rest) = key.strip_prefix("template.event[") else {
+        return line_of(text, key)
+            .or_else(|| line_of(text, key.rsplit_once('.').map_or(key, |(t, _)| t)));
+    };
+    let (n, field) = rest.split_once("].")?;
+    let n: usize = n.parse().ok()?;
+    let field = field.split('.').next()?;
+    let mut seen = 0;
+    let mut header = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            if header.is_some() {
+                break;
+            }
+            if t.trim_start_matches('[').trim_end_matches(']').trim() == "template.event"
+                && t.starts_with("[[")
+            {
+                seen += 1;
+                if seen == n {
+                    header = Some(i + 1);
+                }
+            }
+            continue;
+        }
+        if header.is_some() && t.split_once('=').is_some_and(|(k, _)| k.trim() == field) {
+            return Some(i + 1);
+        }
+    }
+    header
 }
 
 /// The line of `key` (dotted: `load.rate`) in a TOML text, for messages.

@@ -113,3 +113,123 @@ impl Pixels {
         self.bytes.chunks(self.samples).filter(|p| keep(p)).count()
     }
 }
+
+/// A program the test started, killed when dropped (a failed assertion
+/// leaves nothing running).
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 5 s");
+}
+
+/// Runs a command to its end; panics with its output when it fails.
+fn must(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start ({e}); ci/install.sh installs it"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and
+/// localhost, made by the `openssl` command in `dir`: returns the paths
+/// of the CA certificate, the server certificate and its key (PEM).
+pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name);
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    must(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=loadgen test CA",
+            ])
+            .args(ec)
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .arg("-keyout")
+            .arg(p("ca.key"))
+            .arg("-out")
+            .arg(p("ca.pem")),
+        "openssl (the test CA)",
+    );
+    must(
+        Command::new("openssl")
+            .args(["req", "-nodes", "-subj", "/CN=127.0.0.1"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(p("server.key"))
+            .arg("-out")
+            .arg(p("server.csr")),
+        "openssl (the server key)",
+    );
+    std::fs::write(
+        p("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n",
+    )
+    .expect("the extensions file is written");
+    must(
+        Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(p("server.csr"))
+            .arg("-CA")
+            .arg(p("ca.pem"))
+            .arg("-CAkey")
+            .arg(p("ca.key"))
+            .arg("-extfile")
+            .arg(p("server.ext"))
+            .arg("-out")
+            .arg(p("server.pem")),
+        "openssl (the server certificate)",
+    );
+    (p("ca.pem"), p("server.pem"), p("server.key"))
+}
+
+/// Debian's nginx on 127.0.0.1:`port` with `server` (the body of one
+/// `server { }` block, `listen` included), its logs, pid and temp files
+/// in `dir`. Returns once it listens.
+pub fn nginx(dir: &Path, port: u16, server: &str) -> Daemon {
+    let d = dir.display();
+    let conf = format!(
+        "error_log {d}/nginx-error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n  access_log {d}/nginx-access.log;\n  client_body_temp_path {d}/nginx-tmp;\n  proxy_temp_path {d}/nginx-tmp;\n  \
+         fastcgi_temp_path {d}/nginx-tmp;\n  uwsgi_temp_path {d}/nginx-tmp;\n  scgi_temp_path {d}/nginx-tmp;\n  server {{\n{server}\n  }}\n}}\n"
+    );
+    let file = dir.join("nginx.conf");
+    std::fs::write(&file, conf).expect("nginx.conf is written");
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&file)
+        .args(["-g", "daemon off; master_process on;"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("nginx (Debian package, installed by ci/install.sh) starts");
+    let daemon = Daemon(child);
+    wait_for_port(port, "nginx");
+    daemon
+}

@@ -17,7 +17,12 @@ use testkit::root;
 fn mean_generation_s(scenario: &Path, profile: &Profile) -> f64 {
     let sc = loadgen::files::read_scenario(scenario).unwrap();
     let r = &sc.request;
-    let mut mix = loadgen::mix::PromptMix::new(sc.seed, &r.prompts, &r.chatbot_ids, r.repeat_ratio);
+    let mut mix = loadgen::mix::PromptMix::new(
+        sc.seed,
+        loadgen::mix::Source::prompts(&r.prompts),
+        &r.chatbot_ids,
+        r.repeat_ratio,
+    );
     let n = 5000;
     let words: usize = (0..n)
         .map(|_| {

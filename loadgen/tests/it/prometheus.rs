@@ -74,7 +74,7 @@ async fn grafana_queries_name_exported_metrics() {
     let config =
         server::Config::from_args(["--listen", "127.0.0.1:0", "--profile", "fast"]).unwrap();
     let running = server::spawn(&config).await.unwrap();
-    let text = reqwest::get(format!("{}/metrics", running.url()))
+    let text = crate::support::get(format!("{}/metrics", running.url()))
         .await
         .unwrap()
         .text()
@@ -149,7 +149,7 @@ async fn try_query(prom: &str, q: &str) -> Option<f64> {
             }
         })
         .collect();
-    let r: serde_json::Value = reqwest::get(format!("{prom}/api/v1/query?query={encoded}"))
+    let r: serde_json::Value = crate::support::get(format!("{prom}/api/v1/query?query={encoded}"))
         .await
         .ok()?
         .json()
@@ -205,7 +205,7 @@ async fn promql_agrees_with_the_harness() {
     let prom = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..100 {
-        if reqwest::get(format!("{prom}/-/ready"))
+        if crate::support::get(format!("{prom}/-/ready"))
             .await
             .is_ok_and(|r| r.status().is_success())
         {

@@ -49,6 +49,9 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         rate: None,
         slo: None,
         protocol: None,
+        headers: Vec::new(),
+        ca_cert: None,
+        insecure: false,
         fail_on: loadgen::FailOnArg::Warning,
         allow_missing: false,
         accept_inconclusive: false,
@@ -110,4 +113,10 @@ pub async fn canned(response: &'static [u8]) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// `GET url` (with the TLS provider the load generator installs).
+pub async fn get(url: String) -> reqwest::Result<reqwest::Response> {
+    loadgen::client::tls_provider();
+    reqwest::get(url).await
 }

@@ -143,7 +143,7 @@ async fn sigterm_lets_open_streams_finish_and_logs_are_json_lines() {
     stream_open(&url).await;
     sigterm(&child);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let refused = reqwest::Client::new()
+    let refused = crate::support::http()
         .post(format!("{url}/api/chat/stream"))
         .json(&body("too late", None, false))
         .send()

@@ -235,7 +235,7 @@ async fn prometheus_exposition_counts_the_traffic() {
     for i in 0..4 {
         chat(&url, &body(&format!("q{}", i % 2), None, true)).await;
     }
-    let resp = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    let resp = crate::support::get(format!("{url}/metrics")).await.unwrap();
     assert!(
         resp.headers()["content-type"]
             .to_str()
@@ -288,7 +288,7 @@ async fn every_answer_keeps_its_committed_schema() {
     assert_eq!(r.names().last(), Some(&"done"));
     let r = chat(&url, &json!({"chatbotId": "nope", "message": "x"})).await;
     assert_eq!(r.status, 400);
-    let client = reqwest::Client::new();
+    let client = crate::support::http();
     let post = |path: &str, body: Value| client.post(format!("{url}{path}")).json(&body).send();
     let faults = post(
         slo::monitoring::paths::ADMIN_FAULTS,

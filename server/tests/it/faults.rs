@@ -77,7 +77,7 @@ async fn stalls_and_slow_speech_add_their_delay() {
 async fn faults_change_at_run_time_through_the_admin_endpoint() {
     let server = start(EXACT).await;
     let url = server.url();
-    let client = reqwest::Client::new();
+    let client = crate::support::http();
     let post = async |b: serde_json::Value| {
         let r = client
             .post(format!("{url}/api/admin/faults"))

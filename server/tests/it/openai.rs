@@ -10,7 +10,7 @@ use slo::sse::SseParser;
 /// The `data:` of every event of a streamed answer, and whether the
 /// connection broke.
 async fn stream(url: &str, body: &Value) -> (u16, Vec<String>, bool) {
-    let mut resp = reqwest::Client::new()
+    let mut resp = crate::support::http()
         .post(format!("{url}{CHAT_COMPLETIONS_PATH}"))
         .json(body)
         .send()
@@ -29,7 +29,7 @@ async fn stream(url: &str, body: &Value) -> (u16, Vec<String>, bool) {
 }
 
 async fn once(url: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    let r = crate::support::http()
         .post(format!("{url}{CHAT_COMPLETIONS_PATH}"))
         .json(body)
         .send()

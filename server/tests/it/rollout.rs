@@ -15,7 +15,7 @@ fn fnv(s: &str) -> u64 {
 }
 
 async fn set_rollout(url: &str, auth: Option<&str>, body: Value) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    let mut req = crate::support::http()
         .post(format!("{url}/api/metrics/feature-flags/rollout"))
         .json(&body);
     if let Some(a) = auth {
@@ -119,7 +119,7 @@ async fn with_an_admin_token_a_flag_change_needs_it() {
     let (_, flags) = get_json(&url, "/api/metrics/feature-flags").await;
     assert_eq!(flags["flags"]["streaming"]["percentage"], 10);
     // The faults endpoint follows the same rule.
-    let r = reqwest::get(format!("{url}/api/admin/faults"))
+    let r = crate::support::get(format!("{url}/api/admin/faults"))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);

@@ -87,7 +87,7 @@ pub async fn chat(url: &str, body: &Value) -> Reply {
 }
 
 pub async fn chat_raw(url: &str, content_type: &str, body: Vec<u8>) -> Reply {
-    let client = reqwest::Client::new();
+    let client = crate::support::http();
     let sent = Instant::now();
     let mut resp = client
         .post(format!("{url}/api/chat/stream"))
@@ -141,7 +141,7 @@ pub async fn chat_raw(url: &str, content_type: &str, body: Vec<u8>) -> Reply {
 }
 
 pub async fn get_json(url: &str, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+    let r = crate::support::get(format!("{url}{path}")).await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
 }
@@ -187,4 +187,16 @@ pub async fn eventually(mut f: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("the condition did not hold within 10 s");
+}
+
+/// An HTTP client (the workspace's reqwest speaks TLS with ring, whose
+/// provider is installed first).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `GET url`.
+pub async fn get(url: String) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
 }

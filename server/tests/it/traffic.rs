@@ -44,7 +44,7 @@ async fn counters_follow_the_traffic() {
 async fn a_client_that_leaves_mid_stream_frees_its_stream() {
     let server = start(&["--profile", "fast", "--token-interval-ms", "50"]).await;
     let url = server.url();
-    let mut resp = reqwest::Client::new()
+    let mut resp = crate::support::http()
         .post(format!("{url}/api/chat/stream"))
         .json(&body("a long answer please", None, true))
         .send()
@@ -74,7 +74,7 @@ async fn beyond_max_streams_the_answer_is_503_with_retry_after() {
     ])
     .await;
     let url = server.url();
-    let client = reqwest::Client::new();
+    let client = crate::support::http();
     let open = async || {
         client
             .post(format!("{url}/api/chat/stream"))

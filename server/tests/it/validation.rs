@@ -161,7 +161,7 @@ async fn an_oversized_chunked_body_is_413_too() {
     let server = start(EXACT).await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http()
         .post(format!("{}/api/chat/stream", server.url()))
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
@@ -173,5 +173,48 @@ async fn an_oversized_chunked_body_is_413_too() {
     assert_eq!(resp.status().as_u16(), 413);
     let j: serde_json::Value = resp.json().await.unwrap();
     assert!(j["error"]["message"].as_str().unwrap().contains("64 KiB"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_an_api_key_the_chat_endpoints_need_it_and_monitoring_does_not() {
+    let mut args = EXACT.to_vec();
+    args.extend(["--api-key", "k-123"]);
+    let server = start(&args).await;
+    let url = server.url();
+    let chat = json!({"chatbotId": BOT, "message": "Hi?", "audio": false});
+    let openai =
+        json!({"model": "m", "messages": [{"role": "user", "content": "Hi?"}], "stream": false});
+    for (path, body) in [
+        ("/api/chat/stream", &chat),
+        ("/v1/chat/completions", &openai),
+    ] {
+        for (auth, want) in [
+            (None, 401),
+            (Some("Bearer k-12"), 401),
+            (Some("Bearer k-123"), 200),
+        ] {
+            let mut req = crate::support::http()
+                .post(format!("{url}{path}"))
+                .json(body);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), want, "{path} with {auth:?}");
+            if want == 401 {
+                assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+                let text = resp.text().await.unwrap();
+                assert!(
+                    text.contains("API key") && !text.contains("k-123"),
+                    "{text}"
+                );
+            } else {
+                let _ = resp.bytes().await.unwrap();
+            }
+        }
+    }
+    let (status, _) = get_json(&url, slo::monitoring::paths::HEALTH).await;
+    assert_eq!(status, 200);
     server.stop().await.unwrap();
 }

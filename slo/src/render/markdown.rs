@@ -35,6 +35,9 @@ pub fn render(r: &Report) -> String {
         num(r.figures.goodput),
         r.severity.map_or("none".to_owned(), |s| format!("{s:?}")),
     );
+    for w in r.target.warnings() {
+        let _ = writeln!(o, "\n> **⚠ {w}**");
+    }
     if !r.verdict_reasons.is_empty() {
         let _ = writeln!(o, "\nWhy it failed:\n");
         for reason in &r.verdict_reasons {
@@ -107,12 +110,43 @@ pub fn render(r: &Report) -> String {
         ("first audio", &l.first_audio),
         ("complete", &l.complete),
         ("inter-token", &l.inter_token),
-    ] {
+        ("time per output token", &l.time_per_output_token),
+        ("first reasoning", &l.first_reasoning),
+    ]
+    .into_iter()
+    .filter(|(name, f)| *name != "first reasoning" || f.count > 0)
+    {
         row(name, f);
         if let Some(c) = &f.corrected {
             row(&format!("{name} (corrected)"), c);
         }
     }
+
+    let t = &r.figures.tokens;
+    let _ = writeln!(
+        o,
+        "\nOutput tokens: {} ({}/s overall; per request p50 {}/s, p5 {}/s){}{}.",
+        t.output,
+        num(t.output_per_s),
+        opt(t.per_request_per_s.p50),
+        opt(t.per_request_per_s.p5),
+        if t.counted_from_stream > 0 {
+            format!(
+                "; counted from the stream for {} requests (no server count)",
+                t.counted_from_stream
+            )
+        } else {
+            String::new()
+        },
+        if t.reasoning > 0 {
+            format!(
+                "; {} reasoning tokens in {} requests",
+                t.reasoning, t.requests_with_reasoning
+            )
+        } else {
+            String::new()
+        },
+    );
 
     let _ = writeln!(o, "\n## Errors\n");
     let _ = writeln!(o, "| type | count |");

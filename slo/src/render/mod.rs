@@ -154,7 +154,8 @@ mod tests {
             },
             target: TargetInfo {
                 url: "http://127.0.0.1:9".into(),
-                embedded: false,
+                protocol: "chat-v1".into(),
+                ..TargetInfo::default()
             },
             load: json!({"model": {"model": "closed", "users": 2}}),
             started_at: "2026-01-01T00:00:00.000Z".into(),
