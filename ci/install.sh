@@ -10,6 +10,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # junit.xml is validated against ci/junit.xsd with xmllint.
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
+# A real Redis for the reference server's Redis caches.
+{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || need_apt+=(redis-server)
 # nginx is the TLS-terminating proxy of the HTTPS tests; openssl makes
 # their certificates.
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)

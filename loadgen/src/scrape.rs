@@ -88,7 +88,8 @@ impl Scraper {
                             .map_or("unknown", |h| h.status.as_str())
                             .to_owned(),
                         http_status: Some(code),
-                        active_streams: health.map(|h| h.checks.active_streams.value),
+                        active_streams: health.as_ref().map(|h| h.checks.active_streams.value),
+                        cache: health.map(|h| h.checks.redis.value),
                     }
                 }
                 Err(_) => HealthSample {
@@ -96,6 +97,7 @@ impl Scraper {
                     status: "unreachable".into(),
                     http_status: None,
                     active_streams: None,
+                    cache: None,
                 },
             };
             out.lock().expect("health lock").push(sample);

@@ -24,12 +24,15 @@ pub struct AppState {
     pub api_key: Option<String>,
 }
 
-/// The bearer token of a request, if any.
+/// The bearer token of a request, if any. The scheme is case-insensitive
+/// (RFC 7235: `bearer x` is `Bearer x`), spaces after it are skipped.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+        .filter(|t| !t.is_empty())
 }
 
 /// A 401 with the challenge that says which scheme to use.
@@ -123,4 +126,24 @@ pub fn refuse_over_limit(app: &AppState) -> String {
         .metrics
         .rejected(slo::protocol::ErrorKind::Other, &message);
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            bearer(&h).map(str::to_owned)
+        };
+        assert_eq!(with("Bearer t1").as_deref(), Some("t1"));
+        assert_eq!(with("bearer t1").as_deref(), Some("t1"));
+        assert_eq!(with("BEARER  t1").as_deref(), Some("t1"));
+        assert_eq!(with("Basic dTpw"), None);
+        assert_eq!(with("Bearer "), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
 }

@@ -204,7 +204,8 @@ fn named<T: serde::Serialize>(name: &str, data: &T) -> Result<Event, std::io::Er
 }
 
 async fn health(State(app): State<AppState>) -> Response {
-    let body = app.engine.metrics.health();
+    let cache = app.engine.cache_state().await;
+    let body = app.engine.metrics.health(&cache);
     let status = if body.status == monitoring::HealthStatus::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -158,6 +158,21 @@ pub struct Cli {
           value_parser = clap::value_parser!(u8).range(0..=100))]
     pub streaming_percent: u8,
 
+    /// Where the KB and TTS caches live: `memory` (in this process, the
+    /// default) or a Redis, `redis://HOST:PORT[/DB]`. A Redis that stops
+    /// answering makes every lookup a miss (never an error to the user)
+    /// and the health degraded; the server reconnects by itself.
+    #[arg(long, value_name = "memory|URL", default_value = "memory")]
+    pub cache: String,
+
+    /// How long a Redis cache entry lives.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// The prefix of the server's Redis keys (`PREFIX:kb:...`, `PREFIX:tts:...`).
+    #[arg(long, value_name = "PREFIX", default_value = "refserver")]
+    pub cache_prefix: String,
+
     /// Entries of each cache (KB, TTS); 0 turns caching off.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub cache_entries: usize,
@@ -206,7 +221,7 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub api_key: Option<String>,
     pub streaming_percent: u8,
-    pub cache_entries: usize,
+    pub cache: pipeline::CacheChoice,
     pub events_capacity: usize,
     pub shutdown_grace: Duration,
 }
@@ -267,6 +282,30 @@ impl Config {
         if cli.api_key.as_deref() == Some("") {
             bail!("--api-key (or REFSERVER_API_KEY) is empty; give a key or leave it unset");
         }
+        let cache = match cli.cache.as_str() {
+            "memory" => pipeline::CacheChoice::Memory {
+                entries: cli.cache_entries,
+            },
+            url if url.starts_with("redis://") => {
+                if cli.cache_prefix.is_empty() || cli.cache_prefix.contains(char::is_whitespace) {
+                    bail!(
+                        "--cache-prefix: a prefix without spaces, e.g. refserver; got {:?}",
+                        cli.cache_prefix
+                    );
+                }
+                if cli.cache_ttl.as_secs() == 0 {
+                    bail!("--cache-ttl: at least 1s, got {:?}", cli.cache_ttl);
+                }
+                pipeline::CacheChoice::Redis {
+                    link: Arc::new(cache::RedisLink::new(url).map_err(anyhow::Error::msg)?),
+                    prefix: cli.cache_prefix.clone(),
+                    ttl: cli.cache_ttl,
+                }
+            }
+            other => bail!(
+                "--cache: `memory` or a Redis URL like redis://127.0.0.1:6379/0, got {other:?}"
+            ),
+        };
         let seed = cli.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -283,7 +322,7 @@ impl Config {
             admin_token: cli.admin_token.clone(),
             api_key: cli.api_key.clone(),
             streaming_percent: cli.streaming_percent,
-            cache_entries: cli.cache_entries,
+            cache,
             events_capacity: cli.events_capacity,
             shutdown_grace: cli.shutdown_grace,
         })
@@ -302,13 +341,13 @@ impl Config {
 
     /// The shared state of a server with this configuration.
     pub fn state(&self) -> AppState {
-        let metrics = Arc::new(Metrics::new(self.events_capacity, "in-memory"));
+        let metrics = Arc::new(Metrics::new(self.events_capacity));
         metrics.set_rollout(self.streaming_percent);
         let engine = Engine::new(
             self.profile.clone(),
             self.faults.clone(),
             Model::new(self.model_slots, self.model_tokens_per_sec),
-            self.cache_entries,
+            &self.cache,
             metrics,
             self.seed,
         );

@@ -9,7 +9,7 @@
 //! test can run it with paused time.
 
 use crate::audio;
-use crate::cache::Cache;
+use crate::cache::{Cache, Memory, Redis, RedisLink};
 use crate::corpus;
 use crate::faults::Faults;
 use crate::metrics::{Metrics, StreamGuard, Timings};
@@ -52,6 +52,19 @@ pub struct Job {
     pub max_tokens: Option<usize>,
 }
 
+/// Where the caches live.
+#[derive(Clone, Debug)]
+pub enum CacheChoice {
+    /// In this process, each bounded to `entries` (0: caching off).
+    Memory { entries: usize },
+    /// In a Redis, keys `PREFIX:kb:...` and `PREFIX:tts:...` with a TTL.
+    Redis {
+        link: Arc<RedisLink>,
+        prefix: String,
+        ttl: Duration,
+    },
+}
+
 /// The shared simulation: profile, faults, model capacity, caches, metrics.
 #[derive(Debug)]
 pub struct Engine {
@@ -60,6 +73,8 @@ pub struct Engine {
     pub model: Model,
     pub kb_cache: Cache,
     pub tts_cache: Cache,
+    /// The Redis both caches live in, when they do.
+    pub redis: Option<Arc<RedisLink>>,
     pub metrics: Arc<Metrics>,
     seed: u64,
     requests: AtomicU64,
@@ -137,19 +152,51 @@ impl Engine {
         profile: Profile,
         faults: Faults,
         model: Model,
-        cache_entries: usize,
+        caches: &CacheChoice,
         metrics: Arc<Metrics>,
         seed: u64,
     ) -> Self {
+        let (kb_cache, tts_cache, redis) = match caches {
+            CacheChoice::Memory { entries } => (
+                Cache::Memory(Memory::new(*entries)),
+                Cache::Memory(Memory::new(*entries)),
+                None,
+            ),
+            CacheChoice::Redis { link, prefix, ttl } => (
+                Cache::Redis(Redis::new(Arc::clone(link), prefix, "kb", *ttl)),
+                Cache::Redis(Redis::new(Arc::clone(link), prefix, "tts", *ttl)),
+                Some(Arc::clone(link)),
+            ),
+        };
         Self {
             profile,
             faults: RwLock::new(faults),
             model,
-            kb_cache: Cache::new(cache_entries),
-            tts_cache: Cache::new(cache_entries),
+            kb_cache,
+            tts_cache,
+            redis,
             metrics,
             seed,
             requests: AtomicU64::new(0),
+        }
+    }
+
+    /// The caches' backend now: in memory, or Redis pinged (its round
+    /// trip to the Prometheus metrics).
+    pub async fn cache_state(&self) -> slo::monitoring::CacheState {
+        use slo::monitoring::CacheState;
+        let Some(link) = &self.redis else {
+            return CacheState::InMemory;
+        };
+        match link.ping().await {
+            Ok(rtt) => {
+                self.metrics.cache_ping(Some(rtt));
+                CacheState::Connected
+            }
+            Err(why) => {
+                self.metrics.cache_ping(None);
+                CacheState::Unavailable(why)
+            }
         }
     }
 
@@ -227,8 +274,9 @@ impl Engine {
 
         let answer = corpus::answer(&job.chatbot_id, &job.message);
         let kb_key = format!("{}\n{}", job.chatbot_id, corpus::normalize(&job.message));
-        let kb_hit = self.kb_cache.lookup(&kb_key);
-        self.metrics.kb_lookup(kb_hit);
+        let kb_found = self.kb_cache.lookup(&kb_key).await;
+        self.metrics.kb_lookup(&kb_found);
+        let kb_hit = kb_found.is_hit();
         let p = &self.profile;
         pause(if kb_hit { p.kb_hit_ms } else { p.kb_miss_ms }.sample(rng)).await;
 
@@ -296,8 +344,9 @@ impl Engine {
             let (mut first_audio_at, mut hits, mut misses) = (None, 0, 0);
             while let Some(seq) = sentence_rx.recv().await {
                 let text = &answer.sentences[seq];
-                let hit = self.tts_cache.lookup(text);
-                self.metrics.tts_lookup(hit);
+                let found = self.tts_cache.lookup(text).await;
+                self.metrics.tts_lookup(&found);
+                let hit = found.is_hit();
                 let delay = if hit {
                     p.tts_hit_ms.sample(&mut tts_rng)
                 } else {

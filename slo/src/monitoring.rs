@@ -144,6 +144,17 @@ pub struct Check<V> {
     pub threshold: Option<String>,
 }
 
+/// The caches' backend as the health check sees it: the guide's `redis`
+/// check passes when it is in memory or a Redis answered its ping, and
+/// warns (the service is degraded: the guide's "cache unavailable") when
+/// Redis does not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheState {
+    InMemory,
+    Connected,
+    Unavailable(String),
+}
+
 /// What the health check judges: the last [`HEALTH_WINDOW`] and now.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HealthInput {
@@ -158,7 +169,7 @@ pub struct HealthInput {
 impl Health {
     /// The guide's health check: each check against its thresholds, the
     /// worst one the status, an issue per check that is not `pass`.
-    pub fn judge(input: HealthInput, cache_backend: &str, timestamp: String) -> Health {
+    pub fn judge(input: HealthInput, cache: &CacheState, timestamp: String) -> Health {
         use thresholds::*;
         let error_rate = ratio_percent(input.failed, input.ended, 0.0);
         let p95 = input.first_token_p95_ms;
@@ -201,6 +212,14 @@ impl Health {
                 level(active > ACTIVE_STREAMS_FAIL, "500", "200")
             ),
         );
+        let (redis_status, redis_value) = match cache {
+            CacheState::InMemory => (CheckStatus::Pass, "in-memory".to_owned()),
+            CacheState::Connected => (CheckStatus::Pass, "connected".to_owned()),
+            CacheState::Unavailable(why) => (
+                check(CheckStatus::Warn, format!("cache unavailable: {why}")),
+                "unavailable".to_owned(),
+            ),
+        };
         Health {
             success: true,
             status: HealthStatus::of(worst),
@@ -217,8 +236,8 @@ impl Health {
                     threshold: Some("≤1000ms".into()),
                 },
                 redis: Check {
-                    status: CheckStatus::Pass,
-                    value: cache_backend.to_owned(),
+                    status: redis_status,
+                    value: redis_value,
                     threshold: None,
                 },
                 active_streams: Check {
@@ -607,7 +626,7 @@ pub(crate) mod examples {
             first_token_p95_ms: p95,
             active_streams: active,
         };
-        Health::judge(input, "in-memory", "t".into())
+        Health::judge(input, &CacheState::InMemory, "t".into())
     }
 
     pub fn summary() -> Summary {
@@ -668,6 +687,31 @@ mod tests {
         let mut v: Vec<u64> = (1..=100).map(|ms| ms * 1000).collect();
         assert_eq!(p95_ms(&mut v), 95);
         assert_eq!(p95_ms(&mut []), 0);
+    }
+
+    #[test]
+    fn an_unavailable_cache_degrades_the_health_and_says_why() {
+        let input = HealthInput {
+            ended: 10,
+            failed: 0,
+            first_token_p95_ms: 100,
+            active_streams: 1,
+        };
+        let ok = Health::judge(input, &CacheState::Connected, "t".into());
+        assert_eq!(ok.status, HealthStatus::Healthy);
+        assert_eq!(ok.checks.redis.value, "connected");
+        let down = Health::judge(
+            input,
+            &CacheState::Unavailable("redis://127.0.0.1:1: refused".into()),
+            "t".into(),
+        );
+        assert_eq!(down.status, HealthStatus::Degraded);
+        assert_eq!(down.checks.redis.status, CheckStatus::Warn);
+        assert_eq!(down.checks.redis.value, "unavailable");
+        assert_eq!(
+            down.issues,
+            ["cache unavailable: redis://127.0.0.1:1: refused"]
+        );
     }
 
     #[test]

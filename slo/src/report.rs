@@ -239,7 +239,7 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         verdict = Verdict::Fail;
         reasons.push(why);
     }
-    let (severity, severity_reasons) = crate::severity::classify(&figures, &judged);
+    let (severity, severity_reasons) = crate::severity::classify(&figures, &judged, &meta.server);
     // An incident is never a pass, whatever the SLO file says.
     if let Some(sev @ (Severity::P1 | Severity::P2)) = severity {
         verdict = Verdict::Fail;

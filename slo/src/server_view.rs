@@ -105,4 +105,8 @@ pub struct HealthSample {
     pub status: String,
     pub http_status: Option<u16>,
     pub active_streams: Option<u64>,
+    /// The health's `redis` check value (`connected`, `in-memory`,
+    /// `unavailable`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
 }

@@ -5,6 +5,7 @@
 
 use crate::aggregate::Figures;
 use crate::objective::{Judged, Level};
+use crate::server_view::ServerView;
 use serde::{Deserialize, Serialize};
 
 #[derive(
@@ -29,8 +30,29 @@ pub const BASELINE_P95_MS: [(&str, f64); 3] = [
 ];
 
 /// The severity of a run (none when nothing is wrong) and why.
-pub fn classify(f: &Figures, judged: &[Judged]) -> (Option<Severity>, Vec<String>) {
+pub fn classify(
+    f: &Figures,
+    judged: &[Judged],
+    server: &ServerView,
+) -> (Option<Severity>, Vec<String>) {
     let mut found: Vec<(Severity, String)> = Vec::new();
+    // The target said so itself: its health's cache check.
+    let down: Vec<f64> = server
+        .health
+        .iter()
+        .filter(|h| h.cache.as_deref() == Some("unavailable"))
+        .map(|h| h.t)
+        .collect();
+    if let (Some(first), Some(last)) = (down.first(), down.last()) {
+        found.push((
+            Severity::P2,
+            format!(
+                "cache unavailable: the target's health said so in {} of its {} checks (from {first:.0} s to {last:.0} s)",
+                down.len(),
+                server.health.len()
+            ),
+        ));
+    }
     let q = &f.requests;
     let error_rate = if q.total == 0 {
         0.0
@@ -121,39 +143,69 @@ mod tests {
         f
     }
 
+    fn classify_(f: &Figures, judged: &[Judged]) -> (Option<Severity>, Vec<String>) {
+        classify(f, judged, &ServerView::default())
+    }
+
+    #[test]
+    fn a_cache_the_target_calls_unavailable_is_p2() {
+        let sample = |t: f64, cache: &str| crate::server_view::HealthSample {
+            t,
+            status: "degraded".into(),
+            http_status: Some(200),
+            active_streams: Some(1),
+            cache: Some(cache.into()),
+        };
+        let server = ServerView {
+            health: vec![
+                sample(2.0, "connected"),
+                sample(4.0, "unavailable"),
+                sample(6.0, "unavailable"),
+                sample(8.0, "connected"),
+            ],
+            ..ServerView::default()
+        };
+        let (s, why) = classify(&figures(100, 100, 500.0), &[], &server);
+        assert_eq!(s, Some(Severity::P2));
+        assert!(
+            why[0].contains("2 of its 4 checks (from 4 s to 6 s)"),
+            "{why:?}"
+        );
+    }
+
     #[test]
     fn the_guides_levels() {
-        assert_eq!(classify(&figures(100, 100, 500.0), &[]).0, None);
-        assert_eq!(classify(&figures(100, 0, 0.0), &[]).0, Some(Severity::P1));
+        assert_eq!(classify_(&figures(100, 100, 500.0), &[]).0, None);
+        assert_eq!(classify_(&figures(100, 0, 0.0), &[]).0, Some(Severity::P1));
         assert_eq!(
-            classify(&figures(100, 89, 500.0), &[]).0,
+            classify_(&figures(100, 89, 500.0), &[]).0,
             Some(Severity::P1)
         );
         assert_eq!(
-            classify(&figures(100, 94, 500.0), &[]).0,
+            classify_(&figures(100, 94, 500.0), &[]).0,
             Some(Severity::P2)
         );
         assert_eq!(
-            classify(&figures(100, 97, 500.0), &[]).0,
+            classify_(&figures(100, 97, 500.0), &[]).0,
             Some(Severity::P3)
         );
-        let (s, why) = classify(&figures(100, 100, 1700.0), &[]);
+        let (s, why) = classify_(&figures(100, 100, 1700.0), &[]);
         assert_eq!(s, Some(Severity::P2));
         assert!(
             why[0].contains("first token p95 1700 ms is more than 2x"),
             "{why:?}"
         );
         assert_eq!(
-            classify(&figures(100, 100, 1300.0), &[]).0,
+            classify_(&figures(100, 100, 1300.0), &[]).0,
             Some(Severity::P3)
         );
         let mut f = figures(100, 100, 500.0);
         f.cache.kb_hit_rate = Some(25.0);
         f.cache.kb_hits = 25;
         f.cache.kb_misses = 75;
-        assert_eq!(classify(&f, &[]).0, Some(Severity::P3));
+        assert_eq!(classify_(&f, &[]).0, Some(Severity::P3));
         f.cache.kb_hits = 0;
-        assert_eq!(classify(&f, &[]).0, Some(Severity::P2));
+        assert_eq!(classify_(&f, &[]).0, Some(Severity::P2));
         let missed = Judged {
             name: "first token p95".into(),
             metric: "latency_ms.first_token.p95".into(),
@@ -169,7 +221,7 @@ mod tests {
             samples_needed: None,
         };
         assert_eq!(
-            classify(&figures(100, 100, 600.0), &[missed]).0,
+            classify_(&figures(100, 100, 600.0), &[missed]).0,
             Some(Severity::P4)
         );
     }

@@ -233,3 +233,21 @@ pub fn nginx(dir: &Path, port: u16, server: &str) -> Daemon {
     wait_for_port(port, "nginx");
     daemon
 }
+
+/// Debian's redis-server on 127.0.0.1:`port`, nothing saved to disk
+/// (`dir` is its working folder). Returns once it listens; dropping it
+/// stops Redis.
+pub fn redis_server(port: u16, dir: &Path) -> Daemon {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package, installed by ci/install.sh) starts");
+    let daemon = Daemon(child);
+    wait_for_port(port, "redis-server");
+    daemon
+}

@@ -255,3 +255,73 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
     assert!(stderr.contains("not-a-ca.pem"), "{stderr}");
     let _ = upstream.stop().await;
 }
+
+/// A target whose Redis cache goes away mid-run: every request still
+/// succeeds (as cache misses), but the target's health says its cache is
+/// unavailable, which is the guide's P2 and fails the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_under_load_is_severity_p2() {
+    let dir = temp_dir("reach-redis");
+    let port = free_port();
+    let redis = testkit::redis_server(port, &dir);
+    let config = server::Config::from_args([
+        "--listen",
+        "127.0.0.1:0",
+        "--profile",
+        "fast",
+        "--token-interval-ms",
+        "2",
+        "--cache",
+        &format!("redis://127.0.0.1:{port}"),
+    ])
+    .unwrap();
+    let upstream = server::spawn(&config).await.unwrap();
+    let scenario = dir.join("redis.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"redis\"\nduration = \"7s\"\ntarget = \"http://{}\"\n[load]\nmodel = \"closed\"\nusers = 4\n[request]\naudio = false\n",
+            upstream.addr
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    // Redis goes away 2 s into the 7 s run: the health polls at 4 and 6 s
+    // see it.
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(redis);
+    });
+    let o = tokio::task::block_in_place(|| {
+        let _turn = turn();
+        Command::new(BIN)
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .arg("-q")
+            .output()
+            .unwrap()
+    });
+    stopper.join().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report = checked_report(&out);
+    assert_eq!(report["severity"], "P2", "{}", report["severity_reasons"]);
+    let why = report["severity_reasons"][0].as_str().unwrap();
+    assert!(why.starts_with("cache unavailable"), "{why}");
+    assert_eq!(
+        report["requests"]["failed"], 0,
+        "served as misses, never an error"
+    );
+    let reasons = report["verdict_reasons"].to_string();
+    assert!(
+        reasons.contains("severity P2: cache unavailable"),
+        "{reasons}"
+    );
+    let _ = upstream.stop().await;
+}

@@ -4,15 +4,15 @@
 use super::{Metrics, now_iso};
 use slo::format::{percent, uptime};
 use slo::monitoring::{
-    CacheHitRates, Detailed, DetailedMetrics, Errors, Events, Health, HealthInput, Latency,
-    Requests, Streaming, Summary, SummaryFigures, System, SystemFigures, p95_ms,
+    CacheHitRates, CacheState, Detailed, DetailedMetrics, Errors, Events, Health, HealthInput,
+    Latency, Requests, Streaming, Summary, SummaryFigures, System, SystemFigures, p95_ms,
 };
 use std::time::Instant;
 
 impl Metrics {
     /// `GET /api/metrics/health/streaming`: the guide's health check over
     /// the last [`slo::monitoring::HEALTH_WINDOW`].
-    pub fn health(&self) -> Health {
+    pub fn health(&self, cache: &CacheState) -> Health {
         let active_streams = self.active();
         let (ended, failed, first_token_p95_ms) = {
             let mut s = self.state();
@@ -33,7 +33,7 @@ impl Metrics {
             first_token_p95_ms,
             active_streams,
         };
-        Health::judge(input, self.cache_backend, now_iso())
+        Health::judge(input, cache, now_iso())
     }
 
     /// `GET /api/metrics/streaming/summary`.

@@ -9,6 +9,7 @@ mod prom;
 
 pub use prom::BUCKETS;
 
+use crate::cache::Lookup;
 use crate::system::SystemSnapshot;
 use prom::Prom;
 use slo::histogram::LatencyHistogram;
@@ -31,7 +32,6 @@ pub struct Metrics {
     events_capacity: usize,
     system: Mutex<SystemSnapshot>,
     prom: Prom,
-    cache_backend: &'static str,
 }
 
 #[derive(Debug, Default)]
@@ -73,7 +73,7 @@ pub struct Timings {
 }
 
 impl Metrics {
-    pub fn new(events_capacity: usize, cache_backend: &'static str) -> Self {
+    pub fn new(events_capacity: usize) -> Self {
         Self {
             started: Instant::now(),
             active: AtomicU64::new(0),
@@ -82,7 +82,6 @@ impl Metrics {
             events_capacity,
             system: Mutex::default(),
             prom: Prom::new(),
-            cache_backend,
         }
     }
 
@@ -165,14 +164,21 @@ impl Metrics {
             .expect("no limit")
     }
 
-    pub fn kb_lookup(&self, hit: bool) {
-        self.state().kb.count(hit);
-        self.prom.cache("kb", hit);
+    /// A KB lookup; an unavailable cache counts as a miss (it was served
+    /// as one) and as unavailable.
+    pub fn kb_lookup(&self, found: &Lookup) {
+        self.state().kb.count(found.is_hit());
+        self.prom.cache("kb", found);
     }
 
-    pub fn tts_lookup(&self, hit: bool) {
-        self.state().tts.count(hit);
-        self.prom.cache("tts", hit);
+    pub fn tts_lookup(&self, found: &Lookup) {
+        self.state().tts.count(found.is_hit());
+        self.prom.cache("tts", found);
+    }
+
+    /// The cache backend's last ping: its round trip, or down.
+    pub fn cache_ping(&self, rtt: Option<std::time::Duration>) {
+        self.prom.cache_ping(rtt);
     }
 
     pub fn set_rollout(&self, percentage: u8) {
@@ -364,8 +370,11 @@ mod tests {
 
     #[test]
     fn health_follows_the_requests_that_ended() {
-        let m = Arc::new(Metrics::new(10, "in-memory"));
-        assert_eq!(m.health().status, HealthStatus::Healthy);
+        let m = Arc::new(Metrics::new(10));
+        assert_eq!(
+            m.health(&slo::monitoring::CacheState::InMemory).status,
+            HealthStatus::Healthy
+        );
         for _ in 0..97 {
             let g = m.begin(true, "c", "b");
             g.complete(
@@ -388,14 +397,14 @@ mod tests {
         for _ in 0..3 {
             m.rejected(ErrorKind::Validation, "bad");
         }
-        let h = m.health();
+        let h = m.health(&slo::monitoring::CacheState::InMemory);
         assert_eq!(h.status, HealthStatus::Degraded, "{h:?}");
         assert_eq!(h.checks.error_rate.value, "3.0%");
         assert_eq!(h.checks.latency.value, "100ms");
         for _ in 0..5 {
             drop(m.begin(true, "c", "b")); // dropped: a network failure
         }
-        let h = m.health();
+        let h = m.health(&slo::monitoring::CacheState::InMemory);
         assert_eq!(h.status, HealthStatus::Unhealthy);
         assert_eq!(h.issues.len(), 1);
         assert_eq!(m.active(), 0);

@@ -29,6 +29,9 @@ pub(super) struct Prom {
     errors: Family<Labels, Counter>,
     cache_hits: Family<Labels, Counter>,
     cache_misses: Family<Labels, Counter>,
+    cache_unavailable: Family<Labels, Counter>,
+    cache_up: Gauge,
+    cache_ping: Gauge<f64, AtomicU64>,
     active: Gauge,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     rollout: Gauge,
@@ -56,6 +59,9 @@ impl Prom {
             errors: Family::default(),
             cache_hits: Family::default(),
             cache_misses: Family::default(),
+            cache_unavailable: Family::default(),
+            cache_up: Gauge::default(),
+            cache_ping: Gauge::default(),
             active: Gauge::default(),
             latency: Family::new_with_constructor(latency_histogram),
             rollout: Gauge::default(),
@@ -94,6 +100,21 @@ impl Prom {
             "chatbot_cache_misses",
             "Cache misses by cache (kb, tts)",
             p.cache_misses.clone(),
+        );
+        r.register(
+            "chatbot_cache_unavailable",
+            "Cache lookups served as misses because the cache did not answer, by cache (kb, tts)",
+            p.cache_unavailable.clone(),
+        );
+        r.register(
+            "chatbot_cache_up",
+            "1 when the cache backend answered its last check (always 1 in memory), 0 when not",
+            p.cache_up.clone(),
+        );
+        r.register(
+            "chatbot_cache_ping_seconds",
+            "Round trip of the last ping of the cache backend (Redis)",
+            p.cache_ping.clone(),
         );
         r.register(
             "chatbot_active_streams",
@@ -139,7 +160,9 @@ impl Prom {
         for cache in ["kb", "tts"] {
             let _ = p.cache_hits.get_or_create(&label("cache", cache));
             let _ = p.cache_misses.get_or_create(&label("cache", cache));
+            let _ = p.cache_unavailable.get_or_create(&label("cache", cache));
         }
+        p.cache_up.set(1);
         p
     }
 
@@ -178,13 +201,26 @@ impl Prom {
         observe("complete", t.complete);
     }
 
-    pub(super) fn cache(&self, cache: &str, hit: bool) {
-        let family = if hit {
+    pub(super) fn cache(&self, cache: &str, found: &crate::cache::Lookup) {
+        let family = if found.is_hit() {
             &self.cache_hits
         } else {
             &self.cache_misses
         };
         family.get_or_create(&label("cache", cache)).inc();
+        if matches!(found, crate::cache::Lookup::Unavailable(_)) {
+            self.cache_unavailable
+                .get_or_create(&label("cache", cache))
+                .inc();
+            self.cache_up.set(0);
+        }
+    }
+
+    pub(super) fn cache_ping(&self, rtt: Option<std::time::Duration>) {
+        self.cache_up.set(i64::from(rtt.is_some()));
+        if let Some(rtt) = rtt {
+            self.cache_ping.set(rtt.as_secs_f64());
+        }
     }
 
     pub(super) fn set_rollout(&self, percentage: u8) {

@@ -7,6 +7,7 @@ mod endpoints;
 mod faults;
 mod openai;
 mod profile;
+mod redis;
 mod rollout;
 mod stream;
 mod support;

@@ -141,7 +141,7 @@ mod tests {
             .collect();
         let (verdict, reasons) =
             crate::report::verdict(&slo, &crate::objective::Gate::default(), true, &[]);
-        let (severity, severity_reasons) = crate::severity::classify(&figures, &slo);
+        let (severity, severity_reasons) = crate::severity::classify(&figures, &slo, &server);
         assert_eq!(verdict, Verdict::Fail);
         Report {
             schema_version: 1,
