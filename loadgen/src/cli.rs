@@ -118,11 +118,20 @@ pub enum Command {
     /// slower than a threshold, errors by type. Malformed lines are
     /// counted and skipped.
     Logs {
-        /// The log file (JSON lines, as refserver writes them).
+        /// The log file: refserver's JSON lines, or an nginx access log in
+        /// the guide's `streaming` format.
         file: PathBuf,
-        /// List the requests whose first token took longer than this (ms).
+        /// List the requests slower than this (ms): first token in
+        /// refserver's log, `rt` (the whole request) in nginx's.
         #[arg(long, value_name = "MS", default_value_t = 2000)]
         slower_than: u64,
+        /// Which log it is; `auto`: nginx unless the first line is JSON.
+        #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+        format: LogFormat,
+        /// nginx: count only requests to this path (e.g.
+        /// /api/chat/stream); the others are still listed by path.
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -140,6 +149,13 @@ pub enum Command {
         #[arg(long, value_name = "METRIC=TOL")]
         tolerance: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Refserver,
+    Nginx,
 }
 
 /// The CI interface: 0 pass, 1 SLO violated, 2 usage or run error.
@@ -326,9 +342,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             file,
             slower_than,
             json,
+            format,
+            path,
         } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            if format == LogFormat::Nginx
+                || (format == LogFormat::Auto && slo::logs::looks_like_nginx(first))
+            {
+                let s = slo::logs::analyze_nginx(text.lines(), slower_than, path.as_deref());
+                #[allow(clippy::print_stdout)]
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                } else {
+                    print!("{}", nginx_text(&s, &file));
+                }
+                return Ok(ExitStatus::Pass);
+            }
             let s = slo::logs::analyze(text.lines(), slower_than);
             #[allow(clippy::print_stdout)]
             if json {
@@ -375,9 +406,88 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
+/// A table of latency figures in ms, one row each, the names padded to
+/// the longest.
+fn latency_table(o: &mut String, title: &str, rows: &[(&str, &slo::aggregate::LatencyFigures)]) {
     use std::fmt::Write;
     let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+    let w = rows
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(title.len())
+        .max(12);
+    let _ = writeln!(
+        o,
+        "{title:<w$} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "avg", "p50", "p95", "p99", "max", "count"
+    );
+    for (name, f) in rows {
+        let _ = writeln!(
+            o,
+            "{name:<w$} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+            ms(f.mean),
+            ms(f.p50),
+            ms(f.p95),
+            ms(f.p99),
+            ms(f.max),
+            f.count
+        );
+    }
+}
+
+fn nginx_text(s: &slo::logs::NginxSummary, file: &std::path::Path) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let statuses: Vec<String> = s.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        o,
+        "{}: {} lines, {} malformed (skipped), {} requests; status {}",
+        file.display(),
+        s.lines,
+        s.malformed,
+        s.requests,
+        if statuses.is_empty() {
+            "-".to_owned()
+        } else {
+            statuses.join(", ")
+        }
+    );
+    latency_table(
+        &mut o,
+        "nginx ms",
+        &[
+            ("request (rt)", &s.request_time_ms),
+            ("upstream connect (uct)", &s.upstream_connect_ms),
+            ("upstream header (uht)", &s.upstream_header_ms),
+            ("upstream whole (urt)", &s.upstream_response_ms),
+        ],
+    );
+    let _ = writeln!(
+        o,
+        "slower than {} ms (rt): {}",
+        s.slow_threshold_ms,
+        s.slow.len()
+    );
+    for line in &s.slow {
+        let _ = writeln!(o, "  {line}");
+    }
+    let _ = writeln!(
+        o,
+        "by path{}:",
+        s.path_filter
+            .as_deref()
+            .map_or(String::new(), |p| format!(" (counted above: {p} only)"))
+    );
+    for (what, n) in &s.by_path {
+        let _ = writeln!(o, "  {n:>8} {what}");
+    }
+    o
+}
+
+fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
+    use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -387,27 +497,15 @@ fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
         s.malformed,
         s.complete
     );
-    let _ = writeln!(
-        o,
-        "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-        "latency ms", "avg", "p50", "p95", "p99", "max", "count"
+    latency_table(
+        &mut o,
+        "latency ms",
+        &[
+            ("first token", &s.first_token_ms),
+            ("first audio", &s.first_audio_ms),
+            ("duration", &s.duration_ms),
+        ],
     );
-    for (name, f) in [
-        ("first token", &s.first_token_ms),
-        ("first audio", &s.first_audio_ms),
-        ("duration", &s.duration_ms),
-    ] {
-        let _ = writeln!(
-            o,
-            "{name:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-            ms(f.mean),
-            ms(f.p50),
-            ms(f.p95),
-            ms(f.p99),
-            ms(f.max),
-            f.count
-        );
-    }
     let _ = writeln!(
         o,
         "slower than {} ms (first token): {}",

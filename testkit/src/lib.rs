@@ -207,14 +207,15 @@ pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (p("ca.pem"), p("server.pem"), p("server.key"))
 }
 
-/// Debian's nginx on 127.0.0.1:`port` with `server` (the body of one
+/// Debian's nginx on 127.0.0.1:`port` with `http` (directives of the
+/// `http { }` block, e.g. a `log_format`) and `server` (the body of one
 /// `server { }` block, `listen` included), its logs, pid and temp files
 /// in `dir`. Returns once it listens.
-pub fn nginx(dir: &Path, port: u16, server: &str) -> Daemon {
+pub fn nginx(dir: &Path, port: u16, http: &str, server: &str) -> Daemon {
     let d = dir.display();
     let conf = format!(
         "error_log {d}/nginx-error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 4096; }}\n\
-         http {{\n  access_log {d}/nginx-access.log;\n  client_body_temp_path {d}/nginx-tmp;\n  proxy_temp_path {d}/nginx-tmp;\n  \
+         http {{\n  {http}\n  access_log {d}/nginx-access.log;\n  client_body_temp_path {d}/nginx-tmp;\n  proxy_temp_path {d}/nginx-tmp;\n  \
          fastcgi_temp_path {d}/nginx-tmp;\n  uwsgi_temp_path {d}/nginx-tmp;\n  scgi_temp_path {d}/nginx-tmp;\n  server {{\n{server}\n  }}\n}}\n"
     );
     let file = dir.join("nginx.conf");

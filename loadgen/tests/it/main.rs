@@ -13,6 +13,7 @@ mod open_model;
 mod openai;
 mod prometheus;
 mod protocols;
+mod proxy;
 mod reach;
 mod reports;
 mod shipped;

@@ -168,6 +168,7 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
     let _nginx = nginx(
         &dir,
         port,
+        "",
         &format!(
             "listen 127.0.0.1:{port} ssl;\nssl_certificate {};\nssl_certificate_key {};\n\
              location / {{ proxy_pass http://{}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}",
