@@ -25,10 +25,11 @@ impl Reach {
     }
 }
 
-/// Installs ring as the process's TLS provider (reqwest is built without
-/// one of its own); needed before any HTTP client is built, harmless twice.
+/// Installs aws-lc-rs as the process's TLS provider, explicitly (reqwest
+/// falls back to it only while goose asks for reqwest's default TLS);
+/// needed before any HTTP client is built, harmless twice.
 pub fn tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The client of a run. An unreadable CA file is an error naming it.

@@ -189,10 +189,10 @@ pub async fn eventually(mut f: impl AsyncFnMut() -> bool) {
     panic!("the condition did not hold within 10 s");
 }
 
-/// An HTTP client (the workspace's reqwest speaks TLS with ring, whose
-/// provider is installed first).
+/// An HTTP client (the workspace's reqwest speaks TLS with aws-lc-rs,
+/// whose provider is installed first).
 pub fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::new()
 }
 
