@@ -158,7 +158,7 @@ pub async fn exchange(
         let answer = stamps.answer.take().unwrap_or_default();
         turn_done(
             user,
-            ask.message.clone(),
+            ask.message,
             answer,
             stamps.done.is_some() && stamps.end.is_none(),
         );

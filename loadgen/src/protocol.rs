@@ -3,6 +3,7 @@
 //! OpenAI-compatible chat completion, say) is one more implementation and
 //! the measurement, load models and reports do not change.
 
+use slo::format::clip;
 use slo::protocol::{Audio, Done, ErrorBody, ErrorKind, NonStreamAnswer, StreamError};
 use slo::record::Outcome;
 
@@ -439,18 +440,6 @@ struct StreamData {
 #[serde(rename_all = "camelCase")]
 struct AudioHead {
     duration_ms: u64,
-}
-
-fn clip(s: &str) -> String {
-    if s.len() > 120 {
-        let mut end = 120;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &s[..end])
-    } else {
-        s.to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,20 @@ pub fn uptime(seconds: u64) -> String {
 
 /// Numbers as reports print them: no more than one decimal, none for
 /// large values.
+/// `s` cut to its first 120 bytes (on a character boundary) with `…`, for
+/// quoting a peer's answer in a message.
+pub fn clip(s: &str) -> String {
+    let mut end = s.len().min(120);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < s.len() {
+        format!("{}…", &s[..end])
+    } else {
+        s.to_owned()
+    }
+}
+
 pub fn num(v: f64) -> String {
     if v.abs() >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")

@@ -4,6 +4,7 @@
 //! to a token, an audio chunk, the end, an error or nothing, with paths
 //! into the event's JSON. Checked when the file is loaded.
 
+use crate::format::clip;
 use crate::record::ServerFigures;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -415,18 +416,6 @@ pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 fn escape_into(out: &mut String, s: &str) {
     let quoted = serde_json::to_string(s).expect("a string serializes");
     out.push_str(&quoted[1..quoted.len() - 1]);
-}
-
-fn clip(s: &str) -> String {
-    let mut end = s.len().min(120);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    if end < s.len() {
-        format!("{}…", &s[..end])
-    } else {
-        s.to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,15 @@ pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (p("ca.pem"), p("server.pem"), p("server.key"))
 }
 
+/// An nginx `location /` that proxies to `upstream` (host:port) over
+/// keep-alive HTTP/1.1, with response buffering on or off.
+pub fn proxy_location(upstream: impl std::fmt::Display, buffering: bool) -> String {
+    format!(
+        "location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering {}; }}",
+        if buffering { "on" } else { "off" }
+    )
+}
+
 /// Debian's nginx on 127.0.0.1:`port` with `http` (directives of the
 /// `http { }` block, e.g. a `log_format`) and `server` (the body of one
 /// `server { }` block, `listen` included), its logs, pid and temp files

@@ -3,10 +3,9 @@
 //! nginx's access log in the guide's `streaming` format, which agrees with
 //! the run's own CSV.
 
-use crate::support::{BIN, records, temp_dir, turn};
+use crate::support::{loadgen, records, temp_dir, turn};
 use slo::record::Outcome;
-use std::process::Command;
-use testkit::{free_port, nginx};
+use testkit::{free_port, nginx, proxy_location};
 
 /// The guide's `log_format streaming` (its "Nginx" section), verbatim.
 const STREAMING: &str = r#"log_format streaming '$remote_addr - $remote_user [$time_local] '
@@ -37,10 +36,9 @@ async fn nginx_streaming_logs_agree_with_the_run() {
         port,
         STREAMING,
         &format!(
-            "listen 127.0.0.1:{port};\naccess_log {} streaming;\n\
-             location / {{ proxy_pass http://{}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}",
+            "listen 127.0.0.1:{port};\naccess_log {} streaming;\n{}",
             log.display(),
-            upstream.addr
+            proxy_location(upstream.addr, false)
         ),
     );
     let scenario = dir.join("proxy.toml");
@@ -54,14 +52,13 @@ async fn nginx_streaming_logs_agree_with_the_run() {
     let out = dir.join("out");
     let o = tokio::task::block_in_place(|| {
         let _turn = turn();
-        Command::new(BIN)
-            .arg("run")
-            .arg(&scenario)
-            .arg("--out")
-            .arg(&out)
-            .arg("-q")
-            .output()
-            .unwrap()
+        loadgen(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
     });
     assert_eq!(
         o.status.code(),
@@ -74,18 +71,15 @@ async fn nginx_streaming_logs_agree_with_the_run() {
     let _ = upstream.stop().await;
     // nginx writes a line when a request ends: every one has by now.
     let summary = |slower: &str| -> serde_json::Value {
-        let o = Command::new(BIN)
-            .arg("logs")
-            .arg(&log)
-            .args([
-                "--slower-than",
-                slower,
-                "--json",
-                "--path",
-                "/api/chat/stream",
-            ])
-            .output()
-            .unwrap();
+        let o = loadgen(&[
+            "logs",
+            log.to_str().unwrap(),
+            "--slower-than",
+            slower,
+            "--json",
+            "--path",
+            "/api/chat/stream",
+        ]);
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -120,12 +114,7 @@ async fn nginx_streaming_logs_agree_with_the_run() {
         "client complete p50 {client_p50} ms, nginx rt p50 {nginx_p50} ms"
     );
     // The text output names the four times.
-    let o = Command::new(BIN)
-        .arg("logs")
-        .arg(&log)
-        .args(["--path", "/api/chat/stream"])
-        .output()
-        .unwrap();
+    let o = loadgen(&["logs", log.to_str().unwrap(), "--path", "/api/chat/stream"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("upstream header (uht)") && text.contains(&format!("{n} requests")),

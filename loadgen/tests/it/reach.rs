@@ -3,11 +3,11 @@
 //! nginx with a certificate the test makes (a custom CA, the insecure
 //! switch, and a refusal without either).
 
-use crate::support::{BIN, checked_report, records, temp_dir, turn};
+use crate::support::{BIN, checked_report, loadgen, records, temp_dir, turn};
 use slo::record::Outcome;
 use std::path::Path;
 use std::process::{Command, Output};
-use testkit::{free_port, nginx, test_certificates};
+use testkit::{free_port, nginx, proxy_location, test_certificates};
 
 /// Every file under `dir`, recursively.
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -170,11 +170,10 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
         port,
         "",
         &format!(
-            "listen 127.0.0.1:{port} ssl;\nssl_certificate {};\nssl_certificate_key {};\n\
-             location / {{ proxy_pass http://{}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}",
+            "listen 127.0.0.1:{port} ssl;\nssl_certificate {};\nssl_certificate_key {};\n{}",
             cert.display(),
             key.display(),
-            upstream.addr
+            proxy_location(upstream.addr, false)
         ),
     );
     let scenario = dir.join("tls.toml");
@@ -295,14 +294,13 @@ async fn a_redis_outage_under_load_is_severity_p2() {
     });
     let o = tokio::task::block_in_place(|| {
         let _turn = turn();
-        Command::new(BIN)
-            .arg("run")
-            .arg(&scenario)
-            .arg("--out")
-            .arg(&out)
-            .arg("-q")
-            .output()
-            .unwrap()
+        loadgen(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
     });
     stopper.join().unwrap();
     assert_eq!(
