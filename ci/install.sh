@@ -16,6 +16,10 @@ command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 # their certificates.
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# Admin actions from a non-loopback address: a network namespace (ip)
+# and a client inside it (curl).
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # `script` gives the progress-line test a terminal.
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 

@@ -103,7 +103,10 @@ pub async fn exchange(
     let start = Instant::now();
     let deadline = start + shared.timeout;
     shared.active.fetch_add(1, Ordering::Relaxed);
-    let sent = user.request(request).await;
+    let sent = tokio::select! {
+        r = user.request(request) => Some(r),
+        () = shared.cancel.cancelled() => None,
+    };
     let mut rec = RequestRecord {
         seq,
         user: user.weighted_users_index,
@@ -122,12 +125,16 @@ pub async fn exchange(
         ..Stamps::default()
     };
     let mut goose = match sent {
-        Ok(g) => Some(g),
-        Err(e) => {
+        Some(Ok(g)) => Some(g),
+        Some(Err(e)) => {
             stamps.end = Some((
                 Outcome::Other,
                 format!("the request could not be built: {e}"),
             ));
+            None
+        }
+        None => {
+            stamps.end = Some(interrupted());
             None
         }
     };
@@ -146,7 +153,13 @@ pub async fn exchange(
             Ok(resp) => {
                 rec.headers_us = Some(us(start.elapsed()));
                 rec.status = Some(resp.status().as_u16());
-                read_body(resp, shared, start, deadline, &mut stamps, &mut rec).await;
+                let cancelled = tokio::select! {
+                    () = read_body(resp, shared, start, deadline, &mut stamps, &mut rec) => false,
+                    () = shared.cancel.cancelled() => true,
+                };
+                if cancelled && stamps.done.is_none() && stamps.end.is_none() {
+                    stamps.end = Some(interrupted());
+                }
             }
         }
     }
@@ -181,6 +194,14 @@ pub async fn exchange(
     rec.tts_cache_hits = s.tts_cache_hits;
     rec.tts_cache_misses = s.tts_cache_misses;
     rec.input_tokens = s.input_tokens;
+    rec.buffered = rec.streaming
+        && slo::record::looks_buffered(
+            stamps.tokens,
+            &stamps.gaps_us,
+            s.duration_ms
+                .zip(s.first_token_ms)
+                .map(|(d, f)| d.saturating_sub(f)),
+        );
     match (stamps.done, stamps.end.take()) {
         (Some(done), None) => {
             rec.complete_us = Some(us(done - start));
@@ -442,6 +463,17 @@ async fn read_body(
             }
         }
     }
+}
+
+/// A request cancelled by a stop of the run (see [`crate::stop`]).
+fn interrupted() -> (Outcome, String) {
+    (
+        Outcome::Interrupted,
+        format!(
+            "in flight when the run was stopped ({}): cancelled after the stop grace",
+            crate::stop::reason().unwrap_or_else(|| "stopped".to_owned())
+        ),
+    )
 }
 
 enum BodyError {

@@ -24,6 +24,7 @@ pub mod run;
 pub mod scrape;
 pub mod selfcheck;
 pub mod shared;
+pub mod stop;
 pub mod users;
 pub mod watch;
 

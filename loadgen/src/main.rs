@@ -1,6 +1,13 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// jemalloc, as the reference server: glibc's allocator kept ~1 GB
+/// resident after a few dozen requests each buffered 8 MiB (a target
+/// sending an endless SSE line up to `request.max_event_bytes`); jemalloc
+/// gives it back (see the fault-matrix test).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// goose logs every failed request at `warn` to the terminal; the
 /// per-request CSV and the report hold those, so only goose's errors are
 /// shown.
@@ -24,6 +31,7 @@ static LOGGER: GooseErrors = GooseErrors;
 
 fn main() -> ExitCode {
     let cli = loadgen::Cli::parse();
+    let _ = tikv_jemalloc_ctl::background_thread::write(true);
     loadgen::client::tls_provider();
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Error);

@@ -69,6 +69,11 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// After Ctrl-C or SIGTERM, how long requests in flight may finish
+    /// before they are cancelled (as `interrupted`); a second signal
+    /// cancels them at once. Every file is written either way.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub stop_grace: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -131,6 +136,8 @@ pub struct Plan {
     /// A run that sizes itself also ends once one of them is shown
     /// breached (a capacity step: the breach decides it).
     pub stop_on_breach: bool,
+    /// After a stop, how long requests in flight may finish.
+    pub stop_grace: Duration,
 }
 
 impl Plan {
@@ -248,6 +255,7 @@ impl Plan {
         };
         std::fs::create_dir_all(&out)
             .with_context(|| format!("--out: cannot create the output folder {}", out.display()))?;
+        writable(&out)?;
         Ok(Plan {
             target: scenario.target.clone(),
             scenario,
@@ -262,6 +270,7 @@ impl Plan {
             quiet: args.quiet,
             sizing: None,
             stop_on_breach: false,
+            stop_grace: args.stop_grace,
         })
     }
 
@@ -269,4 +278,38 @@ impl Plan {
     pub fn run_length(&self) -> Duration {
         self.scenario.warmup + self.scenario.duration
     }
+}
+
+/// Every file a run writes can be written in `out`: found before the run
+/// starts, not after it (a file that is a folder, a folder that is not
+/// writable). Files the check creates are removed.
+pub fn writable(out: &std::path::Path) -> anyhow::Result<()> {
+    let f = crate::report::files();
+    for name in [
+        &f.csv,
+        &f.interval_log,
+        &f.goose_html,
+        &f.goose_json,
+        &f.report,
+        &f.markdown,
+        &f.junit,
+        &f.html,
+    ] {
+        let path = out.join(name);
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| {
+                format!(
+                    "--out: cannot write {} (checked before the run); choose a folder you can write",
+                    path.display()
+                )
+            })?;
+        if !existed {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Ok(())
 }

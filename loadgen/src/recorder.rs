@@ -93,9 +93,24 @@ impl UntilConclusive {
 /// every 10 ms once the stall is over).
 const HOLD: Duration = Duration::from_millis(250);
 
+/// A file that could not be written stops the run at once (see
+/// [`crate::stop`]); the figures go on being counted, nothing more is
+/// written. The first such error is kept.
+fn broke(broken: &mut Option<String>, e: anyhow::Error) {
+    if broken.is_none() {
+        let why = format!("{e:#}");
+        crate::stop::request(&format!("stopped: {why}"), true);
+        *broken = Some(why);
+    }
+}
+
 /// Runs on a thread of its own (blocking file I/O) until every sender is
-/// gone; returns the run's figures.
-pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate> {
+/// gone; returns the run's figures, and the write error that stopped it,
+/// if one did.
+pub fn record(
+    setup: Setup,
+    rx: mpsc::Receiver<Msg>,
+) -> anyhow::Result<(Aggregate, Option<String>)> {
     let Setup {
         out,
         started,
@@ -113,6 +128,7 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
         File::create(&csv_path).with_context(|| format!("cannot create {}", csv_path.display()))?,
     ));
     let hlog_path = out.join(HLOG_FILE);
+    let paths = (hlog_path.clone(), csv_path.clone());
     let mut hlog_file = BufWriter::new(
         File::create(&hlog_path)
             .with_context(|| format!("cannot create {}", hlog_path.display()))?,
@@ -141,6 +157,7 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
         .begin_log_with(&mut hlog_file, &mut serializer)
         .context("cannot start the interval log")?;
 
+    let mut broken: Option<String> = None;
     let mut all = Aggregate {
         goodput_limits: goodput,
         warmup_s: warmup.as_secs_f64(),
@@ -191,7 +208,14 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
                 ];
                 rec.client_stall_us = probe.lock().expect("probe lock").stalled_at(&stamps);
             }
-            csv.serialize(&*rec).context("cannot write a CSV row")?;
+            if broken.is_none()
+                && let Err(e) = csv.serialize(&*rec)
+            {
+                broke(
+                    &mut broken,
+                    anyhow::Error::new(e).context(format!("cannot write {}", csv_path.display())),
+                );
+            }
             // The interval log holds the measured part only, like the figures.
             if rec.outcome.is_ok() && !rec.warmup {
                 interval.add(&rec, &gaps);
@@ -216,31 +240,53 @@ pub fn record(setup: Setup, rx: mpsc::Receiver<Msg>) -> anyhow::Result<Aggregate
                 (!interval.first_token_corrected.is_empty())
                     .then(|| interval.first_token_corrected.quantile_us(0.95) as f64 / 1000.0);
             let t = since_t0(now);
-            write_interval(
-                &mut hlog,
-                &interval,
-                interval_start,
-                t.saturating_sub(interval_start),
-            )?;
+            if broken.is_none() {
+                let second = (interval_start, t.saturating_sub(interval_start));
+                let written = write_second(&mut hlog, &interval, second, &mut csv, &paths);
+                if let Err(e) = written {
+                    broke(&mut broken, e);
+                }
+            }
             interval.reset();
             interval_start = t;
-            csv.flush().context("cannot flush the CSV")?;
             if let Some(u) = &until_conclusive {
                 u.check(&all);
             }
         }
     }
-    let t = since_t0(Instant::now());
-    write_interval(
-        &mut hlog,
-        &interval,
-        interval_start,
-        t.saturating_sub(interval_start),
-    )?;
-    drop(hlog);
-    hlog_file.flush().context("cannot flush the interval log")?;
-    csv.flush().context("cannot flush the CSV")?;
-    Ok(all)
+    if broken.is_none() {
+        let t = since_t0(Instant::now());
+        let second = (interval_start, t.saturating_sub(interval_start));
+        let written = write_second(&mut hlog, &interval, second, &mut csv, &paths);
+        drop(hlog);
+        if let Err(e) = written.and_then(|()| wrote(hlog_file.flush(), &hlog_path)) {
+            broke(&mut broken, e);
+        }
+    }
+    Ok((all, broken))
+}
+
+/// Writes one interval's histograms to the interval log, then flushes the
+/// CSV; `paths` are the log's and the CSV's, for the error.
+fn write_second<W: Write, C: Write>(
+    log: &mut hdrhistogram::serialization::interval_log::IntervalLogWriter<
+        '_,
+        '_,
+        W,
+        V2DeflateSerializer,
+    >,
+    h: &Histograms,
+    (start, length): (Duration, Duration),
+    csv: &mut csv::Writer<C>,
+    (hlog_path, csv_path): &(std::path::PathBuf, std::path::PathBuf),
+) -> anyhow::Result<()> {
+    write_interval(log, h, start, length, hlog_path)?;
+    wrote(csv.flush(), csv_path)
+}
+
+/// An I/O result, its error naming the file.
+fn wrote(r: std::io::Result<()>, path: &std::path::Path) -> anyhow::Result<()> {
+    r.with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_interval<W: Write>(
@@ -253,13 +299,14 @@ fn write_interval<W: Write>(
     h: &Histograms,
     start: Duration,
     length: Duration,
+    path: &std::path::Path,
 ) -> anyhow::Result<()> {
     for (tag, hist) in h.tagged() {
         if hist.is_empty() {
             continue;
         }
         log.write_histogram(hist.inner(), start, length, Tag::new(tag))
-            .context("cannot write the interval log")?;
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

@@ -28,13 +28,11 @@ use tokio::time::Instant;
 /// Goose's killswitch is process-wide: one run at a time per process.
 static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Why the run ended early, when it did.
-static INTERRUPTED: Mutex<Option<String>> = Mutex::new(None);
-
 /// Runs the plan and writes every output; returns the report.
 pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let _one = ONE_RUN.lock().await;
-    *INTERRUPTED.lock().expect("interrupt lock") = None;
+    crate::stop::reset();
+    crate::stop::install();
     let sc = &plan.scenario;
     let embedded = match &plan.target {
         Some(_) => None,
@@ -58,6 +56,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let shared = Arc::new(Shared {
         protocol: crate::protocol::of(sc),
         client,
+        cancel: tokio_util::sync::CancellationToken::new(),
         base_url: url.trim_end_matches('/').to_owned(),
         run_id: format!(
             "{:x}",
@@ -101,7 +100,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         max_event_bytes: usize::try_from(sc.request.max_event_bytes).unwrap_or(usize::MAX),
         max_body_bytes: usize::try_from(sc.request.max_body_bytes).unwrap_or(usize::MAX),
         measured_done: AtomicU64::new(0),
-        stopped: AtomicBool::new(false),
+        stopped: Arc::new(AtomicBool::new(false)),
         measured_end: std::sync::OnceLock::new(),
     });
 
@@ -159,7 +158,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         helpers.push(tokio::spawn(hook.run(Arc::clone(&clock))));
     }
     // Listens until the report is written: a signal in any phase counts.
-    let sigterm = tokio::spawn(on_sigterm());
+    let sigterm = tokio::spawn(crate::stop::on_sigterm());
+    let drain = tokio::spawn(crate::stop::drain(
+        plan.stop_grace,
+        shared.cancel.clone(),
+        Arc::clone(&shared.stopped),
+        {
+            let clock = Arc::clone(&clock);
+            move || clock.get().is_some()
+        },
+    ));
 
     goose::reset_killswitch();
     let attack = build_attack(plan, &url, &shared)?;
@@ -176,7 +184,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
     let shared_end = shared.measured_end.get().copied();
     drop(shared);
-    let aggregate = recorder.await.context("the recorder task failed")??;
+    let (aggregate, write_error) = recorder.await.context("the recorder task failed")??;
     let elapsed = started.elapsed();
 
     let after = scraper.get(paths::DETAILED).await.and_then(ok_json);
@@ -185,7 +193,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let health = std::mem::take(&mut *health.lock().expect("health lock"));
     let server = scrape::section(before, after, system, health);
 
-    let signal = INTERRUPTED.lock().expect("interrupt lock").clone();
+    let signal = crate::stop::reason();
     let interrupted = match (&goose_result, signal) {
         // A signal is never lost, whatever phase it arrived in.
         (_, Some(why)) => Some(why),
@@ -245,7 +253,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let mut report = slo::report::build(meta.clone(), &aggregate);
     // A signal that came while the report was being built still counts.
     if report.interrupted.is_none()
-        && let Some(why) = INTERRUPTED.lock().expect("interrupt lock").clone()
+        && let Some(why) = crate::stop::reason()
     {
         report = slo::report::build(
             RunInfo {
@@ -256,7 +264,22 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         );
     }
     sigterm.abort();
-    report::write_all(&plan.out, &report)?;
+    drain.abort();
+    let written = report::write_all(&plan.out, &report);
+    if let Some(e) = write_error {
+        let q = &report.figures.requests;
+        return Err(anyhow::anyhow!(
+            "{e}: the run stopped at once. Measured: {} requests ({} ok, {} failed); {}",
+            q.total,
+            q.ok,
+            q.failed,
+            match written {
+                Ok(()) => format!("the reports are in {}", plan.out.display()),
+                Err(w) => format!("the reports could not be written either: {w:#}"),
+            }
+        ));
+    }
+    written?;
     if let Err(e) = goose_result
         && report.figures.requests.total == 0
     {
@@ -302,16 +325,6 @@ async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
     }
     completed.store(true, Ordering::SeqCst);
     goose::trigger_killswitch("the scenario's duration is over");
-}
-
-async fn on_sigterm() {
-    #[cfg(unix)]
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        term.recv().await;
-        *INTERRUPTED.lock().expect("interrupt lock") = Some("stopped by SIGTERM".into());
-        goose::trigger_killswitch("SIGTERM received");
-    }
 }
 
 fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<GooseAttack> {

@@ -99,8 +99,23 @@ impl ClientProbe {
             stalled,
             measured,
             shares_process,
+            peak_rss_mb: peak_rss_mb(),
         })
     }
+}
+
+/// This process's peak resident memory so far, from `/proc/self/status`
+/// (`VmHWM`, KiB); `None` where there is no such file.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
 /// A test-only hook that blocks every worker of the runtime on purpose,

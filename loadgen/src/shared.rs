@@ -27,6 +27,9 @@ pub struct Shared {
     pub base_url: String,
     /// The run's one HTTP client (headers, TLS), handed to every user.
     pub client: reqwest::Client,
+    /// Cancelled when a stop's grace ends: requests in flight end at once,
+    /// as `interrupted`.
+    pub cancel: tokio_util::sync::CancellationToken,
     pub run_id: String,
     /// The run's clock, started by the first user's first request (so the
     /// time goose takes to start does not count as lateness).
@@ -56,7 +59,7 @@ pub struct Shared {
     /// Measured (not warm-up) requests that ended, dropped ones included.
     pub measured_done: AtomicU64,
     /// Set when no new request may start (the measured part is over).
-    pub stopped: AtomicBool,
+    pub stopped: Arc<AtomicBool>,
     /// When the measured part ended (it may outlast `duration` when the
     /// run sizes itself).
     pub measured_end: std::sync::OnceLock<Instant>,

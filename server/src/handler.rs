@@ -22,6 +22,22 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// When set, the chat endpoints need `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
+    /// Streams carry `X-Accel-Buffering: no` (nginx then never buffers
+    /// them, whatever its `proxy_buffering`).
+    pub accel_header: bool,
+    /// A request's body must arrive within this (`--header-read-timeout`).
+    pub body_timeout: std::time::Duration,
+}
+
+/// A stream's response, with `X-Accel-Buffering: no` unless the server
+/// was told to leave buffering to the proxy's configuration.
+pub fn stream_response(app: &AppState, r: impl axum::response::IntoResponse) -> Response {
+    let mut r = r.into_response();
+    if app.accel_header {
+        r.headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    r
 }
 
 /// The bearer token of a request, if any. The scheme is case-insensitive
@@ -53,9 +69,13 @@ pub fn has_api_key(app: &AppState, headers: &HeaderMap) -> bool {
 /// Steps buffered between the pipeline and a slow client.
 pub const STEP_BUFFER: usize = 16;
 
-/// A chat request's body: JSON, at most [`MAX_BODY_BYTES`]; else the
-/// status (415, 413, 400) and why.
-pub async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, (StatusCode, String)> {
+/// A chat request's body: JSON, at most [`MAX_BODY_BYTES`], whole within
+/// `within`; else the status (415, 413, 400, 408) and why.
+pub async fn json_body(
+    headers: &HeaderMap,
+    body: Body,
+    within: std::time::Duration,
+) -> Result<Bytes, (StatusCode, String)> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -87,9 +107,17 @@ pub async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, (Status
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err((StatusCode::PAYLOAD_TOO_LARGE, too_large()));
     }
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => Ok(b),
-        Err(e) => {
+    let read = tokio::time::timeout(within, axum::body::to_bytes(body, MAX_BODY_BYTES));
+    match read.await {
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} (--header-read-timeout)",
+                humantime::format_duration(within)
+            ),
+        )),
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
             let over = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if over {

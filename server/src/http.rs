@@ -77,7 +77,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
             "this endpoint needs Authorization: Bearer <the server's API key>",
         ));
     }
-    let bytes = match json_body(&headers, body).await {
+    let bytes = match json_body(&headers, body, app.body_timeout).await {
         Ok(b) => b,
         Err((status, message)) => return reject(status, message),
     };
@@ -120,9 +120,9 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         async move { engine.run(job, guard, tx).await },
     ));
     if streaming {
-        Sse::new(StepStream { rx, _task: task })
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response()
+        let sse = Sse::new(StepStream { rx, _task: task })
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+        crate::handler::stream_response(&app, sse)
     } else {
         collect_answer(rx, task).await
     }

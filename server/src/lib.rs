@@ -12,6 +12,7 @@
 
 pub mod audio;
 pub mod cache;
+pub mod conn;
 pub mod corpus;
 pub mod faults;
 pub mod flags;
@@ -192,6 +193,30 @@ pub struct Cli {
     /// On SIGTERM or Ctrl-C, how long open streams may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Open connections at most (lowered to the open-file limit less 100);
+    /// past it a new connection gets a 503 with Retry-After and is closed.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// A request's head, then its body, must arrive within this (a fresh
+    /// connection's first request too): slow senders are closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "DURATION", default_value = "75s", value_parser = humantime::parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// While a request is served, how long no byte may move either way
+    /// (a client that stopped reading); streams write a comment every 15 s.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Do not send `X-Accel-Buffering: no` on streams: leave buffering to
+    /// the proxy's configuration (models a backend that forgot it).
+    #[arg(long)]
+    pub no_accel_header: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -224,6 +249,8 @@ pub struct Config {
     pub cache: pipeline::CacheChoice,
     pub events_capacity: usize,
     pub shutdown_grace: Duration,
+    pub accel_header: bool,
+    pub limits: conn::Limits,
 }
 
 impl Config {
@@ -325,6 +352,13 @@ impl Config {
             cache,
             events_capacity: cli.events_capacity,
             shutdown_grace: cli.shutdown_grace,
+            accel_header: !cli.no_accel_header,
+            limits: conn::Limits {
+                max_connections: conn::within_open_files(cli.max_connections),
+                header_read_timeout: cli.header_read_timeout,
+                keep_alive_timeout: cli.keep_alive_timeout,
+                idle_timeout: cli.idle_timeout,
+            },
         })
     }
 
@@ -357,47 +391,27 @@ impl Config {
             max_streams: self.max_streams,
             admin_token: self.admin_token.clone(),
             api_key: self.api_key.clone(),
+            accel_header: self.accel_header,
+            body_timeout: self.limits.header_read_timeout,
         }
     }
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; then stops
-/// accepting, lets open streams finish for up to `grace`, and returns.
+/// accepting, closes the connections with no request in progress, lets
+/// open streams finish for up to `grace`, and returns (see [`conn`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: conn::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
     let metrics = Arc::clone(&state.engine.metrics);
     let sampler = tokio::spawn(sample_system(Arc::clone(&metrics)));
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let notify = Arc::clone(&stopping);
-    let server = axum::serve(
-        listener,
-        http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        notify.notify_one();
-    });
-    let server = std::future::IntoFuture::into_future(server);
-    tokio::pin!(server);
-    let result = tokio::select! {
-        r = &mut server => r,
-        () = stopping.notified() => {
-            tracing::info!(activeStreams = metrics.active(), graceSeconds = grace.as_secs_f64(), "Shutting down: no new connections, open streams may finish");
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!(activeStreams = metrics.active(), "Shutdown grace period over; closing the remaining streams");
-                    Ok(())
-                }
-            }
-        }
-    };
+    conn::serve(listener, http::app(state), metrics, limits, shutdown, grace).await;
     sampler.abort();
-    result
+    Ok(())
 }
 
 async fn sample_system(metrics: Arc<Metrics>) {
@@ -442,6 +456,7 @@ pub async fn spawn(config: &Config) -> std::io::Result<Running> {
     let task = tokio::spawn(serve(
         listener,
         state.clone(),
+        config.limits,
         async move {
             let _ = stopped.await;
         },
@@ -473,11 +488,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             modelSlots = config.model_slots,
             modelTokensPerSec = config.model_tokens_per_sec,
             maxStreams = config.max_streams,
+            maxConnections = config.limits.max_connections,
             "refserver listening on http://{addr}"
         );
         serve(
             listener,
             config.state(),
+            config.limits,
             shutdown_signal(),
             config.shutdown_grace,
         )

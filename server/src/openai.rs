@@ -135,7 +135,7 @@ pub async fn chat_completions(
             (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response(),
         );
     }
-    let bytes = match json_body(&headers, body).await {
+    let bytes = match json_body(&headers, body, app.body_timeout).await {
         Ok(b) => b,
         Err((status, message)) => return reject(status, message, None),
     };
@@ -184,15 +184,15 @@ pub async fn chat_completions(
         async move { engine.run(job, guard, tx).await },
     ));
     if streaming {
-        Sse::new(ChunkStream {
+        let sse = Sse::new(ChunkStream {
             rx,
             _task: task,
             answer,
             tokens: 0,
             pending: VecDeque::new(),
         })
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+        crate::handler::stream_response(&app, sse)
     } else {
         collect(rx, task, answer).await
     }

@@ -171,6 +171,10 @@ pub struct Aggregate {
     pub underruns: u64,
     pub requests_with_underrun: u64,
     pub requests_with_audio: u64,
+    /// Successful streams long enough to tell buffering, and those that
+    /// looked buffered.
+    pub streams_checked: u64,
+    pub streams_buffered: u64,
     pub stall: LatencyHistogram,
     pub kb_hits: u64,
     pub kb_misses: u64,
@@ -258,6 +262,10 @@ impl Aggregate {
             .saturating_add(r.tts_cache_misses.unwrap_or(0));
         if r.outcome.is_ok() {
             self.histograms.add(r, gaps_us);
+            if r.streaming && r.tokens >= crate::record::BUFFER_MIN_TOKENS {
+                self.streams_checked += 1;
+                self.streams_buffered += u64::from(r.buffered);
+            }
             let (n, from_server) = r.output_tokens();
             self.output_tokens = self.output_tokens.saturating_add(n);
             self.output_counted += u64::from(!from_server);
@@ -456,6 +464,12 @@ impl Aggregate {
                 requests_with_underrun: self.requests_with_underrun,
                 stall_ms: LatencyFigures::of(&self.stall, None),
             },
+            streams: StreamFigures {
+                checked: self.streams_checked,
+                buffered: self.streams_buffered,
+                buffered_share: (self.streams_checked > 0)
+                    .then(|| self.streams_buffered as f64 * 100.0 / self.streams_checked as f64),
+            },
             throughput: Throughput {
                 requests_per_s: self.total as f64 / secs,
                 ok_per_s: self.ok() as f64 / secs,
@@ -642,6 +656,35 @@ pub struct AudioFigures {
     pub stall_ms: LatencyFigures,
 }
 
+/// How the streams arrived (see [`crate::record::looks_buffered`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StreamFigures {
+    /// Successful streams with enough tokens to tell.
+    pub checked: u64,
+    /// Those whose tokens came in bursts, as through a buffering proxy.
+    pub buffered: u64,
+    /// `buffered / checked`, percent; `null` when none could be checked.
+    pub buffered_share: Option<f64>,
+}
+
+impl Figures {
+    /// What a reader must know about how the figures were measured, said
+    /// at the top of the report.
+    pub fn findings(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        let s = &self.streams;
+        if s.buffered > 0 {
+            f.push(format!(
+                "BUFFERED: {} of {} streams ({}%) arrived in bursts, the first token with the end or a buffer at a time: something between the load generator and the server (a proxy's response buffering, e.g. nginx `proxy_buffering on` without `X-Accel-Buffering: no`) holds the stream back, and first-token latency measures the buffer, not the model",
+                s.buffered,
+                s.checked,
+                crate::format::num(s.buffered_share.unwrap_or(0.0)),
+            ));
+        }
+        f
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Throughput {
     pub requests_per_s: f64,
@@ -697,6 +740,9 @@ pub struct Figures {
     /// Output tokens (TPOT is `latency_ms.time_per_output_token`).
     #[serde(default)]
     pub tokens: TokenFigures,
+    /// Streams that looked buffered on their way.
+    #[serde(default)]
+    pub streams: StreamFigures,
     pub throughput: Throughput,
     pub cache: CacheFigures,
 }

@@ -47,6 +47,12 @@ impl ChatRequest {
     /// error that names the field and what it must be (the server's 400).
     /// The message comes back trimmed.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, String> {
+        if let Err(e) = std::str::from_utf8(body) {
+            return Err(format!(
+                "the body is not UTF-8 (invalid byte at offset {}); send JSON encoded in UTF-8",
+                e.valid_up_to()
+            ));
+        }
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             format!(
                 "the body is not valid JSON ({e}); send a JSON object with chatbotId and message"

@@ -34,10 +34,13 @@ pub enum Outcome {
     /// An arrival of an open model that was never sent: no free user
     /// within `max_lateness`. The service did not serve it.
     Dropped,
+    /// In flight when the run was stopped (a signal, a write error) and
+    /// cancelled after the stop grace: the service was not given the time.
+    Interrupted,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Ok,
         Outcome::Openai,
         Outcome::Tts,
@@ -50,6 +53,7 @@ impl Outcome {
         Outcome::Truncated,
         Outcome::Malformed,
         Outcome::Dropped,
+        Outcome::Interrupted,
     ];
 
     pub fn is_ok(self) -> bool {
@@ -70,13 +74,15 @@ impl Outcome {
             Outcome::Truncated => "truncated",
             Outcome::Malformed => "malformed",
             Outcome::Dropped => "dropped",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// The guide's breakdown type of a failure: a dropped or truncated
     /// stream is `network` (PROTOCOL.md 1.1), so are a refused connection
     /// and a timeout; an unexpected status or event is `other`. A dropped
-    /// arrival never reached the server: it is its own type, `dropped`.
+    /// arrival never reached the server: it is its own type, `dropped`; a
+    /// request cancelled by a stop is its own type too, `interrupted`.
     pub fn guide_type(self) -> Option<&'static str> {
         Some(match self {
             Outcome::Ok => return None,
@@ -89,6 +95,7 @@ impl Outcome {
             Outcome::Validation => "validation",
             Outcome::Other | Outcome::HttpStatus | Outcome::Malformed => "other",
             Outcome::Dropped => "dropped",
+            Outcome::Interrupted => "interrupted",
         })
     }
 }
@@ -153,6 +160,38 @@ pub struct RequestRecord {
     /// The turn of its conversation, from 0 (0 for a single question).
     #[serde(default)]
     pub turn: u32,
+    /// Its tokens came in bursts, as through a buffering proxy (see
+    /// [`looks_buffered`]).
+    #[serde(default)]
+    pub buffered: bool,
+}
+
+/// Fewer tokens than this tell nothing about buffering.
+pub const BUFFER_MIN_TOKENS: u32 = 16;
+/// Tokens per burst, on average, from which a stream looks buffered.
+pub const BUFFER_MIN_BURST: u32 = 4;
+/// A burst: tokens each less than this after the one before.
+pub const BURST_GAP_US: u32 = 1_000;
+
+/// Whether a stream looks buffered on its way: at least
+/// [`BUFFER_MIN_TOKENS`] tokens that arrived in bursts of
+/// [`BUFFER_MIN_BURST`] or more on average (a burst: tokens less than
+/// [`BURST_GAP_US`] apart; one burst is the first token arriving with the
+/// end). A proxy that buffers (nginx's defaults, an HTTP/1.0 upstream and
+/// `proxy_buffering on`) delivers a stream a buffer at a time: measured
+/// through Debian's nginx, 10 to 30 tokens a burst when audio chunks
+/// fill the buffers between them, all of them at once without audio. A
+/// live stream arrives a token a read; a client that reads late bunches
+/// two or three, and lagging four token intervals on every read is a
+/// stall the self-check reports. When the server says how long it spent
+/// between its first token and the end (`server_span_ms`), under 20 ms
+/// means it sent them in a burst itself: not buffering.
+pub fn looks_buffered(tokens: u32, gaps_us: &[u32], server_span_ms: Option<u64>) -> bool {
+    if tokens < BUFFER_MIN_TOKENS || server_span_ms.is_some_and(|s| s < 20) {
+        return false;
+    }
+    let bursts = 1 + gaps_us.iter().filter(|&&g| g >= BURST_GAP_US).count() as u64;
+    bursts * u64::from(BUFFER_MIN_BURST) <= u64::from(tokens)
 }
 
 /// A scheduler stall longer than this distorts the latencies it overlaps
@@ -243,6 +282,30 @@ mod tests {
             playback(&[(0, 100), (200_000, 100), (400_000, 100)]),
             (2, 200_000)
         );
+    }
+
+    #[test]
+    fn buffered_streams_are_told_from_live_ones() {
+        // 40 tokens 20 ms apart: live.
+        assert!(!looks_buffered(40, &[20_000; 39], Some(800)));
+        // 40 tokens in one read (gaps 0): the first token came with the end.
+        assert!(looks_buffered(40, &[0; 39], Some(800)));
+        // 40 tokens in reads of 4, 80 ms apart: a proxy's buffers.
+        let fours: Vec<u32> = (1..40)
+            .map(|i| if i % 4 == 0 { 80_000 } else { 0 })
+            .collect();
+        assert!(looks_buffered(40, &fours, None));
+        // A client reading late bunches a few: 40 tokens in reads of 3.
+        let threes: Vec<u32> = (1..40)
+            .map(|i| if i % 3 == 0 { 8_000 } else { 0 })
+            .collect();
+        assert!(!looks_buffered(40, &threes, None));
+        // Too short to tell; a server that produced them at once.
+        assert!(!looks_buffered(15, &[0; 14], None));
+        assert!(!looks_buffered(40, &[0; 39], Some(5)));
+        // Gaps just under the burst limit still bunch.
+        assert!(looks_buffered(16, &[BURST_GAP_US - 1; 15], None));
+        assert!(!looks_buffered(16, &[BURST_GAP_US; 15], None));
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct Report {
     /// The guide's incident severity of what the run saw (null: none).
     pub severity: Option<crate::severity::Severity>,
     pub severity_reasons: Vec<String>,
+    /// What a reader must know about how the figures were measured (a
+    /// buffered stream, ...), in words.
+    #[serde(default)]
+    pub findings: Vec<String>,
     /// The files of the run, by role.
     #[serde(serialize_with = "sorted")]
     pub files: Files,
@@ -253,6 +257,7 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         schema_version: SCHEMA_VERSION,
         verdict,
         verdict_reasons: reasons,
+        findings: figures.findings(),
         scenario: meta.scenario,
         target: meta.target,
         load: meta.load,

@@ -42,6 +42,10 @@ pub struct SelfCheckFigures {
     pub longest_stall_ms: f64,
     /// Measured requests that a stall overlapped.
     pub stalled_requests: u64,
+    /// The process's peak resident memory over the run (Linux `VmHWM`),
+    /// the embedded server's included when it ran in the process.
+    #[serde(default)]
+    pub peak_rss_mb: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -65,6 +69,7 @@ pub struct Observed {
     pub measured: u64,
     /// The embedded server ran in the same process (its CPU counts here).
     pub shares_process: bool,
+    pub peak_rss_mb: Option<f64>,
 }
 
 impl SelfCheck {
@@ -120,6 +125,7 @@ impl SelfCheck {
                 stalls: o.stalls,
                 longest_stall_ms: longest,
                 stalled_requests: stalled,
+                peak_rss_mb: o.peak_rss_mb,
             }),
         }
     }

@@ -207,13 +207,20 @@ pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (p("ca.pem"), p("server.pem"), p("server.key"))
 }
 
-/// An nginx `location /` that proxies to `upstream` (host:port) over
-/// keep-alive HTTP/1.1, with response buffering on or off.
+/// An nginx `location /` that proxies to `upstream` (host:port). Buffering:
+/// nginx's defaults, as a first deployment has them (HTTP/1.0 to the
+/// upstream, `proxy_buffering on`: nginx then holds an unchunked stream
+/// until a buffer fills or it ends, unless the upstream says
+/// `X-Accel-Buffering: no`). Not buffering: keep-alive HTTP/1.1 and
+/// `proxy_buffering off`, the configuration a streaming backend needs.
 pub fn proxy_location(upstream: impl std::fmt::Display, buffering: bool) -> String {
-    format!(
-        "location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering {}; }}",
-        if buffering { "on" } else { "off" }
-    )
+    if buffering {
+        format!("location / {{ proxy_pass http://{upstream}; proxy_buffering on; }}")
+    } else {
+        format!(
+            "location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}"
+        )
+    }
 }
 
 /// Debian's nginx on 127.0.0.1:`port` with `http` (directives of the

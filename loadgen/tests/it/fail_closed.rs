@@ -3,125 +3,14 @@
 //! reference server's fault injection or a small misbehaving server
 //! written here, over real sockets on 127.0.0.1.
 
-use crate::support::{BIN, checked_report as report, records, scenario, temp_dir, turn};
+use crate::misbehaving::{Misbehaves, misbehaving};
+use crate::support::{
+    BIN, checked_report as report, records, scenario, signal, spawn_run, temp_dir, turn,
+};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-/// How the misbehaving server answers each request.
-#[derive(Clone, Copy)]
-enum Misbehaves {
-    /// A whole, valid stream with tokens and `done`, but no `audio` event.
-    NoAudio,
-    /// `done`, then the connection stays open (and silent) for 30 s.
-    DoneThenOpen,
-    /// One `data:` line that never ends.
-    EndlessEvent,
-    /// One 50 MB line, then the end of the event.
-    HugeLine,
-    /// A token every 200 ms for 20 s, then `done`.
-    Slow,
-    /// 503 to everything.
-    Overloaded,
-}
-
-const SSE_HEAD: &str =
-    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
-const DONE: &str = "event: done\ndata: {\"wordCount\":2,\"firstTokenLatency\":1,\"firstAudioLatency\":null,\"duration\":2,\"kbCache\":\"hit\",\"ttsCacheHits\":0,\"ttsCacheMisses\":0}\n\n";
-
-/// Starts a server that misbehaves as told; it lives as long as the test
-/// process (each connection on a thread of its own).
-fn misbehaving(kind: Misbehaves) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = answer(stream, kind);
-            });
-        }
-    });
-    url
-}
-
-fn read_request(s: &mut TcpStream) -> std::io::Result<()> {
-    // Headers, then the body by its content-length.
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body)
-}
-
-fn answer(mut s: TcpStream, kind: Misbehaves) -> std::io::Result<()> {
-    loop {
-        read_request(&mut s)?;
-        match kind {
-            Misbehaves::NoAudio => {
-                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
-                let body = format!(
-                    "event: start\ndata: {{\"clientId\":\"x\",\"chatbotId\":\"y\"}}\n\nevent: token\ndata: {{\"text\":\"hi \"}}\n\nevent: token\ndata: {{\"text\":\"there\"}}\n\n{DONE}"
-                );
-                write!(s, "{:x}\r\n{body}\r\n0\r\n\r\n", body.len())?;
-                // Keep-alive: the next request on the same connection.
-            }
-            Misbehaves::DoneThenOpen => {
-                s.write_all(SSE_HEAD.as_bytes())?;
-                s.write_all(b"event: token\ndata: {\"text\":\"hi\"}\n\n")?;
-                s.write_all(DONE.as_bytes())?;
-                std::thread::sleep(Duration::from_secs(30));
-                return Ok(());
-            }
-            Misbehaves::EndlessEvent => {
-                s.write_all(SSE_HEAD.as_bytes())?;
-                s.write_all(b"data: ")?;
-                let chunk = vec![b'x'; 64 * 1024];
-                let t0 = Instant::now();
-                while t0.elapsed() < Duration::from_secs(60) {
-                    s.write_all(&chunk)?;
-                }
-                return Ok(());
-            }
-            Misbehaves::HugeLine => {
-                s.write_all(SSE_HEAD.as_bytes())?;
-                s.write_all(b"event: token\ndata: ")?;
-                let chunk = vec![b'y'; 1 << 20];
-                for _ in 0..50 {
-                    s.write_all(&chunk)?;
-                }
-                s.write_all(b"\n\n")?;
-                s.write_all(DONE.as_bytes())?;
-                return Ok(());
-            }
-            Misbehaves::Slow => {
-                s.write_all(SSE_HEAD.as_bytes())?;
-                for _ in 0..100 {
-                    s.write_all(b"event: token\ndata: {\"text\":\"slow \"}\n\n")?;
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                s.write_all(DONE.as_bytes())?;
-                return Ok(());
-            }
-            Misbehaves::Overloaded => {
-                s.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: 2\r\n\r\n{}")?;
-            }
-        }
-    }
-}
 
 /// Runs the binary with `args` (after `run SCENARIO --out OUT --quiet`).
 fn run(file: &Path, out: &Path, args: &[&str]) -> Output {
@@ -404,25 +293,6 @@ fn an_endless_event_and_a_huge_line_are_malformed_not_memory() {
     }
 }
 
-fn spawn(file: &Path, out: &Path, env: &[(&str, &str)]) -> Child {
-    Command::new(BIN)
-        .args(["run", file.to_str().unwrap(), "--out"])
-        .arg(out)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 #[test]
 fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
     let _turn = turn();
@@ -436,7 +306,7 @@ fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
         ),
     );
     let out = dir.join("drain");
-    let mut child = spawn(&file, &out, &[]);
+    let mut child = spawn_run(&file, &out, &[], &[]);
     std::thread::sleep(Duration::from_secs(4));
     signal(&child, "TERM");
     let status = child.wait().unwrap();
@@ -454,7 +324,7 @@ fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
         "name = \"ramp\"\nduration = \"30s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 40\nramp_up = \"20s\"\n[request]\naudio = false\n",
     );
     let out = dir.join("ramp");
-    let mut child = spawn(&file, &out, &[]);
+    let mut child = spawn_run(&file, &out, &[], &[]);
     let t0 = Instant::now();
     while std::fs::read_to_string(out.join("requests.csv")).map_or(0, |s| s.lines().count()) < 3 {
         assert!(t0.elapsed() < Duration::from_secs(20));
@@ -475,7 +345,7 @@ fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
         "name = \"plan\"\nduration = \"30s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\ntest_plan = \"2,1s;2,2s;0,1s\"\n[request]\naudio = false\n",
     );
     let out = dir.join("plan");
-    let child = spawn(&file, &out, &[]);
+    let child = spawn_run(&file, &out, &[], &[]);
     let o = child.wait_with_output().unwrap();
     let r = report(&out);
     assert!(r["interrupted"].is_null(), "{}", r["interrupted"]);
@@ -492,9 +362,10 @@ fn a_stalled_load_generator_flags_its_requests_and_is_not_trusted() {
     );
     let out = dir.join("out");
     // The hook blocks every runtime worker for 1.5 s, 2.5 s into the run.
-    let child = spawn(
+    let child = spawn_run(
         &file,
         &out,
+        &[],
         &[(loadgen::selfcheck::StallHook::VAR, "2500ms,1500ms")],
     );
     let o = child.wait_with_output().unwrap();

@@ -9,6 +9,34 @@ use std::path::{Path, PathBuf};
 /// The `loadgen` binary of this build.
 pub const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 
+/// Starts `loadgen run FILE --out OUT ARGS...` with `env`, its standard
+/// error piped (to read after it ends).
+pub fn spawn_run(
+    file: &Path,
+    out: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    std::process::Command::new(BIN)
+        .args(["run", file.to_str().unwrap(), "--out"])
+        .arg(out)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `SIG` (TERM, INT) to `child`.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
 /// Runs the binary and waits for it.
 pub fn loadgen(args: &[&str]) -> std::process::Output {
     std::process::Command::new(BIN)
@@ -56,6 +84,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         allow_missing: false,
         accept_inconclusive: false,
         quiet: true,
+        stop_grace: std::time::Duration::from_secs(5),
     }
 }
 

@@ -27,6 +27,8 @@ const WINDOW_CAP: usize = 100_000;
 pub struct Metrics {
     started: Instant,
     active: AtomicU64,
+    /// The shutdown grace ended: what is still open is cut by the server.
+    grace_over: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     events: Mutex<VecDeque<Event>>,
     events_capacity: usize,
@@ -77,6 +79,7 @@ impl Metrics {
         Self {
             started: Instant::now(),
             active: AtomicU64::new(0),
+            grace_over: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::default(),
             events: Mutex::new(VecDeque::with_capacity(events_capacity.min(4096))),
             events_capacity,
@@ -183,6 +186,25 @@ impl Metrics {
 
     pub fn set_rollout(&self, percentage: u8) {
         self.prom.set_rollout(percentage);
+    }
+
+    pub fn set_connections(&self, open: usize) {
+        self.prom.set_connections(open);
+    }
+
+    pub fn connection_refused(&self) {
+        self.prom.connection_refused();
+    }
+
+    /// A connection closed by its `timeout` (header_read, keep_alive, idle).
+    pub fn connection_timed_out(&self, timeout: &str) {
+        self.prom.connection_timed_out(timeout);
+    }
+
+    /// The shutdown grace ended: the streams still open are the server's
+    /// to close (and its log says so, not the client's).
+    pub fn grace_over(&self) {
+        self.grace_over.store(true, Ordering::Relaxed);
     }
 
     pub fn set_system(&self, snap: SystemSnapshot) {
@@ -348,7 +370,18 @@ impl StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && self.metrics.grace_over.load(Ordering::Relaxed) {
+            tracing::warn!(
+                clientId = %self.client_id,
+                chatbotId = %self.chatbot_id,
+                errorType = "network",
+                "Stream closed by the server: the shutdown grace period ended before it finished"
+            );
+            self.record_failure(
+                ErrorKind::Network,
+                "closed by the server at shutdown (grace period over)",
+            );
+        } else if !self.finished {
             tracing::warn!(
                 clientId = %self.client_id,
                 chatbotId = %self.chatbot_id,

@@ -33,6 +33,9 @@ pub(super) struct Prom {
     cache_up: Gauge,
     cache_ping: Gauge<f64, AtomicU64>,
     active: Gauge,
+    connections: Gauge,
+    connections_refused: Counter,
+    connections_timed_out: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     rollout: Gauge,
     rss: Gauge,
@@ -63,6 +66,9 @@ impl Prom {
             cache_up: Gauge::default(),
             cache_ping: Gauge::default(),
             active: Gauge::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
+            connections_timed_out: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             rollout: Gauge::default(),
             rss: Gauge::default(),
@@ -122,6 +128,21 @@ impl Prom {
             p.active.clone(),
         );
         r.register(
+            "chatbot_open_connections",
+            "TCP connections open now",
+            p.connections.clone(),
+        );
+        r.register(
+            "chatbot_connections_refused",
+            "Connections answered 503 and closed at the connection limit (--max-connections)",
+            p.connections_refused.clone(),
+        );
+        r.register(
+            "chatbot_connections_timed_out",
+            "Connections closed by a timeout, by timeout (header_read, keep_alive, idle)",
+            p.connections_timed_out.clone(),
+        );
+        r.register(
             "chatbot_latency_seconds",
             "Server-side latency from request received, by stage (first_token, first_audio, complete)",
             p.latency.clone(),
@@ -162,8 +183,28 @@ impl Prom {
             let _ = p.cache_misses.get_or_create(&label("cache", cache));
             let _ = p.cache_unavailable.get_or_create(&label("cache", cache));
         }
+        for timeout in ["header_read", "keep_alive", "idle"] {
+            let _ = p
+                .connections_timed_out
+                .get_or_create(&label("timeout", timeout));
+        }
         p.cache_up.set(1);
         p
+    }
+
+    pub(super) fn set_connections(&self, open: usize) {
+        self.connections
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    pub(super) fn connection_refused(&self) {
+        self.connections_refused.inc();
+    }
+
+    pub(super) fn connection_timed_out(&self, timeout: &str) {
+        self.connections_timed_out
+            .get_or_create(&label("timeout", timeout))
+            .inc();
     }
 
     pub(super) fn started(&self, active: u64) {

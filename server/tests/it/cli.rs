@@ -190,7 +190,7 @@ async fn sigterm_lets_open_streams_finish_and_logs_are_json_lines() {
 #[tokio::test]
 async fn past_the_grace_period_open_streams_are_cut() {
     // About 100 tokens at 100 ms: a ten-second stream, a 300 ms grace.
-    let (mut child, url, _lines) = spawn(&[
+    let (mut child, url, lines) = spawn(&[
         "--profile",
         "fast",
         "--token-interval-ms",
@@ -211,5 +211,16 @@ async fn past_the_grace_period_open_streams_are_cut() {
     assert!(
         !r.names().contains(&"done"),
         "the stream was cut, not finished"
+    );
+    // The log says the server cut it, and does not blame the client.
+    let logs: Vec<String> = lines.try_iter().collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("the shutdown grace period ended before it finished")),
+        "{logs:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains("Client disconnected")),
+        "{logs:#?}"
     );
 }

@@ -2,12 +2,15 @@
 //! concern. Servers bind 127.0.0.1:0.
 
 mod cli;
+mod connections;
+mod crowds;
 mod dashboard;
 mod endpoints;
 mod faults;
 mod openai;
 mod profile;
 mod redis;
+mod remote;
 mod rollout;
 mod stream;
 mod support;

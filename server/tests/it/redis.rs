@@ -5,7 +5,7 @@
 //! degraded with the reason and Prometheus counts the unavailable
 //! lookups; Redis started again, the server reconnects by itself.
 
-use crate::support::{BOT, EXACT, get_json, http, start};
+use crate::support::{BOT, EXACT, get_json, http, metric, start};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
@@ -43,19 +43,6 @@ async fn ask(url: &str, question: &str) -> (u16, String) {
         })
         .unwrap_or_else(|| format!("no done: {body}"));
     (status, done)
-}
-
-async fn metric(url: &str, name: &str) -> f64 {
-    let text = crate::support::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

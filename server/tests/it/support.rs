@@ -200,3 +200,25 @@ pub fn http() -> reqwest::Client {
 pub async fn get(url: String) -> reqwest::Result<reqwest::Response> {
     http().get(url).send().await
 }
+
+/// The sum of the Prometheus series of `url` whose line starts with `name`
+/// (a name, or a name with its labels); one at least must exist.
+pub async fn metric(url: &str, name: &str) -> f64 {
+    let text = get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        !values.is_empty(),
+        "{name} is exposed:
+{text}"
+    );
+    values.iter().sum()
+}

@@ -108,6 +108,12 @@ async fn each_broken_rule_gets_its_status_and_a_message_naming_it() {
             "not valid JSON",
         ),
         ("application/json", b"[1, 2]".to_vec(), 400, "JSON object"),
+        (
+            "application/json",
+            b"{\"chatbotId\": \"60f7b3b3e6b6f40015e6b6f4\", \"message\": \"\xff\xfe\"}".to_vec(),
+            400,
+            "not UTF-8 (invalid byte at offset 54)",
+        ),
         ("application/json", vec![b' '; 70 * 1024], 413, "64 KiB"),
         (
             "text/plain",

@@ -155,7 +155,7 @@ pub fn marked_chart(
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:980px}\
 h1{margin-bottom:4px}.pass{color:#1b7f3b}.fail{color:#b3261e}\
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
-td:first-child,th:first-child{text-align:left}tr.critical td{background:#fde2e1}.insecure{background:#fde2e1;padding:.5em}tr.warning td{background:#fff0d9}\
+td:first-child,th:first-child{text-align:left}tr.critical td{background:#fde2e1}.alert{background:#fde2e1;padding:.5em}tr.warning td{background:#fff0d9}\
 tr.target_missed td{background:#fffbe0}figure{margin:12px 0 24px}figcaption{font-weight:600;margin-bottom:4px}";
 
 pub fn render(r: &Report) -> String {
@@ -188,12 +188,8 @@ pub fn render(r: &Report) -> String {
         r.severity.map_or("none".to_owned(), |s| format!("{s:?}")),
         escape(&r.started_at)
     );
-    for w in r.target.warnings() {
-        let _ = write!(
-            o,
-            "<p class=\"insecure\"><strong>⚠ {}</strong></p>",
-            escape(&w)
-        );
+    for w in r.target.warnings().iter().chain(&r.findings) {
+        let _ = write!(o, "<p class=\"alert\"><strong>⚠ {}</strong></p>", escape(w));
     }
     if !r.verdict_reasons.is_empty() {
         o.push_str("<ul>");

@@ -35,7 +35,7 @@ pub fn render(r: &Report) -> String {
         num(r.figures.goodput),
         r.severity.map_or("none".to_owned(), |s| format!("{s:?}")),
     );
-    for w in r.target.warnings() {
+    for w in r.target.warnings().iter().chain(&r.findings) {
         let _ = writeln!(o, "\n> **⚠ {w}**");
     }
     if !r.verdict_reasons.is_empty() {

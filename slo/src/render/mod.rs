@@ -142,6 +142,7 @@ mod tests {
         let (verdict, reasons) =
             crate::report::verdict(&slo, &crate::objective::Gate::default(), true, &[]);
         let (severity, severity_reasons) = crate::severity::classify(&figures, &slo, &server);
+        let figures_findings = figures.findings();
         assert_eq!(verdict, Verdict::Fail);
         Report {
             schema_version: 1,
@@ -177,6 +178,7 @@ mod tests {
             slo,
             severity,
             severity_reasons,
+            findings: figures_findings,
             files: Default::default(),
         }
     }

@@ -1,0 +1,114 @@
+//! The soak benchmark's 2-minute version (the hour is `ci/bench/soak.sh`,
+//! BENCHMARKS.md "Soak"): the `refserver` and `loadgen` binaries as two
+//! processes at a steady 20 requests/s, each one's resident memory sampled
+//! every 5 s. Stated bound: from 30 s to 110 s of the run (after the
+//! warm-up, before its end), the median of the last five samples of
+//! neither process is more than 12 MB above the median of the first five.
+
+use crate::support::{BIN, checked_report, spawn_run, temp_dir, turn};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GROWTH_MB: f64 = 12.0;
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+#[test]
+fn two_minutes_at_a_steady_load_grow_neither_process() {
+    let _turn = turn();
+    let dir = temp_dir("soak");
+    // The server's binary sits beside the load generator's (cargo test
+    // --workspace builds both).
+    let refserver = std::path::Path::new(BIN).with_file_name("refserver");
+    assert!(
+        refserver.exists(),
+        "{} is missing: build it with cargo build -p server (cargo test --workspace does)",
+        refserver.display()
+    );
+    let port = testkit::free_port();
+    let server = testkit::Daemon(
+        Command::new(&refserver)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--profile",
+                "fast",
+            ])
+            .args(["--first-token-ms", "50", "--token-interval-ms", "10"])
+            .args(["--log-level", "error"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    testkit::wait_for_port(port, "refserver");
+    let scenario = dir.join("soak.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"120s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let mut loadgen = spawn_run(&scenario, &out, &["-q"], &[]);
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    while loadgen.try_wait().unwrap().is_none() {
+        if let (Some(s), Some(l)) = (rss_mb(server.0.id()), rss_mb(loadgen.id())) {
+            samples.push((t0.elapsed().as_secs_f64(), s, l));
+        }
+        assert!(t0.elapsed() < Duration::from_secs(180), "the run overran");
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let o = loadgen.wait_with_output().unwrap();
+    let report = checked_report(&out);
+    assert!(
+        report["requests"]["ok"].as_u64().unwrap() > 2000,
+        "{}: {}",
+        report["requests"],
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The steady part: after the warm-up, before the end of the run (the
+    // last 10 s hold the drain, goose's report and the final scrapes).
+    let steady: Vec<_> = samples
+        .iter()
+        .filter(|s| s.0 >= 30.0 && s.0 <= 110.0)
+        .collect();
+    assert!(steady.len() >= 14, "{samples:?}");
+    // Medians of the first and the last five samples: a 5 s sample lands
+    // on a burst at times, a trend moves the median.
+    let median = |v: &[&(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(|s| f(s)).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let (head, tail) = (&steady[..5], &steady[steady.len() - 5..]);
+    let first = (head[0].0, median(head, |s| s.1), median(head, |s| s.2));
+    let last = (tail[4].0, median(tail, |s| s.1), median(tail, |s| s.2));
+    eprintln!(
+        "soak: server {:.1} -> {:.1} MB, loadgen {:.1} -> {:.1} MB (medians of 5 samples) from {:.0} s to {:.0} s; samples (s, server MB, loadgen MB): {samples:.1?}",
+        first.1, last.1, first.2, last.2, first.0, last.0
+    );
+    assert!(
+        last.1 - first.1 <= GROWTH_MB,
+        "the server grew from {:.1} to {:.1} MB: {samples:?}",
+        first.1,
+        last.1
+    );
+    assert!(
+        last.2 - first.2 <= GROWTH_MB,
+        "the load generator grew from {:.1} to {:.1} MB: {samples:?}",
+        first.2,
+        last.2
+    );
+}
