@@ -1,9 +1,11 @@
-//! The soak benchmark's 2-minute version (the hour is `ci/bench/soak.sh`,
+//! The soak benchmark's short version (the hour is `ci/bench/soak.sh`,
 //! BENCHMARKS.md "Soak"): the `refserver` and `loadgen` binaries as two
-//! processes at a steady 20 requests/s, each one's resident memory sampled
-//! every 5 s. Stated bound: from 30 s to 110 s of the run (after the
-//! warm-up, before its end), the median of the last five samples of
+//! processes at a steady 20 requests/s for 75 s, each one's resident memory
+//! sampled every 5 s. Stated bound: from 15 s to 70 s of the run (after
+//! the warm-up, before its end), the median of the last five samples of
 //! neither process is more than 12 MB above the median of the first five.
+//! (75 s, not the 2 minutes first written: the suite must stay under 25
+//! minutes on a fresh machine.)
 
 use crate::support::{BIN, checked_report, spawn_run, temp_dir, turn};
 use std::process::{Command, Stdio};
@@ -24,7 +26,7 @@ fn rss_mb(pid: u32) -> Option<f64> {
 }
 
 #[test]
-fn two_minutes_at_a_steady_load_grow_neither_process() {
+fn a_steady_load_grows_neither_process() {
     let _turn = turn();
     let dir = temp_dir("soak");
     // The server's binary sits beside the load generator's (cargo test
@@ -55,7 +57,7 @@ fn two_minutes_at_a_steady_load_grow_neither_process() {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"120s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
+            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"75s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
         ),
     )
     .unwrap();
@@ -73,7 +75,7 @@ fn two_minutes_at_a_steady_load_grow_neither_process() {
     let o = loadgen.wait_with_output().unwrap();
     let report = checked_report(&out);
     assert!(
-        report["requests"]["ok"].as_u64().unwrap() > 2000,
+        report["requests"]["ok"].as_u64().unwrap() > 1200,
         "{}: {}",
         report["requests"],
         String::from_utf8_lossy(&o.stderr)
@@ -82,9 +84,9 @@ fn two_minutes_at_a_steady_load_grow_neither_process() {
     // last 10 s hold the drain, goose's report and the final scrapes).
     let steady: Vec<_> = samples
         .iter()
-        .filter(|s| s.0 >= 30.0 && s.0 <= 110.0)
+        .filter(|s| s.0 >= 15.0 && s.0 <= 70.0)
         .collect();
-    assert!(steady.len() >= 14, "{samples:?}");
+    assert!(steady.len() >= 10, "{samples:?}");
     // Medians of the first and the last five samples: a 5 s sample lands
     // on a burst at times, a trend moves the median.
     let median = |v: &[&(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
