@@ -23,6 +23,12 @@ pub struct Scraper {
 /// How long one monitoring answer may take.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The most a monitoring answer may hold. The guide's are a few KiB (the
+/// event log of 1,000 events, ~300 KiB); a target that sends more, or a
+/// stream without end, is not read further (unbounded, one such answer held
+/// 2-3 GB for the length of the scrape timeout).
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+
 impl Scraper {
     pub fn new(base: &str) -> Self {
         crate::client::tls_provider();
@@ -45,7 +51,7 @@ impl Scraper {
     /// The JSON at `path`, or why not.
     pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
         let url = format!("{}{path}", self.base);
-        let resp = self
+        let mut resp = self
             .client
             .get(&url)
             .timeout(SCRAPE_TIMEOUT)
@@ -53,9 +59,17 @@ impl Scraper {
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .json::<Value>()
-            .await
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(format!(
+                    "{url}: HTTP {status}, an answer over {} MiB (not the guide's): not read further",
+                    MAX_ANSWER_BYTES >> 20
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = serde_json::from_slice::<Value>(&bytes)
             .map_err(|e| format!("{url}: HTTP {status}, not JSON ({e})"))?;
         Ok((status, body))
     }

@@ -11,15 +11,11 @@ use std::time::{Duration, Instant};
 
 /// The request timeout of every run here.
 const TIMEOUT_MS: u64 = 1000;
-/// Stated bound on the load generator's peak resident memory against a
-/// target that misbehaves at a human pace.
+/// Stated bound on the load generator's peak resident memory, whatever
+/// the target sends (a 50 MB line, an event without end at loopback speed:
+/// the scrapes of its monitoring endpoints included, which the first
+/// version of this test found reading such a body whole, 1.8 GB).
 const PEAK_RSS_MB: f64 = 200.0;
-/// Against a target that sends a line without end at loopback speed (an
-/// endless event, a 50 MB line), hyper's read buffers pile up while the
-/// stream is read: measured ~0.7-1.4 GB peak here, with glibc's allocator
-/// and jemalloc alike (heaptrack: `BytesMut::reserve` under hyper's
-/// `poll_read_from_io`). Bounded, but not small: a known limit, stated.
-const FIREHOSE_PEAK_RSS_MB: f64 = 2048.0;
 
 #[test]
 fn every_way_a_target_misbehaves_is_classified_bounded_and_judged() {
@@ -99,12 +95,7 @@ fn every_way_a_target_misbehaves_is_classified_bounded_and_judged() {
             );
         }
         let peak = report["self_check"]["peak_rss_mb"].as_f64().unwrap();
-        let bound = if name == "EndlessEvent" || name == "HugeLine" {
-            FIREHOSE_PEAK_RSS_MB
-        } else {
-            PEAK_RSS_MB
-        };
-        assert!(peak < bound, "{name}: peak RSS {peak} MB");
+        assert!(peak < PEAK_RSS_MB, "{name}: peak RSS {peak} MB");
         // The verdict: fail when nothing succeeded; exit code as the verdict.
         let fails = report["verdict"] == "fail";
         assert_eq!(

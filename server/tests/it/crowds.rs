@@ -54,7 +54,7 @@ async fn hold(
     drop(permit);
     ready.send(()).await.unwrap();
     let _ = leave.wait_for(|l| *l).await;
-    drop(s); // mid-stream: the answer is ~100 tokens at 100 ms
+    drop(s); // mid-stream: the answer is ~100 tokens a second apart
 }
 
 /// One request beyond the limit: its status line and Retry-After.
@@ -85,7 +85,7 @@ async fn five_thousand_clients_leave_mid_stream_and_the_server_lets_them_go() {
             ])
             .args([
                 "--token-interval-ms",
-                "100",
+                "1000",
                 "--max-streams",
                 &CROWD.to_string(),
             ])
@@ -132,7 +132,8 @@ async fn five_thousand_clients_leave_mid_stream_and_the_server_lets_them_go() {
     );
     let full = rss_kib(pid);
 
-    // At the limit: 2,000 more are each 503 with Retry-After, and they
+    // At the limit: 2,000 more are each 503 with Retry-After (the crowd's
+    // streams, a token a second, all still open meanwhile), and they
     // hold no memory: the second thousand leaves the server's memory where
     // the first did (stated bound: 4 MiB, 4 KiB a refusal).
     let mut refusals = Vec::new();
