@@ -34,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-/// What a connection may take. The defaults are the command line's.
+/// What a connection may take (the command line's `--max-connections`
+/// and timeouts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Open connections at most; past it a new one gets a 503 and is
@@ -43,17 +44,6 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub keep_alive_timeout: Duration,
     pub idle_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 10_000,
-            header_read_timeout: Duration::from_secs(10),
-            keep_alive_timeout: Duration::from_secs(75),
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
 }
 
 /// `wanted`, or less when the process may not open that many files (the

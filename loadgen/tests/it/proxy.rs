@@ -4,7 +4,7 @@
 //! the figures of a direct run; and `loadgen logs` over nginx's access log
 //! in the guide's `streaming` format agrees with the run's own CSV.
 
-use crate::support::{loadgen, records, temp_dir, turn};
+use crate::support::{loadgen, records, run_in_turn, temp_dir};
 use slo::record::Outcome;
 use testkit::{free_port, nginx, proxy_location};
 
@@ -51,16 +51,7 @@ async fn nginx_streaming_logs_agree_with_the_run() {
     )
     .unwrap();
     let out = dir.join("out");
-    let o = tokio::task::block_in_place(|| {
-        let _turn = turn();
-        loadgen(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ])
-    });
+    let o = tokio::task::block_in_place(|| run_in_turn(&scenario, &out, &[]));
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -136,18 +127,11 @@ fn kpi_run(dir: &std::path::Path, name: &str, target: &str) -> serde_json::Value
     )
     .unwrap();
     let out = dir.join(name);
-    let o = {
-        let _turn = turn();
-        loadgen(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--allow-missing",
-            "--accept-inconclusive",
-            "-q",
-        ])
-    };
+    let o = run_in_turn(
+        &scenario,
+        &out,
+        &["--allow-missing", "--accept-inconclusive"],
+    );
     assert!(
         matches!(o.status.code(), Some(0 | 1)),
         "{name}: {}",

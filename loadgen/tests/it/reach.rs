@@ -3,7 +3,7 @@
 //! nginx with a certificate the test makes (a custom CA, the insecure
 //! switch, and a refusal without either).
 
-use crate::support::{BIN, checked_report, loadgen, records, temp_dir, turn};
+use crate::support::{BIN, checked_report, records, run_in_turn, temp_dir, turn};
 use slo::record::Outcome;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -292,16 +292,7 @@ async fn a_redis_outage_under_load_is_severity_p2() {
         std::thread::sleep(std::time::Duration::from_secs(2));
         drop(redis);
     });
-    let o = tokio::task::block_in_place(|| {
-        let _turn = turn();
-        loadgen(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ])
-    });
+    let o = tokio::task::block_in_place(|| run_in_turn(&scenario, &out, &[]));
     stopper.join().unwrap();
     assert_eq!(
         o.status.code(),

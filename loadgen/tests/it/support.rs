@@ -37,6 +37,18 @@ pub fn signal(child: &std::process::Child, sig: &str) {
     assert!(ok.success());
 }
 
+/// `loadgen run SCENARIO --out OUT -q ARGS...` in this test's turn (see
+/// [`turn`]), waited for.
+pub fn run_in_turn(scenario: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    let _turn = turn();
+    std::process::Command::new(BIN)
+        .args(["run", scenario.to_str().unwrap(), "-q", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("loadgen runs")
+}
+
 /// Runs the binary and waits for it.
 pub fn loadgen(args: &[&str]) -> std::process::Output {
     std::process::Command::new(BIN)

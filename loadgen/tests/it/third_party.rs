@@ -5,7 +5,7 @@
 //! (and the report says so). A run measures and passes its gate; a wrong
 //! base path is classified and fails it.
 
-use crate::support::{checked_report, loadgen, records, temp_dir, turn};
+use crate::support::{checked_report, records, run_in_turn, temp_dir};
 use slo::record::Outcome;
 use std::process::{Command, Stdio};
 use testkit::{Daemon, free_port, root, wait_for_port};
@@ -75,16 +75,7 @@ timeout = "10s"
     .unwrap();
 
     let out = dir.join("ok");
-    let o = {
-        let _turn = turn();
-        loadgen(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ])
-    };
+    let o = run_in_turn(&scenario, &out, &[]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -120,22 +111,19 @@ timeout = "10s"
     // A wrong base path: every request is mockllm's 404, classified, and
     // the gate fails.
     let out = dir.join("wrong-path");
-    let o = {
-        let _turn = turn();
-        loadgen(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
+    let wrong = format!("http://127.0.0.1:{port}/api");
+    let o = run_in_turn(
+        &scenario,
+        &out,
+        &[
             "--target",
-            &format!("http://127.0.0.1:{port}/api"),
+            &wrong,
             "--duration",
             "2s",
             "--max-duration",
             "3s",
-            "-q",
-        ])
-    };
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     let rows = records(&out);
     assert!(!rows.is_empty());
