@@ -78,18 +78,27 @@ pub enum Command {
     Report {
         /// The run's output folder.
         dir: PathBuf,
-        /// Judge by this SLO file instead of the run's.
-        #[arg(long, value_name = "FILE")]
-        slo: Option<PathBuf>,
-        /// The level that fails the run (default: the run's).
-        #[arg(long, value_enum)]
-        fail_on: Option<FailOnArg>,
-        /// Objectives with no data do not fail the run (default: the run's).
-        #[arg(long)]
-        allow_missing: bool,
-        /// Inconclusive percentiles do not fail the run (default: the run's).
-        #[arg(long)]
-        accept_inconclusive: bool,
+        #[command(flatten)]
+        judge: Rejudge,
+    },
+    /// Merges the shards of a sharded run (`run --shard I/N`) into one run
+    /// and judges it: CSVs concatenated, interval logs and figures added
+    /// exactly, then the verdict and every report as for one run. A
+    /// missing, interrupted or untrustworthy shard fails it. Exit codes as
+    /// `run`'s.
+    Merge {
+        /// The shards' output folders, or a folder holding `shard-*` folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged run's folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How many shards the run had (default: what the shards say). Give
+        /// it when a shard's whole folder may be missing.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
+        #[command(flatten)]
+        judge: Rejudge,
     },
     /// Lists every metric path an SLO objective or a compare tolerance may
     /// name, client side and server side (`*` stands for any key).
@@ -158,6 +167,24 @@ pub enum LogFormat {
     Nginx,
 }
 
+/// How a saved run is judged again (`report`, `merge`): by default as it
+/// was (the run's SLO file and gate).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Rejudge {
+    /// Judge by this SLO file instead of the run's.
+    #[arg(long, value_name = "FILE")]
+    pub slo: Option<PathBuf>,
+    /// The level that fails the run (default: the run's).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOnArg>,
+    /// Objectives with no data do not fail the run (default: the run's).
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Inconclusive percentiles do not fail the run (default: the run's).
+    #[arg(long)]
+    pub accept_inconclusive: bool,
+}
+
 /// The CI interface: 0 pass, 1 SLO violated, 2 usage or run error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -181,9 +208,13 @@ impl From<ExitStatus> for ExitCode {
 
 /// Runs the command; prints the verdict summary on standard error.
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let verdict = |v: slo::report::Verdict| match v {
+    let verdict = |r: &slo::report::Report| match r.verdict {
         slo::report::Verdict::Pass => ExitStatus::Pass,
         slo::report::Verdict::Fail => ExitStatus::SloViolated,
+        // A shard's part: 0 when it is whole (measured, complete,
+        // trustworthy); the merge judges it.
+        slo::report::Verdict::NotJudged if r.verdict_reasons.is_empty() => ExitStatus::Pass,
+        slo::report::Verdict::NotJudged => ExitStatus::SloViolated,
     };
     match cli.command {
         Command::Capacity {
@@ -213,6 +244,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             bad("--factor", factor, factor > 1.0)?;
             bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
             bad("--step-tries", f64::from(step_tries), step_tries >= 1)?;
+            if run.shard.is_some() || run.shards.is_some() {
+                anyhow::bail!(
+                    "--shard: a capacity search cannot be sharded (each step decides on the whole load); run it from one process"
+                );
+            }
             let plan = plan::Plan::from_args(&run)?;
             let args = capacity::CapacityArgs {
                 step_duration,
@@ -270,6 +306,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 slo::capacity::Status::Undefined => ExitStatus::CapacityUndefined,
             })
         }
+        Command::Merge {
+            dirs,
+            out,
+            shards,
+            judge,
+        } => {
+            let report = crate::merge::merge(&crate::merge::MergeArgs {
+                dirs,
+                out: out.clone(),
+                shards,
+                slo: judge.slo,
+                fail_on: judge.fail_on.map(Into::into),
+                allow_missing: judge.allow_missing,
+                accept_inconclusive: judge.accept_inconclusive,
+            })?;
+            summarize(&report, &out);
+            Ok(verdict(&report))
+        }
         Command::Paths => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -299,22 +353,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Pass)
         }
-        Command::Report {
-            dir,
-            slo,
-            fail_on,
-            allow_missing,
-            accept_inconclusive,
-        } => {
+        Command::Report { dir, judge } => {
             let report = rebuild::rebuild(
                 &dir,
-                slo.as_deref(),
-                fail_on.map(Into::into),
-                allow_missing,
-                accept_inconclusive,
+                judge.slo.as_deref(),
+                judge.fail_on.map(Into::into),
+                judge.allow_missing,
+                judge.accept_inconclusive,
             )?;
             summarize(&report, &dir);
-            Ok(verdict(report.verdict))
+            Ok(verdict(&report))
         }
         Command::Watch {
             url,
@@ -398,10 +446,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Run(args) => {
             let plan = plan::Plan::from_args(&args)?;
+            if args.dry_run {
+                use std::io::Write;
+                std::io::stdout()
+                    .write_all(plan.describe().as_bytes())
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot write the plan to standard output: {e}")
+                    })?;
+                return Ok(ExitStatus::Pass);
+            }
             let runtime = tokio::runtime::Runtime::new()?;
             let report = runtime.block_on(crate::run::run(&plan))?;
             summarize(&report, &plan.out);
-            Ok(verdict(report.verdict))
+            Ok(verdict(&report))
         }
     }
 }
@@ -542,11 +599,7 @@ fn summarize(r: &slo::report::Report, out: &std::path::Path) {
             // With its 95% interval: "512 ms [498–541]".
             Some(_) => format!("{} ms", slo::render::with_ci(ft, "p95")),
         },
-        if r.verdict == slo::report::Verdict::Pass {
-            "PASS"
-        } else {
-            "FAIL"
-        }
+        r.verdict.word()
     );
     for reason in &r.verdict_reasons {
         eprintln!("  - {reason}");

@@ -74,6 +74,97 @@ pub struct RunArgs {
     /// cancels them at once. Every file is written either way.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
     pub stop_grace: Duration,
+    /// Run shard I of N (I from 0, as Kubernetes' JOB_COMPLETION_INDEX):
+    /// 1/N of the users or of the rate, its own seed and client ids, its
+    /// files in OUT/shard-I. It judges nothing (`loadgen merge` does)
+    /// unless --judge. In an Indexed Job, JOB_COMPLETION_INDEX gives I and
+    /// --shards (or the scenario's `shards`) gives N.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+    /// The number of shards, with the index from JOB_COMPLETION_INDEX
+    /// (over the scenario's `shards`).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Send the first request at this wall-clock time (RFC 3339, e.g.
+    /// 2026-11-30T12:00:00Z), so that shards start together. More than 1 s
+    /// past when the run is ready to start: exit 2.
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// A shard judges its own part by the SLO file too (exit code as any
+    /// run's).
+    #[arg(long)]
+    pub judge: bool,
+    /// Check everything (flags, files, the shard's part of the load) and
+    /// print what the run would do, without sending a request or writing
+    /// a file; exit 0 when it would start.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Serve the load generator's own Prometheus metrics at
+    /// http://ADDR/metrics while it runs (requests by outcome, latency
+    /// histograms, open streams, the self-check), e.g. 0.0.0.0:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With --metrics-listen: keep serving the final counts this long after
+    /// the run, so a last scrape sees them (one scrape interval or more).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub metrics_linger: Duration,
+}
+
+/// `I/N`, as `--shard` takes it.
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((i, n)) if n > 0 && i < n => Ok((i, n)),
+        Some((i, n)) => Err(format!(
+            "shard {i} of {n}: the index counts from 0, as Kubernetes' JOB_COMPLETION_INDEX (0/{n} to {}/{n})",
+            n.saturating_sub(1)
+        )),
+        None => Err(format!(
+            "{s:?} is not I/N (e.g. 0/4: the first of 4 shards)"
+        )),
+    }
+}
+
+/// The environment variable an Indexed Job sets to each pod's index.
+pub const JOB_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+
+/// The shard a run is (index, count), from `--shard`, or from the Indexed
+/// Job's index with `--shards` or the scenario's `shards`; `job_index`:
+/// the environment variable's value.
+pub fn shard_of(
+    flag: Option<(u32, u32)>,
+    count_flag: Option<u32>,
+    scenario_count: Option<u32>,
+    job_index: Option<&str>,
+) -> anyhow::Result<Option<(u32, u32)>> {
+    if let Some(s) = flag {
+        if let Some(n) = count_flag.filter(|&n| n != s.1) {
+            bail!("--shards {n} contradicts --shard {}/{}", s.0, s.1);
+        }
+        return Ok(Some(s));
+    }
+    let count = count_flag.or(scenario_count);
+    match (job_index, count) {
+        (Some(i), Some(n)) => {
+            let i: u32 = i.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{JOB_INDEX_ENV}: {i:?} is not a shard index (a whole number from 0)"
+                )
+            })?;
+            parse_shard(&format!("{i}/{n}"))
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("{JOB_INDEX_ENV} with --shards/`shards`: {e}"))
+        }
+        (Some(i), None) => bail!(
+            "{JOB_INDEX_ENV} is set ({i}: an Indexed Job) but no shard count is: pass --shards N (the Job's completions) or set `shards` in the scenario"
+        ),
+        (None, Some(n)) if count_flag.is_some() => bail!(
+            "--shards {n} needs the shard's index: --shard I/{n}, or run in an Indexed Job ({JOB_INDEX_ENV})"
+        ),
+        (None, _) => Ok(None),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -138,6 +229,19 @@ pub struct Plan {
     pub stop_on_breach: bool,
     /// After a stop, how long requests in flight may finish.
     pub stop_grace: Duration,
+    /// This run is shard (index, count) of a sharded run.
+    pub shard: Option<(u32, u32)>,
+    /// The seed before the shard's own was drawn from it.
+    pub whole_seed: u64,
+    /// The load of the whole run before the split (a shard's report says it).
+    pub whole_load: slo::scenario::Load,
+    /// The first request goes out at this wall time (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
+    /// Judge the objectives: always, except a shard not asked to.
+    pub judge: bool,
+    /// Where the run's own metrics are served, and how long after it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub metrics_linger: Duration,
 }
 
 impl Plan {
@@ -196,6 +300,23 @@ impl Plan {
         if let Some(p) = args.protocol {
             scenario.protocol = p.into();
         }
+        let shard = shard_of(
+            args.shard,
+            args.shards,
+            scenario.shards,
+            std::env::var(JOB_INDEX_ENV).ok().as_deref(),
+        )?;
+        let whole_seed = scenario.seed;
+        let whole_load = scenario.load.clone();
+        if let Some((i, n)) = shard {
+            // Checked whole first: an error names the scenario's value.
+            if let Err(e) = scenario.validate() {
+                bail!("{}: {e}", args.scenario.display());
+            }
+            scenario = scenario
+                .shard(i, n)
+                .map_err(|e| anyhow::anyhow!("--shard {i}/{n}: {}: {}", e.field, e.problem))?;
+        }
         if let Err(e) = scenario.validate() {
             let flag = match e.field {
                 "duration" => "--duration",
@@ -247,15 +368,25 @@ impl Plan {
         let out = match &args.out {
             Some(o) => o.clone(),
             None => {
-                let secs = std::time::SystemTime::now()
+                // Shards started together share their folder's name.
+                let secs = args
+                    .start_at
+                    .unwrap_or_else(std::time::SystemTime::now)
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
                 PathBuf::from("runs").join(format!("{}-{secs}", scenario.name))
             }
         };
-        std::fs::create_dir_all(&out)
-            .with_context(|| format!("--out: cannot create the output folder {}", out.display()))?;
-        writable(&out)?;
+        let out = match shard {
+            Some((i, _)) => out.join(format!("shard-{i}")),
+            None => out,
+        };
+        if !args.dry_run {
+            std::fs::create_dir_all(&out).with_context(|| {
+                format!("--out: cannot create the output folder {}", out.display())
+            })?;
+            writable(&out)?;
+        }
         Ok(Plan {
             target: scenario.target.clone(),
             scenario,
@@ -271,7 +402,62 @@ impl Plan {
             sizing: None,
             stop_on_breach: false,
             stop_grace: args.stop_grace,
+            shard,
+            whole_seed,
+            whole_load,
+            start_at: args.start_at,
+            judge: shard.is_none() || args.judge,
+            metrics_listen: args.metrics_listen,
+            metrics_linger: args.metrics_linger,
         })
+    }
+
+    /// What the run would do, in a few lines (`--dry-run`).
+    pub fn describe(&self) -> String {
+        let sc = &self.scenario;
+        let load = |l: &slo::scenario::Load| match (l.model, l.rate, l.users, &l.test_plan) {
+            (Model::Open, Some(r), _, _) => format!("open model, {r} requests/s"),
+            (_, _, Some(u), _) => format!("closed model, {u} users"),
+            (_, _, _, Some(p)) => format!("closed model, test plan {p}"),
+            _ => "no load".to_owned(),
+        };
+        let mut o = format!(
+            "scenario: {} ({})\ntarget: {}\nload: {}\n",
+            sc.name,
+            self.scenario_file.display(),
+            self.target
+                .as_deref()
+                .unwrap_or("the embedded reference server"),
+            load(&sc.load)
+        );
+        if let Some((i, n)) = self.shard {
+            o += &format!(
+                "shard: {i} of {n} (from 0), seed {}; the whole run: {}\njudged: {}\n",
+                sc.seed,
+                load(&self.whole_load),
+                if self.judge {
+                    "yes (--judge)"
+                } else {
+                    "no: `loadgen merge` judges the shards together"
+                }
+            );
+        }
+        if let Some(t) = self.start_at {
+            o += &format!("start at: {}\n", humantime::format_rfc3339_millis(t));
+        }
+        o += &format!(
+            "duration: {} after a {} warm-up\nSLO file: {}\nheaders: {}\nout: {}\n",
+            humantime::format_duration(sc.duration),
+            humantime::format_duration(sc.warmup),
+            self.slo
+                .as_ref()
+                .map_or("none (the default policy)".to_owned(), |(p, _)| p
+                    .display()
+                    .to_string()),
+            self.reach.header_names().join(", "),
+            self.out.display()
+        );
+        o
     }
 
     /// Warm-up plus the measured duration.

@@ -6,10 +6,6 @@
 use crate::recorder::{CSV_FILE, HLOG_FILE};
 use crate::report::{self, REPORT_JSON};
 use anyhow::Context;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hdrhistogram::serialization::Deserializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 use slo::aggregate::Aggregate;
 use slo::objective::FailOn;
@@ -73,26 +69,20 @@ pub fn rebuild(
         }
         agg.add(&r, &[]);
     }
+    // Open streams were sampled, not recorded per request: from the run's
+    // own series.
+    for sec in old["timeseries"].as_array().into_iter().flatten() {
+        if let (Some(t), Some(n)) = (sec["t"].as_u64(), sec["active"].as_u64()) {
+            agg.sample_active(t, n, false);
+        }
+    }
     // Inter-token gaps are not per request: they come from the interval log.
     let hlog_path = dir.join(HLOG_FILE);
     if let Ok(log) = std::fs::read(&hlog_path) {
-        let mut de = Deserializer::new();
-        for entry in IntervalLogIterator::new(&log) {
-            if let Ok(LogEntry::Interval(h)) = entry
-                && h.tag().map(|t| t.as_str()) == Some("inter_token")
-            {
-                let bytes = STANDARD.decode(h.encoded_histogram()).with_context(|| {
-                    format!("{}: a histogram is not base64", hlog_path.display())
-                })?;
-                let hist: hdrhistogram::Histogram<u64> =
-                    de.deserialize(&mut &bytes[..]).with_context(|| {
-                        format!("{}: a histogram cannot be read", hlog_path.display())
-                    })?;
-                for v in hist.iter_recorded() {
-                    agg.histograms
-                        .inter_token
-                        .record_us_n(v.value_iterated_to(), v.count_at_value());
-                }
+        for h in crate::recorder::intervals(&log) {
+            if h.tag().map(|t| t.as_str()) == Some("inter_token") {
+                let hist = crate::recorder::decode(&h, &hlog_path)?;
+                agg.histograms.inter_token.add(&hist);
             }
         }
     }
@@ -126,6 +116,11 @@ pub fn rebuild(
         measured_s,
         warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
         interrupted: old["interrupted"].as_str().map(str::to_owned),
+        shard: serde_json::from_value(old["shard"].clone()).unwrap_or(None),
+        judge: old["shard"].is_null() || old["verdict"] != "not_judged",
+        shards: serde_json::from_value(old["shards"].clone()).unwrap_or_default(),
+        // A merged run's flaws stay flaws when it is rebuilt.
+        shard_problems: serde_json::from_value(old["shard_problems"].clone()).unwrap_or_default(),
         server: if old["server"].is_null() {
             ServerView {
                 available: false,

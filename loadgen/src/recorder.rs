@@ -47,6 +47,8 @@ pub struct Setup {
     pub probe: Arc<Mutex<ClientProbe>>,
     /// `until_conclusive`: judged once a second.
     pub until_conclusive: Option<UntilConclusive>,
+    /// `--metrics-listen`: counts every record too.
+    pub exporter: Option<Arc<crate::exporter::Exporter>>,
 }
 
 /// What a run that goes on until its percentiles are conclusive judges.
@@ -122,6 +124,7 @@ pub fn record(
         warmup,
         probe,
         until_conclusive,
+        exporter,
     } = setup;
     let csv_path = out.join(CSV_FILE);
     let mut csv = csv::Writer::from_writer(BufWriter::new(
@@ -221,6 +224,9 @@ pub fn record(
                 interval.add(&rec, &gaps);
             }
             all.add(&rec, &gaps);
+            if let Some(e) = &exporter {
+                e.observe(&rec);
+            }
             let mut l = live.lock().expect("live lock");
             l.requests += 1;
             l.errors += u64::from(!rec.outcome.is_ok());
@@ -309,4 +315,35 @@ fn write_interval<W: Write>(
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The interval histograms of an interval log's bytes, in the order
+/// written (time order); other lines (comments, times) are skipped.
+pub fn intervals(
+    log: &[u8],
+) -> impl Iterator<Item = hdrhistogram::serialization::interval_log::IntervalLogHistogram<'_>> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    IntervalLogIterator::new(log).filter_map(|entry| match entry {
+        Ok(LogEntry::Interval(h)) => Some(h),
+        _ => None,
+    })
+}
+
+/// One interval's histogram, read back; `path`: the log's, for the error.
+pub fn decode(
+    h: &hdrhistogram::serialization::interval_log::IntervalLogHistogram<'_>,
+    path: &std::path::Path,
+) -> anyhow::Result<slo::histogram::LatencyHistogram> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(h.encoded_histogram())
+        .with_context(|| format!("{}: a histogram is not base64", path.display()))?;
+    let hist: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .with_context(|| format!("{}: a histogram cannot be read", path.display()))?;
+    let mut out = slo::histogram::LatencyHistogram::new();
+    for v in hist.iter_recorded() {
+        out.record_us_n(v.value_iterated_to(), v.count_at_value());
+    }
+    Ok(out)
 }

@@ -45,24 +45,48 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let client = crate::client::build(&plan.reach)?;
     let scraper = Scraper::with_client(&url, client.clone());
     let before = scraper.get(paths::DETAILED).await.and_then(ok_json);
+    let active = Arc::new(AtomicI64::new(0));
+    let probe = Arc::new(Mutex::new(ClientProbe::default()));
+    let exporter = match plan.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("--metrics-listen {addr}: cannot listen there (in use, or not an address of this host)")
+            })?;
+            let e = Arc::new(crate::exporter::Exporter::new(
+                &sc.name,
+                plan.shard,
+                Arc::clone(&active),
+                Arc::clone(&probe),
+            ));
+            Some((
+                Arc::clone(&e),
+                tokio::spawn(crate::exporter::serve(listener, e)),
+            ))
+        }
+        None => None,
+    };
+    if let Some(at) = plan.start_at {
+        wait_for_start(at).await?;
+    }
 
     let (tx, rx) = std::sync::mpsc::channel();
     let conclusive = Arc::new(AtomicBool::new(!sc.until_conclusive));
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let clock = Arc::new(std::sync::OnceLock::new());
-    let active = Arc::new(AtomicI64::new(0));
     let open = sc.load.model == Model::Open;
     let shared = Arc::new(Shared {
         protocol: crate::protocol::of(sc),
         client,
         cancel: tokio_util::sync::CancellationToken::new(),
         base_url: url.trim_end_matches('/').to_owned(),
+        // Shards started together: their index keeps their ids apart.
         run_id: format!(
-            "{:x}",
+            "{:x}{}",
             started_wall
                 .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
+                .map_or(0, |d| d.as_millis()),
+            plan.shard.map_or(String::new(), |(i, _)| format!("-s{i}"))
         ),
         clock: Arc::clone(&clock),
         run_length: plan.run_length(),
@@ -94,6 +118,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
                 sc.load.rate.unwrap_or(1.0),
                 sc.load.arrival == slo::scenario::Arrival::Poisson,
                 sc.seed,
+                // Evenly spaced shards interleave: shard I starts I
+                // intervals of the whole rate late, so together they are
+                // the whole run's even spacing, not N requests at once.
+                match (plan.shard, plan.whole_load.rate) {
+                    (Some((i, _)), Some(whole)) => f64::from(i) / whole,
+                    _ => 0.0,
+                },
             ))
         }),
         max_lateness: sc.load.max_lateness(),
@@ -105,7 +136,6 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     });
 
     let live = Arc::new(Mutex::new(Live::default()));
-    let probe = Arc::new(Mutex::new(ClientProbe::default()));
     let setup = recorder::Setup {
         out: plan.out.clone(),
         started,
@@ -128,6 +158,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             open_model: open,
             conclusive: Arc::clone(&conclusive),
         }),
+        exporter: exporter.as_ref().map(|(e, _)| Arc::clone(e)),
     };
     // Blocking file I/O: on the blocking pool, never on an async worker.
     let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
@@ -216,6 +247,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         aggregate.client_stalled,
         aggregate.total,
     );
+    let zero_unix_us = clock
+        .get()
+        .map_or(started_wall, |c| {
+            started_wall + c.started.saturating_duration_since(started)
+        })
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
     let meta = RunInfo {
         scenario: ScenarioInfo {
             name: sc.name.clone(),
@@ -243,6 +281,19 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         measured_s: measured.as_secs_f64(),
         warmup_s: sc.warmup.as_secs_f64(),
         interrupted,
+        shard: plan.shard.map(|(index, count)| slo::report::ShardInfo {
+            index,
+            count,
+            seed: plan.whole_seed,
+            start_at: plan
+                .start_at
+                .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+            zero_unix_us,
+            whole_load: json!(plan.whole_load),
+        }),
+        judge: plan.judge,
+        shards: Vec::new(),
+        shard_problems: Vec::new(),
         server,
         self_check: check,
         slo: plan.slo.clone(),
@@ -266,6 +317,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     sigterm.abort();
     drain.abort();
     let written = report::write_all(&plan.out, &report);
+    if let Some((_, server)) = exporter {
+        // The final counts, for a last scrape.
+        tokio::time::sleep(plan.metrics_linger).await;
+        server.abort();
+    }
     if let Some(e) = write_error {
         let q = &report.figures.requests;
         return Err(anyhow::anyhow!(
@@ -288,6 +344,32 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ));
     }
     Ok(report)
+}
+
+/// Sleeps until `at` (`--start-at`); a start more than a second late is
+/// an error (shards must begin together), and so is a stop while waiting.
+async fn wait_for_start(at: SystemTime) -> anyhow::Result<()> {
+    let shown = humantime::format_rfc3339_millis(at);
+    loop {
+        let now = SystemTime::now();
+        match at.duration_since(now) {
+            Ok(left) if left > Duration::from_secs(24 * 3600) => anyhow::bail!(
+                "--start-at {shown} is more than a day away; give the time the shards should start"
+            ),
+            Ok(left) if left.is_zero() => return Ok(()),
+            Ok(left) => {
+                if let Some(why) = crate::stop::reason() {
+                    anyhow::bail!("{why} while waiting for --start-at {shown}: nothing was sent");
+                }
+                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+            }
+            Err(past) if past.duration() <= Duration::from_secs(1) => return Ok(()),
+            Err(past) => anyhow::bail!(
+                "--start-at {shown} was {:.1} s ago when the run was ready: it would not start with the other shards; give a later time",
+                past.duration().as_secs_f64()
+            ),
+        }
+    }
 }
 
 fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {

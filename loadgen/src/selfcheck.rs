@@ -50,7 +50,31 @@ pub async fn probe(state: Arc<Mutex<ClientProbe>>) {
     }
 }
 
+/// The self-check so far, as `--metrics-listen` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LiveCheck {
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    pub stalls: u64,
+    /// The last second's.
+    pub cpu_percent: f64,
+}
+
 impl ClientProbe {
+    pub fn live(&self) -> LiveCheck {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LiveCheck {
+            lag_p99_ms: if self.lag.is_empty() {
+                0.0
+            } else {
+                ms(self.lag.quantile_us(0.99))
+            },
+            lag_max_ms: ms(self.lag.max_us()),
+            stalls: self.stalls.len() as u64,
+            cpu_percent: self.cpu.last().copied().unwrap_or(0.0),
+        }
+    }
+
     /// The stalled time, in µs, of the stalls that could have delayed one
     /// of these stamps (a request's send, first token, first audio, end).
     /// A stall `[a, b]` delays a stamp taken in it or soon after, while the

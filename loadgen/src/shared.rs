@@ -123,9 +123,10 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(rate: f64, poisson: bool, seed: u64) -> Self {
+    /// `first`: the first intended start, in seconds from t = 0.
+    pub fn new(rate: f64, poisson: bool, seed: u64, first: f64) -> Self {
         Self {
-            next: 0.0,
+            next: first,
             rate,
             poisson: poisson.then(|| StdRng::seed_from_u64(seed ^ 0x5eed)),
         }

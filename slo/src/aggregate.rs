@@ -105,6 +105,33 @@ impl Histograms {
         ]
     }
 
+    /// Adds another set's samples (histogram addition: exact).
+    pub fn merge(&mut self, other: &Histograms) {
+        // Destructured: a new histogram cannot be forgotten here.
+        let Histograms {
+            first_token,
+            first_audio,
+            complete,
+            inter_token,
+            first_token_corrected,
+            first_audio_corrected,
+            complete_corrected,
+            time_per_output_token,
+            per_output_token,
+            first_reasoning,
+        } = other;
+        self.first_token.add(first_token);
+        self.first_audio.add(first_audio);
+        self.complete.add(complete);
+        self.inter_token.add(inter_token);
+        self.first_token_corrected.add(first_token_corrected);
+        self.first_audio_corrected.add(first_audio_corrected);
+        self.complete_corrected.add(complete_corrected);
+        self.time_per_output_token.add(time_per_output_token);
+        self.per_output_token.add(per_output_token);
+        self.first_reasoning.add(first_reasoning);
+    }
+
     pub fn reset(&mut self) {
         for h in [
             &mut self.first_token,
@@ -301,6 +328,84 @@ impl Aggregate {
             });
         }
         &mut self.series[t]
+    }
+
+    /// Adds the figures of another part of the same run whose times
+    /// count from the same zero (a shard's, its records shifted by
+    /// [`crate::record::RequestRecord::shift`]): histograms added, counts
+    /// summed, the per-second series added second by second (the open
+    /// streams too: each part sampled its own). The result is what one
+    /// aggregate of both parts' records gives (`merge`'s property test).
+    pub fn merge(&mut self, other: &Aggregate) {
+        // Destructured: a new field cannot be forgotten here.
+        let Aggregate {
+            histograms,
+            outcomes,
+            total,
+            late,
+            warmup_excluded,
+            client_stalled,
+            warmup_s,
+            tokens,
+            output_tokens,
+            output_counted,
+            input_tokens,
+            reasoning_tokens,
+            requests_with_reasoning,
+            underruns,
+            requests_with_underrun,
+            requests_with_audio,
+            streams_checked,
+            streams_buffered,
+            stall,
+            kb_hits,
+            kb_misses,
+            tts_hits,
+            tts_misses,
+            series,
+            goodput_limits: _,
+            good,
+        } = other;
+        self.histograms.merge(histograms);
+        for (o, n) in outcomes {
+            let c = self.outcomes.entry(*o).or_default();
+            *c = c.saturating_add(*n);
+        }
+        for (mine, theirs) in [
+            (&mut self.total, total),
+            (&mut self.late, late),
+            (&mut self.warmup_excluded, warmup_excluded),
+            (&mut self.client_stalled, client_stalled),
+            (&mut self.tokens, tokens),
+            (&mut self.output_tokens, output_tokens),
+            (&mut self.output_counted, output_counted),
+            (&mut self.input_tokens, input_tokens),
+            (&mut self.reasoning_tokens, reasoning_tokens),
+            (&mut self.requests_with_reasoning, requests_with_reasoning),
+            (&mut self.underruns, underruns),
+            (&mut self.requests_with_underrun, requests_with_underrun),
+            (&mut self.requests_with_audio, requests_with_audio),
+            (&mut self.streams_checked, streams_checked),
+            (&mut self.streams_buffered, streams_buffered),
+            (&mut self.kb_hits, kb_hits),
+            (&mut self.kb_misses, kb_misses),
+            (&mut self.tts_hits, tts_hits),
+            (&mut self.tts_misses, tts_misses),
+            (&mut self.good, good),
+        ] {
+            *mine = mine.saturating_add(*theirs);
+        }
+        self.warmup_s = self.warmup_s.max(*warmup_s);
+        self.stall.add(stall);
+        for s in series {
+            let mine = self.second(s.t);
+            mine.started = mine.started.saturating_add(s.started);
+            mine.completed = mine.completed.saturating_add(s.completed);
+            mine.errors = mine.errors.saturating_add(s.errors);
+            mine.active = mine.active.saturating_add(s.active);
+            mine.first_token.extend_from_slice(&s.first_token);
+            mine.complete.extend_from_slice(&s.complete);
+        }
     }
 
     pub fn ok(&self) -> u64 {

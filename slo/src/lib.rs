@@ -16,6 +16,7 @@ pub mod format;
 pub mod headers;
 pub mod histogram;
 pub mod logs;
+pub mod merge;
 pub mod monitoring;
 pub mod objective;
 pub mod openai;

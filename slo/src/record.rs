@@ -183,15 +183,23 @@ pub const BURST_GAP_US: u32 = 1_000;
 /// fill the buffers between them, all of them at once without audio. A
 /// live stream arrives a token a read; a client that reads late bunches
 /// two or three, and lagging four token intervals on every read is a
-/// stall the self-check reports. When the server says how long it spent
-/// between its first token and the end (`server_span_ms`), under 20 ms
-/// means it sent them in a burst itself: not buffering.
+/// stall the self-check reports. A buffer holds the first token back
+/// with those after it, so the first burst must be one too: a server that
+/// falls behind its own timers under overload sends its later tokens in
+/// bunches, but its first token alone (seen in a capacity search: 20
+/// streams of a saturated reference server bunched 4 a read on average,
+/// their first tokens within 8-50 ms of the server's own stamp). When the
+/// server says how long it spent between its first token and the end
+/// (`server_span_ms`), under 20 ms means it sent them in a burst itself:
+/// not buffering.
 pub fn looks_buffered(tokens: u32, gaps_us: &[u32], server_span_ms: Option<u64>) -> bool {
     if tokens < BUFFER_MIN_TOKENS || server_span_ms.is_some_and(|s| s < 20) {
         return false;
     }
+    let first_burst = 1 + gaps_us.iter().take_while(|&&g| g < BURST_GAP_US).count() as u64;
     let bursts = 1 + gaps_us.iter().filter(|&&g| g >= BURST_GAP_US).count() as u64;
-    bursts * u64::from(BUFFER_MIN_BURST) <= u64::from(tokens)
+    first_burst >= u64::from(BUFFER_MIN_BURST)
+        && bursts * u64::from(BUFFER_MIN_BURST) <= u64::from(tokens)
 }
 
 /// A scheduler stall longer than this distorts the latencies it overlaps
@@ -201,6 +209,14 @@ pub fn looks_buffered(tokens: u32, gaps_us: &[u32], server_span_ms: Option<u64>)
 pub const STALL_FLAG_US: u64 = 50_000;
 
 impl RequestRecord {
+    /// Moves the request `offset_us` later on the time line: its start
+    /// and its scheduled start (the latencies are relative and stay). A
+    /// shard's records join the merged run's time zero this way.
+    pub fn shift(&mut self, offset_us: u64) {
+        self.start_us = self.start_us.saturating_add(offset_us);
+        self.scheduled_us = self.scheduled_us.map(|s| s.saturating_add(offset_us));
+    }
+
     /// The output tokens of the answer: the server's count where it gave
     /// one (`usage.completion_tokens`, `done.wordCount`), else the token
     /// events counted; and whether it was the server's.
@@ -303,6 +319,14 @@ mod tests {
         // Too short to tell; a server that produced them at once.
         assert!(!looks_buffered(15, &[0; 14], None));
         assert!(!looks_buffered(40, &[0; 39], Some(5)));
+        // A server catching up bunches its later tokens, not its first.
+        let late: Vec<u32> = (1..40)
+            .map(|i| if i == 1 || i % 5 == 0 { 90_000 } else { 0 })
+            .collect();
+        assert!(!looks_buffered(40, &late, Some(900)));
+        let mut held = late.clone();
+        held[0] = 0;
+        assert!(looks_buffered(40, &held, Some(900)));
         // Gaps just under the burst limit still bunch.
         assert!(looks_buffered(16, &[BURST_GAP_US - 1; 15], None));
         assert!(!looks_buffered(16, &[BURST_GAP_US; 15], None));

@@ -15,10 +15,63 @@ use std::path::PathBuf;
 pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
     Fail,
+    /// A shard of a sharded run (`--shard I/N`): its part is judged only
+    /// merged with the others (`loadgen merge`). Never a pass.
+    NotJudged,
+}
+
+impl Verdict {
+    /// As report.json spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NotJudged => "not_judged",
+        }
+    }
+
+    /// How the reports say it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::NotJudged => "NOT JUDGED",
+        }
+    }
+}
+
+/// A shard's place in a sharded run (`loadgen run --shard I/N`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ShardInfo {
+    /// From 0, as Kubernetes' `JOB_COMPLETION_INDEX`.
+    pub index: u32,
+    pub count: u32,
+    /// The run's seed; the shard draws from it and its index.
+    pub seed: u64,
+    /// `--start-at` as given (RFC 3339), when one was.
+    pub start_at: Option<String>,
+    /// Wall time of the shard's time zero (its first request, the zero of
+    /// its CSV and interval log), in microseconds since the Unix epoch:
+    /// what `loadgen merge` aligns the shards on.
+    pub zero_unix_us: u64,
+    /// The load of the whole run, before the split.
+    pub whole_load: Value,
+}
+
+/// One shard of a merged run, as `loadgen merge` found it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ShardRow {
+    pub index: u32,
+    /// The shard's output folder.
+    pub dir: String,
+    pub requests: u64,
+    pub ok: u64,
+    /// Its time zero after the earliest shard's (ms).
+    pub zero_offset_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -39,6 +92,16 @@ pub struct Report {
     pub warmup_s: f64,
     /// Set when the run ended early (Ctrl-C, SIGTERM), with the reason.
     pub interrupted: Option<String>,
+    /// Set on a shard's report (`--shard I/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Set on a merged run's report (`loadgen merge`): its shards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRow>,
+    /// What keeps a merged run's shards from being one whole run (each
+    /// also a verdict reason).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_problems: Vec<String>,
     #[serde(flatten)]
     pub figures: Figures,
     pub timeseries: Vec<Second>,
@@ -174,6 +237,15 @@ pub struct RunInfo {
     pub measured_s: f64,
     pub warmup_s: f64,
     pub interrupted: Option<String>,
+    /// A shard's place; an unjudged shard's report judges nothing
+    /// (`judge`).
+    pub shard: Option<ShardInfo>,
+    /// Judge the objectives; `false` only for a shard not asked to.
+    pub judge: bool,
+    /// A merged run's shards, and what is wrong with the set (a missing,
+    /// interrupted or untrustworthy shard): each fails the verdict.
+    pub shards: Vec<ShardRow>,
+    pub shard_problems: Vec<String>,
     pub server: ServerView,
     pub self_check: SelfCheck,
     pub slo: Option<(PathBuf, SloFile)>,
@@ -222,11 +294,15 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
     // No SLO file: the documented default policy judges the run.
     let default_policy = crate::objective::default_policy();
     let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
-    let judged: Vec<Judged> = policy
-        .objectives
-        .iter()
-        .map(|o| o.judge(&client_doc, &server_doc, meta.gate.fail_on))
-        .collect();
+    let judged: Vec<Judged> = if meta.judge {
+        policy
+            .objectives
+            .iter()
+            .map(|o| o.judge(&client_doc, &server_doc, meta.gate.fail_on))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (mut verdict, mut reasons) = verdict(
         &judged,
         &meta.gate,
@@ -243,7 +319,16 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         verdict = Verdict::Fail;
         reasons.push(why);
     }
-    let (severity, severity_reasons) = crate::severity::classify(&figures, &judged, &meta.server);
+    // A merged run is only as sound as its weakest shard.
+    for problem in &meta.shard_problems {
+        verdict = Verdict::Fail;
+        reasons.push(problem.clone());
+    }
+    let (severity, severity_reasons) = if meta.judge {
+        crate::severity::classify(&figures, &judged, &meta.server)
+    } else {
+        (None, Vec::new())
+    };
     // An incident is never a pass, whatever the SLO file says.
     if let Some(sev @ (Severity::P1 | Severity::P2)) = severity {
         verdict = Verdict::Fail;
@@ -252,6 +337,10 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
                 .iter()
                 .map(|r| format!("severity {sev:?}: {r}")),
         );
+    }
+    if !meta.judge {
+        // The reasons still say what is incomplete in this part.
+        verdict = Verdict::NotJudged;
     }
     Report {
         schema_version: SCHEMA_VERSION,
@@ -266,6 +355,9 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         measured_s: meta.measured_s,
         warmup_s: meta.warmup_s,
         interrupted: meta.interrupted,
+        shard: meta.shard,
+        shards: meta.shards,
+        shard_problems: meta.shard_problems,
         figures,
         timeseries: agg.series(),
         server: meta.server,
@@ -357,6 +449,10 @@ mod build_tests {
             measured_s: 10.0,
             warmup_s: 0.0,
             interrupted: None,
+            shard: None,
+            judge: true,
+            shards: Vec::new(),
+            shard_problems: Vec::new(),
             server: ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,

@@ -46,6 +46,10 @@ pub struct Scenario {
     pub max_duration: Option<Duration>,
     /// The SLO file that judges the run, relative to this file.
     pub slo: Option<PathBuf>,
+    /// How many shards (load-generator processes) share the load when
+    /// the shard's index comes from Kubernetes' `JOB_COMPLETION_INDEX`
+    /// (`loadgen run --shards` overrides it).
+    pub shards: Option<u32>,
     pub load: Load,
     #[serde(default)]
     pub request: RequestMix,
@@ -592,6 +596,90 @@ impl Scenario {
     }
 }
 
+/// `n` split among `count` parts as evenly as whole numbers allow: the
+/// first `n % count` parts take one more. The parts add up to `n`.
+pub fn share(n: usize, index: u32, count: u32) -> usize {
+    let (i, c) = (index as usize, count.max(1) as usize);
+    n / c + usize::from(i < n % c)
+}
+
+/// The seed of shard `index`: its own arrivals and prompts, drawn
+/// independently of the other shards' and reproducible from the run's
+/// seed and the index (SplitMix64 of both).
+pub fn shard_seed(seed: u64, index: u32) -> u64 {
+    let mut z = seed ^ (u64::from(index) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Scenario {
+    /// Shard `index` of `count` (from 0): 1/count of the users (each
+    /// step of a test plan split alike) or of the arrival rate (and of
+    /// the open model's users and `min_requests`), and its own seed. One
+    /// shard is the whole run. A run that sizes itself on its percentiles
+    /// (`until_conclusive`) cannot be split: each shard sees only its part.
+    pub fn shard(&self, index: u32, count: u32) -> Result<Scenario, InvalidField> {
+        let bad = |field: &'static str, problem: String| InvalidField { field, problem };
+        if count == 0 || index >= count {
+            return Err(bad(
+                "shard",
+                format!(
+                    "shard {index} of {count}: the index counts from 0, as Kubernetes' JOB_COMPLETION_INDEX (0/{count} to {}/{count})",
+                    count.saturating_sub(1)
+                ),
+            ));
+        }
+        if count == 1 {
+            return Ok(self.clone());
+        }
+        if self.until_conclusive {
+            return Err(bad(
+                "until_conclusive",
+                "a sharded run cannot size itself on its percentiles (each shard sees only its part): give it a duration".into(),
+            ));
+        }
+        let mut s = self.clone();
+        s.seed = shard_seed(self.seed, index);
+        s.min_requests = self.min_requests.div_ceil(u64::from(count));
+        let l = &mut s.load;
+        match l.model {
+            Model::Open => {
+                l.rate = l.rate.map(|r| r / f64::from(count));
+                l.max_users = Some(self.load.max_users().div_ceil(count as usize).max(1));
+            }
+            Model::Closed => {
+                if let Some(users) = l.users {
+                    let mine = share(users, index, count);
+                    if mine == 0 {
+                        return Err(bad(
+                            "load.users",
+                            format!(
+                                "{users} users cannot be split among {count} shards: shard {index} would have none; use at most {users} shards"
+                            ),
+                        ));
+                    }
+                    l.users = Some(mine);
+                }
+                if let Some(plan) = &l.test_plan {
+                    let steps: Vec<String> = plan
+                        .split(';')
+                        .map(|step| match step.split_once(',') {
+                            Some((users, time)) => match users.trim().parse::<usize>() {
+                                Ok(n) => format!("{},{}", share(n, index, count), time.trim()),
+                                Err(_) => step.to_owned(),
+                            },
+                            None => step.to_owned(),
+                        })
+                        .collect();
+                    l.test_plan = Some(steps.join(";"));
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
 /// `users,time;users,time;...` as goose reads a test plan.
 fn check_test_plan(plan: &str) -> Result<(), String> {
     for step in plan.split(';') {
@@ -744,6 +832,57 @@ arrival = "poisson"
 audio = false
 repeat_ratio = 0.5
 "#;
+
+    #[test]
+    fn shards_split_the_load_and_add_up_to_it() {
+        let open = Scenario::from_toml(GOOD, "smoke.toml").unwrap();
+        let parts: Vec<Scenario> = (0..4).map(|i| open.shard(i, 4).unwrap()).collect();
+        let rate: f64 = parts.iter().map(|p| p.load.rate.unwrap()).sum();
+        assert!((rate - 5.0).abs() < 1e-9, "{rate}");
+        assert!(parts.iter().all(|p| p.load.max_users() == 125));
+        let seeds: std::collections::BTreeSet<u64> = parts.iter().map(|p| p.seed).collect();
+        assert_eq!(seeds.len(), 4, "each shard its own seed");
+        assert_eq!(
+            open.shard(2, 4).unwrap().seed,
+            parts[2].seed,
+            "reproducible"
+        );
+        assert_eq!(
+            open.shard(0, 1).unwrap(),
+            open,
+            "one shard is the whole run"
+        );
+
+        let closed = Scenario::from_toml(
+            &GOOD.replace(
+                "model = \"open\"\nrate = 5.0\narrival = \"poisson\"",
+                "model = \"closed\"\nusers = 10",
+            ),
+            "c.toml",
+        )
+        .unwrap();
+        let users: Vec<usize> = (0..4)
+            .map(|i| closed.shard(i, 4).unwrap().load.users.unwrap())
+            .collect();
+        assert_eq!(users, [3, 3, 2, 2]);
+        let e = closed.shard(10, 11).unwrap_err();
+        assert_eq!(e.field, "load.users");
+        assert!(e.problem.contains("use at most 10 shards"), "{e}");
+        let e = closed.shard(4, 4).unwrap_err();
+        assert!(e.problem.contains("counts from 0"), "{e}");
+
+        let mut planned = closed.clone();
+        planned.load.users = None;
+        planned.load.test_plan = Some("10,5s;3,30s;0,0s".into());
+        let plans: Vec<String> = (0..2)
+            .map(|i| planned.shard(i, 2).unwrap().load.test_plan.unwrap())
+            .collect();
+        assert_eq!(plans, ["5,5s;2,30s;0,0s", "5,5s;1,30s;0,0s"]);
+
+        let mut sizing = open.clone();
+        sizing.until_conclusive = true;
+        assert_eq!(sizing.shard(0, 2).unwrap_err().field, "until_conclusive");
+    }
 
     #[test]
     fn a_good_file_with_defaults() {

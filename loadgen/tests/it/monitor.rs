@@ -65,9 +65,7 @@ async fn http_server(
 
 #[tokio::test]
 async fn watch_once_passes_a_healthy_server_and_fails_an_unreachable_one() {
-    let config =
-        server::Config::from_args(["--listen", "127.0.0.1:0", "--profile", "fast"]).unwrap();
-    let running = server::spawn(&config).await.unwrap();
+    let running = crate::support::reference_server(&[]).await;
     let url = running.url();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(BIN)

@@ -41,7 +41,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         if !w.is_empty()
             && depth == 0
             && next != '('
-            && (w.starts_with("chatbot") || w.starts_with("process_"))
+            && (w.starts_with("chatbot") || w.starts_with("process_") || w.starts_with("loadgen_"))
         {
             names.insert(std::mem::take(w));
         }
@@ -71,9 +71,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn grafana_queries_name_exported_metrics() {
-    let config =
-        server::Config::from_args(["--listen", "127.0.0.1:0", "--profile", "fast"]).unwrap();
-    let running = server::spawn(&config).await.unwrap();
+    let running = crate::support::reference_server(&[]).await;
     let text = crate::support::get(format!("{}/metrics", running.url()))
         .await
         .unwrap()
@@ -81,17 +79,24 @@ async fn grafana_queries_name_exported_metrics() {
         .await
         .unwrap();
     running.stop().await.unwrap();
-    let mut exported = BTreeSet::new();
-    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
-        let mut parts = line.split_whitespace().skip(2);
-        let (name, kind) = (parts.next().unwrap().to_owned(), parts.next().unwrap());
-        if kind == "histogram" {
-            for suffix in ["_bucket", "_sum", "_count"] {
-                exported.insert(format!("{name}{suffix}"));
-            }
-        }
-        exported.insert(name);
-    }
+    let mut exported = exported_names(&text);
+    // The load generator's own (`--metrics-listen`), one request counted
+    // so that every family has a series.
+    let lg = loadgen::exporter::Exporter::new(
+        "grafana",
+        Some((0, 2)),
+        std::sync::Arc::default(),
+        std::sync::Arc::default(),
+    );
+    lg.observe(&slo::record::RequestRecord {
+        first_token_us: Some(1000),
+        first_audio_us: Some(2000),
+        complete_us: Some(3000),
+        ..Default::default()
+    });
+    let lg_names = exported_names(&lg.encode());
+    assert!(lg_names.contains("loadgen_requests_total"), "{lg_names:?}");
+    exported.extend(lg_names);
     let dashboard: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("ci/grafana/chatbot-dashboard.json")).unwrap(),
     )
@@ -113,9 +118,14 @@ async fn grafana_queries_name_exported_metrics() {
             "a {t} panel: {titles:?}"
         );
     }
+    assert!(
+        titles.iter().any(|t| t.starts_with("Load generator")),
+        "a load-generator row: {titles:?}"
+    );
     let mut checked = 0;
     for p in panels {
-        for target in p["targets"].as_array().unwrap() {
+        // A row has no query.
+        for target in p["targets"].as_array().into_iter().flatten() {
             let expr = target["expr"].as_str().unwrap();
             let names = metric_names(expr);
             assert!(!names.is_empty(), "{expr}");
@@ -136,6 +146,28 @@ async fn grafana_queries_name_exported_metrics() {
         (steps[1]["value"].as_f64(), steps[2]["value"].as_f64()),
         (Some(95.0), Some(98.0))
     );
+}
+
+/// The metric names of an exposition: every sample's (a histogram's
+/// `_bucket`, `_sum`, `_count`, a counter's `_total`) and every `# TYPE`d one.
+fn exported_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            let (name, kind) = (parts.next().unwrap().to_owned(), parts.next().unwrap());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{suffix}"));
+                }
+            }
+            names.insert(name);
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            names.insert(line[..end].to_owned());
+        }
+    }
+    names
 }
 
 async fn try_query(prom: &str, q: &str) -> Option<f64> {
@@ -168,11 +200,7 @@ async fn query(prom: &str, q: &str) -> f64 {
 async fn promql_agrees_with_the_harness() {
     let dir = temp_dir("prometheus");
     // The server under test, outside the load generator.
-    let config = server::Config::from_args([
-        "--listen",
-        "127.0.0.1:0",
-        "--profile",
-        "fast",
+    let running = crate::support::reference_server(&[
         "--first-token-ms",
         "300",
         "--token-interval-ms",
@@ -180,11 +208,12 @@ async fn promql_agrees_with_the_harness() {
         "--seed",
         "2",
     ])
-    .unwrap();
-    let running = server::spawn(&config).await.unwrap();
+    .await;
     let port = free_port();
+    // The load generator serves its own metrics there during the run.
+    let lg_port = free_port();
     let yml = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: refserver\n    static_configs:\n      - targets: ['{}']\n",
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: refserver\n    static_configs:\n      - targets: ['{}']\n  - job_name: loadgen\n    static_configs:\n      - targets: ['127.0.0.1:{lg_port}']\n",
         running.addr
     );
     std::fs::write(dir.join("prometheus.yml"), yml).unwrap();
@@ -229,6 +258,9 @@ async fn promql_agrees_with_the_harness() {
     let text = "name = \"prom\"\nduration = \"6s\"\n[load]\nmodel = \"closed\"\nusers = 3\n[request]\naudio = true\nrepeat_ratio = 0.5\n";
     let mut a = args(&scenario(&dir, text), &dir.join("out"));
     a.target = Some(running.url());
+    a.metrics_listen = Some(format!("127.0.0.1:{lg_port}").parse().unwrap());
+    // Two scrapes of the final counts after the run.
+    a.metrics_linger = Duration::from_millis(2500);
     let report = run(&a).await;
     // Two more scrapes after the last request.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -270,6 +302,36 @@ async fn promql_agrees_with_the_harness() {
         (0.25..=0.5).contains(&p95),
         "PromQL p95 {p95} s, harness {harness} s: same bucket"
     );
+    // The load generator's own metrics, scraped while it ran: the final
+    // counts are report.json's (its target is gone now: the last samples).
+    let last = |q: &str| format!("last_over_time({q}[2m])");
+    assert_eq!(
+        query(&prom, &format!("sum({})", last("loadgen_requests_total"))).await,
+        total,
+        "loadgen_requests_total and report.json's requests.total"
+    );
+    assert_eq!(
+        query(&prom, &last("loadgen_requests_total{outcome=\"ok\"}")).await,
+        report.figures.requests.ok as f64
+    );
+    assert_eq!(
+        query(
+            &prom,
+            &last("loadgen_latency_seconds_count{latency=\"first_token\"}")
+        )
+        .await,
+        report.figures.latency_ms.first_token.count as f64
+    );
+    assert_eq!(
+        query(&prom, &last("loadgen_warmup_requests_total")).await,
+        report.figures.requests.warmup_excluded as f64
+    );
+    assert_eq!(
+        query(&prom, &last("loadgen_run_info{scenario=\"prom\"}")).await,
+        1.0
+    );
+    // Open streams were sampled while it ran: some were open.
+    assert!(query(&prom, "max_over_time(loadgen_active_streams[2m])").await >= 1.0);
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     running.stop().await.unwrap();

@@ -18,18 +18,9 @@ const STREAMING: &str = r#"log_format streaming '$remote_addr - $remote_user [$t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_streaming_logs_agree_with_the_run() {
     let dir = temp_dir("proxy-logs");
-    let config = server::Config::from_args([
-        "--listen",
-        "127.0.0.1:0",
-        "--profile",
-        "fast",
-        "--first-token-ms",
-        "50",
-        "--token-interval-ms",
-        "2",
-    ])
-    .unwrap();
-    let upstream = server::spawn(&config).await.unwrap();
+    let upstream =
+        crate::support::reference_server(&["--first-token-ms", "50", "--token-interval-ms", "2"])
+            .await;
     let port = free_port();
     let log = dir.join("streaming.log");
     let _nginx = nginx(

@@ -154,16 +154,7 @@ fn headers_reach_the_target_and_no_output_holds_the_secret() {
 async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
     let dir = temp_dir("reach-tls");
     let (ca, cert, key) = test_certificates(&dir);
-    let config = server::Config::from_args([
-        "--listen",
-        "127.0.0.1:0",
-        "--profile",
-        "fast",
-        "--token-interval-ms",
-        "1",
-    ])
-    .unwrap();
-    let upstream = server::spawn(&config).await.unwrap();
+    let upstream = crate::support::reference_server(&["--token-interval-ms", "1"]).await;
     let port = free_port();
     let _nginx = nginx(
         &dir,
@@ -264,18 +255,9 @@ async fn a_redis_outage_under_load_is_severity_p2() {
     let dir = temp_dir("reach-redis");
     let port = free_port();
     let redis = testkit::redis_server(port, &dir);
-    let config = server::Config::from_args([
-        "--listen",
-        "127.0.0.1:0",
-        "--profile",
-        "fast",
-        "--token-interval-ms",
-        "2",
-        "--cache",
-        &format!("redis://127.0.0.1:{port}"),
-    ])
-    .unwrap();
-    let upstream = server::spawn(&config).await.unwrap();
+    let cache = format!("redis://127.0.0.1:{port}");
+    let upstream =
+        crate::support::reference_server(&["--token-interval-ms", "2", "--cache", &cache]).await;
     let scenario = dir.join("redis.toml");
     std::fs::write(
         &scenario,

@@ -97,6 +97,13 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         accept_inconclusive: false,
         quiet: true,
         stop_grace: std::time::Duration::from_secs(5),
+        shard: None,
+        shards: None,
+        start_at: None,
+        judge: false,
+        dry_run: false,
+        metrics_listen: None,
+        metrics_linger: std::time::Duration::ZERO,
     }
 }
 
@@ -160,4 +167,15 @@ pub async fn canned(response: &'static [u8]) -> String {
 pub async fn get(url: String) -> reqwest::Result<reqwest::Response> {
     loadgen::client::tls_provider();
     reqwest::get(url).await
+}
+
+/// The reference server on 127.0.0.1 and a free port, in this process:
+/// the `fast` profile and `flags` after it.
+pub async fn reference_server(flags: &[&str]) -> server::Running {
+    let args = ["--listen", "127.0.0.1:0", "--profile", "fast"];
+    let config = server::Config::from_args(args.iter().chain(flags).copied())
+        .expect("the reference server's flags");
+    server::spawn(&config)
+        .await
+        .expect("the reference server starts")
 }

@@ -166,13 +166,13 @@ pub fn render(r: &Report) -> String {
         o,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title><style>{STYLE}</style></head><body>",
         escape(&r.scenario.name),
-        if pass { "PASS" } else { "FAIL" }
+        r.verdict.word()
     );
     let _ = write!(
         o,
         "<h1 class=\"{}\">{} {}</h1>",
         if pass { "pass" } else { "fail" },
-        if pass { "PASS" } else { "FAIL" },
+        r.verdict.word(),
         escape(&r.scenario.name)
     );
     let _ = write!(

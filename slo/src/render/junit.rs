@@ -94,7 +94,7 @@ pub fn render(r: &Report) -> String {
     cases.push(Case {
         class: "run".into(),
         name: "verdict".into(),
-        failure: (r.verdict == crate::report::Verdict::Fail).then(|| {
+        failure: (r.verdict != crate::report::Verdict::Pass).then(|| {
             (
                 format!(
                     "FAIL: {}",
@@ -129,7 +129,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "    <properties>");
     for (k, v) in [
         ("target", r.target.url.clone()),
-        ("verdict", format!("{:?}", r.verdict).to_lowercase()),
+        ("verdict", r.verdict.as_str().to_owned()),
         (
             "severity",
             r.severity.map_or("none".into(), |s| format!("{s:?}")),

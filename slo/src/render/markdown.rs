@@ -8,13 +8,16 @@ use std::fmt::Write;
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let pass = r.verdict == Verdict::Pass;
     let q = &r.figures.requests;
     let _ = writeln!(
         o,
         "# {} {}: {}",
-        if pass { "✅" } else { "❌" },
-        if pass { "PASS" } else { "FAIL" },
+        match r.verdict {
+            Verdict::Pass => "✅",
+            Verdict::Fail => "❌",
+            Verdict::NotJudged => "➖",
+        },
+        r.verdict.word(),
         r.scenario.name
     );
     let _ = writeln!(o);
@@ -38,8 +41,42 @@ pub fn render(r: &Report) -> String {
     for w in r.target.warnings().iter().chain(&r.findings) {
         let _ = writeln!(o, "\n> **⚠ {w}**");
     }
+    if let Some(shard) = &r.shard {
+        let _ = writeln!(
+            o,
+            "\nShard {} of {} (counting from 0): judged only merged with the others (`loadgen merge`).",
+            shard.index, shard.count
+        );
+    }
+    if !r.shards.is_empty() {
+        let _ = writeln!(o, "\nMerged from {} shards:\n", r.shards.len());
+        let _ = writeln!(
+            o,
+            "| shard | requests | ok | started after the first (ms) | folder |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | --- | --- |");
+        for s in &r.shards {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                s.index,
+                s.requests,
+                s.ok,
+                num(s.zero_offset_ms),
+                s.dir
+            );
+        }
+    }
     if !r.verdict_reasons.is_empty() {
-        let _ = writeln!(o, "\nWhy it failed:\n");
+        let _ = writeln!(
+            o,
+            "\n{}\n",
+            if r.verdict == Verdict::NotJudged {
+                "What is incomplete in this shard:"
+            } else {
+                "Why it failed:"
+            }
+        );
         for reason in &r.verdict_reasons {
             let _ = writeln!(o, "- {reason}");
         }
