@@ -308,6 +308,14 @@ impl Plan {
         )?;
         let whole_seed = scenario.seed;
         let whole_load = scenario.load.clone();
+        if let Some((i, n)) = shard
+            && n > 1
+            && scenario.target.is_none()
+        {
+            bail!(
+                "--shard {i}/{n}: shards must load one target: give --target (or the scenario's `target`); the embedded reference server would be one per shard"
+            );
+        }
         if let Some((i, n)) = shard {
             // Checked whole first: an error names the scenario's value.
             if let Err(e) = scenario.validate() {

@@ -320,6 +320,26 @@ fn shard_flags_that_cannot_work_are_refused_before_anything_runs() {
         assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+    // Shards of the embedded server would each load their own server.
+    let embedded = dir.join("embedded.toml");
+    std::fs::write(
+        &embedded,
+        "name = \"e\"\nduration = \"1s\"\n[load]\nmodel = \"closed\"\nusers = 2\n",
+    )
+    .unwrap();
+    let r = loadgen(&[
+        "run",
+        embedded.to_str().unwrap(),
+        "--shard",
+        "0/2",
+        "--dry-run",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("shards must load one target"));
+    // A capacity search decides on the whole load: never sharded.
+    let r = loadgen(&["capacity", s, "--shard", "0/2"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("cannot be sharded"));
     // Merging what is not a sharded run's output is an error too.
     let r = loadgen(&["merge", dir.to_str().unwrap(), "--out", o]);
     assert_eq!(
