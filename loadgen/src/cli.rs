@@ -80,6 +80,9 @@ pub enum Command {
         dir: PathBuf,
         #[command(flatten)]
         judge: Rejudge,
+        /// Only the verdict line.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Merges the shards of a sharded run (`run --shard I/N`) into one run
     /// and judges it: CSVs concatenated, interval logs and figures added
@@ -99,6 +102,9 @@ pub enum Command {
         shards: Option<u32>,
         #[command(flatten)]
         judge: Rejudge,
+        /// Only the verdict line.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Lists every metric path an SLO objective or a compare tolerance may
     /// name, client side and server side (`*` stands for any key).
@@ -311,6 +317,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             out,
             shards,
             judge,
+            quiet,
         } => {
             let report = crate::merge::merge(&crate::merge::MergeArgs {
                 dirs,
@@ -321,7 +328,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 allow_missing: judge.allow_missing,
                 accept_inconclusive: judge.accept_inconclusive,
             })?;
-            summarize(&report, &out);
+            summarize(&report, &out, quiet);
             Ok(verdict(&report))
         }
         Command::Paths => {
@@ -353,7 +360,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Pass)
         }
-        Command::Report { dir, judge } => {
+        Command::Report { dir, judge, quiet } => {
             let report = rebuild::rebuild(
                 &dir,
                 judge.slo.as_deref(),
@@ -361,7 +368,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 judge.allow_missing,
                 judge.accept_inconclusive,
             )?;
-            summarize(&report, &dir);
+            summarize(&report, &dir, quiet);
             Ok(verdict(&report))
         }
         Command::Watch {
@@ -457,7 +464,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             let runtime = tokio::runtime::Runtime::new()?;
             let report = runtime.block_on(crate::run::run(&plan))?;
-            summarize(&report, &plan.out);
+            summarize(&report, &plan.out, plan.quiet);
             Ok(verdict(&report))
         }
     }
@@ -585,24 +592,15 @@ fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
     o
 }
 
-fn summarize(r: &slo::report::Report, out: &std::path::Path) {
-    let q = &r.figures.requests;
-    let ft = &r.figures.scheduled_latency_ms.first_token;
-    eprintln!(
-        "{}: {} requests, {} ok, {} failed; first token p95 {}; verdict {}",
-        r.scenario.name,
-        q.total,
-        q.ok,
-        q.failed,
-        match ft.p95 {
-            None => "not measured".to_owned(),
-            // With its 95% interval: "512 ms [498–541]".
-            Some(_) => format!("{} ms", slo::render::with_ci(ft, "p95")),
-        },
-        r.verdict.word()
-    );
-    for reason in &r.verdict_reasons {
-        eprintln!("  - {reason}");
+fn summarize(r: &slo::report::Report, out: &std::path::Path, quiet: bool) {
+    use std::io::IsTerminal;
+    // Colour on a terminal only, unless NO_COLOR says otherwise.
+    let style = slo::render::console::Style {
+        color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        quiet,
+    };
+    eprint!("{}", slo::render::console::render(r, style));
+    if !quiet {
+        eprintln!("reports in {}", out.display());
     }
-    eprintln!("reports in {}", out.display());
 }

@@ -66,7 +66,8 @@ pub struct RunArgs {
     /// default they fail it.
     #[arg(long)]
     pub accept_inconclusive: bool,
-    /// No live progress line.
+    /// No live progress line, and of the summary at the end only the
+    /// verdict line.
     #[arg(long, short)]
     pub quiet: bool,
     /// After Ctrl-C or SIGTERM, how long requests in flight may finish

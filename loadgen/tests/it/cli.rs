@@ -174,4 +174,13 @@ fn on_a_terminal_the_progress_line_is_drawn() {
             && screen.contains("p95 first token"),
         "{screen}"
     );
+    // The summary in colour, its words still there.
+    assert!(
+        screen.contains("\x1b[1m\x1b[32mPASS\x1b[0m tty: "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Self-check: \x1b[32mtrustworthy"),
+        "{screen}"
+    );
 }

@@ -79,21 +79,14 @@ async fn injected_delays_are_measured_and_agree_with_the_server() {
     }
     // The interval log is readable HdrHistogram and holds every success.
     let log = std::fs::read(out.join("latency.hlog")).unwrap();
-    let mut count = 0;
-    for item in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&log) {
-        if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) = item
-            && h.tag().map(|t| t.as_str()) == Some("first_token")
-        {
-            let mut d = hdrhistogram::serialization::Deserializer::new();
-            let bytes = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                h.encoded_histogram(),
-            )
-            .unwrap();
-            let hist: hdrhistogram::Histogram<u64> = d.deserialize(&mut &bytes[..]).unwrap();
-            count += hist.len();
-        }
-    }
+    let count: u64 = loadgen::recorder::intervals(&log)
+        .filter(|h| h.tag().map(|t| t.as_str()) == Some("first_token"))
+        .map(|h| {
+            loadgen::recorder::decode(&h, &out.join("latency.hlog"))
+                .unwrap()
+                .len()
+        })
+        .sum();
     assert_eq!(count, report.figures.latency_ms.first_token.count);
     // The server's view is next to the client's.
     assert!(report.server.available);

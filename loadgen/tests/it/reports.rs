@@ -158,14 +158,30 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
         file.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--quiet",
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
+    // The summary: the verdict first, then each objective with its level
+    // in words; no colour without a terminal.
+    assert!(stderr.starts_with("FAIL degraded: "), "{stderr}");
     assert!(
-        stderr.contains("first token p95") && stderr.contains("verdict FAIL"),
+        stderr.lines().any(|l| l.contains("first token p95")
+            && l.contains("✖ critical")
+            && l.contains("fails the run")),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("Latency (ms, from the intended start)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Self-check: "), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    // --quiet: the verdict line alone.
+    let again = loadgen(&["report", out.to_str().unwrap(), "--quiet"]);
+    let quiet = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{quiet}");
+    assert_eq!(quiet.lines().count(), 1, "{quiet}");
+    assert!(quiet.starts_with("FAIL degraded: "), "{quiet}");
     let report = json(&out.join("report.json"));
     let breached: Vec<&str> = report["slo"]
         .as_array()

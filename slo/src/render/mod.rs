@@ -1,11 +1,13 @@
 //! Reports for people and for CI, rendered from `report.json` alone, so
 //! `loadgen report DIR` can rebuild them without rerunning:
+//! - [`console`]: the end-of-run summary on the terminal.
 //! - [`markdown`]: fits a GitHub job summary; verdict first.
 //! - [`junit`]: one test case per objective; a failure carries the value
 //!   and the threshold.
 //! - [`html`]: one self-contained, offline page with SVG charts.
 
 pub mod capacity;
+pub mod console;
 pub mod html;
 pub mod junit;
 pub mod markdown;
