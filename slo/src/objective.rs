@@ -143,6 +143,19 @@ pub struct Judged {
     /// Inconclusive: about how many samples would likely decide it.
     #[serde(default)]
     pub samples_needed: Option<u64>,
+    /// The objective's levels, which the reports draw as bands (absent
+    /// from reports written before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<Levels>,
+}
+
+/// An objective's direction and levels, as its SLO file gave them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Levels {
+    pub direction: Direction,
+    pub target: f64,
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
 }
 
 impl SloFile {
@@ -358,6 +371,12 @@ impl Objective {
             interval: evidence.as_ref().map(|(_, i)| i.clone()),
             samples: evidence.as_ref().map(|(n, _)| *n),
             samples_needed,
+            levels: Some(Levels {
+                direction: self.direction,
+                target: self.target,
+                warning: self.warning,
+                critical: self.critical,
+            }),
         }
     }
 

@@ -219,6 +219,7 @@ mod tests {
             interval: None,
             samples: None,
             samples_needed: None,
+            levels: None,
         };
         assert_eq!(
             classify_(&figures(100, 100, 600.0), &[missed]).0,

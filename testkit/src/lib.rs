@@ -82,6 +82,7 @@ pub fn console_lines(out: &Output) -> Vec<String> {
 pub struct Pixels {
     pub bytes: Vec<u8>,
     pub samples: usize,
+    pub width: usize,
 }
 
 impl Pixels {
@@ -97,6 +98,7 @@ impl Pixels {
         Pixels {
             bytes: buf,
             samples: info.color_type.samples(),
+            width: info.width as usize,
         }
     }
 
@@ -106,6 +108,20 @@ impl Pixels {
 
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+    }
+
+    /// The pixel at (`x`, `y`) from the top left.
+    pub fn at(&self, x: usize, y: usize) -> &[u8] {
+        let i = (y * self.width + x) * self.samples;
+        &self.bytes[i..i + self.samples]
+    }
+
+    /// Whether a pixel is `rgb` (a CSS colour `#rrggbb`), each channel
+    /// within `tolerance`.
+    pub fn is(p: &[u8], rgb: &str, tolerance: u8) -> bool {
+        let c = u32::from_str_radix(rgb.trim_start_matches('#'), 16).expect("#rrggbb");
+        let want = [(c >> 16) as u8, (c >> 8) as u8, c as u8];
+        p.iter().zip(want).all(|(&a, b)| a.abs_diff(b) <= tolerance)
     }
 
     /// How many pixels `keep` picks.

@@ -53,6 +53,13 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
     let report = json(&out.join("report.json"));
     assert_eq!(report["verdict"], "pass");
     assert!(report["slo"].as_array().unwrap().len() >= 12);
+    // Far below its levels, the target's band still shows where it is.
+    assert_html_renders(
+        &out.join("report.html"),
+        &dir,
+        "pass",
+        &[slo::render::chart::TARGET_FILL],
+    );
     // 80 requests cannot decide a p99: accepted here, and the report says so.
     assert_eq!(report["accept_inconclusive"], true);
     assert!(
@@ -204,12 +211,20 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
         report["severity"].is_string(),
         "a degraded run has a severity"
     );
-    assert_html_renders(&out.join("report.html"), &dir);
+    // First token p95 past its critical level: all three bands.
+    use slo::render::chart::{CRITICAL_FILL, TARGET_FILL, WARNING_FILL};
+    assert_html_renders(
+        &out.join("report.html"),
+        &dir,
+        "fail",
+        &[TARGET_FILL, WARNING_FILL, CRITICAL_FILL],
+    );
 }
 
-/// Opens the page in headless Chromium: no console error, and the
-/// screenshot is not blank.
-fn assert_html_renders(html: &Path, dir: &Path) {
+/// Opens the page in headless Chromium: no console error; the verdict's
+/// colour at the top left of the page (where its block starts); and the
+/// bands of the `bands` levels drawn (their fills, in quantity).
+fn assert_html_renders(html: &Path, dir: &Path, verdict: &str, bands: &[&str]) {
     let shot = dir.join("report.png");
     let out = testkit::chromium(
         &dir.join("chromium"),
@@ -238,4 +253,20 @@ fn assert_html_renders(html: &Path, dir: &Path) {
         colored > 500,
         "the charts drew coloured lines: {colored} coloured pixels"
     );
+    // The verdict block: 24 px margins, 14 px padding; (40, 30) is inside
+    // it, left of its text.
+    let colour = match verdict {
+        "pass" => "#1b7f3b",
+        "fail" => "#b3261e",
+        other => panic!("{other}"),
+    };
+    assert!(
+        testkit::Pixels::is(png.at(40, 30), colour, 8),
+        "the verdict's colour at (40, 30): {:?}",
+        png.at(40, 30)
+    );
+    for fill in bands {
+        let n = png.count(|p| testkit::Pixels::is(p, fill, 2));
+        assert!(n > 2000, "band {fill}: {n} pixels");
+    }
 }

@@ -417,6 +417,7 @@ fn an_inconclusive_step_is_repeated_longer_then_counts_as_not_held() {
         }),
         samples: Some(100),
         samples_needed: needed,
+        levels: None,
     };
     let with = |rate: f64, j: Judged| Measured {
         objectives: vec![j],

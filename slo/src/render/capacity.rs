@@ -1,6 +1,6 @@
 //! `capacity.md` and `capacity.html` from `capacity.json`.
 
-use super::html::{Series, marked_chart};
+use super::chart::{Series, marked_chart};
 use super::junit::escape;
 use super::{judged_ci, num, opt};
 use crate::capacity::{CapacityReport, Outcome, Role, Status, Step};
@@ -274,7 +274,7 @@ pub fn html(r: &CapacityReport) -> String {
         "Latency vs offered load (client side, from the schedule; and the server's own)",
         "offered requests/s",
         "ms",
-        &[
+        vec![
             Series {
                 name: "first token p50",
                 color: "#1f77b4",
@@ -307,7 +307,7 @@ pub fn html(r: &CapacityReport) -> String {
         "Carried load vs offered load",
         "offered requests/s",
         "requests/s, streams, %",
-        &[
+        vec![
             Series {
                 name: "achieved/s",
                 color: "#7f7f7f",

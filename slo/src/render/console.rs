@@ -34,16 +34,17 @@ fn paint(style: Style, color: &str, text: &str) -> String {
     }
 }
 
-/// A level's mark and word, and its colour.
+/// A level's mark, word ([`Level::word`]) and colour.
 pub fn mark(level: Level) -> (&'static str, &'static str, &'static str) {
-    match level {
-        Level::Ok => ("✔", "ok", GREEN),
-        Level::TargetMissed => ("▲", "target missed", YELLOW),
-        Level::Warning => ("⚠", "warning", YELLOW),
-        Level::Critical => ("✖", "critical", RED),
-        Level::NoData => ("∅", "no data", DIM),
-        Level::Inconclusive => ("?", "inconclusive", YELLOW),
-    }
+    let (m, color) = match level {
+        Level::Ok => ("✔", GREEN),
+        Level::TargetMissed => ("▲", YELLOW),
+        Level::Warning => ("⚠", YELLOW),
+        Level::Critical => ("✖", RED),
+        Level::NoData => ("∅", DIM),
+        Level::Inconclusive => ("?", YELLOW),
+    };
+    (m, level.word(), color)
 }
 
 /// The verdict line alone: `FAIL smoke: 412 requests (...)`.

@@ -1,180 +1,86 @@
 //! `report.html`: one self-contained page that works offline: no script,
 //! no CDN, the charts are inline SVG drawn here.
 
+use super::chart::{Band, BandAxis, CRITICAL_FILL, Chart, Series, TARGET_FILL, WARNING_FILL};
 use super::junit::escape;
 use super::{fail_on_word, num, opt, with_ci};
-use crate::objective::Level;
-use crate::report::{Report, Verdict};
+use crate::objective::{Direction, Level};
+use crate::report::Report;
 use std::fmt::Write;
 
-/// One line of a chart: name, colour, points.
-pub struct Series<'a> {
-    pub name: &'a str,
-    pub color: &'a str,
-    pub points: Vec<(f64, f64)>,
+/// The bands of the objective on `latency` (`first_token`, `first_audio`,
+/// `complete`) that a chart of it draws: the one on its p95 if there is
+/// one, else the first; a `max` objective's target, warning and critical.
+pub fn bands_for(r: &Report, latency: &str) -> Vec<Band> {
+    let on = |j: &&crate::objective::Judged| {
+        let parts: Vec<&str> = j.metric.split('.').collect();
+        matches!(parts.as_slice(), ["latency_ms" | "scheduled_latency_ms", l, p] if *l == latency && p.starts_with('p'))
+            && j.levels.is_some_and(|l| l.direction == Direction::Max)
+    };
+    let Some(j) = r
+        .slo
+        .iter()
+        .filter(on)
+        .find(|j| j.metric.ends_with(".p95"))
+        .or_else(|| r.slo.iter().find(on))
+    else {
+        return Vec::new();
+    };
+    let l = j.levels.expect("filtered on levels");
+    let mut edges = vec![(l.target, TARGET_FILL, "target")];
+    if let Some(w) = l.warning {
+        edges.push((w, WARNING_FILL, "warning"));
+    }
+    if let Some(c) = l.critical {
+        edges.push((c, CRITICAL_FILL, "critical"));
+    }
+    (0..edges.len())
+        .map(|i| {
+            let (from, fill, word) = edges[i];
+            Band {
+                from,
+                to: edges.get(i + 1).map(|e| e.0),
+                fill,
+                label: format!("{} {word} {}", j.name, num(from)),
+                short: format!("{word} {}", num(from)),
+            }
+        })
+        .collect()
 }
 
-const W: f64 = 720.0;
-const H: f64 = 260.0;
-const PAD_L: f64 = 64.0;
-const PAD_R: f64 = 16.0;
-const PAD_T: f64 = 28.0;
-const PAD_B: f64 = 40.0;
-
-/// A line chart with axes, five ticks a side and a legend.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
-    marked_chart(title, x_label, y_label, series, None)
-}
-
-/// [`line_chart`] with a labelled vertical line at `marker.0`.
-pub fn marked_chart(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[Series<'_>],
-    marker: Option<(f64, &str)>,
-) -> String {
-    let all = series.iter().flat_map(|s| s.points.iter());
-    let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
-    for &(x, y) in all {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y1 = y1.max(y);
-    }
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
-        escape(title),
-        escape(title)
-    );
-    let _ = write!(
-        o,
-        r##"<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>"##
-    );
-    if x0 > x1 {
-        let _ = write!(
-            o,
-            r##"<text x="{}" y="{}" text-anchor="middle" fill="#666">no data</text></svg></figure>"##,
-            W / 2.0,
-            H / 2.0
-        );
-        return o;
-    }
-    if x1 == x0 {
-        x1 = x0 + 1.0;
-    }
-    if y1 <= 0.0 {
-        y1 = 1.0;
-    }
-    y1 *= 1.05;
-    let px = |x: f64| PAD_L + (x - x0) / (x1 - x0) * (W - PAD_L - PAD_R);
-    let py = |y: f64| H - PAD_B - y / y1 * (H - PAD_T - PAD_B);
-    for i in 0..=4 {
-        let fy = y1 * f64::from(i) / 4.0;
-        let fx = x0 + (x1 - x0) * f64::from(i) / 4.0;
-        let _ = write!(
-            o,
-            r##"<line x1="{PAD_L}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#e5e5e5"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11" fill="#444">{}</text>"##,
-            W - PAD_R,
-            PAD_L - 6.0,
-            py(fy) + 4.0,
-            num(fy),
-            y = py(fy)
-        );
-        let _ = write!(
-            o,
-            r##"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11" fill="#444">{}</text>"##,
-            px(fx),
-            H - PAD_B + 16.0,
-            num(fx)
-        );
-    }
-    let _ = write!(
-        o,
-        r##"<line x1="{PAD_L}" y1="{}" x2="{}" y2="{}" stroke="#444"/><line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{}" stroke="#444"/>"##,
-        H - PAD_B,
-        W - PAD_R,
-        H - PAD_B,
-        H - PAD_B
-    );
-    let _ = write!(
-        o,
-        r##"<text x="{}" y="{}" text-anchor="middle" font-size="12" fill="#222">{}</text>"##,
-        (PAD_L + W - PAD_R) / 2.0,
-        H - 6.0,
-        escape(x_label)
-    );
-    let _ = write!(
-        o,
-        r##"<text x="14" y="{}" text-anchor="middle" font-size="12" fill="#222" transform="rotate(-90 14 {})">{}</text>"##,
-        H / 2.0,
-        H / 2.0,
-        escape(y_label)
-    );
-    if let Some((x, label)) = marker.filter(|(x, _)| *x >= x0 && *x <= x1) {
-        let _ = write!(
-            o,
-            r##"<line x1="{:.1}" y1="{PAD_T}" x2="{:.1}" y2="{}" stroke="#b3261e" stroke-dasharray="5 4"/><text x="{:.1}" y="{}" font-size="11" fill="#b3261e">{}</text>"##,
-            px(x),
-            px(x),
-            H - PAD_B,
-            px(x) + 4.0,
-            PAD_T + 12.0,
-            escape(label)
-        );
-    }
-    for (i, s) in series.iter().enumerate() {
-        if s.points.is_empty() {
-            continue;
-        }
-        let pts: Vec<String> = s
-            .points
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-            .collect();
-        let _ = write!(
-            o,
-            r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
-            s.color,
-            pts.join(" ")
-        );
-        let lx = PAD_L + 8.0 + i as f64 * 150.0;
-        let _ = write!(
-            o,
-            r##"<rect x="{lx}" y="8" width="12" height="4" fill="{}"/><text x="{}" y="14" font-size="11" fill="#222">{}</text>"##,
-            s.color,
-            lx + 16.0,
-            escape(s.name)
-        );
-    }
-    o.push_str("</svg></figure>");
-    o
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:980px}\
-h1{margin-bottom:4px}.pass{color:#1b7f3b}.fail{color:#b3261e}\
-table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}\
+h1{margin:0}.verdict{padding:14px 20px;border-radius:6px;color:#fff;margin-bottom:12px}\
+.verdict.pass{background:#1b7f3b}.verdict.fail{background:#b3261e}.verdict.not_judged{background:#8a6d00}\
+.verdict ul{margin:8px 0 0}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
 td:first-child,th:first-child{text-align:left}tr.critical td{background:#fde2e1}.alert{background:#fde2e1;padding:.5em}tr.warning td{background:#fff0d9}\
-tr.target_missed td{background:#fffbe0}figure{margin:12px 0 24px}figcaption{font-weight:600;margin-bottom:4px}";
+tr.target_missed td{background:#fffbe0}tr.no_data td{color:#666}figure{margin:12px 0 24px}figcaption{font-weight:600;margin-bottom:4px}\
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:0 24px}";
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let pass = r.verdict == Verdict::Pass;
     let q = &r.figures.requests;
     let _ = write!(
         o,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title><style>{STYLE}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} — {}</title><style>{STYLE}</style></head><body>",
         escape(&r.scenario.name),
         r.verdict.word()
     );
+    // The verdict and its reasons first, in a block of its colour, in words.
     let _ = write!(
         o,
-        "<h1 class=\"{}\">{} {}</h1>",
-        if pass { "pass" } else { "fail" },
+        "<div class=\"verdict {}\" role=\"status\"><h1>{} {}</h1>",
+        r.verdict.as_str(),
         r.verdict.word(),
         escape(&r.scenario.name)
     );
+    if !r.verdict_reasons.is_empty() {
+        o.push_str("<ul>");
+        for reason in &r.verdict_reasons {
+            let _ = write!(o, "<li>{}</li>", escape(reason));
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str("</div>");
     let _ = write!(
         o,
         "<p>{} requests ({} ok, {} failed, {} dropped) in {} s against {}; goodput {}%; severity {}; started {}.</p>",
@@ -191,13 +97,6 @@ pub fn render(r: &Report) -> String {
     for w in r.target.warnings().iter().chain(&r.findings) {
         let _ = write!(o, "<p class=\"alert\"><strong>⚠ {}</strong></p>", escape(w));
     }
-    if !r.verdict_reasons.is_empty() {
-        o.push_str("<ul>");
-        for reason in &r.verdict_reasons {
-            let _ = write!(o, "<li>{}</li>", escape(reason));
-        }
-        o.push_str("</ul>");
-    }
 
     let _ = write!(o, "<h2>Objectives</h2>");
     if let Some(file) = &r.slo_file {
@@ -208,22 +107,26 @@ pub fn render(r: &Report) -> String {
             fail_on_word(r.fail_on)
         );
     }
-    o.push_str("<table><tr><th>objective</th><th>level</th><th>value</th><th>threshold</th><th>margin</th></tr>");
+    o.push_str("<table><tr><th>objective</th><th>level</th><th>value</th><th>threshold</th><th>margin</th><th>fails the run</th></tr>");
     for j in &r.slo {
         let class = match j.level {
             Level::Critical => "critical",
             Level::Warning => "warning",
             Level::TargetMissed | Level::Inconclusive => "target_missed",
-            _ => "ok",
+            Level::NoData => "no_data",
+            Level::Ok => "ok",
         };
+        // A mark and the level's word: readable without colour.
+        let (mark, _, _) = super::console::mark(j.level);
         let _ = write!(
             o,
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td>{}</td><td>{mark} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&j.name),
             j.level.word(),
             j.value.map_or("—".into(), num),
             num(j.threshold),
-            j.margin.map_or("—".into(), num)
+            j.margin.map_or("—".into(), num),
+            if j.fails(&r.gate()) { "yes" } else { "no" }
         );
     }
     o.push_str("</table>");
@@ -234,82 +137,114 @@ pub fn render(r: &Report) -> String {
             .filter_map(|s| f(s).map(|v| (s.t as f64, v)))
             .collect()
     };
+    // Time charts start at 0, the warm-up shaded (its seconds are in no
+    // figure).
+    fn timeline(mut c: Chart<'_>, warmup_s: f64) -> Chart<'_> {
+        c.x_from = Some(0.0);
+        if warmup_s > 0.0 {
+            c.shaded = vec![(0.0, warmup_s, "warm-up (not measured)".to_owned())];
+        }
+        c
+    }
     o.push_str("<h2>Latency over time</h2>");
-    o.push_str(&line_chart(
-        "First token percentiles per second (ms)",
-        "seconds since start",
-        "ms",
-        &[
-            Series {
-                name: "p50",
-                color: "#1f77b4",
-                points: pts(&|s| s.p50_first_token_ms),
-            },
-            Series {
-                name: "p95",
-                color: "#ff7f0e",
-                points: pts(&|s| s.p95_first_token_ms),
-            },
-            Series {
-                name: "p99",
-                color: "#d62728",
-                points: pts(&|s| s.p99_first_token_ms),
-            },
-            Series {
+    let mut first_token = timeline(
+        Chart::new(
+            "First token per second, from the intended start",
+            "seconds since the run started",
+            "first token (ms)",
+            vec![
+                Series {
+                    name: "p50",
+                    color: "#1f77b4",
+                    points: pts(&|s| s.p50_first_token_ms),
+                },
+                Series {
+                    name: "p95",
+                    color: "#ff7f0e",
+                    points: pts(&|s| s.p95_first_token_ms),
+                },
+                Series {
+                    name: "p99",
+                    color: "#d62728",
+                    points: pts(&|s| s.p99_first_token_ms),
+                },
+            ],
+        ),
+        r.warmup_s,
+    );
+    first_token.bands = bands_for(r, "first_token");
+    o.push_str(&first_token.svg());
+    let mut complete = timeline(
+        Chart::new(
+            "Complete response p95 per second, from the intended start",
+            "seconds since the run started",
+            "complete (ms)",
+            vec![Series {
                 name: "complete p95",
                 color: "#9467bd",
                 points: pts(&|s| s.p95_complete_ms),
-            },
-        ],
-    ));
-    o.push_str("<h2>Latency distributions</h2>");
+            }],
+        ),
+        r.warmup_s,
+    );
+    complete.bands = bands_for(r, "complete");
+    o.push_str(&complete.svg());
+
+    o.push_str("<h2>Latency distributions</h2><div class=\"grid\">");
     let cdf = |d: &[[f64; 2]]| d.iter().map(|p| (p[1], p[0] * 100.0)).collect::<Vec<_>>();
     let d = &r.figures.distributions;
-    o.push_str(&line_chart(
-        "Cumulative distribution (percent of requests at or below)",
-        "ms",
-        "percent",
-        &[
-            Series {
-                name: "first token",
-                color: "#1f77b4",
-                points: cdf(&d.first_token),
-            },
-            Series {
-                name: "first audio",
-                color: "#2ca02c",
-                points: cdf(&d.first_audio),
-            },
-            Series {
-                name: "complete",
-                color: "#9467bd",
-                points: cdf(&d.complete),
-            },
-        ],
-    ));
+    for (name, latency, color, points) in [
+        ("First token", "first_token", "#1f77b4", cdf(&d.first_token)),
+        ("First audio", "first_audio", "#2ca02c", cdf(&d.first_audio)),
+        ("Complete", "complete", "#9467bd", cdf(&d.complete)),
+    ] {
+        let mut c = Chart::new(
+            &format!("{name}: share of requests at or below"),
+            &format!("{} (ms)", name.to_lowercase()),
+            "percent of requests",
+            vec![Series {
+                name,
+                color,
+                points,
+            }],
+        );
+        c.bands = bands_for(r, latency);
+        c.band_axis = BandAxis::X;
+        c.x_from = Some(0.0);
+        c.width = 480.0;
+        c.y_max = Some(100.0);
+        o.push_str(&c.svg());
+    }
+    o.push_str("</div>");
     o.push_str("<h2>Throughput and errors</h2>");
-    o.push_str(&line_chart(
-        "Per second",
-        "seconds since start",
-        "count",
-        &[
-            Series {
-                name: "completed",
-                color: "#2ca02c",
-                points: pts(&|s| Some(s.completed as f64)),
-            },
-            Series {
-                name: "errors",
-                color: "#d62728",
-                points: pts(&|s| Some(s.errors as f64)),
-            },
-            Series {
-                name: "active streams",
-                color: "#7f7f7f",
-                points: pts(&|s| Some(s.active as f64)),
-            },
-        ],
-    ));
+    o.push_str(
+        &timeline(
+            Chart::new(
+                "Per second",
+                "seconds since the run started",
+                "requests, streams",
+                vec![
+                    Series {
+                        name: "completed",
+                        color: "#2ca02c",
+                        points: pts(&|s| Some(s.completed as f64)),
+                    },
+                    Series {
+                        name: "errors",
+                        color: "#d62728",
+                        points: pts(&|s| Some(s.errors as f64)),
+                    },
+                    Series {
+                        name: "active streams",
+                        color: "#7f7f7f",
+                        points: pts(&|s| Some(s.active as f64)),
+                    },
+                ],
+            ),
+            r.warmup_s,
+        )
+        .svg(),
+    );
 
     o.push_str("<h2>Latency (ms)</h2><table><tr><th>latency</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>count</th></tr>");
     let l = &r.figures.latency_ms;

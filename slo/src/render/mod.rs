@@ -7,6 +7,7 @@
 //! - [`html`]: one self-contained, offline page with SVG charts.
 
 pub mod capacity;
+pub mod chart;
 pub mod console;
 pub mod html;
 pub mod junit;
@@ -205,8 +206,25 @@ mod tests {
         assert!(
             !html.contains("<script") && !html.contains("http://cdn") && !html.contains("https://")
         );
-        assert_eq!(html.matches("<svg").count(), 3);
+        // First token and complete over time, three CDFs, throughput.
+        assert_eq!(html.matches("<svg").count(), 6);
         assert!(html.contains("<polyline"));
         assert!(html.contains("first token p95"));
+        // The first-token objective's levels as bands, on its time chart
+        // and its CDF; the warm-up shaded; values as tooltips.
+        assert_eq!(
+            html.matches("<title>first token p95 target 500</title>")
+                .count(),
+            2,
+            "{html}"
+        );
+        assert!(html.contains("<title>first token p95 warning 550</title>"));
+        assert!(html.contains("<title>warm-up (not measured)</title>"));
+        assert!(html.contains("<title>p95: "));
+        // The verdict block first, in words.
+        let verdict = html
+            .find("<div class=\"verdict fail\"")
+            .expect("the verdict block");
+        assert!(verdict < html.find("<h2>").unwrap());
     }
 }
