@@ -163,6 +163,10 @@ pub enum Command {
         /// Repeatable.
         #[arg(long, value_name = "METRIC=TOL")]
         tolerance: Vec<String>,
+        /// Where comparison.md and comparison.html are written (default:
+        /// the current report's folder).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -428,6 +432,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             baseline,
             current,
             tolerance,
+            out,
         } => {
             let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
                 let bytes = std::fs::read(p)
@@ -441,10 +446,42 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 slo::compare::apply_override(&mut checks, t).map_err(anyhow::Error::msg)?;
             }
             let rows = slo::compare::compare(&b, &c, &checks);
+            let markdown = slo::render::comparison::markdown(&rows, &b, &c);
+            let html = slo::render::comparison::html(
+                &rows,
+                &b,
+                &c,
+                (
+                    &baseline.display().to_string(),
+                    &current.display().to_string(),
+                ),
+            );
+            let dir = out.unwrap_or_else(|| {
+                current
+                    .parent()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("."))
+            });
+            for (name, text) in [("comparison.md", &markdown), ("comparison.html", &html)] {
+                let path = dir.join(name);
+                std::fs::write(&path, text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot write {} ({e}); give another folder with --out",
+                        path.display()
+                    )
+                })?;
+            }
+            // The table on standard output (a CI job summary takes it), the
+            // verdict on standard error.
             #[allow(clippy::print_stdout)]
             {
-                print!("{}", slo::compare::markdown(&rows));
+                print!("{markdown}");
             }
+            eprintln!(
+                "{}\ncomparison in {}",
+                slo::render::comparison::headline(&rows),
+                dir.join("comparison.html").display()
+            );
             Ok(if rows.iter().any(|r| r.regressed) {
                 ExitStatus::SloViolated
             } else {

@@ -213,47 +213,6 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
         .collect()
 }
 
-/// A Markdown table of the comparison, verdict first.
-pub fn markdown(rows: &[Compared]) -> String {
-    use crate::render::num;
-    let bad = rows.iter().filter(|r| r.regressed).count();
-    let mut o = if bad == 0 {
-        "## ✅ No regression against the baseline\n\n".to_owned()
-    } else {
-        format!(
-            "## ❌ {bad} regression{} against the baseline\n\n",
-            if bad == 1 { "" } else { "s" }
-        )
-    };
-    o.push_str("| metric | baseline | current | limit | |\n| --- | --- | --- | --- | --- |\n");
-    let f = |v: Option<f64>| v.map_or("—".to_owned(), num);
-    let ci = |v: Option<f64>, i: &Option<Interval>| match i {
-        Some(i) => format!(
-            "{} [{}–{}]",
-            f(v),
-            i.lo.map_or("…".to_owned(), num),
-            i.hi.map_or("…".to_owned(), num)
-        ),
-        None => f(v),
-    };
-    for r in rows {
-        o.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            r.metric,
-            ci(r.baseline, &r.baseline_interval),
-            ci(r.current, &r.current_interval),
-            f(r.limit),
-            match (r.regressed, r.note.is_empty()) {
-                (true, true) => "❌ regressed".to_owned(),
-                (true, false) => format!("❌ {}", r.note),
-                (false, true) => "ok".to_owned(),
-                (false, false) => r.note.clone(),
-            }
-        ));
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,9 +134,29 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
     assert_eq!(cmp.status.code(), Some(1));
     let table = String::from_utf8_lossy(&cmp.stdout);
     assert!(
-        table.contains("1 regression")
+        table.starts_with("## ❌ REGRESSED: 1 of ")
             && table.contains("| scheduled_latency_ms.first_token.p95 |"),
         "{table}"
+    );
+    // The regression heads the table; the pages are beside the current
+    // report, and Chromium draws the comparison's verdict and bands.
+    let first_row = table
+        .lines()
+        .find(|l| l.starts_with("| scheduled"))
+        .unwrap();
+    assert!(
+        first_row.contains("first_token.p95") && first_row.contains("❌"),
+        "{table}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("comparison.md")).unwrap(),
+        table
+    );
+    assert_html_renders(
+        &dir.join("comparison.html"),
+        &dir,
+        "fail",
+        &[slo::render::chart::TARGET_FILL],
     );
     let loose = loadgen(&[
         "compare",

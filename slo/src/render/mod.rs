@@ -8,6 +8,7 @@
 
 pub mod capacity;
 pub mod chart;
+pub mod comparison;
 pub mod console;
 pub mod html;
 pub mod junit;
