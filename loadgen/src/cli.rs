@@ -106,6 +106,21 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Key figures across runs: each objective run by run over its levels,
+    /// the runs where one crossed into a worse level marked; writes
+    /// trend.md and trend.html. Exit 1 when the last run crossed one.
+    Trend {
+        /// Run folders or report.json files (e.g. the last N CI artifacts).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Where trend.md and trend.html are written.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Runs in the order of their start (`started_at`), or as given
+        /// (a CI job's run numbers, commits in history order).
+        #[arg(long, value_enum, default_value_t = TrendOrder::Start)]
+        order: TrendOrder,
+    },
     /// Lists every metric path an SLO objective or a compare tolerance may
     /// name, client side and server side (`*` stands for any key).
     Paths,
@@ -168,6 +183,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrendOrder {
+    Start,
+    Given,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -334,6 +355,79 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             })?;
             summarize(&report, &out, quiet);
             Ok(verdict(&report))
+        }
+        Command::Trend { runs, out, order } => {
+            let mut read = Vec::new();
+            for p in &runs {
+                let file = if p.is_dir() {
+                    p.join(crate::report::REPORT_JSON)
+                } else {
+                    p.clone()
+                };
+                let bytes = std::fs::read(&file).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read {} ({e}): give run folders or report.json files",
+                        file.display()
+                    )
+                })?;
+                let report: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", file.display()))?;
+                // A folder is named by its run (a commit, a build); a file
+                // by its folder, or its own name.
+                let named = if p.is_dir() {
+                    p.as_path()
+                } else {
+                    p.parent().filter(|d| d.file_name().is_some()).unwrap_or(p)
+                };
+                let label = named.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                read.push(slo::render::trend::Run { label, report });
+            }
+            if order == TrendOrder::Start {
+                read.sort_by(|a, b| {
+                    a.report["started_at"]
+                        .as_str()
+                        .unwrap_or("")
+                        .cmp(b.report["started_at"].as_str().unwrap_or(""))
+                });
+            }
+            std::fs::create_dir_all(&out)
+                .map_err(|e| anyhow::anyhow!("--out: cannot create {} ({e})", out.display()))?;
+            for (name, text) in [
+                ("trend.md", slo::render::trend::markdown(&read)),
+                ("trend.html", slo::render::trend::html(&read)),
+            ] {
+                let path = out.join(name);
+                std::fs::write(&path, text)
+                    .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
+            }
+            let lines = slo::render::trend::lines(&read);
+            let last = read.len().saturating_sub(1);
+            let crossed_last: Vec<&str> = lines
+                .iter()
+                .filter(|l| l.crossed.contains(&last))
+                .map(|l| l.name.as_str())
+                .collect();
+            eprintln!(
+                "{} runs; {}; trend in {}",
+                read.len(),
+                if crossed_last.is_empty() {
+                    "the last run crossed no level".to_owned()
+                } else {
+                    format!(
+                        "the last run crossed into a worse level: {}",
+                        crossed_last.join(", ")
+                    )
+                },
+                out.join("trend.html").display()
+            );
+            Ok(if crossed_last.is_empty() {
+                ExitStatus::Pass
+            } else {
+                ExitStatus::SloViolated
+            })
         }
         Command::Paths => {
             use std::io::Write;

@@ -244,7 +244,7 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
 /// Opens the page in headless Chromium: no console error; the verdict's
 /// colour at the top left of the page (where its block starts); and the
 /// bands of the `bands` levels drawn (their fills, in quantity).
-fn assert_html_renders(html: &Path, dir: &Path, verdict: &str, bands: &[&str]) {
+fn assert_html_renders(html: &Path, dir: &Path, verdict: &str, bands: &[&str]) -> testkit::Pixels {
     let shot = dir.join("report.png");
     let out = testkit::chromium(
         &dir.join("chromium"),
@@ -278,7 +278,8 @@ fn assert_html_renders(html: &Path, dir: &Path, verdict: &str, bands: &[&str]) {
     let colour = match verdict {
         "pass" => "#1b7f3b",
         "fail" => "#b3261e",
-        other => panic!("{other}"),
+        // A page without a verdict (the trend): its title on white.
+        _ => "#ffffff",
     };
     assert!(
         testkit::Pixels::is(png.at(40, 30), colour, 8),
@@ -289,4 +290,93 @@ fn assert_html_renders(html: &Path, dir: &Path, verdict: &str, bands: &[&str]) {
         let n = png.count(|p| testkit::Pixels::is(p, fill, 2));
         assert!(n > 2000, "band {fill}: {n} pixels");
     }
+    png
+}
+
+#[test]
+fn a_trend_of_ten_runs_marks_the_run_that_crossed_a_level() {
+    let dir = temp_dir("trend");
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"trend\"\nduration = \"2s\"\nslo = \"{}\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 2\n[request]\naudio = false\n",
+            root().join("scenarios/slo/kpi.toml").display()
+        ),
+    );
+    let first = dir.join("first");
+    let o =
+        crate::support::run_in_turn(&file, &first, &["--allow-missing", "--accept-inconclusive"]);
+    assert!(
+        o.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let real = json(&first.join("report.json"));
+    // Ten CI artifacts of the same run; from the seventh on, its first
+    // token p95 is past the warning level (1000 ms in kpi.toml).
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        let mut r = real.clone();
+        r["started_at"] = serde_json::json!(format!("2026-11-{:02}T12:00:00.000Z", 10 + i));
+        let ft = r["slo"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|j| j["name"] == "first token p95")
+            .expect("kpi.toml judges first token p95");
+        let (value, level) = if i >= 6 {
+            (1200.0 + i as f64, "warning")
+        } else {
+            (300.0 + i as f64, "ok")
+        };
+        ft["value"] = serde_json::json!(value);
+        ft["level"] = serde_json::json!(level);
+        ft["point_level"] = serde_json::json!(level);
+        let run = dir.join(format!("build-{}", 100 + i));
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("report.json"), r.to_string()).unwrap();
+        runs.push(run);
+    }
+    // Given in reverse: ordered by their start.
+    let mut args = vec!["trend".to_owned()];
+    args.extend(runs.iter().rev().map(|r| r.display().to_string()));
+    args.extend(["--out".to_owned(), dir.join("trend").display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = loadgen(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    // The last run crossed nothing (the seventh did).
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let md = std::fs::read_to_string(dir.join("trend/trend.md")).unwrap();
+    assert!(
+        md.contains("- **first token p95** crossed into warning at run 7 (`build-106`): 1206"),
+        "{md}"
+    );
+    let png = assert_html_renders(
+        &dir.join("trend/trend.html"),
+        &dir,
+        "none",
+        &[
+            slo::render::chart::TARGET_FILL,
+            slo::render::chart::WARNING_FILL,
+        ],
+    );
+    // The crossing's marker: a dashed red line down its chart.
+    let marker = png.count(|p| testkit::Pixels::is(p, "#b3261e", 40));
+    assert!(marker > 100, "the crossing's marker: {marker} pixels");
+    // Only the last run crossing fails: the first six and the seventh.
+    let mut seven: Vec<String> = runs[..7].iter().map(|r| r.display().to_string()).collect();
+    seven.insert(0, "trend".into());
+    seven.extend(["--out".into(), dir.join("trend7").display().to_string()]);
+    let seven: Vec<&str> = seven.iter().map(String::as_str).collect();
+    let o = loadgen(&seven);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("the last run crossed into a worse level: first token p95")
+    );
 }

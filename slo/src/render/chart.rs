@@ -86,6 +86,36 @@ impl<'a> Chart<'a> {
     }
 }
 
+/// The bands of a `max` objective's levels (a `min` objective's below
+/// its levels).
+pub fn level_bands(name: &str, l: &crate::objective::Levels) -> Vec<Band> {
+    let mut edges = vec![(l.target, TARGET_FILL, "target")];
+    if let Some(w) = l.warning {
+        edges.push((w, WARNING_FILL, "warning"));
+    }
+    if let Some(c) = l.critical {
+        edges.push((c, CRITICAL_FILL, "critical"));
+    }
+    (0..edges.len())
+        .map(|i| {
+            let (edge, fill, word) = edges[i];
+            let next = edges.get(i + 1).map(|e| e.0);
+            let (from, to) = match l.direction {
+                crate::objective::Direction::Max => (edge, next),
+                // Worse is lower: the band runs down to the next level.
+                crate::objective::Direction::Min => (next.unwrap_or(0.0).min(edge), Some(edge)),
+            };
+            Band {
+                from,
+                to,
+                fill,
+                label: format!("{name} {word} {}", num(edge)),
+                short: format!("{word} {}", num(edge)),
+            }
+        })
+        .collect()
+}
+
 /// Round ticks covering `[lo, hi]`: a step of 1, 2, 2.5 or 5 times a power
 /// of ten, chosen so there are at most `most` intervals; the axis runs from
 /// the first tick at or below `lo` to the first at or above `hi`.
@@ -276,7 +306,7 @@ impl Chart<'_> {
             }
             let _ = write!(
                 o,
-                r##"<line x1="{v:.1}" y1="{PAD_T}" x2="{v:.1}" y2="{}" stroke="#b3261e" stroke-dasharray="5 4"/><text x="{:.1}" y="{}" font-size="11" fill="#b3261e">{}</text>"##,
+                r##"<line x1="{v:.1}" y1="{PAD_T}" x2="{v:.1}" y2="{}" stroke="#b3261e" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{}" font-size="11" fill="#b3261e">{}</text>"##,
                 H - PAD_B,
                 px(*x) + 4.0,
                 PAD_T + 12.0,

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page that works offline: no script,
 //! no CDN, the charts are inline SVG drawn here.
 
-use super::chart::{Band, BandAxis, CRITICAL_FILL, Chart, Series, TARGET_FILL, WARNING_FILL};
+use super::chart::{Band, BandAxis, Chart, Series};
 use super::junit::escape;
 use super::{fail_on_word, num, opt, with_ci};
 use crate::objective::{Direction, Level};
@@ -27,25 +27,7 @@ pub fn bands_for(r: &Report, latency: &str) -> Vec<Band> {
         return Vec::new();
     };
     let l = j.levels.expect("filtered on levels");
-    let mut edges = vec![(l.target, TARGET_FILL, "target")];
-    if let Some(w) = l.warning {
-        edges.push((w, WARNING_FILL, "warning"));
-    }
-    if let Some(c) = l.critical {
-        edges.push((c, CRITICAL_FILL, "critical"));
-    }
-    (0..edges.len())
-        .map(|i| {
-            let (from, fill, word) = edges[i];
-            Band {
-                from,
-                to: edges.get(i + 1).map(|e| e.0),
-                fill,
-                label: format!("{} {word} {}", j.name, num(from)),
-                short: format!("{word} {}", num(from)),
-            }
-        })
-        .collect()
+    super::chart::level_bands(&j.name, &l)
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}\

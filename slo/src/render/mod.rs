@@ -13,6 +13,7 @@ pub mod console;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod trend;
 
 pub use crate::format::{interval, num, opt};
 use crate::objective::FailOn;
