@@ -166,9 +166,19 @@ fn the_shipped_scenario_finds_the_known_capacity() {
     }
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("Carried load vs offered load"));
-    assert_eq!(html.contains(">knee<"), !cap["knee"].is_null());
+    assert_eq!(html.contains(">knee "), !cap["knee"].is_null());
     let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
     assert!(md.contains("Every objective, step by step"), "{md}");
+    // The headroom in words, and the page read at a glance: the found
+    // capacity's colour, the capacity and expected-traffic markers.
+    assert!(md.contains("times the expected traffic"), "{md}");
+    assert!(
+        html.contains(">capacity ") && html.contains(">expected 10/s<"),
+        "{html}"
+    );
+    let png = crate::support::assert_html_renders(&out.join("capacity.html"), &dir, "pass", &[]);
+    let markers = png.count(|p| testkit::Pixels::is(p, "#b3261e", 40));
+    assert!(markers > 100, "the markers: {markers} pixels");
 }
 
 /// An objective the server fails without load (its first token takes an

@@ -2,7 +2,7 @@
 //! read: JUnit checked against its XSD, the HTML page rendered in headless
 //! Chromium, reports rebuilt from the saved files, compare.
 
-use crate::support::{assert_valid_report, loadgen, scenario, temp_dir};
+use crate::support::{assert_html_renders, assert_valid_report, loadgen, scenario, temp_dir};
 use std::path::Path;
 use std::process::Command;
 use testkit::root;
@@ -239,58 +239,6 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
         "fail",
         &[TARGET_FILL, WARNING_FILL, CRITICAL_FILL],
     );
-}
-
-/// Opens the page in headless Chromium: no console error; the verdict's
-/// colour at the top left of the page (where its block starts); and the
-/// bands of the `bands` levels drawn (their fills, in quantity).
-fn assert_html_renders(html: &Path, dir: &Path, verdict: &str, bands: &[&str]) -> testkit::Pixels {
-    let shot = dir.join("report.png");
-    let out = testkit::chromium(
-        &dir.join("chromium"),
-        (1000, 2400),
-        &[
-            format!("--screenshot={}", shot.display()),
-            format!("file://{}", html.display()),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let console = testkit::console_lines(&out);
-    assert!(console.is_empty(), "console messages: {console:?}");
-    let png = testkit::Pixels::read(&shot);
-    let pixels = png.len();
-    let non_white = png.count(|p| p.iter().take(3).any(|&c| c < 200));
-    let colored = png.count(|p| p.len() >= 3 && (p[0] as i32 - p[2] as i32).abs() > 60);
-    assert!(
-        non_white * 100 > pixels,
-        "the page is blank: {non_white} of {pixels} pixels drawn"
-    );
-    assert!(
-        colored > 500,
-        "the charts drew coloured lines: {colored} coloured pixels"
-    );
-    // The verdict block: 24 px margins, 14 px padding; (40, 30) is inside
-    // it, left of its text.
-    let colour = match verdict {
-        "pass" => "#1b7f3b",
-        "fail" => "#b3261e",
-        // A page without a verdict (the trend): its title on white.
-        _ => "#ffffff",
-    };
-    assert!(
-        testkit::Pixels::is(png.at(40, 30), colour, 8),
-        "the verdict's colour at (40, 30): {:?}",
-        png.at(40, 30)
-    );
-    for fill in bands {
-        let n = png.count(|p| testkit::Pixels::is(p, fill, 2));
-        assert!(n > 2000, "band {fill}: {n} pixels");
-    }
-    png
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `capacity.md` and `capacity.html` from `capacity.json`.
 
-use super::chart::{Series, marked_chart};
+use super::chart::{Chart, Series};
 use super::junit::escape;
 use super::{judged_ci, num, opt};
 use crate::capacity::{CapacityReport, Outcome, Role, Status, Step};
@@ -37,6 +37,32 @@ fn status_line(r: &CapacityReport) -> &'static str {
         Status::Undefined => "❌ undefined (an objective fails at idle, or no rate held)",
         Status::Incomplete => "❌ incomplete (interrupted)",
     }
+}
+
+/// The headroom against the expected traffic, in a sentence.
+pub fn headroom_words(r: &CapacityReport) -> Option<String> {
+    let (cap, expected) = (r.max_sustainable.as_ref()?.value, r.expected_rps?);
+    if expected <= 0.0 {
+        return None;
+    }
+    let ratio = cap / expected;
+    Some(if ratio >= 1.0 {
+        format!(
+            "The service carries {} times the expected traffic: it holds every deciding objective up to {} requests/s, {}% more than the {} expected; traffic can grow by that much before an objective breaks.",
+            num(ratio),
+            num(cap),
+            num((ratio - 1.0) * 100.0),
+            num(expected)
+        )
+    } else {
+        format!(
+            "The service is short of the expected traffic: it was shown to hold its objectives only up to {} requests/s, {}% less than the {} expected; {} more requests/s of capacity are needed.",
+            num(cap),
+            num((1.0 - ratio) * 100.0),
+            num(expected),
+            num(expected - cap)
+        )
+    })
 }
 
 /// Why a step ended as it did, in a few words.
@@ -190,6 +216,9 @@ pub fn markdown(r: &CapacityReport) -> String {
             r.headroom_percent
                 .map_or(String::new(), |h| format!(", headroom {}%", num(h)))
         );
+        if let Some(words) = headroom_words(r) {
+            let _ = writeln!(o, "{words}");
+        }
     }
     if let Some(why) = &r.stopped {
         let _ = writeln!(o, "\nThe search stopped early: {why}.");
@@ -252,14 +281,51 @@ pub fn html(r: &CapacityReport) -> String {
             .filter_map(|s| f(s).map(|v| (s.measured.offered_rps, v)))
             .collect::<Vec<_>>()
     };
-    let knee = r.knee.as_ref().map(|k| (k.value, "knee"));
+    let mut markers: Vec<(f64, String)> = Vec::new();
+    if let Some(k) = &r.knee {
+        markers.push((k.value, format!("knee {}/s", num(k.value))));
+    }
+    if let Some(m) = &r.max_sustainable {
+        markers.push((m.value, format!("capacity {}/s", num(m.value))));
+    }
+    if let Some(e) = r.expected_rps {
+        markers.push((e, format!("expected {}/s", num(e))));
+    }
+    // The limiting objective's levels, when it is a latency on this chart.
+    let limiting = r.limiting_objective.as_ref().and_then(|l| {
+        r.steps
+            .iter()
+            .flat_map(|s| s.measured.objectives.iter())
+            .find(|j| j.name == l.name)
+    });
+    let bands = limiting
+        .filter(|j| {
+            j.metric.starts_with("latency_ms.") || j.metric.starts_with("scheduled_latency_ms.")
+        })
+        .and_then(|j| j.levels.map(|lv| super::chart::level_bands(&j.name, &lv)))
+        .unwrap_or_default();
     let mut o = String::new();
     let _ = write!(
         o,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity — {}</title><style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}}figure{{margin:12px 0 24px}}figcaption{{font-weight:600}}td,th{{font-size:13px}}</style></head><body>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Capacity — {}</title><style>body{{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}}h1{{margin:0}}.verdict{{padding:14px 20px;border-radius:6px;color:#fff;margin-bottom:12px}}.verdict.pass{{background:#1b7f3b}}.verdict.fail{{background:#b3261e}}figure{{margin:12px 0 24px}}figcaption{{font-weight:600}}td,th{{font-size:13px}}</style></head><body>",
         escape(&r.scenario)
     );
-    let _ = write!(o, "<h1>{}</h1>", escape(&title(r)));
+    let _ = write!(
+        o,
+        "<div class=\"verdict {}\" role=\"status\"><h1>{}</h1><p>{}</p></div>",
+        if r.status == Status::Found {
+            "pass"
+        } else {
+            "fail"
+        },
+        escape(&title(r)),
+        // Without the mark: a page may lack the emoji's font.
+        escape(
+            status_line(r)
+                .split_once(' ')
+                .map_or("", |(_, words)| words)
+        )
+    );
     let md = markdown(r);
     let summary: Vec<&str> = md
         .lines()
@@ -270,10 +336,15 @@ pub fn html(r: &CapacityReport) -> String {
     for line in summary {
         let _ = write!(o, "<p>{}</p>", escape(&line.replace("**", "")));
     }
-    o.push_str(&marked_chart(
-        "Latency vs offered load (client side, from the schedule; and the server's own)",
+    let mut latency = Chart::new(
+        &format!(
+            "Latency vs offered load (client side, from the schedule; and the server's own){}",
+            r.limiting_objective
+                .as_ref()
+                .map_or(String::new(), |l| format!("; limited by {}", l.name))
+        ),
         "offered requests/s",
-        "ms",
+        "latency (ms)",
         vec![
             Series {
                 name: "first token p50",
@@ -301,9 +372,12 @@ pub fn html(r: &CapacityReport) -> String {
                 points: pts(&|s| s.measured.server_first_token_p95_ms),
             },
         ],
-        knee,
-    ));
-    o.push_str(&marked_chart(
+    );
+    latency.markers = markers.clone();
+    latency.bands = bands;
+    latency.x_from = Some(0.0);
+    o.push_str(&latency.svg());
+    let mut carried = Chart::new(
         "Carried load vs offered load",
         "offered requests/s",
         "requests/s, streams, %",
@@ -324,8 +398,10 @@ pub fn html(r: &CapacityReport) -> String {
                 points: pts(&|s| Some(s.measured.success_rate)),
             },
         ],
-        knee,
-    ));
+    );
+    carried.markers = markers;
+    carried.x_from = Some(0.0);
+    o.push_str(&carried.svg());
     o.push_str("<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr>");
     for c in COLUMNS {
         let _ = write!(o, "<th>{}</th>", escape(c));

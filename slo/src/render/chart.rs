@@ -300,16 +300,18 @@ impl Chart<'_> {
             escape(&self.y_label),
             m = H / 2.0
         );
-        for (x, label) in &self.markers {
+        for (i, (x, label)) in self.markers.iter().enumerate() {
             if *x < x0 || *x > x1 {
                 continue;
             }
+            // Labels one under the other: markers may stand close.
+            let label_y = PAD_T + 12.0 + 14.0 * i as f64;
             let _ = write!(
                 o,
                 r##"<line x1="{v:.1}" y1="{PAD_T}" x2="{v:.1}" y2="{}" stroke="#b3261e" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{}" font-size="11" fill="#b3261e">{}</text>"##,
                 H - PAD_B,
                 px(*x) + 4.0,
-                PAD_T + 12.0,
+                label_y,
                 escape(label),
                 v = px(*x)
             );
@@ -356,24 +358,6 @@ impl Chart<'_> {
         o.push_str("</svg></figure>");
         o
     }
-}
-
-/// A chart of lines with axes and a legend.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: Vec<Series<'_>>) -> String {
-    Chart::new(title, x_label, y_label, series).svg()
-}
-
-/// [`line_chart`] with a labelled vertical line at `marker.0`.
-pub fn marked_chart(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: Vec<Series<'_>>,
-    marker: Option<(f64, &str)>,
-) -> String {
-    let mut c = Chart::new(title, x_label, y_label, series);
-    c.markers = marker.map(|(x, l)| (x, l.to_owned())).into_iter().collect();
-    c.svg()
 }
 
 #[cfg(test)]

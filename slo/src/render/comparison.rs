@@ -143,10 +143,13 @@ fn level_text(l: Option<Level>) -> String {
     })
 }
 
-fn check_text(r: &Compared) -> String {
+/// A check's result; `mark`: with ❌ (Markdown; a page may lack the
+/// emoji's font, so HTML says it in words and colour).
+fn check_text(r: &Compared, mark: bool) -> String {
+    let x = if mark { "❌ " } else { "" };
     match (r.regressed, r.note.is_empty()) {
-        (true, true) => "❌ regressed".to_owned(),
-        (true, false) => format!("❌ {}", r.note),
+        (true, true) => format!("{x}regressed"),
+        (true, false) => format!("{x}regressed: {}", r.note),
         (false, true) => "ok".to_owned(),
         (false, false) => r.note.clone(),
     }
@@ -181,7 +184,7 @@ pub fn markdown(rows: &[Compared], baseline: &Value, current: &Value) -> String 
             with_interval(r.baseline, &r.baseline_interval),
             with_interval(r.current, &r.current_interval),
             f(r.limit),
-            check_text(r)
+            check_text(r, true)
         );
     }
     let objectives = objectives(baseline, current);
@@ -249,7 +252,7 @@ pub fn html(rows: &[Compared], baseline: &Value, current: &Value, names: (&str, 
             escape(&with_interval(r.baseline, &r.baseline_interval)),
             escape(&with_interval(r.current, &r.current_interval)),
             f(r.limit),
-            escape(&check_text(r))
+            escape(&check_text(r, false))
         );
     }
     o.push_str("</table>");
