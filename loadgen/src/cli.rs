@@ -329,6 +329,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     .map_or(String::new(), |s| format!("; stopped: {s}")),
                 plan.out.display()
             );
+            if let Some(words) = slo::render::capacity::headroom_words(&report) {
+                eprintln!("{words}");
+            }
             Ok(match report.status {
                 slo::capacity::Status::Found => ExitStatus::Pass,
                 slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {
