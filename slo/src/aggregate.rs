@@ -160,6 +160,11 @@ pub struct Second {
     pub errors: u64,
     /// Streams open at the end of the second (sampled).
     pub active: u64,
+    /// Requests that ended in this second and that a stall of the load
+    /// generator's own scheduler overlapped (see
+    /// [`crate::record::RequestRecord::client_stall_us`]).
+    #[serde(default)]
+    pub stalled: u64,
     pub p50_first_token_ms: Option<f64>,
     pub p95_first_token_ms: Option<f64>,
     pub p99_first_token_ms: Option<f64>,
@@ -270,6 +275,7 @@ impl Aggregate {
         }
         if r.client_stall_us > crate::record::STALL_FLAG_US {
             self.client_stalled += 1;
+            self.second(end_s).stalled += 1;
         }
         self.tokens = self.tokens.saturating_add(u64::from(r.tokens));
         if r.audio_chunks > 0 {
@@ -403,6 +409,7 @@ impl Aggregate {
             mine.completed = mine.completed.saturating_add(s.completed);
             mine.errors = mine.errors.saturating_add(s.errors);
             mine.active = mine.active.saturating_add(s.active);
+            mine.stalled = mine.stalled.saturating_add(s.stalled);
             mine.first_token.extend_from_slice(&s.first_token);
             mine.complete.extend_from_slice(&s.complete);
         }

@@ -58,6 +58,9 @@ pub struct Chart<'a> {
     pub shaded: Vec<(f64, f64, String)>,
     /// Labelled vertical lines.
     pub markers: Vec<(f64, String)>,
+    /// Events at an x (a stall of the load generator, an injected fault):
+    /// a mark under the axis with its words as a tooltip.
+    pub events: Vec<(f64, String)>,
     /// The x axis starts here at the latest (0 for a time line).
     pub x_from: Option<f64>,
     /// The y axis ends here (100 for a percentage).
@@ -79,6 +82,7 @@ impl<'a> Chart<'a> {
             band_axis: BandAxis::Y,
             shaded: Vec::new(),
             markers: Vec::new(),
+            events: Vec::new(),
             x_from: None,
             y_max: None,
             width: 960.0,
@@ -314,6 +318,23 @@ impl Chart<'_> {
                 label_y,
                 escape(label),
                 v = px(*x)
+            );
+        }
+        for (x, what) in &self.events {
+            if *x < x0 || *x > x1 {
+                continue;
+            }
+            let (cx, b) = (px(*x), H - PAD_B);
+            let _ = write!(
+                o,
+                r##"<path class="event" d="M{:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z" fill="#b3261e"><title>{}</title></path>"##,
+                cx,
+                b - 9.0,
+                cx - 5.0,
+                b,
+                cx + 5.0,
+                b,
+                escape(what)
             );
         }
         for (i, s) in self.series.iter().enumerate() {

@@ -121,13 +121,30 @@ pub fn render(r: &Report) -> String {
     };
     // Time charts start at 0, the warm-up shaded (its seconds are in no
     // figure).
-    fn timeline(mut c: Chart<'_>, warmup_s: f64) -> Chart<'_> {
+    // Seconds in which requests ended that a stall of the load
+    // generator overlapped: marked on every time chart.
+    let stalls: Vec<(f64, String)> = r
+        .timeseries
+        .iter()
+        .filter(|s| s.stalled > 0)
+        .map(|s| {
+            (
+                s.t as f64 + 0.5,
+                format!(
+                    "second {}: {} request(s) overlapped by a stall of the load generator",
+                    s.t, s.stalled
+                ),
+            )
+        })
+        .collect();
+    let timeline = |mut c: Chart<'static>, warmup_s: f64| -> Chart<'static> {
         c.x_from = Some(0.0);
         if warmup_s > 0.0 {
             c.shaded = vec![(0.0, warmup_s, "warm-up (not measured)".to_owned())];
         }
+        c.events = stalls.clone();
         c
-    }
+    };
     o.push_str("<h2>Latency over time</h2>");
     let mut first_token = timeline(
         Chart::new(

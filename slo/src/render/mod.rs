@@ -223,6 +223,17 @@ mod tests {
         assert!(html.contains("<title>first token p95 warning 550</title>"));
         assert!(html.contains("<title>warm-up (not measured)</title>"));
         assert!(html.contains("<title>p95: "));
+        // A second whose requests a client stall overlapped is marked on
+        // the time charts (three of them).
+        let mut stalled = sample();
+        stalled.timeseries[2].stalled = 3;
+        let t = stalled.timeseries[2].t;
+        let page = super::html::render(&stalled);
+        assert_eq!(
+            page.matches(&format!("<title>second {t}: 3 request(s) overlapped by a stall of the load generator</title>")).count(),
+            3
+        );
+        assert!(!html.contains("class=\"event\""));
         // The verdict block first, in words.
         let verdict = html
             .find("<div class=\"verdict fail\"")
