@@ -300,38 +300,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let runtime = tokio::runtime::Runtime::new()?;
             let report =
                 runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
-            for u in &report.undefined {
-                eprintln!(
-                    "capacity: {}: {}",
-                    u.name,
-                    u.why.as_deref().unwrap_or("fails at idle")
-                );
-            }
-            eprintln!(
-                "capacity: {}{}{}; reports in {}",
-                report
-                    .max_sustainable
-                    .as_ref()
-                    .map_or("undefined".to_owned(), |q| format!(
-                        "{:.2} requests/s",
-                        q.value
-                    )),
-                report
-                    .limiting_objective
-                    .as_ref()
-                    .map_or(String::new(), |l| format!(
-                        ", limited by {} ({})",
-                        l.name, l.level
-                    )),
-                report
-                    .stopped
-                    .as_ref()
-                    .map_or(String::new(), |s| format!("; stopped: {s}")),
-                plan.out.display()
-            );
-            if let Some(words) = slo::render::capacity::headroom_words(&report) {
-                eprintln!("{words}");
-            }
+            eprint!("{}", slo::render::capacity::console(&report));
+            eprintln!("reports in {}", plan.out.display());
             Ok(match report.status {
                 slo::capacity::Status::Found => ExitStatus::Pass,
                 slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {

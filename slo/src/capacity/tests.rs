@@ -529,3 +529,28 @@ fn carried_allows_poisson_noise_only() {
     // 10,000 expected, 8,500: far beyond noise.
     assert!(!carried(100.0, 85.0, 100.0));
 }
+
+#[test]
+fn the_console_summary_says_the_status_first_and_the_objectives_held() {
+    let svc = Service {
+        c: 40.0,
+        median: 100.0,
+        sigma: 0.1,
+    };
+    let loose = slo(vec![objective("loose", "lat.p95", Direction::Max, 400.0)]);
+    let r = CapacityReport::new(&search(&svc, &loose, 7, None), meta());
+    let text = crate::render::capacity::console(&r);
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("FOUND capacity: "), "{text}");
+    assert!(text.contains("times the expected traffic"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("✔ ok") && l.contains("loose") && l.contains("threshold 400")),
+        "{text}"
+    );
+    let tight = slo(vec![objective("tight", "lat.p95", Direction::Max, 50.0)]);
+    let r = CapacityReport::new(&search(&svc, &tight, 7, None), meta());
+    let text = crate::render::capacity::console(&r);
+    assert!(text.starts_with("UNDEFINED capacity: undefined"), "{text}");
+    assert!(text.contains("capacity undefined for tight: "), "{text}");
+}

@@ -65,6 +65,85 @@ pub fn headroom_words(r: &CapacityReport) -> Option<String> {
     })
 }
 
+/// The end of `loadgen capacity` on the terminal: the status first, the
+/// capacity and what limits it, the headroom in words, then every
+/// objective at the highest rate held, with its mark, level in words,
+/// value, threshold and margin.
+pub fn console(r: &CapacityReport) -> String {
+    let word = match r.status {
+        Status::Found => "FOUND",
+        Status::ShortOfExpected => "SHORT",
+        Status::Undefined => "UNDEFINED",
+        Status::Incomplete => "INCOMPLETE",
+    };
+    let mut o = format!(
+        "{word} capacity: {}; {}\n",
+        r.max_sustainable
+            .as_ref()
+            .map_or("undefined".to_owned(), |q| format!(
+                "{} requests/s",
+                num(q.value)
+            )),
+        status_line(r).split_once(' ').map_or("", |(_, w)| w)
+    );
+    if let Some(l) = &r.limiting_objective {
+        let _ = writeln!(
+            o,
+            "  limited by {}: {} at {} (threshold {})",
+            l.name,
+            l.level,
+            l.value.map_or("no data".into(), num),
+            num(l.threshold)
+        );
+    }
+    if let Some(words) = headroom_words(r) {
+        let _ = writeln!(o, "  {words}");
+    }
+    let held = r.max_sustainable.as_ref().and_then(|m| {
+        r.steps
+            .iter()
+            .rev()
+            .find(|s| s.outcome == Outcome::Held && (s.measured.offered_rps - m.value).abs() < 1e-9)
+    });
+    if let Some(step) = held {
+        let _ = writeln!(
+            o,
+            "Objectives at {} requests/s (the highest rate held):",
+            num(step.measured.offered_rps)
+        );
+        let w = step
+            .measured
+            .objectives
+            .iter()
+            .map(|j| j.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for j in &step.measured.objectives {
+            let (mark, word, _) = super::console::mark(j.level);
+            let _ = writeln!(
+                o,
+                "  {mark} {word:<13} {:<w$}  {:>10}  threshold {}, margin {}",
+                j.name,
+                j.value.map_or("—".to_owned(), num),
+                num(j.threshold),
+                j.margin.map_or("—".to_owned(), num)
+            );
+        }
+    }
+    for u in &r.undefined {
+        let _ = writeln!(
+            o,
+            "  capacity undefined for {}: {}",
+            u.name,
+            u.why.as_deref().unwrap_or("fails at idle")
+        );
+    }
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(o, "  the search stopped early: {why}");
+    }
+    o
+}
+
 /// Why a step ended as it did, in a few words.
 fn why(s: &Step) -> String {
     let mut parts: Vec<String> = s
