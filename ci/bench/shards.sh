@@ -7,6 +7,7 @@
 #   bash ci/bench/shards.sh             # OUT=/tmp/shards-bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -q -p server -p loadgen --example hour_of_shards
+cargo build --release -q -p server -p loadgen
+cargo build --release -q -p loadgen --example hour_of_shards
 ulimit -n 20000
 python3 ci/bench/shards.py
