@@ -57,10 +57,11 @@ async fn four_shards_merge_into_one_run_exactly_and_a_missing_one_fails_it() {
     )
     .unwrap();
     let out = dir.join("run");
-    let start_at = SystemTime::now() + Duration::from_secs(3);
-    let at = humantime::format_rfc3339_millis(start_at).to_string();
-    let outputs: Vec<Output> = tokio::task::block_in_place(|| {
+    let (outputs, start_at): (Vec<Output>, SystemTime) = tokio::task::block_in_place(|| {
         let _turn = turn();
+        // Set once it is this test's turn: waiting for it takes a while.
+        let start_at = SystemTime::now() + Duration::from_secs(3);
+        let at = humantime::format_rfc3339_millis(start_at).to_string();
         let children: Vec<_> = (0..4)
             .map(|i| {
                 let mut c = Command::new(BIN);
@@ -84,10 +85,11 @@ async fn four_shards_merge_into_one_run_exactly_and_a_missing_one_fails_it() {
                 c.spawn().unwrap()
             })
             .collect();
-        children
+        let outputs = children
             .into_iter()
             .map(|c| c.wait_with_output().unwrap())
-            .collect()
+            .collect();
+        (outputs, start_at)
     });
     let mut zeros = Vec::new();
     let mut all_rows = Vec::new();
