@@ -128,6 +128,7 @@ fn main() -> anyhow::Result<()> {
             judge: false,
             shards: Vec::new(),
             shard_problems: Vec::new(),
+            events: Vec::new(),
             server: slo::server_view::ServerView::default(),
             self_check: slo::self_check::SelfCheck {
                 trustworthy: true,

@@ -27,6 +27,7 @@ pub mod scrape;
 pub mod selfcheck;
 pub mod shared;
 pub mod stop;
+pub mod timeline;
 pub mod users;
 pub mod watch;
 

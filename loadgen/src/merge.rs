@@ -235,6 +235,8 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         judge: true,
         shards: rows,
         shard_problems: problems,
+        // Each shard applied its own copy of the timeline: the first's.
+        events: first.events.clone(),
         // One scrape: the first shard's view of the one target.
         server: first.server.clone(),
         self_check: slo::merge::self_check(&checks),

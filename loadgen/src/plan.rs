@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// the run, so a last scrape sees them (one scrape interval or more).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub metrics_linger: Duration,
+    /// Let the scenario's timeline run its `command` events (programs of
+    /// the scenario's author, on this machine).
+    #[arg(long)]
+    pub allow_commands: bool,
 }
 
 /// `I/N`, as `--shard` takes it.
@@ -325,6 +329,20 @@ impl Plan {
             scenario = scenario
                 .shard(i, n)
                 .map_err(|e| anyhow::anyhow!("--shard {i}/{n}: {}: {}", e.field, e.problem))?;
+        }
+        if let Some((i, e)) = scenario
+            .timeline
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.command.is_some())
+            && !args.allow_commands
+        {
+            bail!(
+                "{}: timeline event {} runs a command ({}): pass --allow-commands to let it",
+                args.scenario.display(),
+                i + 1,
+                e.describe()
+            );
         }
         if let Err(e) = scenario.validate() {
             let flag = match e.field {

@@ -121,6 +121,8 @@ pub fn rebuild(
         shards: serde_json::from_value(old["shards"].clone()).unwrap_or_default(),
         // A merged run's flaws stay flaws when it is rebuilt.
         shard_problems: serde_json::from_value(old["shard_problems"].clone()).unwrap_or_default(),
+        // The timeline as it happened, failures included.
+        events: serde_json::from_value(old["events"].clone()).unwrap_or_default(),
         server: if old["server"].is_null() {
             ServerView {
                 available: false,

@@ -200,12 +200,27 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         },
     ));
 
+    // The timeline: shard 0 of a sharded run applies it, alone.
+    let events_done = Arc::new(Mutex::new(Vec::new()));
+    let applies_timeline = !sc.timeline.is_empty() && plan.shard.is_none_or(|(i, _)| i == 0);
+    let timeline = applies_timeline.then(|| {
+        tokio::spawn(crate::timeline::apply(
+            sc.timeline.clone(),
+            Arc::clone(&clock),
+            shared.client.clone(),
+            shared.base_url.clone(),
+            Arc::clone(&events_done),
+        ))
+    });
     goose::reset_killswitch();
     let attack = build_attack(plan, &url, &shared)?;
     let goose_result = attack.execute().await;
     // The killswitch is pulled by end_of_run, by a signal, or by nobody
     // when goose ended by itself (a test plan that ran out).
     let killed = goose::is_killswitch_triggered();
+    if let Some(t) = &timeline {
+        t.abort();
+    }
     shared.records.close();
     for h in &helpers {
         h.abort();
@@ -247,6 +262,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         aggregate.client_stalled,
         aggregate.total,
     );
+    let mut events = std::mem::take(&mut *events_done.lock().expect("events lock"));
+    if applies_timeline {
+        let missed = crate::timeline::not_reached(&sc.timeline, &events);
+        events.extend(missed);
+    }
     let zero_unix_us = clock
         .get()
         .map_or(started_wall, |c| {
@@ -294,6 +314,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         judge: plan.judge,
         shards: Vec::new(),
         shard_problems: Vec::new(),
+        events,
         server,
         self_check: check,
         slo: plan.slo.clone(),

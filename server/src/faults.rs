@@ -159,6 +159,29 @@ impl FaultsPatch {
 mod tests {
     use super::*;
 
+    /// The faults a timeline may set (`slo::monitoring::FAULT_KEYS`, which
+    /// scenario files are checked against) are exactly what the admin
+    /// endpoint takes and answers.
+    #[test]
+    fn the_admin_fault_keys_are_the_contracts() {
+        let answered: Vec<String> = serde_json::to_value(Faults::default())
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let mut keys: Vec<&str> = slo::monitoring::FAULT_KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(answered, keys);
+        let all: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .map(|k| ((*k).to_owned(), serde_json::json!(0)))
+            .collect();
+        assert!(serde_json::from_value::<FaultsPatch>(serde_json::Value::Object(all)).is_ok());
+        assert!(serde_json::from_value::<FaultsPatch>(serde_json::json!({"openai": 1.0})).is_err());
+    }
+
     #[test]
     fn rates_are_checked_by_name() {
         let f = Faults {

@@ -346,6 +346,7 @@ mod tests {
             judge: false,
             shards: Vec::new(),
             shard_problems: Vec::new(),
+            events: Vec::new(),
             server: crate::server_view::ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,

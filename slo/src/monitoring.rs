@@ -58,6 +58,19 @@ pub const ROLLOUT_RULE: &str = "a request streams when fnv1a64(clientId) % 100 <
 /// The features a rollout can name.
 pub const FEATURES: &[&str] = &["streaming"];
 
+/// What `POST /api/admin/faults` may set (each optional; absent keeps its
+/// value): the rates of each injected failure and stall, 0 to 1, and the
+/// delays in ms.
+pub const FAULT_KEYS: &[&str] = &[
+    "openai_rate",
+    "tts_rate",
+    "network_rate",
+    "other_rate",
+    "stall_rate",
+    "stall_ms",
+    "tts_slowdown_ms",
+];
+
 /// One check's status.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,

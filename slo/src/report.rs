@@ -62,6 +62,21 @@ pub struct ShardInfo {
     pub whole_load: Value,
 }
 
+/// A timeline event as it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventRecord {
+    /// When it was applied, in seconds on the CSV's time base (from the
+    /// first request).
+    pub at_s: f64,
+    pub name: String,
+    /// What it did.
+    pub action: String,
+    /// Whether the target took it (an HTTP 2xx, a command's exit 0).
+    pub ok: bool,
+    /// The answer, the command's exit status, or why it failed.
+    pub detail: String,
+}
+
 /// One shard of a merged run, as `loadgen merge` found it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShardRow {
@@ -102,6 +117,9 @@ pub struct Report {
     /// also a verdict reason).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shard_problems: Vec<String>,
+    /// The scenario's timeline, as applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventRecord>,
     #[serde(flatten)]
     pub figures: Figures,
     pub timeseries: Vec<Second>,
@@ -246,6 +264,9 @@ pub struct RunInfo {
     /// interrupted or untrustworthy shard): each fails the verdict.
     pub shards: Vec<ShardRow>,
     pub shard_problems: Vec<String>,
+    /// The timeline's events as applied; one that failed, or that the run
+    /// never reached, fails the run (the drill did not happen as written).
+    pub events: Vec<EventRecord>,
     pub server: ServerView,
     pub self_check: SelfCheck,
     pub slo: Option<(PathBuf, SloFile)>,
@@ -319,6 +340,15 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         verdict = Verdict::Fail;
         reasons.push(why);
     }
+    for e in meta.events.iter().filter(|e| !e.ok) {
+        verdict = Verdict::Fail;
+        reasons.push(format!(
+            "timeline event {} (at {} s) did not happen as written: {}",
+            e.name,
+            crate::format::num(e.at_s),
+            e.detail
+        ));
+    }
     // A merged run is only as sound as its weakest shard.
     for problem in &meta.shard_problems {
         verdict = Verdict::Fail;
@@ -358,6 +388,7 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         shard: meta.shard,
         shards: meta.shards,
         shard_problems: meta.shard_problems,
+        events: meta.events,
         figures,
         timeseries: agg.series(),
         server: meta.server,
@@ -453,6 +484,7 @@ mod build_tests {
             judge: true,
             shards: Vec::new(),
             shard_problems: Vec::new(),
+            events: Vec::new(),
             server: ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,
@@ -523,6 +555,22 @@ mod build_tests {
         assert!(
             r.verdict_reasons
                 .contains(&"all 3 requests failed".to_owned())
+        );
+        // A timeline event the target refused: the drill did not happen.
+        let refused = RunInfo {
+            events: vec![EventRecord {
+                at_s: 2.0,
+                name: "spike".into(),
+                action: "faults: openai_rate = 1.5".into(),
+                ok: false,
+                detail: "HTTP 400".into(),
+            }],
+            ..with(info())
+        };
+        let r = build(refused, &run(10, 0));
+        assert_eq!(
+            r.verdict_reasons,
+            ["timeline event spike (at 2 s) did not happen as written: HTTP 400"]
         );
         let untrusted = RunInfo {
             self_check: SelfCheck::not_recorded(),

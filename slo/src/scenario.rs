@@ -78,6 +78,56 @@ pub struct Scenario {
     /// corpus.
     #[serde(default)]
     pub dataset: Option<Dataset>,
+    /// Events on the target at given offsets from the run's start (a
+    /// drill): `[[timeline]]` tables, each one action.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// One event of a timeline: at `at` after the run's first request, one
+/// action on the target.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEvent {
+    /// From the run's first request (the CSV's time zero), e.g. `"30s"`.
+    #[serde(with = "duration_str")]
+    #[schemars(with = "String")]
+    pub at: Duration,
+    /// Its name in the reports (default: what it does).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Set injected fault rates and delays (the reference server's admin
+    /// API, `POST /api/admin/faults`), e.g. `{ openai_rate = 0.2 }`.
+    #[serde(default)]
+    pub faults: Option<std::collections::BTreeMap<String, f64>>,
+    /// Set the streaming rollout percentage (the guide's feature flag,
+    /// `POST /api/metrics/feature-flags/rollout`), 0 to 100.
+    #[serde(default)]
+    pub rollout: Option<u8>,
+    /// Run a program and its arguments (only with `--allow-commands`); its
+    /// output is logged and its exit status recorded.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+}
+
+impl TimelineEvent {
+    /// What it does, in a few words (its name when it has none).
+    pub fn describe(&self) -> String {
+        if let Some(f) = &self.faults {
+            let set: Vec<String> = f.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            format!("faults: {}", set.join(", "))
+        } else if let Some(p) = self.rollout {
+            format!("streaming rollout {p} %")
+        } else if let Some(c) = &self.command {
+            format!("command: {}", c.join(" "))
+        } else {
+            "nothing".to_owned()
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.describe())
+    }
 }
 
 /// A file of prompts: plain text (one a line), JSONL or CSV.
@@ -420,6 +470,61 @@ impl Scenario {
         }
         if self.duration.is_zero() {
             return Err(("duration", "must be longer than 0, e.g. \"30s\"".into()));
+        }
+        for (i, e) in self.timeline.iter().enumerate() {
+            let actions = usize::from(e.faults.is_some())
+                + usize::from(e.rollout.is_some())
+                + usize::from(e.command.is_some());
+            if actions != 1 {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {} (at {}): one action each: faults, rollout or command; it has {actions}",
+                        i + 1,
+                        humantime::format_duration(e.at)
+                    ),
+                ));
+            }
+            if e.at > self.warmup + self.max_measured() {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {} at {} comes after the run's end ({} with the warm-up)",
+                        i + 1,
+                        humantime::format_duration(e.at),
+                        humantime::format_duration(self.warmup + self.max_measured())
+                    ),
+                ));
+            }
+            if e.rollout.is_some_and(|p| p > 100) {
+                return Err((
+                    "timeline",
+                    format!("event {}: rollout is a percentage, 0 to 100", i + 1),
+                ));
+            }
+            if let Some(f) = &e.faults
+                && let Some(bad) = f
+                    .keys()
+                    .find(|k| !crate::monitoring::FAULT_KEYS.contains(&k.as_str()))
+            {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: no fault {bad:?}; the faults are {}",
+                        i + 1,
+                        crate::monitoring::FAULT_KEYS.join(", ")
+                    ),
+                ));
+            }
+            if e.command.as_ref().is_some_and(|c| c.is_empty()) {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: command is a program and its arguments, e.g. [\"sh\", \"-c\", \"...\"]",
+                        i + 1
+                    ),
+                ));
+            }
         }
         let l = &self.load;
         let only = |set: bool, key: &'static str, model: &str| {
@@ -832,6 +937,38 @@ arrival = "poisson"
 audio = false
 repeat_ratio = 0.5
 "#;
+
+    #[test]
+    fn a_timeline_takes_one_known_action_per_event_within_the_run() {
+        let with = |event: &str| {
+            Scenario::from_toml(&format!("{GOOD}\n[[timeline]]\n{event}\n"), "t.toml")
+        };
+        let s = with("at = \"5s\"\nfaults = { openai_rate = 0.2 }").unwrap();
+        assert_eq!(s.timeline[0].at, Duration::from_secs(5));
+        assert_eq!(s.timeline[0].name(), "faults: openai_rate = 0.2");
+        assert_eq!(
+            with("at = \"1s\"\nrollout = 0").unwrap().timeline[0].describe(),
+            "streaming rollout 0 %"
+        );
+        for (event, says) in [
+            (
+                "at = \"1s\"\nrollout = 0\nfaults = { tts_rate = 1.0 }",
+                "one action each",
+            ),
+            ("at = \"1s\"", "one action each"),
+            (
+                "at = \"1s\"\nfaults = { openai = 1.0 }",
+                "no fault \"openai\"",
+            ),
+            ("at = \"1s\"\nrollout = 101", "0 to 100"),
+            ("at = \"1s\"\ncommand = []", "a program and its arguments"),
+            ("at = \"23s\"\nrollout = 5", "after the run's end (22s"),
+            ("at = \"1s\"\nrolout = 5", "unknown field `rolout`"),
+        ] {
+            let e = with(event).unwrap_err().to_string();
+            assert!(e.contains(says), "{event}: {e}");
+        }
+    }
 
     #[test]
     fn shards_split_the_load_and_add_up_to_it() {

@@ -25,3 +25,4 @@ mod soak;
 mod stops;
 mod support;
 mod third_party;
+mod timeline;

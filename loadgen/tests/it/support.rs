@@ -104,6 +104,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         dry_run: false,
         metrics_listen: None,
         metrics_linger: std::time::Duration::ZERO,
+        allow_commands: false,
     }
 }
 

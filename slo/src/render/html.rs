@@ -137,12 +137,28 @@ pub fn render(r: &Report) -> String {
             )
         })
         .collect();
+    // The timeline's events, where they happened.
+    let applied: Vec<(f64, String)> = r
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.at_s,
+                if e.ok {
+                    e.name.clone()
+                } else {
+                    format!("{} (FAILED)", e.name)
+                },
+            )
+        })
+        .collect();
     let timeline = |mut c: Chart<'static>, warmup_s: f64| -> Chart<'static> {
         c.x_from = Some(0.0);
         if warmup_s > 0.0 {
             c.shaded = vec![(0.0, warmup_s, "warm-up (not measured)".to_owned())];
         }
         c.events = stalls.clone();
+        c.markers = applied.clone();
         c
     };
     o.push_str("<h2>Latency over time</h2>");

@@ -88,6 +88,23 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    if !r.events.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## Timeline\n\n| at (s) | event | what | taken | answer |\n| --- | --- | --- | --- | --- |"
+        );
+        for e in &r.events {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                num(e.at_s),
+                e.name,
+                e.action,
+                if e.ok { "yes" } else { "**no**" },
+                e.detail.replace('|', "\\|").replace('\n', " ")
+            );
+        }
+    }
     let _ = writeln!(o, "\n## Objectives\n");
     match &r.slo_file {
         None => {

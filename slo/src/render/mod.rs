@@ -172,6 +172,7 @@ mod tests {
             shard: None,
             shards: Vec::new(),
             shard_problems: Vec::new(),
+            events: Vec::new(),
             figures,
             timeseries: a.series(),
             server,

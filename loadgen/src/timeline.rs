@@ -1,0 +1,141 @@
+//! A scenario's `[[timeline]]`: each event applied to the target at its
+//! offset from the run's first request (the CSV's time zero), and
+//! recorded as it happened. Fault rates and the streaming rollout go
+//! through the target's admin API (the reference server's, PROTOCOL.md's
+//! paths); a command runs only when the user allowed commands. Of a
+//! sharded run, shard 0 alone applies the timeline (one target, one
+//! action).
+
+use crate::shared::Clock;
+use slo::monitoring::paths;
+use slo::report::EventRecord;
+use slo::scenario::TimelineEvent;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Applies `events` in order once the run has started; returns each as it
+/// happened. Events the run ended before are left out by the caller's
+/// abort, and counted as not reached ([`not_reached`]).
+pub async fn apply(
+    events: Vec<TimelineEvent>,
+    clock: Arc<OnceLock<Clock>>,
+    client: reqwest::Client,
+    base_url: String,
+    done: Arc<std::sync::Mutex<Vec<EventRecord>>>,
+) {
+    let started = loop {
+        match clock.get() {
+            Some(c) => break c.started,
+            None => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    };
+    let mut order: Vec<TimelineEvent> = events;
+    order.sort_by_key(|e| e.at);
+    for e in order {
+        tokio::time::sleep_until(started + e.at).await;
+        let at_s = started.elapsed().as_secs_f64();
+        let (ok, detail) = run_one(&e, &client, &base_url).await;
+        if ok {
+            log::warn!("timeline: {} at {at_s:.3} s: {detail}", e.name());
+        } else {
+            log::error!("timeline: {} at {at_s:.3} s failed: {detail}", e.name());
+        }
+        done.lock().expect("events lock").push(EventRecord {
+            at_s,
+            name: e.name(),
+            action: e.describe(),
+            ok,
+            detail,
+        });
+    }
+}
+
+/// The events of `all` that `done` lacks: the run ended before them.
+pub fn not_reached(all: &[TimelineEvent], done: &[EventRecord]) -> Vec<EventRecord> {
+    all.iter()
+        .filter(|e| {
+            !done
+                .iter()
+                .any(|d| d.name == e.name() && d.action == e.describe())
+        })
+        .map(|e| EventRecord {
+            at_s: e.at.as_secs_f64(),
+            name: e.name(),
+            action: e.describe(),
+            ok: false,
+            detail: "not reached: the run ended before it".into(),
+        })
+        .collect()
+}
+
+async fn run_one(e: &TimelineEvent, client: &reqwest::Client, base: &str) -> (bool, String) {
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .json(&body)
+            .timeout(Duration::from_secs(5))
+            .send()
+    };
+    if let Some(f) = &e.faults {
+        let r = post(paths::ADMIN_FAULTS, serde_json::json!(f)).await;
+        return answered(r, base, paths::ADMIN_FAULTS).await;
+    }
+    if let Some(p) = e.rollout {
+        let r = post(
+            paths::ROLLOUT,
+            serde_json::json!({ "feature": "streaming", "percentage": p }),
+        )
+        .await;
+        return answered(r, base, paths::ROLLOUT).await;
+    }
+    if let Some(cmd) = &e.command {
+        let out = tokio::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .kill_on_drop(true)
+            .output()
+            .await;
+        return match out {
+            Ok(o) => {
+                let text = |b: &[u8]| {
+                    String::from_utf8_lossy(b)
+                        .trim()
+                        .chars()
+                        .take(500)
+                        .collect::<String>()
+                };
+                (
+                    o.status.success(),
+                    format!(
+                        "{}; stdout: {:?}; stderr: {:?}",
+                        o.status,
+                        text(&o.stdout),
+                        text(&o.stderr)
+                    ),
+                )
+            }
+            Err(err) => (false, format!("cannot run {:?}: {err}", cmd[0])),
+        };
+    }
+    (false, "no action".into())
+}
+
+/// Whether an admin call was taken (2xx), with the answer.
+async fn answered(r: reqwest::Result<reqwest::Response>, base: &str, path: &str) -> (bool, String) {
+    match r {
+        Ok(r) => {
+            let status = r.status();
+            let body: String = r
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
+            (
+                status.is_success(),
+                format!("{base}{path}: HTTP {}: {body}", status.as_u16()),
+            )
+        }
+        Err(err) => (false, format!("{base}{path}: {err}")),
+    }
+}
