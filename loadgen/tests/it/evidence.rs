@@ -120,6 +120,11 @@ fn compare_tells_noise_from_a_thirty_percent_slowdown() {
             "scheduled_latency_ms.first_token.p50=10%",
             "--tolerance",
             "scheduled_latency_ms.first_token.p95=10%",
+            // A gap of a few ms moves by a ms when the machine is busy
+            // (3.4 -> 4.3 ms between two runs of one service in a full
+            // suite): this test is about first token, not that.
+            "--tolerance",
+            "scheduled_latency_ms.inter_token.p95=2",
         ])
     };
     let same = cmp(&reports[1]);
