@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 bash ci/install.sh
 
+# A clean CI build gains nothing from incremental compilation; it only
+# doubles the target folder (the disk ran out once on CI).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -142,9 +142,7 @@ mod tests {
         }
     }
 
-    fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("loadgen-dataset-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
@@ -152,7 +150,8 @@ mod tests {
 
     #[test]
     fn three_formats_and_conversations() {
-        let t = write("a.txt", "What is up?\n\n  Opening hours?  \n");
+        let dir = testkit::Scratch::new("loadgen-dataset-a");
+        let t = write(&dir, "a.txt", "What is up?\n\n  Opening hours?  \n");
         assert_eq!(
             load(&ds(&t, None, None), &t).unwrap(),
             vec![
@@ -161,18 +160,23 @@ mod tests {
             ]
         );
         let j = write(
+            &dir,
             "a.jsonl",
             "{\"q\": \"Hi, \\\"you\\\"?\"}\n{\"q\": \"Line\\nbreak\"}\n",
         );
         let got = load(&ds(&j, Some("q"), None), &j).unwrap();
         assert_eq!(got[0], vec!["Hi, \"you\"?".to_owned()]);
         assert_eq!(got[1], vec!["Line\nbreak".to_owned()]);
-        let c = write("a.csv", "id,prompt\n1,\"Hello, there\"\n2,Bye\n");
+        let c = write(&dir, "a.csv", "id,prompt\n1,\"Hello, there\"\n2,Bye\n");
         assert_eq!(
             load(&ds(&c, None, None), &c).unwrap(),
             vec![vec!["Hello, there".to_owned()], vec!["Bye".to_owned()]]
         );
-        let m = write("m.jsonl", "{\"turns\": [\"Hi\", \"And tomorrow?\"]}\n");
+        let m = write(
+            &dir,
+            "m.jsonl",
+            "{\"turns\": [\"Hi\", \"And tomorrow?\"]}\n",
+        );
         assert_eq!(
             load(&ds(&m, None, Some("turns")), &m).unwrap(),
             vec![vec!["Hi".to_owned(), "And tomorrow?".to_owned()]]
@@ -181,13 +185,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_the_line_and_the_field() {
-        let j = write("b.jsonl", "{\"prompt\": \"ok\"}\n{\"text\": \"no\"}\n");
+        let dir = testkit::Scratch::new("loadgen-dataset-b");
+        let j = write(
+            &dir,
+            "b.jsonl",
+            "{\"prompt\": \"ok\"}\n{\"text\": \"no\"}\n",
+        );
         let e = load(&ds(&j, None, None), &j).unwrap_err().to_string();
         assert!(e.contains("b.jsonl:2:") && e.contains("\"prompt\""), "{e}");
-        let c = write("b.csv", "id,question\n1,x\n");
+        let c = write(&dir, "b.csv", "id,question\n1,x\n");
         let e = load(&ds(&c, None, None), &c).unwrap_err().to_string();
         assert!(e.contains("b.csv:1:") && e.contains("id, question"), "{e}");
         let t = write(
+            &dir,
             "b.txt",
             &format!("ok\n{}\n", "x".repeat(MAX_MESSAGE_CHARS + 1)),
         );

@@ -130,6 +130,45 @@ impl Pixels {
     }
 }
 
+/// A fresh folder under the system temp dir for one test, removed when
+/// the test passes. A failing test (the thread is panicking) keeps it and
+/// says where, so its outputs are there to read.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// `{prefix}-{pid}` under the temp dir, emptied first.
+    pub fn new(prefix: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the failed test's files in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// A program the test started, killed when dropped (a failed assertion
 /// leaves nothing running).
 pub struct Daemon(pub std::process::Child);

@@ -4,11 +4,11 @@
 //! failures are classified, and a scenario without the [openai] table is a
 //! usage error naming the flag.
 
-use crate::support::{checked_report, loadgen, records, temp_dir, turn};
+use crate::support::{Scratch, checked_report, loadgen, records, temp_dir, turn};
 use slo::record::Outcome;
 use testkit::root;
 
-fn run(name: &str, extra: &[&str]) -> (std::process::Output, std::path::PathBuf) {
+fn run(name: &str, extra: &[&str]) -> (std::process::Output, Scratch) {
     let out = temp_dir(name);
     let scenario = root().join("scenarios/openai.toml");
     let mut args = vec![

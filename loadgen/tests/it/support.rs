@@ -5,6 +5,7 @@ use loadgen::plan::Plan;
 use slo::record::RequestRecord;
 use slo::report::Report;
 use std::path::{Path, PathBuf};
+pub use testkit::Scratch;
 
 /// The `loadgen` binary of this build.
 pub const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
@@ -63,12 +64,9 @@ pub fn checked_report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
-/// A fresh folder under the system temp dir.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder under the system temp dir, removed when the test passes.
+pub fn temp_dir(name: &str) -> Scratch {
+    Scratch::new(&format!("loadgen-it-{name}"))
 }
 
 /// Writes `scenario.toml` into `dir`.

@@ -35,8 +35,7 @@ fn bad_flags_and_profile_files_are_named() {
         &["--profile-file", "/nonexistent/p.toml"],
         &["/nonexistent/p.toml"],
     );
-    let dir = std::env::temp_dir().join(format!("refserver-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::Scratch::new("refserver-cli");
     let file = dir.join("bad.toml");
     std::fs::write(&file, "first_token_ms = 150\ntoken_intervall_ms = 20\n").unwrap();
     fails_with(

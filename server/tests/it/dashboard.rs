@@ -17,8 +17,7 @@ async fn the_dashboard_shows_the_current_figures() {
     for i in 0..3 {
         chat(&url, &body(&format!("dashboard {i}"), None, true)).await;
     }
-    let dir = std::env::temp_dir().join(format!("dashboard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::Scratch::new("dashboard");
     let page = format!("{url}/dashboard");
     let profile = |name: &str| dir.join(name);
     let dom = tokio::task::spawn_blocking({

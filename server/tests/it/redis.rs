@@ -47,8 +47,7 @@ async fn ask(url: &str, question: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_caches_survive_an_outage_and_reconnect() {
-    let dir = std::env::temp_dir().join(format!("refserver-redis-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::Scratch::new("refserver-redis");
     let port = free_port();
     let redis = redis_server(port, &dir);
     let cache = format!("redis://127.0.0.1:{port}/0");
