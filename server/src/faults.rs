@@ -24,6 +24,13 @@ pub struct Faults {
     pub stall_ms: u64,
     /// Added to every text-to-speech call that misses the cache.
     pub tts_slowdown_ms: u64,
+    /// Added to the model's time to first token (a slow model).
+    pub model_slowdown_ms: u64,
+    /// Share of *streamed* requests that fail with an `other` error event:
+    /// a fault of the streaming path, which the guide's mitigation (the
+    /// streaming rollout to 0 %) routes around. Answers outside the
+    /// rollout never meet it.
+    pub streaming_bug_rate: f64,
 }
 
 /// A field of [`Faults`]: its key in the admin endpoint's JSON and the
@@ -37,6 +44,8 @@ pub enum FaultField {
     StallRate,
     StallMs,
     TtsSlowdownMs,
+    ModelSlowdownMs,
+    StreamingBugRate,
 }
 
 impl FaultField {
@@ -49,6 +58,8 @@ impl FaultField {
             FaultField::StallRate => "stall_rate",
             FaultField::StallMs => "stall_ms",
             FaultField::TtsSlowdownMs => "tts_slowdown_ms",
+            FaultField::ModelSlowdownMs => "model_slowdown_ms",
+            FaultField::StreamingBugRate => "streaming_bug_rate",
         }
     }
 
@@ -61,6 +72,8 @@ impl FaultField {
             FaultField::StallRate => "--stall-rate",
             FaultField::StallMs => "--stall-ms",
             FaultField::TtsSlowdownMs => "--tts-slowdown-ms",
+            FaultField::ModelSlowdownMs => "--model-slowdown-ms",
+            FaultField::StreamingBugRate => "--fail-streaming",
         }
     }
 }
@@ -106,6 +119,7 @@ impl Faults {
             (FaultField::NetworkRate, self.network_rate),
             (FaultField::OtherRate, self.other_rate),
             (FaultField::StallRate, self.stall_rate),
+            (FaultField::StreamingBugRate, self.streaming_bug_rate),
         ];
         for (field, got) in rates {
             if !(0.0..=1.0).contains(&got) {
@@ -119,6 +133,7 @@ impl Faults {
         for (field, got) in [
             (FaultField::StallMs, self.stall_ms),
             (FaultField::TtsSlowdownMs, self.tts_slowdown_ms),
+            (FaultField::ModelSlowdownMs, self.model_slowdown_ms),
         ] {
             if got > 600_000 {
                 return Err(FaultsError::TooLong { field, got });
@@ -139,6 +154,8 @@ pub struct FaultsPatch {
     pub stall_rate: Option<f64>,
     pub stall_ms: Option<u64>,
     pub tts_slowdown_ms: Option<u64>,
+    pub model_slowdown_ms: Option<u64>,
+    pub streaming_bug_rate: Option<f64>,
 }
 
 impl FaultsPatch {
@@ -151,6 +168,8 @@ impl FaultsPatch {
             stall_rate: self.stall_rate.unwrap_or(to.stall_rate),
             stall_ms: self.stall_ms.unwrap_or(to.stall_ms),
             tts_slowdown_ms: self.tts_slowdown_ms.unwrap_or(to.tts_slowdown_ms),
+            model_slowdown_ms: self.model_slowdown_ms.unwrap_or(to.model_slowdown_ms),
+            streaming_bug_rate: self.streaming_bug_rate.unwrap_or(to.streaming_bug_rate),
         }
     }
 }

@@ -131,6 +131,13 @@ pub struct Cli {
     /// Extra delay on every text-to-speech cache miss, in ms.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub tts_slowdown_ms: u64,
+    /// Extra delay on the model's time to first token, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub model_slowdown_ms: u64,
+    /// Share of streamed requests (0-1) failing with an `other` error
+    /// event: a fault of the streaming path, gone with the rollout at 0 %.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub fail_streaming: f64,
 
     /// Admin token: flag changes and fault changes then need
     /// `Authorization: Bearer <token>`. Without one, only loopback
@@ -288,6 +295,8 @@ impl Config {
             stall_rate: cli.stall_rate,
             stall_ms: cli.stall_ms,
             tts_slowdown_ms: cli.tts_slowdown_ms,
+            model_slowdown_ms: cli.model_slowdown_ms,
+            streaming_bug_rate: cli.fail_streaming,
         };
         if let Err(e) = faults.validate() {
             bail!("{}", e.describe(faults::FaultField::flag));

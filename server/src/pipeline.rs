@@ -97,13 +97,16 @@ struct FaultPlan {
     stall_at: Option<usize>,
     stall: Duration,
     tts_slowdown: Duration,
+    model_slowdown: Duration,
 }
 
 impl FaultPlan {
-    fn draw(f: &Faults, tokens: usize, sentences: usize, audio: bool, rng: &mut StdRng) -> Self {
+    fn draw(f: &Faults, tokens: usize, sentences: usize, job: &Job, rng: &mut StdRng) -> Self {
+        let audio = job.audio;
         let mut plan = FaultPlan {
             stall: Duration::from_millis(f.stall_ms),
             tts_slowdown: Duration::from_millis(f.tts_slowdown_ms),
+            model_slowdown: Duration::from_millis(f.model_slowdown_ms),
             ..FaultPlan::default()
         };
         let u: f64 = rng.random();
@@ -128,6 +131,14 @@ impl FaultPlan {
         }
         if rng.random::<f64>() < f.stall_rate {
             plan.stall_at = Some(rng.random_range(0..tokens.max(1)));
+        }
+        // Drawn only when set, so a run without it keeps its sequence.
+        if job.streaming
+            && f.streaming_bug_rate > 0.0
+            && plan.fail_at_token.is_none()
+            && rng.random::<f64>() < f.streaming_bug_rate
+        {
+            plan.fail_at_token = Some((ErrorKind::Other, rng.random_range(0..tokens.max(1))));
         }
         plan
     }
@@ -286,13 +297,13 @@ impl Engine {
             .map(|s| s.split(' ').collect())
             .collect();
         let total_tokens: usize = words.iter().map(Vec::len).sum();
-        let plan = FaultPlan::draw(&self.faults(), total_tokens, words.len(), job.audio, rng);
+        let plan = FaultPlan::draw(&self.faults(), total_tokens, words.len(), job, rng);
         let mut tts_rng = StdRng::seed_from_u64(rng.random());
         let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
 
         let tokens = async {
             let generation = self.model.generate().await;
-            pause(p.first_token_ms.sample(rng)).await;
+            pause(p.first_token_ms.sample(rng) + plan.model_slowdown).await;
             let mean_gap = p.token_interval_ms.sample(rng);
             let mut first_token_at = None;
             let mut index = 0;

@@ -43,6 +43,16 @@ pub mod thresholds {
     /// The KB cache hit rate alerts below these (percent).
     pub const KB_HIT_RATE_WARN: f64 = 40.0;
     pub const KB_HIT_RATE_FAIL: f64 = 20.0;
+    /// The TTS cache hit rate alerts below these (percent).
+    pub const TTS_HIT_RATE_WARN: f64 = 30.0;
+    pub const TTS_HIT_RATE_FAIL: f64 = 10.0;
+    /// The success rate alerts below these (percent).
+    pub const SUCCESS_RATE_WARN: f64 = 98.0;
+    pub const SUCCESS_RATE_FAIL: f64 = 95.0;
+    pub const FIRST_AUDIO_P95_WARN_MS: u64 = 2000;
+    pub const FIRST_AUDIO_P95_FAIL_MS: u64 = 3000;
+    pub const COMPLETE_P95_WARN_MS: u64 = 5000;
+    pub const COMPLETE_P95_FAIL_MS: u64 = 8000;
 }
 
 /// The window of the health check and of the guide's error-rate alert.
@@ -69,6 +79,8 @@ pub const FAULT_KEYS: &[&str] = &[
     "stall_rate",
     "stall_ms",
     "tts_slowdown_ms",
+    "model_slowdown_ms",
+    "streaming_bug_rate",
 ];
 
 /// One check's status.

@@ -257,3 +257,20 @@ fn committed_schemas_are_current() {
         );
     }
 }
+
+/// `ci/prometheus/rules.yml` is the harness's one definition of the
+/// guide's alert rules rendered at the guide's timings: the load
+/// generator evaluates the same rules during a drill.
+#[test]
+fn the_prometheus_rules_file_is_current() {
+    let path = root().join("ci/prometheus/rules.yml");
+    let text = slo::alerts::rules::yaml(&slo::alerts::rules::Timing::GUIDE);
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "ci/prometheus/rules.yml is not current: run UPDATE_SCHEMAS=1 cargo test -p testkit --test tidy"
+    );
+}

@@ -145,3 +145,38 @@ async fn outside_the_rollout_a_fault_is_a_502_json_error() {
     assert_eq!(j["error"]["type"], "openai");
     server.stop().await.unwrap();
 }
+
+/// The drills' two faults: a bug of the streaming path, which the guide's
+/// mitigation (the rollout at 0 %) routes around, and a slow model.
+#[tokio::test]
+async fn a_streaming_bug_spares_answers_outside_the_rollout_and_a_slow_model_delays_the_first_token()
+ {
+    let server = start(
+        &[
+            EXACT,
+            &["--fail-streaming", "1", "--model-slowdown-ms", "250"],
+        ]
+        .concat(),
+    )
+    .await;
+    let url = server.url();
+    let r = chat(&url, &body("streamed", None, true)).await;
+    assert_eq!(r.names().last(), Some(&"error"), "{:?}", r.names());
+    assert_eq!(r.first("error").unwrap().data["type"], "other");
+    let client = crate::support::http();
+    let rollout = client
+        .post(format!("{url}{}", slo::monitoring::paths::ROLLOUT))
+        .json(&json!({"feature": "streaming", "percentage": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(rollout.status().is_success());
+    let r = chat(&url, &body("not streamed", None, true)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let j = r.json.unwrap();
+    assert_eq!(j["success"], true);
+    // EXACT's first token is 100 ms; the slow model adds 250 ms.
+    let first = j["metrics"]["firstTokenLatency"].as_u64().unwrap();
+    assert!((350..1350).contains(&first), "{j}");
+    server.stop().await.unwrap();
+}

@@ -1,6 +1,9 @@
 //! The guide's alert rules and health check, evaluated on one poll of the
 //! monitoring endpoints (health, summary, detailed metrics).
 
+pub mod eval;
+pub mod rules;
+
 use crate::monitoring::{Detailed, Health, HealthStatus, Summary, thresholds::*};
 use serde::Serialize;
 
