@@ -129,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             shards: Vec::new(),
             shard_problems: Vec::new(),
             events: Vec::new(),
+            alerts: None,
             server: slo::server_view::ServerView::default(),
             self_check: slo::self_check::SelfCheck {
                 trustworthy: true,

@@ -124,6 +124,18 @@ pub enum Command {
     /// Lists every metric path an SLO objective or a compare tolerance may
     /// name, client side and server side (`*` stands for any key).
     Paths,
+    /// Prints the Prometheus rules file of the guide's alert rules, the
+    /// ones a run evaluates (`ci/prometheus/rules.yml` is this with no
+    /// flags). For a drill, give its `[alerts]` scale and interval so
+    /// Prometheus and the built-in evaluation judge alike.
+    AlertRules {
+        /// Multiplies every window and `for` (a drill's `alerts.scale`).
+        #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+        scale: f64,
+        /// The evaluation interval of both groups.
+        #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+    },
     /// Watches a target's health and the guide's alert rules; prints each
     /// transition, posts it to a webhook. With --once: checks once, exit 1
     /// when anything fires (for cron or a systemd timer).
@@ -429,6 +441,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     }
                 }
             }
+            Ok(ExitStatus::Pass)
+        }
+        Command::AlertRules { scale, interval } => {
+            use std::io::Write;
+            if !(scale > 0.0 && scale <= 10.0) || interval.is_zero() {
+                eprintln!(
+                    "--scale must be more than 0 and at most 10, --interval longer than 0 (got {scale}, {})",
+                    humantime::format_duration(interval)
+                );
+                return Ok(ExitStatus::Error);
+            }
+            let timing = slo::alerts::rules::Timing {
+                scale,
+                interval_s: interval.as_secs_f64(),
+            };
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(slo::alerts::rules::yaml(&timing).as_bytes());
             Ok(ExitStatus::Pass)
         }
         Command::Report { dir, judge, quiet } => {

@@ -214,6 +214,11 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         .iter()
         .map(|(_, r, s)| (s.index, &r.self_check))
         .collect();
+    let timeline_shard = shards
+        .iter()
+        .zip(&offsets)
+        .find(|((_, _, s), _)| s.index == 0)
+        .map(|((_, r, _), &o)| (*r, o as f64 / 1e6));
     let meta = RunInfo {
         scenario: first.scenario.clone(),
         target: first.target.clone(),
@@ -235,8 +240,28 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         judge: true,
         shards: rows,
         shard_problems: problems,
-        // Each shard applied its own copy of the timeline: the first's.
-        events: first.events.clone(),
+        // Shard 0 alone applied the timeline and evaluated the alerts:
+        // its records, on the merged time base.
+        events: timeline_shard
+            .map(|(r, shift)| {
+                let mut e = r.events.clone();
+                e.iter_mut().for_each(|e| e.at_s += shift);
+                e
+            })
+            .unwrap_or_default(),
+        alerts: timeline_shard.and_then(|(r, shift)| {
+            let mut a = r.alerts.clone()?;
+            for x in a
+                .builtin
+                .iter_mut()
+                .chain(a.prometheus.iter_mut().flatten())
+            {
+                x.active_at_s += shift;
+                x.firing_at_s += shift;
+                x.resolved_at_s = x.resolved_at_s.map(|t| t + shift);
+            }
+            Some(a)
+        }),
         // One scrape: the first shard's view of the one target.
         server: first.server.clone(),
         self_check: slo::merge::self_check(&checks),

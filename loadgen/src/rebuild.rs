@@ -123,6 +123,7 @@ pub fn rebuild(
         shard_problems: serde_json::from_value(old["shard_problems"].clone()).unwrap_or_default(),
         // The timeline as it happened, failures included.
         events: serde_json::from_value(old["events"].clone()).unwrap_or_default(),
+        alerts: serde_json::from_value(old["alerts"].clone()).unwrap_or_default(),
         server: if old["server"].is_null() {
             ServerView {
                 available: false,

@@ -212,6 +212,20 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             Arc::clone(&events_done),
         ))
     });
+    // The guide's alert rules, evaluated live (a drill); with the
+    // timeline, by shard 0 alone.
+    let drill = sc.alerts.is_some() || sc.timeline.iter().any(|e| !e.expect.is_empty());
+    let alerting = (drill && plan.shard.is_none_or(|(i, _)| i == 0))
+        .then(|| crate::alerting::Alerting::new(sc.alerts.clone().unwrap_or_default()));
+    if let Some(state) = &alerting {
+        helpers.push(tokio::spawn(crate::alerting::watch(
+            Arc::clone(state),
+            Arc::clone(&clock),
+            (started, started_wall),
+            shared.client.clone(),
+            shared.base_url.clone(),
+        )));
+    }
     goose::reset_killswitch();
     let attack = build_attack(plan, &url, &shared)?;
     let goose_result = attack.execute().await;
@@ -274,7 +288,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         })
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
+    let alerts = alerting.map(|a| a.lock().expect("alerting lock").section());
     let meta = RunInfo {
+        alerts,
         scenario: ScenarioInfo {
             name: sc.name.clone(),
             file: plan.scenario_file.display().to_string(),

@@ -40,13 +40,9 @@ pub async fn apply(
         } else {
             log::error!("timeline: {} at {at_s:.3} s failed: {detail}", e.name());
         }
-        done.lock().expect("events lock").push(EventRecord {
-            at_s,
-            name: e.name(),
-            action: e.describe(),
-            ok,
-            detail,
-        });
+        done.lock()
+            .expect("events lock")
+            .push(EventRecord::of(&e, at_s, ok, detail));
     }
 }
 
@@ -58,12 +54,13 @@ pub fn not_reached(all: &[TimelineEvent], done: &[EventRecord]) -> Vec<EventReco
                 .iter()
                 .any(|d| d.name == e.name() && d.action == e.describe())
         })
-        .map(|e| EventRecord {
-            at_s: e.at.as_secs_f64(),
-            name: e.name(),
-            action: e.describe(),
-            ok: false,
-            detail: "not reached: the run ended before it".into(),
+        .map(|e| {
+            EventRecord::of(
+                e,
+                e.at.as_secs_f64(),
+                false,
+                "not reached: the run ended before it".into(),
+            )
         })
         .collect()
 }

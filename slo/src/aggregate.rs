@@ -177,6 +177,27 @@ pub struct Second {
     complete: Vec<u64>,
 }
 
+impl Second {
+    /// Second `t` with nothing in it yet.
+    pub fn empty(t: u64) -> Second {
+        Second {
+            t,
+            ..Second::default()
+        }
+    }
+}
+
+/// A drill's figures for one timeline event (`drill.<event>.*`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DrillFigures {
+    /// From the incident's event to the first of its expected alerts
+    /// firing, seconds; `None`: none fired.
+    pub detect_s: Option<f64>,
+    /// From the mitigation to the incident being over, seconds; `None`:
+    /// not by the end of the run.
+    pub recover_s: Option<f64>,
+}
+
 /// Everything counted over a run.
 #[derive(Clone, Debug, Default)]
 pub struct Aggregate {
@@ -328,10 +349,7 @@ impl Aggregate {
         let t = t.min(24 * 3600) as usize;
         while self.series.len() <= t {
             let n = self.series.len() as u64;
-            self.series.push(Second {
-                t: n,
-                ..Second::default()
-            });
+            self.series.push(Second::empty(n));
         }
         &mut self.series[t]
     }
@@ -595,6 +613,7 @@ impl Aggregate {
                 tts_hits: self.tts_hits,
                 tts_misses: self.tts_misses,
             },
+            drill: BTreeMap::new(),
         }
     }
 }
@@ -857,6 +876,9 @@ pub struct Figures {
     pub streams: StreamFigures,
     pub throughput: Throughput,
     pub cache: CacheFigures,
+    /// A drill's times to detect and to recover, by timeline event.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drill: BTreeMap<String, DrillFigures>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod alerts;
 pub mod capacity;
 pub mod compare;
+pub mod drill;
 pub mod evidence;
 pub mod format;
 pub mod headers;

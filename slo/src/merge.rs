@@ -347,6 +347,7 @@ mod tests {
             shards: Vec::new(),
             shard_problems: Vec::new(),
             events: Vec::new(),
+            alerts: None,
             server: crate::server_view::ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,

@@ -62,20 +62,7 @@ pub struct ShardInfo {
     pub whole_load: Value,
 }
 
-/// A timeline event as it happened.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct EventRecord {
-    /// When it was applied, in seconds on the CSV's time base (from the
-    /// first request).
-    pub at_s: f64,
-    pub name: String,
-    /// What it did.
-    pub action: String,
-    /// Whether the target took it (an HTTP 2xx, a command's exit 0).
-    pub ok: bool,
-    /// The answer, the command's exit status, or why it failed.
-    pub detail: String,
-}
+pub use crate::drill::EventRecord;
 
 /// One shard of a merged run, as `loadgen merge` found it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -120,6 +107,12 @@ pub struct Report {
     /// The scenario's timeline, as applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventRecord>,
+    /// The guide's alerts as they fired during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::drill::AlertsSection>,
+    /// A drill's incidents, in the guide's incident-report format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<crate::drill::Incident>,
     #[serde(flatten)]
     pub figures: Figures,
     pub timeseries: Vec<Second>,
@@ -267,6 +260,8 @@ pub struct RunInfo {
     /// The timeline's events as applied; one that failed, or that the run
     /// never reached, fails the run (the drill did not happen as written).
     pub events: Vec<EventRecord>,
+    /// The guide's alerts as they fired during the run (a drill's).
+    pub alerts: Option<crate::drill::AlertsSection>,
     pub server: ServerView,
     pub self_check: SelfCheck,
     pub slo: Option<(PathBuf, SloFile)>,
@@ -305,11 +300,39 @@ pub fn goodput_limits(slo: Option<&SloFile>) -> GoodputLimits {
 /// default policy) under its gate, with every rule that fails a run
 /// whatever the SLO file says.
 pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
-    let figures = agg.figures(
+    let mut figures = agg.figures(
         // Read from a file when rebuilt: never a panic on a bad number.
         std::time::Duration::try_from_secs_f64(meta.measured_s).unwrap_or_default(),
         meta.open_model,
     );
+    let timeseries = agg.series();
+    // A drill: the incidents its timeline called for, judged on its alerts.
+    let is_drill = meta.events.iter().any(|e| !e.expect.is_empty());
+    let drill = meta
+        .alerts
+        .as_ref()
+        .map(|a| crate::drill::judge(&meta.events, a.judged(), &timeseries, meta.elapsed_s));
+    let mut drill_problems = Vec::new();
+    let mut incidents = Vec::new();
+    if let Some(j) = drill {
+        figures.drill = j.figures;
+        incidents = j.incidents;
+        drill_problems = j.problems;
+    } else if is_drill {
+        drill_problems.push(
+            "the timeline expects alerts, but none were evaluated: see the run's log".to_owned(),
+        );
+    }
+    if let Some(a) = meta.alerts.as_ref().filter(|a| a.evaluations == 0) {
+        drill_problems.push(format!(
+            "the guide's alert rules were never evaluated: the target's metrics could not be read ({})",
+            if a.problems.is_empty() {
+                "no evaluation in the run".to_owned()
+            } else {
+                a.problems.join("; ")
+            }
+        ));
+    }
     let client_doc = serde_json::to_value(&figures).expect("figures serialize");
     let server_doc = serde_json::to_value(&meta.server).expect("the server view serializes");
     // No SLO file: the documented default policy judges the run.
@@ -349,6 +372,10 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
             e.detail
         ));
     }
+    for problem in &drill_problems {
+        verdict = Verdict::Fail;
+        reasons.push(format!("drill: {problem}"));
+    }
     // A merged run is only as sound as its weakest shard.
     for problem in &meta.shard_problems {
         verdict = Verdict::Fail;
@@ -359,8 +386,11 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
     } else {
         (None, Vec::new())
     };
-    // An incident is never a pass, whatever the SLO file says.
-    if let Some(sev @ (Severity::P1 | Severity::P2)) = severity {
+    // An incident is never a pass, whatever the SLO file says; but a
+    // drill's incidents are planned: its detection and recovery judge it.
+    if let Some(sev @ (Severity::P1 | Severity::P2)) = severity
+        && !is_drill
+    {
         verdict = Verdict::Fail;
         reasons.extend(
             severity_reasons
@@ -389,8 +419,10 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         shards: meta.shards,
         shard_problems: meta.shard_problems,
         events: meta.events,
+        alerts: meta.alerts,
+        incidents,
         figures,
-        timeseries: agg.series(),
+        timeseries,
         server: meta.server,
         self_check: meta.self_check,
         slo_file: meta.slo.as_ref().map(|(p, _)| p.display().to_string()),
@@ -485,6 +517,7 @@ mod build_tests {
             shards: Vec::new(),
             shard_problems: Vec::new(),
             events: Vec::new(),
+            alerts: None,
             server: ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,
@@ -564,6 +597,9 @@ mod build_tests {
                 action: "faults: openai_rate = 1.5".into(),
                 ok: false,
                 detail: "HTTP 400".into(),
+                expect: Vec::new(),
+                mitigates: None,
+                recover: None,
             }],
             ..with(info())
         };

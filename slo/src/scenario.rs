@@ -82,6 +82,90 @@ pub struct Scenario {
     /// drill): `[[timeline]]` tables, each one action.
     #[serde(default)]
     pub timeline: Vec<TimelineEvent>,
+    /// The guide's alert rules, evaluated during the run (a drill): their
+    /// timings and, optionally, a Prometheus whose alerts are read too.
+    /// Absent: evaluated at the guide's timings whenever the timeline
+    /// expects an alert.
+    #[serde(default)]
+    pub alerts: Option<AlertsConfig>,
+}
+
+/// How the guide's alert rules are evaluated during a run.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// How often the target's `/metrics` is read and the rules evaluated
+    /// (and Prometheus's alerts read), e.g. `"1s"`; default `"15s"`.
+    #[serde(default = "AlertsConfig::default_interval", with = "duration_str")]
+    #[schemars(with = "String")]
+    pub interval: Duration,
+    /// Multiplies every rule's window and `for` (default 1: the guide's
+    /// 5-minute window, `for` 1 or 5 minutes); e.g. 0.05 makes them 15 s
+    /// and 3 or 15 s, so a drill runs in a minute. `loadgen alert-rules
+    /// --scale` writes the matching Prometheus rules file.
+    #[serde(default = "AlertsConfig::default_scale")]
+    pub scale: f64,
+    /// A Prometheus that scrapes the target with the same rules (e.g.
+    /// `http://127.0.0.1:9090`): its alerts (`/api/v1/alerts`) are read
+    /// every interval and judge the drill instead of the built-in
+    /// evaluation, which is still reported beside them.
+    #[serde(default)]
+    pub prometheus: Option<String>,
+}
+
+impl AlertsConfig {
+    fn default_interval() -> Duration {
+        Duration::from_secs(15)
+    }
+    fn default_scale() -> f64 {
+        1.0
+    }
+
+    /// The rules' timing.
+    pub fn timing(&self) -> crate::alerts::rules::Timing {
+        crate::alerts::rules::Timing {
+            scale: self.scale,
+            interval_s: self.interval.as_secs_f64(),
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            interval: Self::default_interval(),
+            scale: Self::default_scale(),
+            prometheus: None,
+        }
+    }
+}
+
+/// After a mitigation, which figure must be back under its threshold for
+/// the incident to count as recovered.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Recover {
+    /// Every alert of the incident resolved.
+    #[default]
+    Alerts,
+    /// The client's error rate, second by second, at or under the guide's
+    /// 2 % for the rest of the run.
+    ErrorRate,
+    /// The client's p95 first token, second by second, at or under the
+    /// guide's 1000 ms for the rest of the run.
+    FirstTokenP95,
+}
+
+impl Recover {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recover::Alerts => "alerts",
+            Recover::ErrorRate => "error_rate",
+            Recover::FirstTokenP95 => "first_token_p95",
+        }
+    }
 }
 
 /// One event of a timeline: at `at` after the run's first request, one
@@ -108,6 +192,19 @@ pub struct TimelineEvent {
     /// output is logged and its exit status recorded.
     #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// The guide's alerts this event must set off (a drill's incident),
+    /// e.g. `["ChatbotErrorRateCritical"]`: each must fire after it, and
+    /// `drill.<name>.detect_s` is the time to the first. An alert no event
+    /// expects (of the same family) fails the drill.
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// The incident (an earlier event's name) this event mitigates:
+    /// `drill.<name>.recover_s` is the time from it until `recover` holds.
+    #[serde(default)]
+    pub mitigates: Option<String>,
+    /// What recovered means (with `mitigates`); default `alerts`.
+    #[serde(default)]
+    pub recover: Option<Recover>,
 }
 
 impl TimelineEvent {
@@ -471,6 +568,34 @@ impl Scenario {
         if self.duration.is_zero() {
             return Err(("duration", "must be longer than 0, e.g. \"30s\"".into()));
         }
+        if let Some(a) = &self.alerts {
+            if !(a.scale > 0.0 && a.scale <= 10.0) {
+                return Err((
+                    "alerts.scale",
+                    format!(
+                        "multiplies the rules' windows: more than 0, at most 10 (0.05 makes the guide's 5 minutes 15 s), got {}",
+                        a.scale
+                    ),
+                ));
+            }
+            if a.interval.is_zero() || a.interval.as_secs_f64() > a.timing().window_s() / 2.0 {
+                return Err((
+                    "alerts.interval",
+                    format!(
+                        "must be longer than 0 and at most half the rules' window ({}); e.g. \"1s\"",
+                        humantime::format_duration(Duration::from_secs_f64(a.timing().window_s()))
+                    ),
+                ));
+            }
+            if let Some(u) = &a.prometheus
+                && !(u.starts_with("http://") || u.starts_with("https://"))
+            {
+                return Err((
+                    "alerts.prometheus",
+                    format!("{u:?} is not an http(s) URL, e.g. \"http://127.0.0.1:9090\""),
+                ));
+            }
+        }
         for (i, e) in self.timeline.iter().enumerate() {
             let actions = usize::from(e.faults.is_some())
                 + usize::from(e.rollout.is_some())
@@ -513,6 +638,73 @@ impl Scenario {
                         "event {}: no fault {bad:?}; the faults are {}",
                         i + 1,
                         crate::monitoring::FAULT_KEYS.join(", ")
+                    ),
+                ));
+            }
+            let drill = !e.expect.is_empty() || e.mitigates.is_some();
+            if drill
+                && !e.name.as_deref().is_some_and(|n| {
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                })
+            {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: an event with `expect` or `mitigates` needs a `name` of letters, digits, '-' and '_' (its figures are drill.<name>.detect_s and drill.<name>.recover_s)",
+                        i + 1
+                    ),
+                ));
+            }
+            let rules = crate::alerts::rules::guide();
+            if let Some(bad) = e
+                .expect
+                .iter()
+                .find(|x| !rules.iter().any(|r| r.name == x.as_str()))
+            {
+                let names: Vec<&str> = rules.iter().map(|r| r.name).collect();
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: expect: no alert {bad:?}; the guide's alerts are {} (ci/prometheus/rules.yml)",
+                        i + 1,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            if let Some(m) = &e.mitigates
+                && !self.timeline.iter().any(|o| {
+                    o.name.as_deref() == Some(m.as_str()) && !o.expect.is_empty() && o.at <= e.at
+                })
+            {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: mitigates {m:?}, but no event at or before it of that name expects an alert",
+                        i + 1
+                    ),
+                ));
+            }
+            if e.recover.is_some() && e.mitigates.is_none() {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: recover is only for an event that mitigates",
+                        i + 1
+                    ),
+                ));
+            }
+            if self.timeline[..i]
+                .iter()
+                .any(|o| o.name.is_some() && o.name == e.name)
+            {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: the name {:?} is taken by an earlier event",
+                        i + 1,
+                        e.name.as_deref().unwrap_or_default()
                     ),
                 ));
             }
@@ -967,6 +1159,51 @@ repeat_ratio = 0.5
         ] {
             let e = with(event).unwrap_err().to_string();
             assert!(e.contains(says), "{event}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_drill_names_its_events_expects_known_alerts_and_mitigates_an_incident() {
+        let with = |text: &str| Scenario::from_toml(&format!("{GOOD}\n{text}\n"), "d.toml");
+        let spike = "[[timeline]]\nat = \"2s\"\nname = \"spike\"\nfaults = { streaming_bug_rate = 0.3 }\nexpect = [\"ChatbotErrorRateCritical\"]\n";
+        let fix = "[[timeline]]\nat = \"8s\"\nname = \"rollout-0\"\nrollout = 0\nmitigates = \"spike\"\nrecover = \"error_rate\"\n";
+        let s = with(&format!(
+            "[alerts]\ninterval = \"1s\"\nscale = 0.05\n{spike}{fix}"
+        ))
+        .unwrap();
+        assert_eq!(s.timeline[1].recover, Some(Recover::ErrorRate));
+        assert_eq!(s.alerts.as_ref().unwrap().timing().window_s(), 15.0);
+        for (text, says) in [
+            (spike.replace("name = \"spike\"\n", ""), "needs a `name`"),
+            (
+                spike.replace("name = \"spike\"", "name = \"a.b\""),
+                "needs a `name`",
+            ),
+            (
+                spike.replace("ChatbotErrorRateCritical", "ChatbotErrorsHigh"),
+                "no alert \"ChatbotErrorsHigh\"",
+            ),
+            (fix.to_owned(), "no event at or before it"),
+            (
+                format!("{spike}{}", fix.replace("mitigates = \"spike\"\n", "")),
+                "recover is only for an event that mitigates",
+            ),
+            (
+                format!("{spike}{}", fix.replace("rollout-0", "spike")),
+                "taken by an earlier event",
+            ),
+            ("[alerts]\nscale = 0".to_owned(), "alerts.scale"),
+            (
+                "[alerts]\nscale = 0.01\ninterval = \"15s\"".to_owned(),
+                "alerts.interval",
+            ),
+            (
+                "[alerts]\nprometheus = \"localhost:9090\"".to_owned(),
+                "alerts.prometheus",
+            ),
+        ] {
+            let e = with(&text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod capacity;
 mod cli;
+mod drills;
 mod errors;
 mod evidence;
 mod fail_closed;

@@ -5,7 +5,7 @@
 
 use crate::support::{args, run, scenario, temp_dir};
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use testkit::{free_port, root};
@@ -209,41 +209,13 @@ async fn promql_agrees_with_the_harness() {
         "2",
     ])
     .await;
-    let port = free_port();
     // The load generator serves its own metrics there during the run.
     let lg_port = free_port();
     let yml = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: refserver\n    static_configs:\n      - targets: ['{}']\n  - job_name: loadgen\n    static_configs:\n      - targets: ['127.0.0.1:{lg_port}']\n",
         running.addr
     );
-    std::fs::write(dir.join("prometheus.yml"), yml).unwrap();
-    let mut prometheus = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package, installed by ci/install.sh) starts");
-    let prom = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if crate::support::get(format!("{prom}/-/ready"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "prometheus did not become ready on {prom}");
+    let (_prometheus, prom) = crate::support::prometheus(&dir, &yml).await;
     // Load starts once Prometheus has scraped the idle server.
     let mut scraped = false;
     for _ in 0..150 {
@@ -332,7 +304,5 @@ async fn promql_agrees_with_the_harness() {
     );
     // Open streams were sampled while it ran: some were open.
     assert!(query(&prom, "max_over_time(loadgen_active_streams[2m])").await >= 1.0);
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
     running.stop().await.unwrap();
 }

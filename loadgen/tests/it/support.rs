@@ -235,3 +235,38 @@ pub fn assert_html_renders(
     }
     png
 }
+
+/// A real Prometheus (Debian's, installed by ci/install.sh) on a free
+/// loopback port with `config` (its prometheus.yml) in `dir`, ready to
+/// serve; killed when dropped.
+pub async fn prometheus(dir: &Path, config: &str) -> (testkit::Daemon, String) {
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let port = testkit::free_port();
+    let daemon = testkit::Daemon(
+        std::process::Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package, installed by ci/install.sh) starts"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if get(format!("{url}/-/ready"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return (daemon, url);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("prometheus did not become ready on {url}");
+}

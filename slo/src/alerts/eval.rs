@@ -121,7 +121,7 @@ pub struct AlertRecord {
     /// `None`: still firing when the run ended.
     pub resolved_at_s: Option<f64>,
     /// The signal's value when it fired (a ratio, seconds or a count).
-    pub value: f64,
+    pub value: Option<f64>,
 }
 
 /// One scrape: when, and what it read.
@@ -187,7 +187,7 @@ impl Evaluator {
                         active_at_s: since,
                         firing_at_s: t,
                         resolved_at_s: None,
-                        value: value.unwrap_or(f64::NAN),
+                        value,
                     });
                 }
             } else {
@@ -222,14 +222,16 @@ pub fn family_of(name: &str) -> Option<&'static str> {
 fn signal(signal: Signal, h: &VecDeque<Scrape>) -> Option<f64> {
     let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
     match signal {
-        Signal::ErrorRatio => ratio(
-            increase(h, "chatbot_requests_failed_total", &[])?,
-            increase(h, "chatbot_requests_total", &[])?,
-        ),
-        Signal::SuccessRatio => ratio(
-            increase(h, "chatbot_requests_success_total", &[])?,
-            increase(h, "chatbot_requests_total", &[])?,
-        ),
+        Signal::ErrorRatio | Signal::SuccessRatio => {
+            let failed = increase(h, "chatbot_requests_failed_total", &[])?;
+            let success = increase(h, "chatbot_requests_success_total", &[])?;
+            let part = if signal == Signal::ErrorRatio {
+                failed
+            } else {
+                success
+            };
+            ratio(part, failed + success)
+        }
         Signal::CacheHitRatio(cache) => {
             let hits = increase(h, "chatbot_cache_hits_total", &[("cache", cache)])?;
             let misses = increase(h, "chatbot_cache_misses_total", &[("cache", cache)])?;

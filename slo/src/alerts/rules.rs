@@ -8,12 +8,12 @@ use crate::monitoring::thresholds::*;
 use std::fmt::Write;
 
 /// What a rule watches, as the recording rules compute it from the
-/// reference server's `/metrics`.
+/// reference server's `/metrics`. The ratios are over finished requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
-    /// Failed over all requests, over the window (a ratio, 0 to 1).
+    /// Failed over finished requests, over the window (0 to 1).
     ErrorRatio,
-    /// Succeeded over all requests, over the window.
+    /// Succeeded over finished requests, over the window.
     SuccessRatio,
     /// p95 of a latency stage over the window, seconds.
     LatencyP95(&'static str),
@@ -310,10 +310,16 @@ groups:
     rules:
       - record: chatbot:requests:rate{w}
         expr: sum(rate(chatbot_requests_total[{w}]))
+      # Over finished requests: `chatbot_requests_total` counts a request
+      # when it starts, so a ratio to it reads the streams in flight as
+      # failures (at a ramp-up, the success rate alert fired on a healthy
+      # server).
+      - record: chatbot:finished:rate{w}
+        expr: sum(rate(chatbot_requests_success_total[{w}])) + sum(rate(chatbot_requests_failed_total[{w}]))
       - record: chatbot:error_ratio:rate{w}
-        expr: sum(rate(chatbot_requests_failed_total[{w}])) / sum(rate(chatbot_requests_total[{w}]))
+        expr: sum(rate(chatbot_requests_failed_total[{w}])) / chatbot:finished:rate{w}
       - record: chatbot:success_ratio:rate{w}
-        expr: sum(rate(chatbot_requests_success_total[{w}])) / sum(rate(chatbot_requests_total[{w}]))
+        expr: sum(rate(chatbot_requests_success_total[{w}])) / chatbot:finished:rate{w}
       - record: chatbot:latency_seconds:p95_{w}
         expr: histogram_quantile(0.95, sum by (stage, le) (rate(chatbot_latency_seconds_bucket[{w}])))
       - record: chatbot:cache_hit_ratio:rate{w}

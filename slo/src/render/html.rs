@@ -80,6 +80,42 @@ pub fn render(r: &Report) -> String {
         let _ = write!(o, "<p class=\"alert\"><strong>⚠ {}</strong></p>", escape(w));
     }
 
+    for (i, fields) in crate::drill::incident_reports(&r.incidents, &r.events) {
+        let _ = write!(o, "<h2>Incident: {}</h2><table>", escape(&i.name));
+        for (k, v) in fields {
+            let _ = write!(
+                o,
+                "<tr><th scope=\"row\">{k}</th><td>{}</td></tr>",
+                escape(&v)
+            );
+        }
+        o.push_str("</table>");
+    }
+    if let Some(a) = &r.alerts {
+        let _ = write!(
+            o,
+            "<h2>Alerts</h2><p>{}</p>",
+            escape(&a.describe()).replace("`for`", "<code>for</code>")
+        );
+        let all = a.all();
+        if all.is_empty() {
+            let _ = write!(o, "<p>No alert fired ({} evaluations).</p>", a.evaluations);
+        } else {
+            o.push_str("<table><tr>");
+            for h in crate::drill::ALERT_COLUMNS {
+                let _ = write!(o, "<th>{h}</th>");
+            }
+            o.push_str("</tr>");
+            for x in all {
+                let _ = write!(o, "<tr class=\"{}\">", escape(&x.severity));
+                for cell in crate::drill::alert_row(x) {
+                    let _ = write!(o, "<td>{}</td>", escape(&cell));
+                }
+                o.push_str("</tr>");
+            }
+            o.push_str("</table>");
+        }
+    }
     let _ = write!(o, "<h2>Objectives</h2>");
     if let Some(file) = &r.slo_file {
         let _ = write!(
@@ -152,11 +188,22 @@ pub fn render(r: &Report) -> String {
             )
         })
         .collect();
+    // The judged alerts, shaded while they fired.
+    // Alerts firing over the same span share one label.
+    let mut firing: Vec<(f64, f64, String)> = Vec::new();
+    for a in r.alerts.iter().flat_map(|a| a.judged()) {
+        let (from, to) = (a.firing_at_s, a.resolved_at_s.unwrap_or(r.elapsed_s));
+        match firing.iter_mut().find(|f| f.0 == from && f.1 == to) {
+            Some(f) => f.2 = f.2.replace(" firing", &format!(", {} firing", a.name)),
+            None => firing.push((from, to, format!("{} firing", a.name))),
+        }
+    }
     let timeline = |mut c: Chart<'static>, warmup_s: f64| -> Chart<'static> {
         c.x_from = Some(0.0);
         if warmup_s > 0.0 {
             c.shaded = vec![(0.0, warmup_s, "warm-up (not measured)".to_owned())];
         }
+        c.shaded.extend(firing.iter().cloned());
         c.events = stalls.clone();
         c.markers = applied.clone();
         c

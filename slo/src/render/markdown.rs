@@ -105,6 +105,29 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    for (i, fields) in crate::drill::incident_reports(&r.incidents, &r.events) {
+        let _ = writeln!(o, "\n## Incident: {}\n", i.name);
+        for (k, v) in fields {
+            let _ = writeln!(o, "- **{k}**: {v}");
+        }
+    }
+    if let Some(a) = &r.alerts {
+        let _ = writeln!(o, "\n## Alerts\n\n{}\n", a.describe());
+        let all = a.all();
+        if all.is_empty() {
+            let _ = writeln!(o, "No alert fired ({} evaluations).", a.evaluations);
+        } else {
+            let _ = writeln!(
+                o,
+                "| {} |\n|{}",
+                crate::drill::ALERT_COLUMNS.join(" | "),
+                " --- |".repeat(crate::drill::ALERT_COLUMNS.len())
+            );
+            for x in all {
+                let _ = writeln!(o, "| {} |", crate::drill::alert_row(x).join(" | "));
+            }
+        }
+    }
     let _ = writeln!(o, "\n## Objectives\n");
     match &r.slo_file {
         None => {

@@ -173,6 +173,8 @@ mod tests {
             shards: Vec::new(),
             shard_problems: Vec::new(),
             events: Vec::new(),
+            alerts: None,
+            incidents: Vec::new(),
             figures,
             timeseries: a.series(),
             server,

@@ -1,0 +1,244 @@
+//! Incident drills: the shipped drills run as shipped (each meets its SLO
+//! file), the built-in evaluation of the guide's alert rules agrees with a
+//! real Prometheus running the same rules, and a drill whose alert rule is
+//! misconfigured fails.
+
+use crate::support::{BIN, checked_report, loadgen, reference_server, temp_dir, turn};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use testkit::root;
+
+fn drills() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/drills"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "toml")
+                && !p.to_string_lossy().ends_with(".slo.toml")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What every passing drill shows: its events taken, each incident
+/// detected by the alerts it expects and recovered after its mitigation.
+fn assert_drill_passed(name: &str, report: &serde_json::Value) {
+    assert_eq!(
+        report["verdict"], "pass",
+        "{name}: {}",
+        report["verdict_reasons"]
+    );
+    for e in report["events"].as_array().unwrap() {
+        assert_eq!(e["ok"], true, "{name}: {e}");
+    }
+    let fired: Vec<&str> = report["alerts"]["builtin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for e in report["events"].as_array().unwrap() {
+        for x in e["expect"].as_array().into_iter().flatten() {
+            assert!(
+                fired.contains(&x.as_str().unwrap()),
+                "{name}: {x} in {fired:?}"
+            );
+            let detect = report["drill"][e["name"].as_str().unwrap()]["detect_s"].as_f64();
+            assert!(
+                detect.is_some_and(|d| d > 0.0),
+                "{name}: {}",
+                report["drill"]
+            );
+        }
+        if e["mitigates"].is_string() {
+            let recover = report["drill"][e["name"].as_str().unwrap()]["recover_s"].as_f64();
+            assert!(
+                recover.is_some_and(|r| r >= 0.0),
+                "{name}: {}",
+                report["drill"]
+            );
+        }
+    }
+    for i in report["incidents"].as_array().unwrap() {
+        assert!(
+            i["detected_s"].is_number() && i["end_s"].is_number(),
+            "{name}: {i}"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_drills_meet_their_slo_files() {
+    let dir = temp_dir("drills");
+    let files = drills();
+    assert!(!files.is_empty());
+    // Judged in seconds, not milliseconds: they run side by side, in one
+    // turn of the machine.
+    let _turn = turn();
+    let runs: Vec<_> = files
+        .iter()
+        .map(|f| {
+            let out = dir.join(f.file_stem().unwrap());
+            let child = Command::new(BIN)
+                .args(["run", f.to_str().unwrap(), "-q", "--out"])
+                .arg(&out)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (f, out, child)
+        })
+        .collect();
+    for (f, out, child) in runs {
+        let o = child.wait_with_output().unwrap();
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let report = checked_report(&out);
+        assert_drill_passed(&name, &report);
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        for i in report["incidents"].as_array().unwrap() {
+            assert!(
+                md.contains(&format!("## Incident: {}", i["name"].as_str().unwrap())),
+                "{name}"
+            );
+        }
+        assert!(md.contains("## Alerts"), "{name}");
+        // The page renders, its alerts' rows in the critical colour.
+        let png = crate::support::assert_html_renders(&out.join("report.html"), &out, "pass", &[]);
+        let critical = png.count(|p| testkit::Pixels::is(p, "#fde2e1", 2));
+        assert!(
+            critical > 2000,
+            "{name}: {critical} pixels of critical rows"
+        );
+    }
+}
+
+/// The shipped error-spike drill against a reference server that two real
+/// Prometheus servers scrape, one with the rules `loadgen alert-rules`
+/// writes for the drill's timings, one with the critical error-rate
+/// threshold misconfigured (50 % instead of 5 %); two load generators run
+/// the drill at once, each judged by one Prometheus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_fires_the_same_alerts_and_a_misconfigured_rule_fails_the_drill() {
+    let dir = temp_dir("drill-prometheus");
+    let shipped = root().join("scenarios/drills/error-spike.toml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let sc = slo::scenario::Scenario::from_toml(&text, "error-spike.toml").unwrap();
+    let flags: Vec<&str> = sc.server.args.iter().map(String::as_str).collect();
+    let server = reference_server(&flags).await;
+    let alerts = sc.alerts.clone().unwrap();
+    let o = loadgen(&[
+        "alert-rules",
+        "--scale",
+        &alerts.scale.to_string(),
+        "--interval",
+        &humantime::format_duration(alerts.interval).to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rules = String::from_utf8(o.stdout).unwrap();
+    let window = slo::alerts::rules::duration(alerts.timing().window_s());
+    let (good, bad) = (dir.join("good"), dir.join("bad"));
+    let broken = rules.replace(
+        &format!("chatbot:error_ratio:rate{window} > 0.05\n"),
+        &format!("chatbot:error_ratio:rate{window} > 0.5\n"),
+    );
+    assert_ne!(
+        broken, rules,
+        "the critical error-rate rule is where it was"
+    );
+    let mut proms = Vec::new();
+    for (d, r) in [(&good, &rules), (&bad, &broken)] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("rules.yml"), r).unwrap();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: refserver\n    static_configs:\n      - targets: ['{}']\n",
+            d.join("rules.yml").display(),
+            server.addr
+        );
+        proms.push(crate::support::prometheus(d, &config).await);
+    }
+    let run = |prom: &str, d: &Path| {
+        let file = d.join("drill.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "target = \"{}\"\n{}",
+                server.url(),
+                text.replace(
+                    "[alerts]\n",
+                    &format!("[alerts]\nprometheus = \"{prom}\"\n")
+                )
+            ),
+        )
+        .unwrap();
+        Command::new(BIN)
+            .args(["run", file.to_str().unwrap(), "-q", "--slo"])
+            .arg(root().join("scenarios/drills/error-spike.slo.toml"))
+            .arg("--out")
+            .arg(d.join("out"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (good_run, bad_run) = tokio::task::block_in_place(|| {
+        let _turn = turn();
+        let a = run(&proms[0].1, &good);
+        let b = run(&proms[1].1, &bad);
+        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
+    });
+
+    // The right rules: the drill passes on Prometheus's alerts, which are
+    // the built-in evaluation's.
+    assert_eq!(good_run.status.code(), Some(0), "{}", stderr(&good_run));
+    let report = checked_report(&good.join("out"));
+    assert_drill_passed("error-spike with Prometheus", &report);
+    assert_eq!(report["alerts"]["judged_by"], "prometheus");
+    let list = |source: &str| -> Vec<(String, f64)> {
+        report["alerts"][source]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_owned(),
+                    a["firing_at_s"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (builtin, prom) = (list("builtin"), list("prometheus"));
+    let names = |l: &[(String, f64)]| {
+        let mut n: Vec<String> = l.iter().map(|a| a.0.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&builtin), names(&prom), "{builtin:?} / {prom:?}");
+    for (name, t) in &builtin {
+        let p = prom.iter().find(|a| &a.0 == name).unwrap().1;
+        eprintln!("{name}: built-in fired at {t:.2} s, Prometheus at {p:.2} s");
+        // Stated tolerance: one evaluation interval (1 s), plus one for
+        // Prometheus's alerts reading its recording rules' previous
+        // evaluation, plus one for reading its alerts API once a second.
+        assert!(
+            (p - t).abs() <= 3.0 * alerts.interval.as_secs_f64(),
+            "{name}: {t} / {p}"
+        );
+    }
+
+    // The misconfigured rule never fires: the drill fails and says which.
+    assert_eq!(bad_run.status.code(), Some(1), "{}", stderr(&bad_run));
+    let report = checked_report(&bad.join("out"));
+    assert_eq!(report["verdict"], "fail");
+    let reasons = report["verdict_reasons"].to_string();
+    assert!(
+        reasons.contains("alert ChatbotErrorRateCritical never fired after spike"),
+        "{reasons}"
+    );
+    server.stop().await.unwrap();
+}
