@@ -74,7 +74,20 @@ async fn run_one(e: &TimelineEvent, client: &reqwest::Client, base: &str) -> (bo
             .send()
     };
     if let Some(f) = &e.faults {
-        let r = post(paths::ADMIN_FAULTS, serde_json::json!(f)).await;
+        // Whole numbers as integers: the delays (`*_ms`) are integers
+        // on the wire, and TOML's `1200` reaches us as 1200.0.
+        let body: serde_json::Map<String, serde_json::Value> = f
+            .iter()
+            .map(|(k, &v)| {
+                let v = if v.fract() == 0.0 && v.abs() < 9e15 {
+                    serde_json::json!(v as i64)
+                } else {
+                    serde_json::json!(v)
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let r = post(paths::ADMIN_FAULTS, serde_json::Value::Object(body)).await;
         return answered(r, base, paths::ADMIN_FAULTS).await;
     }
     if let Some(p) = e.rollout {

@@ -708,6 +708,16 @@ impl Scenario {
                     ),
                 ));
             }
+            if let Some(f) = &e.faults
+                && let Some((k, v)) = f
+                    .iter()
+                    .find(|(k, v)| k.ends_with("_ms") && !(v.fract() == 0.0 && **v >= 0.0))
+            {
+                return Err((
+                    "timeline",
+                    format!("event {}: {k} is a whole number of milliseconds, got {v}", i + 1),
+                ));
+            }
             if e.command.as_ref().is_some_and(|c| c.is_empty()) {
                 return Err((
                     "timeline",
@@ -1153,6 +1163,10 @@ repeat_ratio = 0.5
                 "no fault \"openai\"",
             ),
             ("at = \"1s\"\nrollout = 101", "0 to 100"),
+            (
+                "at = \"1s\"\nfaults = { stall_ms = 1.5 }",
+                "stall_ms is a whole number of milliseconds",
+            ),
             ("at = \"1s\"\ncommand = []", "a program and its arguments"),
             ("at = \"23s\"\nrollout = 5", "after the run's end (22s"),
             ("at = \"1s\"\nrolout = 5", "unknown field `rolout`"),
