@@ -86,7 +86,7 @@ pub async fn capacity(
     };
     let embedded = match &base.target {
         Some(_) => None,
-        None => Some(Embedded::start(&base.scenario.server.args)?),
+        None => Some(Embedded::start(&base.scenario.server)?),
     };
     let url = base
         .target

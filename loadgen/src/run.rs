@@ -36,7 +36,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let sc = &plan.scenario;
     let embedded = match &plan.target {
         Some(_) => None,
-        None => Some(Embedded::start(&sc.server.args)?),
+        None => Some(Arc::new(Embedded::start(&sc.server)?)),
     };
     let url = plan
         .target
@@ -207,8 +207,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         tokio::spawn(crate::timeline::apply(
             sc.timeline.clone(),
             Arc::clone(&clock),
-            shared.client.clone(),
-            shared.base_url.clone(),
+            (shared.client.clone(), shared.base_url.clone()),
+            embedded.clone(),
             Arc::clone(&events_done),
         ))
     });

@@ -6,6 +6,7 @@
 //! sharded run, shard 0 alone applies the timeline (one target, one
 //! action).
 
+use crate::embedded::Embedded;
 use crate::shared::Clock;
 use slo::monitoring::paths;
 use slo::report::EventRecord;
@@ -19,8 +20,8 @@ use std::time::Duration;
 pub async fn apply(
     events: Vec<TimelineEvent>,
     clock: Arc<OnceLock<Clock>>,
-    client: reqwest::Client,
-    base_url: String,
+    (client, base_url): (reqwest::Client, String),
+    embedded: Option<Arc<Embedded>>,
     done: Arc<std::sync::Mutex<Vec<EventRecord>>>,
 ) {
     let started = loop {
@@ -34,7 +35,7 @@ pub async fn apply(
     for e in order {
         tokio::time::sleep_until(started + e.at).await;
         let at_s = started.elapsed().as_secs_f64();
-        let (ok, detail) = run_one(&e, &client, &base_url).await;
+        let (ok, detail) = run_one(&e, &client, &base_url, embedded.as_ref()).await;
         if ok {
             log::warn!("timeline: {} at {at_s:.3} s: {detail}", e.name());
         } else {
@@ -65,7 +66,12 @@ pub fn not_reached(all: &[TimelineEvent], done: &[EventRecord]) -> Vec<EventReco
         .collect()
 }
 
-async fn run_one(e: &TimelineEvent, client: &reqwest::Client, base: &str) -> (bool, String) {
+async fn run_one(
+    e: &TimelineEvent,
+    client: &reqwest::Client,
+    base: &str,
+    embedded: Option<&Arc<Embedded>>,
+) -> (bool, String) {
     let post = |path: &str, body: serde_json::Value| {
         client
             .post(format!("{base}{path}"))
@@ -97,6 +103,17 @@ async fn run_one(e: &TimelineEvent, client: &reqwest::Client, base: &str) -> (bo
         )
         .await;
         return answered(r, base, paths::ROLLOUT).await;
+    }
+    if let Some(action) = e.redis {
+        let Some(server) = embedded.cloned() else {
+            return (false, "no embedded server: redis events need one".into());
+        };
+        // Starting waits for the port: off the async workers.
+        return match tokio::task::spawn_blocking(move || server.redis(action)).await {
+            Ok(Ok(what)) => (true, what),
+            Ok(Err(why)) => (false, why),
+            Err(e) => (false, format!("the redis action failed: {e}")),
+        };
     }
     if let Some(cmd) = &e.command {
         let out = tokio::process::Command::new(&cmd[0])

@@ -192,6 +192,10 @@ pub struct TimelineEvent {
     /// output is logged and its exit status recorded.
     #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// Stop or start the Redis of the embedded server's caches
+    /// (`[server] redis = true`): `"stop"` or `"start"`.
+    #[serde(default)]
+    pub redis: Option<RedisAction>,
     /// The guide's alerts this event must set off (a drill's incident),
     /// e.g. `["ChatbotErrorRateCritical"]`: each must fire after it, and
     /// `drill.<name>.detect_s` is the time to the first. An alert no event
@@ -207,6 +211,14 @@ pub struct TimelineEvent {
     pub recover: Option<Recover>,
 }
 
+/// What a timeline event does to the embedded server's Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisAction {
+    Stop,
+    Start,
+}
+
 impl TimelineEvent {
     /// What it does, in a few words (its name when it has none).
     pub fn describe(&self) -> String {
@@ -217,6 +229,12 @@ impl TimelineEvent {
             format!("streaming rollout {p} %")
         } else if let Some(c) = &self.command {
             format!("command: {}", c.join(" "))
+        } else if let Some(r) = self.redis {
+            match r {
+                RedisAction::Stop => "redis stop",
+                RedisAction::Start => "redis start",
+            }
+            .to_owned()
         } else {
             "nothing".to_owned()
         }
@@ -482,6 +500,12 @@ pub struct EmbeddedServer {
     /// `refserver` flags, e.g. `["--profile", "fast"]`.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Keep its caches in a Redis the load generator starts for the run
+    /// (`redis-server` from the PATH, on a free loopback port, nothing
+    /// saved to disk) and stops with it; the timeline's `redis` events
+    /// stop and start it.
+    #[serde(default)]
+    pub redis: bool,
 }
 
 /// An error in a scenario or SLO file: where, which key, what is expected.
@@ -599,12 +623,13 @@ impl Scenario {
         for (i, e) in self.timeline.iter().enumerate() {
             let actions = usize::from(e.faults.is_some())
                 + usize::from(e.rollout.is_some())
-                + usize::from(e.command.is_some());
+                + usize::from(e.command.is_some())
+                + usize::from(e.redis.is_some());
             if actions != 1 {
                 return Err((
                     "timeline",
                     format!(
-                        "event {} (at {}): one action each: faults, rollout or command; it has {actions}",
+                        "event {} (at {}): one action each: faults, rollout, redis or command; it has {actions}",
                         i + 1,
                         humantime::format_duration(e.at)
                     ),
@@ -618,6 +643,15 @@ impl Scenario {
                         i + 1,
                         humantime::format_duration(e.at),
                         humantime::format_duration(self.warmup + self.max_measured())
+                    ),
+                ));
+            }
+            if e.redis.is_some() && !(self.server.redis && self.target.is_none()) {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: redis stops and starts the Redis the load generator starts for the embedded server: set `[server] redis = true` and no target (for a real target's Redis, a `command`, e.g. [\"systemctl\", \"stop\", \"redis\"])",
+                        i + 1
                     ),
                 ));
             }
@@ -715,7 +749,10 @@ impl Scenario {
             {
                 return Err((
                     "timeline",
-                    format!("event {}: {k} is a whole number of milliseconds, got {v}", i + 1),
+                    format!(
+                        "event {}: {k} is a whole number of milliseconds, got {v}",
+                        i + 1
+                    ),
                 ));
             }
             if e.command.as_ref().is_some_and(|c| c.is_empty()) {
