@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub struct Embedded {
     pub url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Asks the server's thread for a graceful reload; answered with the
+    /// count of reloads so far.
+    reload: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<usize>>,
     thread: Option<std::thread::JoinHandle<()>>,
     redis: Option<Mutex<ManagedRedis>>,
 }
@@ -79,7 +82,9 @@ impl Embedded {
         };
         let config = server::Config::from_args(&all).context("the scenario's [server] args")?;
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (reload, mut reloads) =
+            tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<usize>>();
         let thread = std::thread::Builder::new()
             .name("refserver".into())
             .spawn(move || {
@@ -91,9 +96,16 @@ impl Embedded {
                     .expect("a runtime for the embedded server");
                 rt.block_on(async move {
                     match server::spawn(&config).await {
-                        Ok(running) => {
+                        Ok(mut running) => {
                             let _ = addr_tx.send(Ok(running.url()));
-                            let _ = stopped.await;
+                            loop {
+                                tokio::select! {
+                                    _ = &mut stopped => break,
+                                    Some(reply) = reloads.recv() => {
+                                        let _ = reply.send(running.reload());
+                                    }
+                                }
+                            }
                             let _ = running.stop().await;
                         }
                         Err(e) => {
@@ -110,9 +122,25 @@ impl Embedded {
         Ok(Embedded {
             url,
             stop: Some(stop),
+            reload,
             thread: Some(thread),
             redis,
         })
+    }
+
+    /// A graceful reload of the server ([`server::Running::reload`]).
+    pub async fn reload(&self) -> Result<String, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.reload
+            .send(reply)
+            .map_err(|_| "the embedded server has stopped".to_owned())?;
+        let n = answer
+            .await
+            .map_err(|_| "the embedded server stopped during the reload".to_owned())?;
+        Ok(format!(
+            "reload {n}: a new generation of the server accepts on {}; the old one drains",
+            self.url
+        ))
     }
 
     /// Stops or starts the run's Redis; what happened, or why not.

@@ -104,6 +104,15 @@ async fn run_one(
         .await;
         return answered(r, base, paths::ROLLOUT).await;
     }
+    if e.reload == Some(true) {
+        return match embedded {
+            Some(server) => match server.reload().await {
+                Ok(what) => (true, what),
+                Err(why) => (false, why),
+            },
+            None => (false, "no embedded server to reload".into()),
+        };
+    }
     if let Some(action) = e.redis {
         let Some(server) = embedded.cloned() else {
             return (false, "no embedded server: redis events need one".into());

@@ -294,23 +294,38 @@ impl HttpBody for Tracked {
 /// Serves `router` on `listener` until `shutdown` resolves; then stops
 /// accepting, closes every connection with no request in progress, lets
 /// open responses finish for up to `grace`, and cuts what remains.
+/// How one generation of the accept loop ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drain {
+    /// Shutdown: idle and half-sent connections close at once, open
+    /// streams get the grace.
+    Stop,
+    /// A graceful reload: a new generation accepts on the same listener;
+    /// here each connection ends after the request it is serving, or after
+    /// the next one it receives (answered with `Connection: close`), so no
+    /// client meets a connection closed under its request; open streams
+    /// get the grace.
+    Reload,
+}
+
 pub async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     router: Router,
     metrics: Arc<Metrics>,
     limits: Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = Drain> + Send + 'static,
     grace: Duration,
 ) {
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();
     let force = CancellationToken::new();
+    let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let open = Arc::new(AtomicUsize::new(0));
     let refused = refusal(limits.max_connections);
     tokio::pin!(shutdown);
-    loop {
+    let drain = loop {
         let (tcp, peer) = tokio::select! {
-            () = &mut shutdown => break,
+            d = &mut shutdown => break d,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -332,20 +347,33 @@ pub async fn serve(
         open.fetch_add(1, Ordering::Relaxed);
         metrics.set_connections(open.load(Ordering::Relaxed));
         let (router, metrics, open) = (router.clone(), Arc::clone(&metrics), Arc::clone(&open));
-        let (stop, force) = (stop.clone(), force.clone());
+        let ends = Ends {
+            stop: stop.clone(),
+            force: force.clone(),
+            reload: Arc::clone(&reload),
+        };
         tracker.spawn(async move {
-            connection(tcp, peer, router, &metrics, limits, stop, force).await;
+            connection(tcp, peer, router, &metrics, limits, ends).await;
             let left = open.fetch_sub(1, Ordering::Relaxed) - 1;
             metrics.set_connections(left);
         });
-    }
+    };
     drop(listener);
-    tracing::info!(
-        activeStreams = metrics.active(),
-        openConnections = open.load(Ordering::Relaxed),
-        graceSeconds = grace.as_secs_f64(),
-        "Shutting down: no new connections, open streams may finish"
-    );
+    if drain == Drain::Reload {
+        tracing::info!(
+            openConnections = open.load(Ordering::Relaxed),
+            graceSeconds = grace.as_secs_f64(),
+            "Reloading: a new generation accepts; this one ends each connection after its next answer"
+        );
+        reload.store(true, Ordering::Release);
+    } else {
+        tracing::info!(
+            activeStreams = metrics.active(),
+            openConnections = open.load(Ordering::Relaxed),
+            graceSeconds = grace.as_secs_f64(),
+            "Shutting down: no new connections, open streams may finish"
+        );
+    }
     stop.cancel();
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -370,15 +398,27 @@ async fn refuse(mut tcp: TcpStream, answer: Arc<[u8]>) {
     .await;
 }
 
+/// How a connection learns that its generation ends.
+struct Ends {
+    stop: CancellationToken,
+    force: CancellationToken,
+    /// Set before `stop` when the end is a reload ([`Drain::Reload`]).
+    reload: Arc<std::sync::atomic::AtomicBool>,
+}
+
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     router: Router,
     metrics: &Metrics,
     limits: Limits,
-    stop: CancellationToken,
-    force: CancellationToken,
+    ends: Ends,
 ) {
+    let Ends {
+        stop,
+        force,
+        reload,
+    } = ends;
     let watch = Arc::new(Watch::new());
     let io = hyper_util::rt::TokioIo::new(Watched {
         io: tcp,
@@ -407,7 +447,13 @@ async fn connection(
     let conn = http.serve_connection(io, service);
     tokio::pin!(conn);
     let mut draining = false;
+    // A reload found it idle: it closes after its next request.
+    let mut after_next = false;
     loop {
+        if after_next && watch.busy() {
+            after_next = false;
+            conn.as_mut().graceful_shutdown();
+        }
         let (rule, at_ms) = watch.deadline(&limits);
         let at = watch.base + Duration::from_millis(at_ms);
         tokio::select! {
@@ -419,6 +465,10 @@ async fn connection(
             }
             () = stop.cancelled(), if !draining => {
                 draining = true;
+                if reload.load(Ordering::Acquire) && !watch.busy() {
+                    after_next = true;
+                    continue;
+                }
                 conn.as_mut().graceful_shutdown();
                 if !watch.busy() {
                     return; // no request in progress: nothing to drain

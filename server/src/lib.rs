@@ -410,10 +410,10 @@ impl Config {
 /// accepting, closes the connections with no request in progress, lets
 /// open streams finish for up to `grace`, and returns (see [`conn`]).
 pub async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     state: AppState,
     limits: conn::Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = conn::Drain> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
     let metrics = Arc::clone(&state.engine.metrics);
@@ -437,8 +437,13 @@ async fn sample_system(metrics: Arc<Metrics>) {
 pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    listener: Arc<TcpListener>,
+    limits: conn::Limits,
+    grace: Duration,
+    stop: Option<tokio::sync::oneshot::Sender<conn::Drain>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Generations a reload retired, still draining.
+    retired: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
@@ -447,35 +452,80 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// A graceful reload (the guide's `pm2 reload`): a new generation of
+    /// the accept loop takes the listening socket, so no connection is
+    /// refused; the old one ends each of its connections after its next
+    /// answer and gives open streams the shutdown grace. The state (caches,
+    /// counters, flags, faults) carries over. Returns how many reloads
+    /// this server has had.
+    pub fn reload(&mut self) -> usize {
+        let (stop, task) = generation(
+            Arc::clone(&self.listener),
+            self.state.clone(),
+            self.limits,
+            self.grace,
+        );
+        if let Some(old) = self.stop.replace(stop) {
+            let _ = old.send(conn::Drain::Reload);
+        }
+        let old = std::mem::replace(&mut self.task, task);
+        self.retired.push(old);
+        self.retired.len()
+    }
+
     /// Graceful shutdown, as on SIGTERM; waits for it to finish.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(conn::Drain::Stop);
+        }
+        for old in self.retired.drain(..) {
+            old.await.map_err(std::io::Error::other)??;
         }
         (&mut self.task).await.map_err(std::io::Error::other)?
     }
 }
 
-/// Binds `config.listen` and serves in a background task.
-pub async fn spawn(config: &Config) -> std::io::Result<Running> {
-    let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let state = config.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// One generation of the accept loop on `listener`, and what ends it.
+fn generation(
+    listener: Arc<TcpListener>,
+    state: AppState,
+    limits: conn::Limits,
+    grace: Duration,
+) -> (
+    tokio::sync::oneshot::Sender<conn::Drain>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<conn::Drain>();
     let task = tokio::spawn(serve(
         listener,
+        state,
+        limits,
+        async move { stopped.await.unwrap_or(conn::Drain::Stop) },
+        grace,
+    ));
+    (stop, task)
+}
+
+/// Binds `config.listen` and serves in a background task.
+pub async fn spawn(config: &Config) -> std::io::Result<Running> {
+    let listener = Arc::new(TcpListener::bind(config.listen).await?);
+    let addr = listener.local_addr()?;
+    let state = config.state();
+    let (stop, task) = generation(
+        Arc::clone(&listener),
         state.clone(),
         config.limits,
-        async move {
-            let _ = stopped.await;
-        },
         config.shutdown_grace,
-    ));
+    );
     Ok(Running {
         addr,
         state,
+        listener,
+        limits: config.limits,
+        grace: config.shutdown_grace,
         stop: Some(stop),
         task,
+        retired: Vec::new(),
     })
 }
 
@@ -501,10 +551,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             "refserver listening on http://{addr}"
         );
         serve(
-            listener,
+            Arc::new(listener),
             config.state(),
             config.limits,
-            shutdown_signal(),
+            async {
+                shutdown_signal().await;
+                conn::Drain::Stop
+            },
             config.shutdown_grace,
         )
         .await

@@ -196,6 +196,11 @@ pub struct TimelineEvent {
     /// (`[server] redis = true`): `"stop"` or `"start"`.
     #[serde(default)]
     pub redis: Option<RedisAction>,
+    /// `true`: reload the embedded server gracefully (the guide's `pm2
+    /// reload`): a new generation takes the listening socket while the
+    /// old one finishes its answers. For a real target, a `command`.
+    #[serde(default)]
+    pub reload: Option<bool>,
     /// The guide's alerts this event must set off (a drill's incident),
     /// e.g. `["ChatbotErrorRateCritical"]`: each must fire after it, and
     /// `drill.<name>.detect_s` is the time to the first. An alert no event
@@ -229,6 +234,8 @@ impl TimelineEvent {
             format!("streaming rollout {p} %")
         } else if let Some(c) = &self.command {
             format!("command: {}", c.join(" "))
+        } else if self.reload == Some(true) {
+            "graceful reload".to_owned()
         } else if let Some(r) = self.redis {
             match r {
                 RedisAction::Stop => "redis stop",
@@ -624,12 +631,13 @@ impl Scenario {
             let actions = usize::from(e.faults.is_some())
                 + usize::from(e.rollout.is_some())
                 + usize::from(e.command.is_some())
-                + usize::from(e.redis.is_some());
+                + usize::from(e.redis.is_some())
+                + usize::from(e.reload == Some(true));
             if actions != 1 {
                 return Err((
                     "timeline",
                     format!(
-                        "event {} (at {}): one action each: faults, rollout, redis or command; it has {actions}",
+                        "event {} (at {}): one action each: faults, rollout, redis, reload = true or command; it has {actions}",
                         i + 1,
                         humantime::format_duration(e.at)
                     ),
@@ -651,6 +659,15 @@ impl Scenario {
                     "timeline",
                     format!(
                         "event {}: redis stops and starts the Redis the load generator starts for the embedded server: set `[server] redis = true` and no target (for a real target's Redis, a `command`, e.g. [\"systemctl\", \"stop\", \"redis\"])",
+                        i + 1
+                    ),
+                ));
+            }
+            if e.reload == Some(true) && self.target.is_some() {
+                return Err((
+                    "timeline",
+                    format!(
+                        "event {}: reload reloads the embedded server; for a real target, a `command` (e.g. [\"pm2\", \"reload\", \"chatbot-backend\"])",
                         i + 1
                     ),
                 ));
@@ -1200,6 +1217,8 @@ repeat_ratio = 0.5
                 "no fault \"openai\"",
             ),
             ("at = \"1s\"\nrollout = 101", "0 to 100"),
+            ("at = \"1s\"\nredis = \"stop\"", "[server] redis = true"),
+            ("at = \"1s\"\nreload = false", "one action each"),
             (
                 "at = \"1s\"\nfaults = { stall_ms = 1.5 }",
                 "stall_ms is a whole number of milliseconds",
