@@ -305,7 +305,7 @@ pub fn yaml(timing: &Timing) -> String {
 # Checked by `promtool check rules` and unit-tested by
 # `promtool test rules ci/prometheus/rules.test.yml` in the test suite.
 groups:
-  - name: chatbot-recording
+  - name: chatbot
     interval: {every}
     rules:
       - record: chatbot:requests:rate{w}
@@ -328,10 +328,8 @@ groups:
           / (sum by (cache) (rate(chatbot_cache_hits_total[{w}])) + sum by (cache) (rate(chatbot_cache_misses_total[{w}])))
       - record: chatbot:memory_usage:ratio
         expr: process_resident_memory_bytes / process_memory_limit_bytes
-
-  - name: chatbot-alerts
-    interval: {every}
-    rules:",
+      # The alerts, in the same group: evaluated after the recordings of
+      # the same evaluation, not on the previous one's.",
         if *timing == Timing::GUIDE {
             String::new()
         } else {
