@@ -20,6 +20,7 @@ pub struct Alerting {
     config: AlertsConfig,
     evaluator: Evaluator,
     evaluations: u64,
+    prometheus_reads: u64,
     prometheus: Vec<AlertRecord>,
     /// Each kind of failure once, with how often.
     problems: BTreeMap<String, u64>,
@@ -31,6 +32,7 @@ impl Alerting {
             evaluator: Evaluator::new(config.timing()),
             config,
             evaluations: 0,
+            prometheus_reads: 0,
             prometheus: Vec::new(),
             problems: BTreeMap::new(),
         }))
@@ -52,6 +54,7 @@ impl Alerting {
             interval_s: self.config.interval.as_secs_f64(),
             scale: self.config.scale,
             evaluations: self.evaluations,
+            prometheus_reads: self.prometheus_reads,
             builtin: self.evaluator.records().to_vec(),
             prometheus: self
                 .config
@@ -112,6 +115,13 @@ pub async fn watch(
         match text.and_then(|body| {
             parse_exposition(&body).map_err(|e| format!("{metrics_url}: not Prometheus text: {e}"))
         }) {
+            // Without the guide's metrics there is nothing to judge: not
+            // an evaluation (a drill judged on it then fails, and says so).
+            Ok(samples) if !samples.iter().any(|x| x.name == "chatbot_requests_total") => {
+                s.problem(format!(
+                    "{metrics_url} has none of the guide's metrics (chatbot_requests_total, ...): give a Prometheus with your own rules ([alerts] prometheus)"
+                ));
+            }
             Ok(samples) => {
                 s.evaluator.observe(t, samples);
                 s.evaluations += 1;
@@ -119,7 +129,10 @@ pub async fn watch(
             Err(e) => s.problem(e),
         }
         match prom {
-            Some(Ok(firing)) => prometheus_poll(&mut s.prometheus, t, &firing),
+            Some(Ok(firing)) => {
+                s.prometheus_reads += 1;
+                prometheus_poll(&mut s.prometheus, t, &firing);
+            }
             Some(Err(e)) => s.problem(e),
             None => {}
         }

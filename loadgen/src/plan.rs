@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// the scenario's author, on this machine).
     #[arg(long)]
     pub allow_commands: bool,
+    /// A Prometheus that scrapes the target with the guide's rules
+    /// (`loadgen alert-rules`): its alerts are read during the run and
+    /// judge the drill (the scenario's `[alerts] prometheus`).
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
 }
 
 /// `I/N`, as `--shard` takes it.
@@ -329,6 +334,15 @@ impl Plan {
             scenario = scenario
                 .shard(i, n)
                 .map_err(|e| anyhow::anyhow!("--shard {i}/{n}: {}: {}", e.field, e.problem))?;
+        }
+        if let Some(url) = &args.prometheus {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("--prometheus {url:?}: not an http(s) URL, e.g. http://127.0.0.1:9090");
+            }
+            scenario
+                .alerts
+                .get_or_insert_with(Default::default)
+                .prometheus = Some(url.clone());
         }
         if let Some((i, e)) = scenario
             .timeline

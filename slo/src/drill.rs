@@ -60,8 +60,12 @@ pub struct AlertsSection {
     /// Evaluation interval and the factor on the rules' windows and `for`.
     pub interval_s: f64,
     pub scale: f64,
-    /// Evaluations made on a successful read of the target's `/metrics`.
+    /// Evaluations made on a successful read of the target's `/metrics`
+    /// (with the guide's metrics in it).
     pub evaluations: u64,
+    /// Successful reads of Prometheus's alerts.
+    #[serde(default)]
+    pub prometheus_reads: u64,
     pub builtin: Vec<AlertRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<Vec<AlertRecord>>,
@@ -93,6 +97,28 @@ impl AlertsSection {
                 format!(" Not read: {}.", self.problems.join("; "))
             }
         )
+    }
+
+    /// Why the alerts that judge the drill cannot be trusted: never read.
+    pub fn unread(&self) -> Option<String> {
+        let (n, what) = if self.judged_by == "prometheus" {
+            (self.prometheus_reads, "Prometheus's alerts were never read")
+        } else {
+            (
+                self.evaluations,
+                "the guide's alert rules were never evaluated: the target's metrics could not be read",
+            )
+        };
+        (n == 0).then(|| {
+            format!(
+                "{what} ({})",
+                if self.problems.is_empty() {
+                    "no evaluation in the run".to_owned()
+                } else {
+                    self.problems.join("; ")
+                }
+            )
+        })
     }
 
     /// The alerts that judge the drill.

@@ -323,15 +323,8 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
             "the timeline expects alerts, but none were evaluated: see the run's log".to_owned(),
         );
     }
-    if let Some(a) = meta.alerts.as_ref().filter(|a| a.evaluations == 0) {
-        drill_problems.push(format!(
-            "the guide's alert rules were never evaluated: the target's metrics could not be read ({})",
-            if a.problems.is_empty() {
-                "no evaluation in the run".to_owned()
-            } else {
-                a.problems.join("; ")
-            }
-        ));
+    if let Some(why) = meta.alerts.as_ref().and_then(|a| a.unread()) {
+        drill_problems.push(why);
     }
     let client_doc = serde_json::to_value(&figures).expect("figures serialize");
     let server_doc = serde_json::to_value(&meta.server).expect("the server view serializes");
@@ -613,6 +606,37 @@ mod build_tests {
             ..with(info())
         };
         assert_eq!(build(untrusted, &run(10, 0)).verdict, Verdict::Fail);
+        // A drill whose alerts could not be evaluated (a target without the
+        // guide's metrics) fails, and says why; so does one whose
+        // Prometheus was never read.
+        let spike = EventRecord {
+            at_s: 2.0,
+            name: "spike".into(),
+            action: "faults: openai_rate = 0.5".into(),
+            ok: true,
+            detail: "HTTP 200".into(),
+            expect: vec!["ChatbotErrorRateCritical".into()],
+            mitigates: None,
+            recover: None,
+        };
+        for judged_by in ["builtin", "prometheus"] {
+            let blind = RunInfo {
+                events: vec![spike.clone()],
+                alerts: Some(crate::drill::AlertsSection {
+                    judged_by: judged_by.into(),
+                    interval_s: 1.0,
+                    scale: 0.02,
+                    problems: vec!["http://t/metrics has none of the guide's metrics".into()],
+                    ..crate::drill::AlertsSection::default()
+                }),
+                ..with(info())
+            };
+            let r = build(blind, &run(10, 0));
+            assert_eq!(r.verdict, Verdict::Fail);
+            let all = r.verdict_reasons.join("\n");
+            assert!(all.contains("none of the guide's metrics"), "{all}");
+            assert!(all.contains("never fired after spike"), "{all}");
+        }
     }
 
     #[test]

@@ -203,34 +203,36 @@ async fn a_real_prometheus_fires_the_same_alerts_and_a_misconfigured_rule_fails_
         );
         proms.push(crate::support::prometheus(d, &config).await);
     }
-    let run = |prom: &str, d: &Path| {
+    // The good run names its Prometheus in the scenario, the bad one with
+    // --prometheus: both ways are used.
+    let run = |prom: &str, d: &Path, by_flag: bool| {
         let file = d.join("drill.toml");
-        std::fs::write(
-            &file,
-            format!(
-                "target = \"{}\"\n{}",
-                server.url(),
-                text.replace(
-                    "[alerts]\n",
-                    &format!("[alerts]\nprometheus = \"{prom}\"\n")
-                )
-            ),
-        )
-        .unwrap();
-        Command::new(BIN)
-            .args(["run", file.to_str().unwrap(), "-q", "--slo"])
+        let text = if by_flag {
+            text.clone()
+        } else {
+            text.replace(
+                "[alerts]\n",
+                &format!("[alerts]\nprometheus = \"{prom}\"\n"),
+            )
+        };
+        std::fs::write(&file, format!("target = \"{}\"\n{text}", server.url())).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", file.to_str().unwrap(), "-q", "--slo"])
             .arg(root().join("scenarios/drills/error-spike.slo.toml"))
             .arg("--out")
-            .arg(d.join("out"))
-            .stdout(std::process::Stdio::null())
+            .arg(d.join("out"));
+        if by_flag {
+            cmd.args(["--prometheus", prom]);
+        }
+        cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
     };
     let (good_run, bad_run) = tokio::task::block_in_place(|| {
         let _turn = turn();
-        let a = run(&proms[0].1, &good);
-        let b = run(&proms[1].1, &bad);
+        let a = run(&proms[0].1, &good, false);
+        let b = run(&proms[1].1, &bad, true);
         (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
     });
 

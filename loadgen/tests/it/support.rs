@@ -103,6 +103,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         metrics_listen: None,
         metrics_linger: std::time::Duration::ZERO,
         allow_commands: false,
+        prometheus: None,
     }
 }
 
