@@ -95,6 +95,10 @@ struct Watch {
     /// do (accepted, or a response ended).
     idle_since: AtomicU64,
     served: AtomicU64,
+    /// A reload: every answer from now on says `Connection: close`, so
+    /// the connection ends after the next answer whose head is still to
+    /// be sent (hyper closes after it), and its client knows.
+    closing: std::sync::atomic::AtomicBool,
     /// A change the watching loop must see (a head began, a response ended).
     changed: tokio::sync::Notify,
 }
@@ -126,6 +130,7 @@ impl Watch {
             head_started: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             served: AtomicU64::new(0),
+            closing: std::sync::atomic::AtomicBool::new(false),
             changed: tokio::sync::Notify::new(),
         }
     }
@@ -301,10 +306,10 @@ pub enum Drain {
     /// streams get the grace.
     Stop,
     /// A graceful reload: a new generation accepts on the same listener;
-    /// here each connection ends after the request it is serving, or after
-    /// the next one it receives (answered with `Connection: close`), so no
-    /// client meets a connection closed under its request; open streams
-    /// get the grace.
+    /// here each connection ends after its next answer whose head is not
+    /// yet sent, which says `Connection: close`, so no client meets a
+    /// connection closed under its request. No answer is cut: when the
+    /// grace ends, idle connections close and busy ones finish.
     Reload,
 }
 
@@ -432,10 +437,16 @@ async fn connection(
             let watch = Arc::clone(&watch);
             let router = router.clone();
             async move {
-                let resp = router
+                let mut resp = router
                     .oneshot(req.map(Body::new))
                     .await
                     .unwrap_or_else(|never| match never {});
+                if watch.closing.load(Ordering::Acquire) {
+                    resp.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
                 Ok::<_, std::convert::Infallible>(resp.map(|inner| Tracked { inner, watch }))
             }
         })
@@ -447,13 +458,9 @@ async fn connection(
     let conn = http.serve_connection(io, service);
     tokio::pin!(conn);
     let mut draining = false;
-    // A reload found it idle: it closes after its next request.
-    let mut after_next = false;
+    // A reload's grace ended while it served: it finishes that answer.
+    let mut spared = false;
     loop {
-        if after_next && watch.busy() {
-            after_next = false;
-            conn.as_mut().graceful_shutdown();
-        }
         let (rule, at_ms) = watch.deadline(&limits);
         let at = watch.base + Duration::from_millis(at_ms);
         tokio::select! {
@@ -465,8 +472,9 @@ async fn connection(
             }
             () = stop.cancelled(), if !draining => {
                 draining = true;
-                if reload.load(Ordering::Acquire) && !watch.busy() {
-                    after_next = true;
+                if reload.load(Ordering::Acquire) {
+                    // Ends after its next answer that can still say so.
+                    watch.closing.store(true, Ordering::Release);
                     continue;
                 }
                 conn.as_mut().graceful_shutdown();
@@ -474,7 +482,16 @@ async fn connection(
                     return; // no request in progress: nothing to drain
                 }
             }
-            () = force.cancelled() => return,
+            () = force.cancelled(), if !spared => {
+                // A reload cuts no answer: a request that came on this
+                // connection after the reload (its client had it pooled)
+                // is served whole, and says `Connection: close`.
+                if reload.load(Ordering::Acquire) && watch.busy() {
+                    spared = true;
+                    continue;
+                }
+                return;
+            }
             () = watch.changed.notified() => {}
             () = tokio::time::sleep_until(at) => {
                 // The rule may have changed since (a request began): only

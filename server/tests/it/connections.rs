@@ -374,3 +374,50 @@ async fn a_10_mb_body_is_refused_before_it_is_read() {
     writer.abort();
     let _ = server.stop().await;
 }
+
+/// A graceful reload: a stream open across it finishes whole; a kept-alive
+/// connection idle at the reload is not closed under its client: its next
+/// request is answered, with `Connection: close`, and then it closes; new
+/// connections are accepted throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_finishes_open_streams_and_closes_idle_connections_after_their_next_answer() {
+    let mut server = start(&[
+        "--profile",
+        "fast",
+        "--first-token-ms",
+        "100",
+        "--token-interval-ms",
+        "5",
+        "--keep-alive-timeout",
+        "10s",
+    ])
+    .await;
+    let url = server.url();
+    // Kept alive and idle.
+    let mut kept = TcpStream::connect(server.addr).await.unwrap();
+    let get = b"GET /api/metrics/health/streaming HTTP/1.1\r\nHost: t\r\n\r\n";
+    kept.write_all(get).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // A stream open across the reload.
+    let open = tokio::spawn({
+        let url = url.clone();
+        async move { chat(&url, &body("across a reload", None, true)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.reload(), 1);
+    // New connections are answered by the new generation.
+    let fresh = chat(&url, &body("after the reload", None, true)).await;
+    assert_eq!(fresh.names().last(), Some(&"done"), "{:?}", fresh.names());
+    let across = open.await.unwrap();
+    assert_eq!(across.names().last(), Some(&"done"), "{:?}", across.names());
+    // The idle connection: still open, answers once more, then closes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kept.write_all(get).await.unwrap();
+    let (answer, _) = until_closed(&mut kept, Duration::from_secs(5)).await;
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    let _ = server.stop().await;
+}
