@@ -339,7 +339,13 @@ impl Engine {
                         format!("{word} ")
                     };
                     send(Step::Token(text)).await?;
-                    first_token_at.get_or_insert_with(Instant::now);
+                    if first_token_at.is_none() {
+                        let now = Instant::now();
+                        first_token_at = Some(now);
+                        // Counted as it happens: a stream that runs for
+                        // minutes shows in the latencies at once.
+                        self.metrics.first_token(now - job.received);
+                    }
                     index += 1;
                 }
                 if job.audio {
@@ -379,7 +385,11 @@ impl Engine {
                     data: audio::pcm_base64(duration_ms),
                 }))
                 .await?;
-                first_audio_at.get_or_insert_with(Instant::now);
+                if first_audio_at.is_none() {
+                    let now = Instant::now();
+                    first_audio_at = Some(now);
+                    self.metrics.first_audio(now - job.received);
+                }
             }
             Ok((first_audio_at, hits, misses))
         };

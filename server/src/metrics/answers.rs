@@ -19,12 +19,7 @@ impl Metrics {
             s.prune(Instant::now());
             let ended = s.window.len() as u64;
             let failed = s.window.iter().filter(|r| !r.ok).count() as u64;
-            let mut ft: Vec<u64> = s
-                .window
-                .iter()
-                .filter(|r| r.ok)
-                .map(|r| r.first_token_us)
-                .collect();
+            let mut ft: Vec<u64> = s.first_tokens.iter().map(|(_, us)| *us).collect();
             (ended, failed, p95_ms(&mut ft))
         };
         let input = HealthInput {
@@ -46,7 +41,9 @@ impl Metrics {
             summary: SummaryFigures {
                 uptime: uptime(self.uptime_secs()),
                 total_requests: s.total,
-                success_rate: percent(s.successful, s.total, 1, 100.0),
+                // Over finished requests: the ones in flight are
+                // `activeStreams`, not failures.
+                success_rate: percent(s.successful, s.successful + s.failed, 1, 100.0),
                 active_streams: active,
                 avg_first_token_latency: s.first_token.summary_ms().avg,
                 avg_complete_latency: s.complete.summary_ms().avg,
@@ -75,7 +72,7 @@ impl Metrics {
                     successful: s.successful,
                     failed: s.failed,
                     active,
-                    success_rate: percent(s.successful, s.total, 2, 100.0),
+                    success_rate: percent(s.successful, s.successful + s.failed, 2, 100.0),
                 },
                 latency: Latency {
                     first_token: s.first_token.summary_ms(),

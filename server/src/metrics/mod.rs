@@ -51,6 +51,8 @@ struct State {
     first_audio: LatencyHistogram,
     complete: LatencyHistogram,
     window: VecDeque<Recent>,
+    /// First tokens of the health window, as they happened (µs).
+    first_tokens: VecDeque<(Instant, u64)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -63,7 +65,6 @@ struct HitMiss {
 struct Recent {
     at: Instant,
     ok: bool,
-    first_token_us: u64,
 }
 
 /// How one successful request went, measured by the server.
@@ -102,7 +103,7 @@ impl Metrics {
         s.total += 1;
         s.failed += 1;
         s.errors[kind.index()] += 1;
-        s.push_recent(false, 0);
+        s.push_recent(false);
         drop(s);
         self.prom.rejected(kind);
         self.event(Event::Error {
@@ -228,6 +229,29 @@ impl Metrics {
         ev.push_back(event);
     }
 
+    /// A stream's first token, when it is sent: the latency figures, the
+    /// health window and the Prometheus histogram count it then, not when
+    /// the stream ends (a stream of minutes would show nothing meanwhile).
+    pub fn first_token(&self, latency: Duration) {
+        let now = Instant::now();
+        let mut s = self.state();
+        s.first_token.record(latency);
+        s.prune(now);
+        if s.first_tokens.len() == WINDOW_CAP {
+            s.first_tokens.pop_front();
+        }
+        s.first_tokens
+            .push_back((now, u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)));
+        drop(s);
+        self.prom.observe("first_token", latency);
+    }
+
+    /// A stream's first audio chunk, when it is sent.
+    pub fn first_audio(&self, latency: Duration) {
+        self.state().first_audio.record(latency);
+        self.prom.observe("first_audio", latency);
+    }
+
     fn finish(&self, streaming: bool, outcome: Result<Timings, ErrorKind>) {
         let active = self.active.fetch_sub(1, Ordering::Relaxed) - 1;
         self.prom.set_active(active);
@@ -238,15 +262,10 @@ impl Metrics {
                 if streaming {
                     s.streams_completed += 1;
                 }
-                s.first_token.record(t.first_token);
-                if let Some(a) = t.first_audio {
-                    s.first_audio.record(a);
-                }
+                // First token and first audio were counted as they
+                // happened (`first_token`, `first_audio`).
                 s.complete.record(t.complete);
-                s.push_recent(
-                    true,
-                    u64::try_from(t.first_token.as_micros()).unwrap_or(u64::MAX),
-                );
+                s.push_recent(true);
                 drop(s);
                 self.prom.succeeded(&t);
             }
@@ -256,7 +275,7 @@ impl Metrics {
                 if streaming {
                     s.streams_failed += 1;
                 }
-                s.push_recent(false, 0);
+                s.push_recent(false);
                 drop(s);
                 self.prom.failed(kind);
             }
@@ -274,17 +293,13 @@ impl Metrics {
 }
 
 impl State {
-    fn push_recent(&mut self, ok: bool, first_token_us: u64) {
+    fn push_recent(&mut self, ok: bool) {
         let now = Instant::now();
         self.prune(now);
         if self.window.len() == WINDOW_CAP {
             self.window.pop_front();
         }
-        self.window.push_back(Recent {
-            at: now,
-            ok,
-            first_token_us,
-        });
+        self.window.push_back(Recent { at: now, ok });
     }
 
     fn prune(&mut self, now: Instant) {
@@ -294,6 +309,13 @@ impl State {
             .is_some_and(|r| now.duration_since(r.at) > HEALTH_WINDOW)
         {
             self.window.pop_front();
+        }
+        while self
+            .first_tokens
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > HEALTH_WINDOW)
+        {
+            self.first_tokens.pop_front();
         }
     }
 }
@@ -410,6 +432,7 @@ mod tests {
         );
         for _ in 0..97 {
             let g = m.begin(true, "c", "b");
+            m.first_token(Duration::from_millis(100));
             g.complete(
                 Timings {
                     first_token: Duration::from_millis(100),
@@ -443,5 +466,37 @@ mod tests {
         assert_eq!(m.active(), 0);
         assert_eq!(m.detailed().metrics.errors.network, 5);
         assert_eq!(m.events(100).count, 10, "the ring keeps the last 10");
+    }
+
+    /// Long streams (issue 16): 50 streams in flight, each past its first
+    /// token, none finished. The latency shows their first tokens, and the
+    /// success rate is over finished requests (the ones in flight are
+    /// `activeStreams`, not failures).
+    #[test]
+    fn streams_in_flight_show_their_first_tokens_and_are_not_failures() {
+        let m = Arc::new(Metrics::new(10));
+        let open: Vec<StreamGuard> = (0..50)
+            .map(|_| {
+                let g = m.begin(true, "c", "b");
+                m.first_token(Duration::from_millis(300));
+                g
+            })
+            .collect();
+        let h = m.health(&slo::monitoring::CacheState::InMemory);
+        assert_eq!(h.checks.latency.value, "300ms", "{h:?}");
+        assert_eq!(h.status, HealthStatus::Healthy, "{h:?}");
+        let s = m.summary().summary;
+        assert_eq!((s.active_streams, s.total_requests), (50, 50));
+        assert_eq!(s.success_rate, "100.0%");
+        assert_eq!(s.avg_first_token_latency, 300);
+        assert_eq!(m.detailed().metrics.requests.success_rate, "100.00%");
+        assert!(
+            m.prometheus()
+                .contains("chatbot_latency_seconds_count{stage=\"first_token\"} 50"),
+            "{}",
+            m.prometheus()
+        );
+        drop(open); // the clients go: network failures, now finished
+        assert_eq!(m.summary().summary.success_rate, "0.0%");
     }
 }

@@ -230,16 +230,14 @@ impl Prom {
 
     pub(super) fn succeeded(&self, t: &super::Timings) {
         self.success.inc();
-        let observe = |stage: &str, d: Duration| {
-            self.latency
-                .get_or_create(&label("stage", stage))
-                .observe(d.as_secs_f64());
-        };
-        observe("first_token", t.first_token);
-        if let Some(a) = t.first_audio {
-            observe("first_audio", a);
-        }
-        observe("complete", t.complete);
+        self.observe("complete", t.complete);
+    }
+
+    /// A latency of `stage`, as it happens.
+    pub(super) fn observe(&self, stage: &str, d: Duration) {
+        self.latency
+            .get_or_create(&label("stage", stage))
+            .observe(d.as_secs_f64());
     }
 
     pub(super) fn cache(&self, cache: &str, found: &crate::cache::Lookup) {
