@@ -5,6 +5,7 @@
 //! `/api/v1/alerts`. Both on the CSV's time base; the report judges the
 //! drill on them (`slo::drill`).
 
+use crate::scrape::Scraper;
 use crate::shared::Clock;
 use slo::alerts::eval::{AlertRecord, Evaluator, parse_exposition};
 use slo::drill::AlertsSection;
@@ -97,18 +98,18 @@ pub async fn watch(
         let s = state.lock().expect("alerting lock");
         (s.config.interval, s.config.prometheus.clone())
     };
-    crate::client::tls_provider();
+    let target = Scraper::with_client(&base_url, client);
     // Prometheus is not the target: none of the target's headers go there.
-    let prom_client = reqwest::Client::new();
+    let prometheus = prometheus.map(|p| Scraper::new(&p));
     let metrics_url = format!("{}{}", base_url.trim_end_matches('/'), paths::PROMETHEUS);
     let mut tick = tokio::time::interval_at(zero, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let t = zero.elapsed().as_secs_f64();
-        let text = read_text(&client, &metrics_url, interval).await;
+        let text = target.text(paths::PROMETHEUS).await;
         let prom = match &prometheus {
-            Some(p) => Some(read_alerts(&prom_client, p, interval, zero_wall).await),
+            Some(p) => Some(read_alerts(p, zero_wall).await),
             None => None,
         };
         let mut s = state.lock().expect("alerting lock");
@@ -139,20 +140,6 @@ pub async fn watch(
     }
 }
 
-async fn read_text(client: &reqwest::Client, url: &str, limit: Duration) -> Result<String, String> {
-    let r = client
-        .get(url)
-        .timeout(limit.max(Duration::from_secs(1)))
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let status = r.status();
-    if !status.is_success() {
-        return Err(format!("{url}: HTTP {}", status.as_u16()));
-    }
-    r.text().await.map_err(|e| format!("{url}: {e}"))
-}
-
 /// A firing alert as Prometheus said: name, severity, active since (run
 /// seconds), value.
 struct Firing {
@@ -162,19 +149,15 @@ struct Firing {
     value: Option<f64>,
 }
 
-async fn read_alerts(
-    client: &reqwest::Client,
-    base: &str,
-    limit: Duration,
-    zero_wall: SystemTime,
-) -> Result<Vec<Firing>, String> {
-    let url = format!("{}/api/v1/alerts", base.trim_end_matches('/'));
-    let body = read_text(client, &url, limit).await?;
-    let v: serde_json::Value =
-        serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
+async fn read_alerts(prometheus: &Scraper, zero_wall: SystemTime) -> Result<Vec<Firing>, String> {
+    const ALERTS: &str = paths::PROMETHEUS_ALERTS;
+    let (status, v) = prometheus.get(ALERTS).await?;
     let alerts = v["data"]["alerts"]
         .as_array()
-        .ok_or_else(|| format!("{url}: no data.alerts in the answer"))?;
+        .filter(|_| (200..300).contains(&status))
+        .ok_or_else(|| {
+            format!("Prometheus {ALERTS}: HTTP {status}, no data.alerts in the answer")
+        })?;
     let zero = zero_wall
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());

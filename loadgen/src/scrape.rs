@@ -50,6 +50,24 @@ impl Scraper {
 
     /// The JSON at `path`, or why not.
     pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
+        let (url, status, bytes) = self.fetch(path).await?;
+        let body = serde_json::from_slice::<Value>(&bytes)
+            .map_err(|e| format!("{url}: HTTP {status}, not JSON ({e})"))?;
+        Ok((status, body))
+    }
+
+    /// The text at `path` (a Prometheus exposition), or why not; only a
+    /// 2xx answer is text to read.
+    pub async fn text(&self, path: &str) -> Result<String, String> {
+        let (url, status, bytes) = self.fetch(path).await?;
+        if !(200..300).contains(&status) {
+            return Err(format!("{url}: HTTP {status}"));
+        }
+        String::from_utf8(bytes).map_err(|_| format!("{url}: HTTP {status}, not UTF-8 text"))
+    }
+
+    /// The URL, status and body at `path`, at most [`MAX_ANSWER_BYTES`].
+    async fn fetch(&self, path: &str) -> Result<(String, u16, Vec<u8>), String> {
         let url = format!("{}{path}", self.base);
         let mut resp = self
             .client
@@ -69,9 +87,7 @@ impl Scraper {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let body = serde_json::from_slice::<Value>(&bytes)
-            .map_err(|e| format!("{url}: HTTP {status}, not JSON ({e})"))?;
-        Ok((status, body))
+        Ok((url, status, bytes))
     }
 
     /// The answer at `path` read as the guide's `T`, or why not (naming

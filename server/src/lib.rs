@@ -455,7 +455,9 @@ impl Running {
     /// A graceful reload (the guide's `pm2 reload`): a new generation of
     /// the accept loop takes the listening socket, so no connection is
     /// refused; the old one ends each of its connections after its next
-    /// answer and gives open streams the shutdown grace. The state (caches,
+    /// answer not yet started (which says `Connection: close`); when the
+    /// shutdown grace ends, its idle connections close and the busy ones
+    /// finish their answer. The state (caches,
     /// counters, flags, faults) carries over. Returns how many reloads
     /// this server has had.
     pub fn reload(&mut self) -> usize {

@@ -162,7 +162,7 @@ impl Incident {
         root_cause: &str,
         resolution: Option<&str>,
     ) -> Vec<(&'static str, String)> {
-        let s = |t: f64| format!("{} s", crate::format::num(round1(t)));
+        let s = |t: f64| format!("{} s", crate::format::num(t));
         let after = |t: Option<f64>| {
             t.map_or("never".to_owned(), |t| {
                 format!("{} ({} after the start)", s(t), s(t - self.start_s))
@@ -192,7 +192,7 @@ impl Incident {
                     "{} of {} requests failed ({} %) over {}",
                     self.failed,
                     self.requests,
-                    crate::format::num(round1(self.error_rate)),
+                    crate::format::num(self.error_rate),
                     self.end_s
                         .map_or("the rest of the run".to_owned(), |e| s(e - self.start_s))
                 ),
@@ -238,7 +238,7 @@ pub fn incident_reports<'a>(
 
 /// An alert's times in words: pending from, fired, resolved.
 pub fn alert_row(a: &AlertRecord) -> [String; 7] {
-    let t = |v: f64| crate::format::num(round1(v));
+    let t = |v: f64| crate::format::num(v);
     [
         a.name.clone(),
         a.severity.clone(),
@@ -297,9 +297,9 @@ pub fn judge(
             j.problems.push(format!(
                 "alert {} fired at {} s ({}, from {} s) with nothing in the timeline calling for it",
                 a.name,
-                crate::format::num(round1(a.firing_at_s)),
+                crate::format::num(a.firing_at_s),
                 a.severity,
-                crate::format::num(round1(a.active_at_s))
+                crate::format::num(a.active_at_s)
             ));
         }
     }
@@ -325,7 +325,7 @@ pub fn judge(
                 j.problems.push(format!(
                     "alert {x} never fired after {} (at {} s): the drill expected it",
                     e.name,
-                    crate::format::num(round1(e.at_s))
+                    crate::format::num(e.at_s)
                 ));
             }
         }
@@ -368,7 +368,7 @@ pub fn judge(
                     "{} did not recover after {} (at {} s): {} not back under its threshold by the end of the run",
                     e.name,
                     m.name,
-                    crate::format::num(round1(m.at_s)),
+                    crate::format::num(m.at_s),
                     match m.recover.unwrap_or_default() {
                         Recover::Alerts => "its alerts were".to_owned(),
                         Recover::ErrorRate => format!("the error rate ({ERROR_RATE_WARN} %) was"),
@@ -447,10 +447,6 @@ fn back_under(
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
 }
 
 #[cfg(test)]

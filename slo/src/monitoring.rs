@@ -24,6 +24,9 @@ pub mod paths {
     pub const ADMIN_FAULTS: &str = "/api/admin/faults";
     pub const PROMETHEUS: &str = "/metrics";
     pub const DASHBOARD: &str = "/dashboard";
+    /// A Prometheus server's alerts API (Prometheus's, not the target's:
+    /// a drill reads it).
+    pub const PROMETHEUS_ALERTS: &str = "/api/v1/alerts";
 }
 
 /// The guide's levels ("Key Performance Indicators", "System Health",

@@ -203,10 +203,6 @@ impl Evaluator {
     pub fn records(&self) -> &[AlertRecord] {
         &self.records
     }
-
-    pub fn into_records(self) -> Vec<AlertRecord> {
-        self.records
-    }
 }
 
 /// The family of a rule by its alert name (`None`: not one of ours).
@@ -294,49 +290,32 @@ fn last(h: &VecDeque<Scrape>, name: &str) -> Option<f64> {
 
 /// `histogram_quantile(0.95, sum by (le) (rate(chatbot_latency_seconds_bucket{stage}[w])))`.
 fn p95(h: &VecDeque<Scrape>, stage: &str) -> Option<f64> {
-    let mut les: Vec<f64> = h
+    const BUCKET: &str = "chatbot_latency_seconds_bucket";
+    // Each bound as written (the label to match) and as a number.
+    let mut les: Vec<(f64, &str)> = h
         .iter()
-        .flat_map(|s| matching(s, "chatbot_latency_seconds_bucket", &[]))
+        .flat_map(|s| matching(s, BUCKET, &[]))
         .filter(|x| x.label("stage") == Some(stage))
-        .filter_map(|x| x.label("le").and_then(parse_le))
+        .filter_map(|x| {
+            let le = x.label("le")?;
+            let v = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((v, le))
+        })
         .collect();
-    les.sort_by(f64::total_cmp);
+    les.sort_by(|a, b| a.0.total_cmp(&b.0));
     les.dedup();
     let buckets: Vec<(f64, f64)> = les
         .into_iter()
-        .map(|le| (le, increase_where(h, stage, le).unwrap_or(0.0)))
+        .map(|(v, le)| {
+            let n = increase(h, BUCKET, &[("stage", stage), ("le", le)]);
+            (v, n.unwrap_or(0.0))
+        })
         .collect();
     quantile(0.95, &buckets)
-}
-
-fn parse_le(l: &str) -> Option<f64> {
-    match l {
-        "+Inf" => Some(f64::INFINITY),
-        v => v.parse().ok(),
-    }
-}
-
-fn increase_where(h: &VecDeque<Scrape>, stage: &str, le: f64) -> Option<f64> {
-    if h.len() < 2 {
-        return None;
-    }
-    let (mut last, mut sum, mut seen) = (0.0, 0.0, false);
-    for s in h {
-        if let Some(x) = matching(s, "chatbot_latency_seconds_bucket", &[("stage", stage)])
-            .find(|x| x.label("le").and_then(parse_le) == Some(le))
-        {
-            if seen {
-                sum += if x.value < last {
-                    x.value
-                } else {
-                    x.value - last
-                };
-            }
-            last = x.value;
-            seen = true;
-        }
-    }
-    seen.then_some(sum)
 }
 
 /// Prometheus's `histogram_quantile` on cumulative buckets `(le, count)`.

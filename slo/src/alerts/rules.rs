@@ -77,13 +77,6 @@ impl Timing {
     }
 }
 
-/// Every family a rule belongs to.
-pub fn families() -> Vec<&'static str> {
-    let mut f: Vec<&'static str> = guide().iter().map(|r| r.family).collect();
-    f.dedup();
-    f
-}
-
 /// The guide's rules: its four alerts (error rate over 2 %, p95 first
 /// token over 1000 ms, KB hit rate under 40 %, active streams over 200),
 /// the warning and critical tier of every KPI, and system health.
@@ -92,7 +85,7 @@ pub fn guide() -> Vec<Rule> {
     let pct = |v: f64| v / 100.0;
     let mut rules = Vec::new();
     let mut tiers =
-        |name: &'static str,
+        |(name, critical): (&'static str, &'static str),
          family: &'static str,
          signal: Signal,
          above: bool,
@@ -111,7 +104,7 @@ pub fn guide() -> Vec<Rule> {
                 summary: warn_summary,
             });
             rules.push(Rule {
-                name: critical_name(name),
+                name: critical,
                 family,
                 signal,
                 above,
@@ -123,7 +116,7 @@ pub fn guide() -> Vec<Rule> {
             });
         };
     tiers(
-        "ChatbotErrorRateHigh",
+        ("ChatbotErrorRateHigh", "ChatbotErrorRateCritical"),
         "errors",
         Signal::ErrorRatio,
         true,
@@ -135,7 +128,7 @@ pub fn guide() -> Vec<Rule> {
         ),
     );
     tiers(
-        "ChatbotSuccessRateLow",
+        ("ChatbotSuccessRateLow", "ChatbotSuccessRateCritical"),
         "errors",
         Signal::SuccessRatio,
         false,
@@ -147,7 +140,10 @@ pub fn guide() -> Vec<Rule> {
         ),
     );
     tiers(
-        "ChatbotFirstTokenLatencyHigh",
+        (
+            "ChatbotFirstTokenLatencyHigh",
+            "ChatbotFirstTokenLatencyCritical",
+        ),
         "first_token",
         Signal::LatencyP95("first_token"),
         true,
@@ -159,7 +155,10 @@ pub fn guide() -> Vec<Rule> {
         ),
     );
     tiers(
-        "ChatbotFirstAudioLatencyHigh",
+        (
+            "ChatbotFirstAudioLatencyHigh",
+            "ChatbotFirstAudioLatencyCritical",
+        ),
         "first_audio",
         Signal::LatencyP95("first_audio"),
         true,
@@ -168,7 +167,10 @@ pub fn guide() -> Vec<Rule> {
         (None, None),
     );
     tiers(
-        "ChatbotCompleteLatencyHigh",
+        (
+            "ChatbotCompleteLatencyHigh",
+            "ChatbotCompleteLatencyCritical",
+        ),
         "complete",
         Signal::LatencyP95("complete"),
         true,
@@ -177,7 +179,7 @@ pub fn guide() -> Vec<Rule> {
         (None, None),
     );
     tiers(
-        "ChatbotKBCacheHitRateLow",
+        ("ChatbotKBCacheHitRateLow", "ChatbotKBCacheHitRateCritical"),
         "kb_cache",
         Signal::CacheHitRatio("kb"),
         false,
@@ -189,7 +191,10 @@ pub fn guide() -> Vec<Rule> {
         ),
     );
     tiers(
-        "ChatbotTTSCacheHitRateLow",
+        (
+            "ChatbotTTSCacheHitRateLow",
+            "ChatbotTTSCacheHitRateCritical",
+        ),
         "tts_cache",
         Signal::CacheHitRatio("tts"),
         false,
@@ -198,7 +203,7 @@ pub fn guide() -> Vec<Rule> {
         (None, None),
     );
     tiers(
-        "ChatbotActiveStreamsHigh",
+        ("ChatbotActiveStreamsHigh", "ChatbotActiveStreamsCritical"),
         "active_streams",
         Signal::ActiveStreams,
         true,
@@ -207,7 +212,7 @@ pub fn guide() -> Vec<Rule> {
         (Some("{{ $value }} active streams (warning > 200)"), None),
     );
     tiers(
-        "ChatbotMemoryHigh",
+        ("ChatbotMemoryHigh", "ChatbotMemoryCritical"),
         "memory",
         Signal::MemoryRatio,
         true,
@@ -216,7 +221,7 @@ pub fn guide() -> Vec<Rule> {
         (None, None),
     );
     tiers(
-        "ChatbotCPUHigh",
+        ("ChatbotCPUHigh", "ChatbotCPUCritical"),
         "cpu",
         Signal::CpuRatio,
         true,
@@ -225,23 +230,6 @@ pub fn guide() -> Vec<Rule> {
         (None, None),
     );
     rules
-}
-
-/// The critical tier's name: `…High`/`…Low` becomes `…Critical`.
-fn critical_name(warning: &'static str) -> &'static str {
-    match warning {
-        "ChatbotErrorRateHigh" => "ChatbotErrorRateCritical",
-        "ChatbotSuccessRateLow" => "ChatbotSuccessRateCritical",
-        "ChatbotFirstTokenLatencyHigh" => "ChatbotFirstTokenLatencyCritical",
-        "ChatbotFirstAudioLatencyHigh" => "ChatbotFirstAudioLatencyCritical",
-        "ChatbotCompleteLatencyHigh" => "ChatbotCompleteLatencyCritical",
-        "ChatbotKBCacheHitRateLow" => "ChatbotKBCacheHitRateCritical",
-        "ChatbotTTSCacheHitRateLow" => "ChatbotTTSCacheHitRateCritical",
-        "ChatbotActiveStreamsHigh" => "ChatbotActiveStreamsCritical",
-        "ChatbotMemoryHigh" => "ChatbotMemoryCritical",
-        "ChatbotCPUHigh" => "ChatbotCPUCritical",
-        other => other,
-    }
 }
 
 /// A Prometheus duration: `5m`, `15s`, `750ms`.
