@@ -11,19 +11,14 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::Stream;
 use serde_json::Value;
 use slo::monitoring::{self, RolloutRequest, paths};
 use slo::protocol::{BodyErrorKind, ErrorBody, ErrorKind, NonStreamAnswer, streams_at};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -120,9 +115,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         async move { engine.run(job, guard, tx).await },
     ));
     if streaming {
-        let sse = Sse::new(StepStream { rx, _task: task })
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
-        crate::handler::stream_response(&app, sse)
+        crate::handler::stream_response(&app, crate::sse::response(rx, task, ChatEvents))
     } else {
         collect_answer(rx, task).await
     }
@@ -135,7 +128,7 @@ async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDropHandle<(
         match step {
             Step::Start(s) => client_id = s.client_id,
             Step::Token(t) => text.push_str(&t),
-            Step::Audio(a) => audio.push(a),
+            Step::Audio(a) => audio.push(*a),
             Step::Done(metrics) => {
                 return axum::Json(NonStreamAnswer {
                     success: true,
@@ -143,7 +136,7 @@ async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDropHandle<(
                     client_id,
                     text,
                     audio,
-                    metrics,
+                    metrics: *metrics,
                 })
                 .into_response();
             }
@@ -167,40 +160,21 @@ async fn collect_answer(mut rx: mpsc::Receiver<Step>, _task: AbortOnDropHandle<(
     )
 }
 
-/// The pipeline's steps as SSE events.
-struct StepStream {
-    rx: mpsc::Receiver<Step>,
-    /// Aborts the pipeline task when the response is dropped (client gone).
-    _task: AbortOnDropHandle<()>,
-}
+/// The pipeline's steps as the chat stream's named events.
+struct ChatEvents;
 
-impl Stream for StepStream {
-    type Item = Result<Event, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx).map(|step| step.map(sse_event))
+impl crate::sse::Render for ChatEvents {
+    fn render(&mut self, step: Step, out: &mut bytes::BytesMut) -> std::io::Result<()> {
+        use crate::sse::event;
+        match step {
+            Step::Start(s) => event(Some("start"), &s, out),
+            Step::Token(text) => event(Some("token"), &slo::protocol::Token { text }, out),
+            Step::Audio(a) => event(Some("audio"), &a, out),
+            Step::Done(d) => event(Some("done"), &d, out),
+            Step::Error(e) => event(Some("error"), &e, out),
+            Step::Drop => Err(crate::sse::dropped()),
+        }
     }
-}
-
-fn sse_event(step: Step) -> Result<Event, std::io::Error> {
-    match step {
-        Step::Start(s) => named("start", &s),
-        Step::Token(text) => named("token", &slo::protocol::Token { text }),
-        Step::Audio(a) => named("audio", &a),
-        Step::Done(d) => named("done", &d),
-        Step::Error(e) => named("error", &e),
-        Step::Drop => Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "injected network fault",
-        )),
-    }
-}
-
-fn named<T: serde::Serialize>(name: &str, data: &T) -> Result<Event, std::io::Error> {
-    Event::default()
-        .event(name)
-        .json_data(data)
-        .map_err(std::io::Error::other)
 }
 
 async fn health(State(app): State<AppState>) -> Response {

@@ -24,6 +24,7 @@ pub mod openai;
 pub mod pipeline;
 pub mod profile;
 pub mod request;
+pub mod sse;
 pub mod system;
 
 use crate::faults::Faults;

@@ -9,20 +9,15 @@ use crate::request;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
 use slo::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE, Delta,
     ErrorResponse, Message, ModelEntry, ModelList, Usage,
 };
 use slo::protocol::ErrorKind;
-use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -184,15 +179,8 @@ pub async fn chat_completions(
         async move { engine.run(job, guard, tx).await },
     ));
     if streaming {
-        let sse = Sse::new(ChunkStream {
-            rx,
-            _task: task,
-            answer,
-            tokens: 0,
-            pending: VecDeque::new(),
-        })
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
-        crate::handler::stream_response(&app, sse)
+        let chunks = Chunks { answer, tokens: 0 };
+        crate::handler::stream_response(&app, crate::sse::response(rx, task, chunks))
     } else {
         collect(rx, task, answer).await
     }
@@ -250,25 +238,22 @@ async fn collect(
 }
 
 /// The pipeline's steps as `data:` chunks, ending with `data: [DONE]`.
-struct ChunkStream {
-    rx: mpsc::Receiver<Step>,
-    /// Aborts the pipeline task when the response is dropped (client gone).
-    _task: AbortOnDropHandle<()>,
+struct Chunks {
     answer: Answer,
     tokens: u64,
-    pending: VecDeque<Result<Event, std::io::Error>>,
 }
 
-fn data<T: serde::Serialize>(v: &T) -> Result<Event, std::io::Error> {
-    Event::default().json_data(v).map_err(std::io::Error::other)
-}
-
-impl ChunkStream {
-    /// Queues the events one step becomes (none for audio, several for
-    /// the end).
-    fn push(&mut self, step: Step) {
+impl crate::sse::Render for Chunks {
+    /// The events one step becomes (none for audio, several for the end).
+    fn render(&mut self, step: Step, out: &mut bytes::BytesMut) -> std::io::Result<()> {
+        let data =
+            |v: &ChatCompletionChunk, out: &mut bytes::BytesMut| crate::sse::event(None, v, out);
+        let done = |out: &mut bytes::BytesMut| {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(DONE.as_bytes());
+            out.extend_from_slice(b"\n\n");
+        };
         let a = &self.answer;
-        let out = &mut self.pending;
         match step {
             Step::Start(_) => {
                 let role = Delta {
@@ -276,7 +261,7 @@ impl ChunkStream {
                     content: Some(String::new()),
                     ..Delta::default()
                 };
-                out.push_back(data(&a.chunk(role, None)));
+                data(&a.chunk(role, None), out)
             }
             Step::Token(text) => {
                 self.tokens += 1;
@@ -285,45 +270,27 @@ impl ChunkStream {
                     content: Some(text),
                     ..Delta::default()
                 };
-                out.push_back(data(&a.chunk(token, None)));
+                data(&a.chunk(token, None), out)
             }
-            Step::Audio(_) => {}
+            Step::Audio(_) => Ok(()),
             Step::Done(_) => {
                 let finish = a.finish_reason(self.tokens);
-                out.push_back(data(&a.chunk(Delta::default(), Some(finish))));
+                data(&a.chunk(Delta::default(), Some(finish)), out)?;
                 if a.include_usage {
                     let mut usage = a.chunk(Delta::default(), None);
                     usage.choices.clear();
                     usage.usage = Some(Usage::new(a.prompt_tokens, self.tokens));
-                    out.push_back(data(&usage));
+                    data(&usage, out)?;
                 }
-                out.push_back(Ok(Event::default().data(DONE)));
+                done(out);
+                Ok(())
             }
             Step::Error(e) => {
-                out.push_back(data(&Answer::error(e.kind, e.message)));
-                out.push_back(Ok(Event::default().data(DONE)));
+                crate::sse::event(None, &Answer::error(e.kind, e.message), out)?;
+                done(out);
+                Ok(())
             }
-            Step::Drop => out.push_back(Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "injected network fault",
-            ))),
-        }
-    }
-}
-
-impl Stream for ChunkStream {
-    type Item = Result<Event, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if let Some(e) = self.pending.pop_front() {
-                return Poll::Ready(Some(e));
-            }
-            match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(step)) => self.push(step),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
+            Step::Drop => Err(crate::sse::dropped()),
         }
     }
 }

@@ -25,13 +25,14 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 
 /// What the pipeline says, in order: `Start`, tokens and audio, then one of
-/// `Done`, `Error` or `Drop`.
+/// `Done`, `Error` or `Drop`. The large ones are boxed: a stream's channel
+/// holds a block of 32 steps from its start.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    Start(protocol::Start),
+    Start(Box<protocol::Start>),
     Token(String),
-    Audio(protocol::Audio),
-    Done(Done),
+    Audio(Box<protocol::Audio>),
+    Done(Box<Done>),
     Error(StreamError),
     /// Drop the connection without a last event (injected network fault).
     Drop,
@@ -238,7 +239,7 @@ impl Engine {
                     "Stream complete"
                 );
                 guard.complete(timings, &done);
-                let _ = tx.send(Step::Done(done)).await;
+                let _ = tx.send(Step::Done(Box::new(done))).await;
             }
             Err(Failure::Stream(kind, message)) => {
                 tracing::error!(
@@ -276,11 +277,11 @@ impl Engine {
         tx: &mpsc::Sender<Step>,
     ) -> Result<(Timings, Done), Failure> {
         let send = |step: Step| async move { tx.send(step).await.map_err(|_| Failure::Gone) };
-        send(Step::Start(protocol::Start {
+        send(Step::Start(Box::new(protocol::Start {
             client_id: job.client_id.clone(),
             chatbot_id: job.chatbot_id.clone(),
             streaming: job.streaming,
-        }))
+        })))
         .await?;
 
         let answer = corpus::answer(&job.chatbot_id, &job.message);
@@ -291,13 +292,10 @@ impl Engine {
         let p = &self.profile;
         pause(if kb_hit { p.kb_hit_ms } else { p.kb_miss_ms }.sample(rng)).await;
 
-        let words: Vec<Vec<&str>> = answer
-            .sentences
-            .iter()
-            .map(|s| s.split(' ').collect())
-            .collect();
-        let total_tokens: usize = words.iter().map(Vec::len).sum();
-        let plan = FaultPlan::draw(&self.faults(), total_tokens, words.len(), job, rng);
+        // Words are split as they are sent: a stream holds no list of them.
+        let sentences = answer.sentences.len();
+        let total_tokens: usize = answer.sentences.iter().map(|s| s.split(' ').count()).sum();
+        let plan = FaultPlan::draw(&self.faults(), total_tokens, sentences, job, rng);
         let mut tts_rng = StdRng::seed_from_u64(rng.random());
         let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
 
@@ -310,8 +308,9 @@ impl Engine {
             // Tokens are due at absolute times, so the timer's granularity
             // (about 1 ms a sleep) does not add up over a long answer.
             let mut due = Instant::now();
-            'generation: for (s, sentence) in words.iter().enumerate() {
-                for (w, word) in sentence.iter().enumerate() {
+            'generation: for (s, sentence) in answer.sentences.iter().enumerate() {
+                let mut words = sentence.split(' ').peekable();
+                while let Some(word) = words.next() {
                     if job.max_tokens.is_some_and(|most| index >= most) {
                         break 'generation;
                     }
@@ -332,9 +331,9 @@ impl Engine {
                             kind => Failure::Stream(kind, message_of(kind)),
                         });
                     }
-                    let last = s + 1 == words.len() && w + 1 == sentence.len();
+                    let last = s + 1 == sentences && words.peek().is_none();
                     let text = if last {
-                        (*word).to_owned()
+                        word.to_owned()
                     } else {
                         format!("{word} ")
                     };
@@ -376,14 +375,14 @@ impl Engine {
                     return Err(Failure::Stream(ErrorKind::Tts, message_of(ErrorKind::Tts)));
                 }
                 let duration_ms = audio::duration_ms(text);
-                send(Step::Audio(protocol::Audio {
+                send(Step::Audio(Box::new(protocol::Audio {
                     seq: seq as u32,
                     text: text.clone(),
                     format: AUDIO_FORMAT.to_owned(),
                     duration_ms,
                     cached: hit,
                     data: audio::pcm_base64(duration_ms),
-                }))
+                })))
                 .await?;
                 if first_audio_at.is_none() {
                     let now = Instant::now();
