@@ -5,6 +5,8 @@
 
 use crate::protocol::{Ask, Event, ServerFigures};
 use crate::shared::{Msg, Shared};
+use futures_util::StreamExt;
+use goose::goose::GooseResponse;
 use goose::prelude::*;
 use slo::record::{Outcome, RequestRecord, playback};
 use slo::sse::SseParser;
@@ -104,7 +106,9 @@ pub async fn exchange(
     let deadline = start + shared.timeout;
     shared.active.fetch_add(1, Ordering::Relaxed);
     let sent = tokio::select! {
-        r = user.request(request) => Some(r),
+        // Boxed: goose's request future is large and lives only until the
+        // head; inline it would size this whole exchange for its life.
+        r = Box::pin(user.request(request)) => Some(r),
         () = shared.cancel.cancelled() => None,
     };
     let mut rec = RequestRecord {
@@ -124,22 +128,24 @@ pub async fn exchange(
         answer: shared.multi_turn.then(String::new),
         ..Stamps::default()
     };
-    let mut goose = match sent {
-        Some(Ok(g)) => Some(g),
+    // The goose record stays for the accounting; the response is read on
+    // its own (and its head dropped before the body: see `read_body`).
+    let (goose, response) = match sent {
+        Some(Ok(GooseResponse { request, response })) => (Some(request), Some(response)),
         Some(Err(e)) => {
             stamps.end = Some((
                 Outcome::Other,
                 format!("the request could not be built: {e}"),
             ));
-            None
+            (None, None)
         }
         None => {
             stamps.end = Some(interrupted());
-            None
+            (None, None)
         }
     };
-    if let Some(g) = goose.as_mut() {
-        match g.response.as_mut() {
+    if let Some(response) = response {
+        match response {
             Err(e) => {
                 let outcome = if e.is_connect() {
                     Outcome::ConnectionRefused
@@ -148,7 +154,7 @@ pub async fn exchange(
                 } else {
                     Outcome::Truncated
                 };
-                stamps.end = Some((outcome, error_chain(&*e)));
+                stamps.end = Some((outcome, error_chain(&e)));
             }
             Ok(resp) => {
                 rec.headers_us = Some(us(start.elapsed()));
@@ -248,8 +254,8 @@ pub async fn exchange(
         .send(Msg::Done(Box::new(rec), stamps.gaps_us));
     match goose {
         // A 2xx answer goose counted as a success, but the stream failed.
-        Some(mut g) if g.request.success => match failure {
-            Some(tag) => user.set_failure(&tag, &mut g.request, None, None),
+        Some(mut g) if g.success => match failure {
+            Some(tag) => user.set_failure(&tag, &mut g, None, None),
             None => Ok(()),
         },
         _ => Ok(()),
@@ -307,7 +313,7 @@ fn turn_done(user: &mut GooseUser, question: String, answer: String, ok: bool) {
 }
 
 async fn read_body(
-    resp: &mut reqwest::Response,
+    mut resp: reqwest::Response,
     shared: &Shared,
     start: Instant,
     deadline: Instant,
@@ -321,7 +327,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
     if status != 200 || !is_sse {
-        let body = match timeout_at(deadline, read_all(resp, shared.max_body_bytes)).await {
+        let body = match timeout_at(deadline, read_all(&mut resp, shared.max_body_bytes)).await {
             Err(_) => {
                 stamps.end = Some((
                     Outcome::Timeout,
@@ -370,10 +376,14 @@ async fn read_body(
         return;
     }
     rec.streaming = true;
+    // The body alone: the head's header values share hyper's first read
+    // buffer, which a stream would otherwise hold beside a second one
+    // for its whole life (about 8 KiB a stream).
+    let mut body = resp.bytes_stream();
     let mut parser = SseParser::with_limit(shared.max_event_bytes);
     let protocol = &shared.protocol;
     loop {
-        match timeout_at(deadline, resp.chunk()).await {
+        match timeout_at(deadline, body.next()).await {
             Err(_) => {
                 if stamps.done.is_none() && stamps.end.is_none() {
                     stamps.end = Some((
@@ -383,14 +393,14 @@ async fn read_body(
                 }
                 return;
             }
-            Ok(Err(e)) => {
+            Ok(Some(Err(e))) => {
                 if stamps.done.is_none() && stamps.end.is_none() {
                     stamps.end = Some(broken_body(&e, shared.timeout));
                 }
                 return;
             }
-            Ok(Ok(None)) => return,
-            Ok(Ok(Some(bytes))) => {
+            Ok(None) => return,
+            Ok(Some(Ok(bytes))) => {
                 let at = Instant::now();
                 parser.feed(&bytes, &mut |ev| {
                     if stamps.done.is_some() || stamps.end.is_some() {
@@ -450,7 +460,7 @@ async fn read_body(
                 if stamps.done.is_some() || stamps.end.is_some() {
                     let mut left = shared.max_event_bytes;
                     let _ = tokio::time::timeout(DRAIN_GRACE, async {
-                        while let Ok(Some(rest)) = resp.chunk().await {
+                        while let Some(Ok(rest)) = body.next().await {
                             left = left.saturating_sub(rest.len());
                             if left == 0 {
                                 break;

@@ -1,24 +1,47 @@
 //! The live line on a terminal: elapsed, requests, rate, active streams,
 //! p95 first token and errors, redrawn once a second. Nothing of it when
 //! standard error is not a terminal or with `--quiet`.
+//!
+//! It is drawn from a thread of its own: a terminal that stops reading
+//! (a paused or slow session) blocks that thread, never a runtime worker
+//! that stamps the streams.
 
 use crate::recorder::Live;
 use std::io::Write;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
-pub async fn show(
+/// The line being drawn; [`Progress::finish`] ends it.
+pub struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+pub fn start(
     started: Instant,
     total: Duration,
     live: Arc<Mutex<Live>>,
     active: Arc<AtomicI64>,
+) -> std::io::Result<Progress> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("progress".into())
+        .spawn(move || draw(started, total, &live, &active, &stopped))?;
+    Ok(Progress { stop, thread })
+}
+
+fn draw(
+    started: Instant,
+    total: Duration,
+    live: &Mutex<Live>,
+    active: &AtomicI64,
+    stop: &AtomicBool,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last = (0u64, Instant::now());
-    loop {
-        tick.tick().await;
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
         let l = live.lock().expect("live lock").clone();
         let now = Instant::now();
         let rps = (l.requests - last.0) as f64 / now.duration_since(last.1).as_secs_f64().max(1e-3);
@@ -38,10 +61,22 @@ pub async fn show(
             l.errors
         );
         let _ = err.flush();
+        drop(err);
+        // A second between lines, looking at the stop flag meanwhile.
+        next += Duration::from_secs(1);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < next {
+            std::thread::sleep(
+                Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
     }
 }
 
-/// Ends the live line.
-pub fn finish() {
-    eprintln!();
+impl Progress {
+    /// Stops drawing and ends the line.
+    pub fn finish(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        eprintln!();
+    }
 }

@@ -172,14 +172,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         )),
     ];
     let show_progress = !plan.quiet && std::io::stderr().is_terminal();
-    if show_progress {
-        helpers.push(tokio::spawn(crate::progress::show(
-            started,
+    let progress = if show_progress {
+        Some(crate::progress::start(
+            started.into_std(),
             plan.run_length(),
             Arc::clone(&live),
             Arc::clone(&active),
-        )));
-    }
+        )?)
+    } else {
+        None
+    };
     let completed = Arc::new(AtomicBool::new(false));
     helpers.push(tokio::spawn(end_of_run(
         Arc::clone(&shared),
@@ -239,8 +241,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     for h in &helpers {
         h.abort();
     }
-    if show_progress {
-        crate::progress::finish();
+    if let Some(p) = progress {
+        p.finish();
     }
     let shared_end = shared.measured_end.get().copied();
     drop(shared);
@@ -271,11 +273,22 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             .min(c.cap)
             .saturating_duration_since(c.warmup_end)
     });
-    let check = probe.lock().expect("probe lock").verdict(
+    let mut check = probe.lock().expect("probe lock").verdict(
         plan.target.is_none(),
         aggregate.client_stalled,
         aggregate.total,
     );
+    let users = match (sc.load.model, &sc.load.test_plan) {
+        (Model::Open, _) => Some(sc.load.max_users()),
+        (_, None) => sc.load.users,
+        (_, Some(_)) => None,
+    };
+    if let (Some(w), Some(f)) = (
+        users.and_then(selfcheck::ports_warning),
+        check.figures.as_mut(),
+    ) {
+        f.warnings.push(w);
+    }
     let mut events = std::mem::take(&mut *events_done.lock().expect("events lock"));
     if applies_timeline {
         let missed = crate::timeline::not_reached(&sc.timeline, &events);

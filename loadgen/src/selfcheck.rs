@@ -182,6 +182,29 @@ impl StallHook {
     }
 }
 
+/// A warning when `users` connections to one address would fill more
+/// than half of this machine's ephemeral ports: the kernel's search for a
+/// free port in `connect()` then grows with every open connection and
+/// stalls the load generator's thread (measured: stalls of 300-450 ms at
+/// 15,000 connections with the default 28,232 ports, none with 63,977).
+pub fn ports_warning(users: usize) -> Option<String> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    ports_warning_for(users, &range)
+}
+
+fn ports_warning_for(users: usize, range: &str) -> Option<String> {
+    let mut bounds = range.split_whitespace().map(str::parse::<usize>);
+    let (Some(Ok(low)), Some(Ok(high))) = (bounds.next(), bounds.next()) else {
+        return None;
+    };
+    let ports = (high + 1).saturating_sub(low);
+    (users > ports / 2).then(|| {
+        format!(
+            "{users} users need as many connections to one address, over half of this machine's {ports} ephemeral ports (net.ipv4.ip_local_port_range {low}-{high}): connect() slows as they fill and can stall the load generator; widen the range (sysctl -w net.ipv4.ip_local_port_range=\"1024 65000\") or run shards from several machines"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +259,15 @@ mod tests {
         let v = w.verdict(false, 200, 1000);
         assert!(!v.trustworthy);
         assert!(v.reasons[0].contains("stalled 1 times"), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn users_past_half_the_ephemeral_ports_are_warned_of() {
+        assert_eq!(ports_warning_for(14_000, "32768\t60999\n"), None);
+        let w = ports_warning_for(15_000, "32768\t60999\n").expect("a warning");
+        assert!(w.contains("28232 ephemeral ports"), "{w}");
+        assert!(w.contains("ip_local_port_range 32768-60999"), "{w}");
+        assert_eq!(ports_warning_for(15_000, "1024 65000"), None);
+        assert_eq!(ports_warning_for(15_000, "garbage"), None);
     }
 }
