@@ -42,6 +42,20 @@ def slope_per_hour(points):
     return sxy / sxx * 3600 if sxx else float("nan")
 
 
+def scenario_file(path, name, port, duration_s, load, request):
+    """Writes a scenario against 127.0.0.1:PORT without warm-up; `load`
+    and `request` are their tables' keys and values. Returns `path`."""
+    lines = [f'name = "{name}"', f'target = "http://127.0.0.1:{port}"',
+             f'duration = "{duration_s}s"', 'warmup = "0s"']
+    for table, keys in (("load", load), ("request", request)):
+        lines.append(f"[{table}]")
+        # JSON's strings, numbers and booleans are TOML's too.
+        lines += [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -57,21 +71,10 @@ def main():
          "--log-level", "error"],
         stdout=subprocess.DEVNULL)
     time.sleep(0.5)
-    scenario = os.path.join(OUT, "soak.toml")
-    with open(scenario, "w") as f:
-        f.write(f"""name = "soak-bench"
-target = "http://127.0.0.1:{port}"
-duration = "{DURATION}s"
-warmup = "0s"
-[load]
-model = "open"
-rate = {RATE}
-max_users = 200
-[request]
-audio = true
-repeat_ratio = 0.6
-timeout = "30s"
-""")
+    scenario = scenario_file(
+        os.path.join(OUT, "soak.toml"), "soak-bench", port, DURATION,
+        {"model": "open", "rate": RATE, "max_users": 200},
+        {"audio": True, "repeat_ratio": 0.6, "timeout": "30s"})
     loadgen = subprocess.Popen(
         ["target/release/loadgen", "run", scenario, "--out", os.path.join(OUT, "run"), "-q"],
         stdout=subprocess.DEVNULL)

@@ -25,6 +25,7 @@ from bisect import bisect_right
 
 CLIENT_ID = re.compile(rb'"clientId"\s*:\s*"([^"]+)"')
 TOKEN = b"event: token\ndata: "
+REQUEST_LINE = re.compile(rb"(GET|POST|PUT|HEAD|DELETE|PATCH) \S+ HTTP/1\.1\r\n")
 
 
 def packets(path):
@@ -145,11 +146,17 @@ def main():
             continue
         req, req_starts, req_stamps = up.assemble()
         resp, resp_starts, resp_stamps = down.assemble()
-        posts = [m.start() for m in re.finditer(rb"POST ", req)]
-        answers = [m.start() for m in re.finditer(rb"HTTP/1\.1 ", resp)] + [len(resp)]
-        for i, p in enumerate(posts):
+        # Every request in order (the load generator's scrapes of the
+        # monitoring endpoints share its connections): the i-th answer
+        # is the i-th request's.
+        heads = list(REQUEST_LINE.finditer(req))
+        answers = [m.start() for m in re.finditer(rb"HTTP/1\.1 \d{3} ", resp)] + [len(resp)]
+        for i, head in enumerate(heads):
             if i + 1 >= len(answers):
                 break
+            if head.group(1) != b"POST":
+                continue
+            p = head.start()
             m = CLIENT_ID.search(req, p)
             if not m:
                 continue

@@ -9,6 +9,7 @@
 #
 #   bash ci/bench/wire.sh                   # USERS="100 1000" RUNS=3 DURATION=15s
 #   USERS=1000 RUNS=5 bash ci/bench/wire.sh
+#   USERS=10000 TOKEN_MS=200 RUNS=1 bash ci/bench/wire.sh
 #   STALL=8s,1500ms USERS=1000 RUNS=1 bash ci/bench/wire.sh   # inject a client stall
 #     (the test hook LOADGEN_TEST_STALL): the self-check must not trust the run
 #
@@ -20,6 +21,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-15s}
 OUT=${OUT:-/tmp/wire-bench}
 PORT=${PORT:-5300}
+TOKEN_MS=${TOKEN_MS:-50}   # the server's gap between tokens (200 for 10,000 streams)
 
 command -v tcpdump >/dev/null || { apt-get update -qq && apt-get install -y -qq tcpdump; }
 cargo build --release -q -p server -p loadgen
@@ -31,7 +33,7 @@ for n in $USERS; do
     dir="$OUT/n$n-run$run"
     rm -rf "$dir"; mkdir -p "$dir"
     taskset -c 0 target/release/refserver --listen "127.0.0.1:$PORT" --profile fast \
-      --first-token-ms 100 --token-interval-ms 50 --model-slots 0 --max-streams 20000 \
+      --first-token-ms 100 --token-interval-ms "$TOKEN_MS" --model-slots 0 --max-streams 20000 \
       --log-level error > "$dir/server.log" 2>&1 &
     server=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/api/metrics/streaming/summary" >/dev/null && break; sleep 0.1; done
