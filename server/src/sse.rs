@@ -131,26 +131,31 @@ impl<R: Render> http_body::Body for StepBody<R> {
         if this.ended {
             return Poll::Ready(None);
         }
-        match this.rx.poll_recv(cx) {
-            Poll::Ready(Some(step)) => {
-                let bytes = this.frame(step);
-                this.idle.as_mut().reset(Instant::now() + KEEP_ALIVE);
-                if bytes.is_empty() {
-                    // The first step failed: nothing to send before it.
-                    let e = this.failed.take().expect("an empty frame is a failure");
-                    this.ended = true;
-                    return Poll::Ready(Some(Err(e)));
+        loop {
+            match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(step)) => {
+                    let bytes = this.frame(step);
+                    this.idle.as_mut().reset(Instant::now() + KEEP_ALIVE);
+                    if !bytes.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
+                    if let Some(e) = this.failed.take() {
+                        // The first step failed: nothing to send before it.
+                        this.ended = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    // Steps that render as nothing (audio in an OpenAI
+                    // stream): wait for the next.
                 }
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
-            }
-            Poll::Ready(None) => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                ready!(this.idle.as_mut().poll(cx));
-                this.idle.as_mut().reset(Instant::now() + KEEP_ALIVE);
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b":\n\n")))))
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    ready!(this.idle.as_mut().poll(cx));
+                    this.idle.as_mut().reset(Instant::now() + KEEP_ALIVE);
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b":\n\n")))));
+                }
             }
         }
     }
@@ -172,7 +177,9 @@ mod tests {
             match step {
                 Step::Token(text) => event(Some("token"), &text, out),
                 Step::Drop => Err(dropped()),
-                _ => unreachable!("the tests send tokens and drops"),
+                // Renders as nothing, as audio does in an OpenAI stream.
+                Step::Error(_) => Ok(()),
+                _ => unreachable!("the tests send tokens, errors and drops"),
             }
         }
     }
@@ -220,6 +227,29 @@ mod tests {
             next(&mut body).await.is_none(),
             "the body ends with the channel"
         );
+    }
+
+    #[tokio::test]
+    async fn a_step_that_renders_as_nothing_makes_no_frame() {
+        let (tx, mut body) = body();
+        let silent = || {
+            Step::Error(slo::protocol::StreamError {
+                kind: slo::protocol::ErrorKind::Other,
+                message: String::new(),
+            })
+        };
+        tx.send(silent()).await.unwrap();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(token("a")).await.unwrap();
+            tx.send(silent()).await.unwrap();
+        });
+        assert_eq!(
+            &next(&mut body).await.unwrap().unwrap()[..],
+            b"event: token\ndata: \"a\"\n\n"
+        );
+        later.await.unwrap();
+        assert!(next(&mut body).await.is_none());
     }
 
     #[tokio::test]
