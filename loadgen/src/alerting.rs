@@ -101,7 +101,7 @@ pub async fn watch(
     let target = Scraper::with_client(&base_url, client);
     // Prometheus is not the target: none of the target's headers go there.
     let prometheus = prometheus.map(|p| Scraper::new(&p));
-    let metrics_url = format!("{}{}", base_url.trim_end_matches('/'), paths::PROMETHEUS);
+    let metrics_url = target.url(paths::PROMETHEUS);
     let mut tick = tokio::time::interval_at(zero, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

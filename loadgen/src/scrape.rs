@@ -48,6 +48,11 @@ impl Scraper {
         }
     }
 
+    /// The URL of `path` on this target (what errors name).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// The JSON at `path`, or why not.
     pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
         let (url, status, bytes) = self.fetch(path).await?;
@@ -68,7 +73,7 @@ impl Scraper {
 
     /// The URL, status and body at `path`, at most [`MAX_ANSWER_BYTES`].
     async fn fetch(&self, path: &str) -> Result<(String, u16, Vec<u8>), String> {
-        let url = format!("{}{path}", self.base);
+        let url = self.url(path);
         let mut resp = self
             .client
             .get(&url)

@@ -12,7 +12,7 @@ use crate::audio;
 use crate::cache::{Cache, Memory, Redis, RedisLink};
 use crate::corpus;
 use crate::faults::Faults;
-use crate::metrics::{Metrics, StreamGuard, Timings};
+use crate::metrics::{Metrics, StreamGuard};
 use crate::model::Model;
 use crate::profile::Profile;
 use rand::rngs::StdRng;
@@ -226,7 +226,7 @@ impl Engine {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let mut rng = StdRng::seed_from_u64(self.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         match self.answer(&job, &mut rng, &tx).await {
-            Ok((timings, done)) => {
+            Ok((complete, done)) => {
                 tracing::info!(
                     clientId = %job.client_id,
                     chatbotId = %job.chatbot_id,
@@ -238,7 +238,7 @@ impl Engine {
                     kbCache = if done.kb_cache == CacheOutcome::Hit { "hit" } else { "miss" },
                     "Stream complete"
                 );
-                guard.complete(timings, &done);
+                guard.complete(complete, &done);
                 let _ = tx.send(Step::Done(Box::new(done))).await;
             }
             Err(Failure::Stream(kind, message)) => {
@@ -275,7 +275,7 @@ impl Engine {
         job: &Job,
         rng: &mut StdRng,
         tx: &mpsc::Sender<Step>,
-    ) -> Result<(Timings, Done), Failure> {
+    ) -> Result<(Duration, Done), Failure> {
         let send = |step: Step| async move { tx.send(step).await.map_err(|_| Failure::Gone) };
         send(Step::Start(Box::new(protocol::Start {
             client_id: job.client_id.clone(),
@@ -395,20 +395,18 @@ impl Engine {
 
         let ((first_token_at, sent), (first_audio_at, tts_hits, tts_misses)) =
             tokio::try_join!(tokens, speech)?;
-        let timings = Timings {
-            first_token: first_token_at - job.received,
-            first_audio: first_audio_at.map(|a| a - job.received),
-            complete: job.received.elapsed(),
-        };
+        // First token and first audio were counted as they happened; the
+        // metrics take the complete latency with the request's end.
+        let complete = job.received.elapsed();
         let done = Done {
             word_count: if job.max_tokens.is_some() {
                 sent as u64
             } else {
                 answer.word_count() as u64
             },
-            first_token_latency: ms(timings.first_token),
-            first_audio_latency: timings.first_audio.map(ms),
-            duration: ms(timings.complete),
+            first_token_latency: ms(first_token_at - job.received),
+            first_audio_latency: first_audio_at.map(|a| ms(a - job.received)),
+            duration: ms(complete),
             kb_cache: if kb_hit {
                 CacheOutcome::Hit
             } else {
@@ -417,7 +415,7 @@ impl Engine {
             tts_cache_hits: tts_hits,
             tts_cache_misses: tts_misses,
         };
-        Ok((timings, done))
+        Ok((complete, done))
     }
 }
 

@@ -23,8 +23,8 @@ use tokio_util::task::AbortOnDropHandle;
 /// How long a stream may stay silent before a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// A frame stops taking waiting steps past this many bytes (an audio
-/// chunk is ~200 KB: it goes alone).
+/// A frame takes no more waiting steps once it holds this many bytes (an
+/// audio chunk, ~200 KB, ends its frame).
 const FRAME_BYTES: usize = 16 * 1024;
 
 /// Turns one step into the bytes of its events.

@@ -67,14 +67,6 @@ struct Recent {
     ok: bool,
 }
 
-/// How one successful request went, measured by the server.
-#[derive(Clone, Copy, Debug)]
-pub struct Timings {
-    pub first_token: Duration,
-    pub first_audio: Option<Duration>,
-    pub complete: Duration,
-}
-
 impl Metrics {
     pub fn new(events_capacity: usize) -> Self {
         Self {
@@ -252,22 +244,21 @@ impl Metrics {
         self.prom.observe("first_audio", latency);
     }
 
-    fn finish(&self, streaming: bool, outcome: Result<Timings, ErrorKind>) {
+    /// `outcome`: the complete latency of a success, or the failure's kind.
+    fn finish(&self, streaming: bool, outcome: Result<Duration, ErrorKind>) {
         let active = self.active.fetch_sub(1, Ordering::Relaxed) - 1;
         self.prom.set_active(active);
         let mut s = self.state();
         match outcome {
-            Ok(t) => {
+            Ok(complete) => {
                 s.successful += 1;
                 if streaming {
                     s.streams_completed += 1;
                 }
-                // First token and first audio were counted as they
-                // happened (`first_token`, `first_audio`).
-                s.complete.record(t.complete);
+                s.complete.record(complete);
                 s.push_recent(true);
                 drop(s);
-                self.prom.succeeded(&t);
+                self.prom.succeeded(complete);
             }
             Err(kind) => {
                 s.failed += 1;
@@ -356,9 +347,11 @@ impl StreamGuard {
         &self.metrics
     }
 
-    pub fn complete(mut self, t: Timings, done: &slo::protocol::Done) {
+    /// A success, `complete` after it was received (its first token and
+    /// first audio were counted when they were sent).
+    pub fn complete(mut self, complete: Duration, done: &slo::protocol::Done) {
         self.finished = true;
-        self.metrics.finish(self.streaming, Ok(t));
+        self.metrics.finish(self.streaming, Ok(complete));
         self.metrics.event(Event::StreamComplete {
             timestamp: now_iso(),
             client_id: std::mem::take(&mut self.client_id),
@@ -434,11 +427,7 @@ mod tests {
             let g = m.begin(true, "c", "b");
             m.first_token(Duration::from_millis(100));
             g.complete(
-                Timings {
-                    first_token: Duration::from_millis(100),
-                    first_audio: None,
-                    complete: Duration::from_millis(200),
-                },
+                Duration::from_millis(200),
                 &slo::protocol::Done {
                     word_count: 1,
                     first_token_latency: 100,

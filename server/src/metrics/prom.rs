@@ -228,9 +228,9 @@ impl Prom {
             .inc();
     }
 
-    pub(super) fn succeeded(&self, t: &super::Timings) {
+    pub(super) fn succeeded(&self, complete: Duration) {
         self.success.inc();
-        self.observe("complete", t.complete);
+        self.observe("complete", complete);
     }
 
     /// A latency of `stage`, as it happens.
