@@ -31,6 +31,73 @@ pub struct CapacityArgs {
     pub warm: Duration,
     pub search: SearchConfig,
     pub expected_rps: Option<f64>,
+    /// `--max-time`: the search ends, as interrupted, after this long.
+    pub max_time: Option<Duration>,
+}
+
+/// What a step takes at most beyond its measured part and its warm-up:
+/// the requests in flight drain (the request timeout, then a second),
+/// and the run starts and writes its reports (a few seconds allowed).
+fn step_overhead(plan: &Plan) -> Duration {
+    plan.scenario.request.timeout + Duration::from_secs(1) + Duration::from_secs(3)
+}
+
+/// The longest this search can take, whatever the target answers (see
+/// `slo::capacity::worst_case`): the steps at most and their seconds.
+pub fn worst_case(plan: &Plan, args: &CapacityArgs) -> (usize, f64) {
+    let deciding: Vec<Objective> = plan
+        .slo
+        .as_ref()
+        .map(|(_, f)| {
+            f.objectives
+                .iter()
+                .filter(|o| o.capacity_role() == slo::objective::CapacityRole::Decides)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    slo::capacity::worst_case(
+        &args.search,
+        &slo::capacity::StepBounds {
+            warm_s: args.warm.as_secs_f64(),
+            warmup_s: args.step_warmup.as_secs_f64(),
+            duration_s: args.step_duration.as_secs_f64(),
+            cap_s: args.step_max_duration.as_secs_f64(),
+            min_requests: min_requests(&deciding).max(plan.scenario.min_requests),
+            overhead_s: step_overhead(plan).as_secs_f64(),
+        },
+    )
+}
+
+/// What `capacity --dry-run` prints after the run plan: the search's
+/// rates and the worst case of its wall time.
+pub fn describe_search(plan: &Plan, args: &CapacityArgs) -> String {
+    let c = &args.search;
+    let (steps, seconds) = worst_case(plan, args);
+    let bound = Duration::from_secs(seconds.ceil() as u64);
+    format!(
+        "capacity search: idle step at {} requests/s (down to {} if it is not carried), ramp x{} up to {}, bisection to {:.0} %, up to {} tries a rate\n\
+         steps: {}s each at least ({}s warm-up), capped at {}s on a first try (or twice the time of the percentiles' requests), doubled on each try\n\
+         worst case: {steps} steps, {} ({:.0} s) with the warm-up{}\n",
+        c.start,
+        c.min,
+        c.factor,
+        c.max,
+        c.precision * 100.0,
+        c.max_tries,
+        args.step_duration.as_secs_f64(),
+        args.step_warmup.as_secs_f64(),
+        args.step_max_duration.as_secs_f64(),
+        humantime::format_duration(bound),
+        seconds,
+        match args.max_time {
+            Some(t) => format!(
+                "; --max-time ends it after {}",
+                humantime::format_duration(t)
+            ),
+            None => "; --max-time bounds it".to_owned(),
+        }
+    )
 }
 
 /// The fewest measured requests the deciding client-side percentiles
@@ -98,6 +165,38 @@ pub async fn capacity(
         base.fail_on,
         base.allow_missing,
     );
+    // --max-time: a step under way when it runs out is stopped as Ctrl-C
+    // stops a run (asked again should a new step have begun meanwhile);
+    // no step starts after it.
+    let deadline = args.max_time.map(|t| {
+        (
+            tokio::time::Instant::now() + t,
+            humantime::format_duration(t),
+        )
+    });
+    let timer = deadline.clone().map(|(at, t)| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let why = format!("the search's --max-time ({t}) ran out");
+            loop {
+                if crate::stop::reason().is_none() {
+                    crate::stop::request(&why, false);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    });
+    let out_of_time = |search: &mut Search| match &deadline {
+        Some((at, t)) if tokio::time::Instant::now() >= *at => {
+            search.interrupted = true;
+            search.stopped = Some(format!(
+                "the search's --max-time ({t}) ran out after {} steps",
+                search.steps.len()
+            ));
+            true
+        }
+        _ => false,
+    };
     let warm = if args.warm.is_zero() {
         None
     } else {
@@ -116,6 +215,14 @@ pub async fn capacity(
         if let Some(why) = &report.interrupted {
             search.interrupted = true;
             search.stopped = Some(format!("the warm-up was interrupted: {why}"));
+        } else if report.figures.requests.total > 0
+            && let Some(why) = slo::report::nothing_succeeded(&report.figures)
+        {
+            // No step can hold against a target that answers nothing.
+            search.stopped = Some(format!(
+                "in the warm-up at {:.2} requests/s {why}: the target fails without load; capacity is undefined",
+                args.search.start
+            ));
         }
         Some(WarmUp {
             rate: args.search.start,
@@ -124,6 +231,9 @@ pub async fn capacity(
         })
     };
     while let Some(next) = search.next() {
+        if out_of_time(&mut search) {
+            break;
+        }
         let n = search.steps.len() + 1;
         let deciding: Vec<Objective> = slo_file
             .objectives
@@ -148,7 +258,7 @@ pub async fn capacity(
         plan.scenario.min_requests = min;
         plan.scenario.until_conclusive = true;
         plan.scenario.max_duration = Some(cap.max(args.step_duration));
-        plan.sizing = Some(deciding);
+        plan.sizing = Some(deciding.clone());
         plan.stop_on_breach = true;
         create(&plan.out)?;
         let report = run::run(&plan).await?;
@@ -167,9 +277,8 @@ pub async fn capacity(
             }
         };
         let server = &report.server;
-        let other_failures: Vec<String> = slo::report::nothing_succeeded(&f.requests)
-            .into_iter()
-            .collect();
+        let other_failures: Vec<String> = slo::report::nothing_succeeded(f).into_iter().collect();
+        let target_failing = slo::report::shown_failing(f, &deciding, base.fail_on);
         let measured = Measured {
             offered_rps: next.rate,
             sent_rps: per_s(f.requests.total - f.requests.dropped),
@@ -183,6 +292,7 @@ pub async fn capacity(
             success_rate: f.requests.success_rate,
             client_saturated: !report.self_check.trustworthy,
             other_failures,
+            target_failing,
             server_max_active_streams: server.max_active_streams,
             server_first_token_p95_ms: server
                 .latency_after
@@ -205,6 +315,9 @@ pub async fn capacity(
         {
             say(&format!("  {}: {}", o.name, o.why.as_deref().unwrap_or("")));
         }
+    }
+    if let Some(t) = timer {
+        t.abort();
     }
     drop(embedded);
     let report = CapacityReport::new(
@@ -310,6 +423,7 @@ mod tests {
                 max_tries: 3,
             },
             expected_rps: None,
+            max_time: None,
         }
     }
 

@@ -72,6 +72,11 @@ pub enum Command {
         /// The traffic the service must carry; exit 1 when the capacity is lower.
         #[arg(long, value_name = "R")]
         expected_rps: Option<f64>,
+        /// End the search after this long, as interrupted (exit 1), with
+        /// what it measured written; `--dry-run` prints the worst case the
+        /// other flags allow.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        max_time: Option<Duration>,
     },
     /// Rebuilds every report of a run from its saved files (requests.csv,
     /// latency.hlog), without rerunning; the exit code is the verdict.
@@ -179,7 +184,8 @@ pub enum Command {
         json: bool,
     },
     /// Compares a run's report.json with a baseline's; exit 1 on a
-    /// regression beyond tolerance. Prints a Markdown table.
+    /// regression beyond tolerance, or on a figure too few samples leave
+    /// undecided (unless --accept-inconclusive). Prints a Markdown table.
     Compare {
         /// The baseline report.json (e.g. reports/baselines/smoke.json).
         baseline: PathBuf,
@@ -194,6 +200,10 @@ pub enum Command {
         /// the current report's folder).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Figures too few samples leave undecided do not fail the
+        /// comparison (a regression still does).
+        #[arg(long)]
+        accept_inconclusive: bool,
     },
 }
 
@@ -273,6 +283,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             factor,
             precision,
             expected_rps,
+            max_time,
         } => {
             let bad = |flag: &str, v: f64, ok: bool| {
                 if ok {
@@ -308,7 +319,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     max_tries: step_tries,
                 },
                 expected_rps,
+                max_time,
             };
+            if run.dry_run {
+                use std::io::Write;
+                let text = format!(
+                    "{}{}",
+                    plan.describe(),
+                    capacity::describe_search(&plan, &args)
+                );
+                std::io::stdout().write_all(text.as_bytes()).map_err(|e| {
+                    anyhow::anyhow!("cannot write the plan to standard output: {e}")
+                })?;
+                return Ok(ExitStatus::Pass);
+            }
             let runtime = tokio::runtime::Runtime::new()?;
             let report =
                 runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
@@ -530,6 +554,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             current,
             tolerance,
             out,
+            accept_inconclusive,
         } => {
             let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
                 let bytes = std::fs::read(p)
@@ -543,7 +568,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 slo::compare::apply_override(&mut checks, t).map_err(anyhow::Error::msg)?;
             }
             let rows = slo::compare::compare(&b, &c, &checks);
-            let markdown = slo::render::comparison::markdown(&rows, &b, &c);
+            let markdown = slo::render::comparison::markdown(&rows, &b, &c, accept_inconclusive);
             let html = slo::render::comparison::html(
                 &rows,
                 &b,
@@ -552,6 +577,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     &baseline.display().to_string(),
                     &current.display().to_string(),
                 ),
+                accept_inconclusive,
             );
             let dir = out.unwrap_or_else(|| {
                 current
@@ -559,6 +585,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     .map(PathBuf::from)
                     .unwrap_or_else(|| PathBuf::from("."))
             });
+            // As `run --out`: the folder is made when it does not exist.
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create the folder {} ({e}); give another with --out",
+                    dir.display()
+                )
+            })?;
             for (name, text) in [("comparison.md", &markdown), ("comparison.html", &html)] {
                 let path = dir.join(name);
                 std::fs::write(&path, text).map_err(|e| {
@@ -576,14 +609,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             }
             eprintln!(
                 "{}\ncomparison in {}",
-                slo::render::comparison::headline(&rows),
+                slo::render::comparison::headline(&rows, accept_inconclusive),
                 dir.join("comparison.html").display()
             );
-            Ok(if rows.iter().any(|r| r.regressed) {
-                ExitStatus::SloViolated
-            } else {
-                ExitStatus::Pass
-            })
+            Ok(
+                if slo::render::comparison::fails(&rows, accept_inconclusive) {
+                    ExitStatus::SloViolated
+                } else {
+                    ExitStatus::Pass
+                },
+            )
         }
         Command::Run(args) => {
             let plan = plan::Plan::from_args(&args)?;

@@ -15,8 +15,21 @@ fn read_text(path: &Path, what: &str) -> Result<String, FileError> {
 }
 
 /// A scenario file, read and checked.
-pub fn read_scenario(path: &Path) -> Result<Scenario, FileError> {
-    Scenario::from_toml(&read_text(path, "scenario")?, &path.display().to_string())
+pub fn read_scenario(path: &Path) -> anyhow::Result<Scenario> {
+    read_scenario_with(path, |_| Ok(()))
+}
+
+/// A scenario file, read, with `flags` applied (the command line
+/// overrides the file), then checked.
+pub fn read_scenario_with(
+    path: &Path,
+    flags: impl FnOnce(&mut Scenario) -> anyhow::Result<()>,
+) -> anyhow::Result<Scenario> {
+    let text = read_text(path, "scenario")?;
+    let file = path.display().to_string();
+    let mut scenario = Scenario::parse(&text, &file)?;
+    flags(&mut scenario)?;
+    Ok(scenario.checked(&text, &file)?)
 }
 
 /// An SLO file, read and checked.

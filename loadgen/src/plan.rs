@@ -265,51 +265,60 @@ impl Plan {
     }
 
     pub fn from_args(args: &RunArgs) -> anyhow::Result<Plan> {
-        let mut scenario = crate::files::read_scenario(&args.scenario)?;
-        if let Some(d) = args.duration {
-            scenario.duration = d;
-        }
-        if let Some(d) = args.max_duration {
-            scenario.max_duration = Some(d);
-        }
-        if let Some(users) = args.users {
-            scenario.load = Load {
-                model: Model::Closed,
-                users: Some(users),
-                ramp_up: scenario
-                    .load
-                    .ramp_up
-                    .filter(|_| scenario.load.model == Model::Closed),
-                test_plan: None,
-                rate: None,
-                arrival: Default::default(),
-                max_users: None,
-                max_lateness: None,
-            };
-        }
-        if let Some(rate) = args.rate {
-            let open = scenario.load.model == Model::Open;
-            scenario.load = Load {
-                model: Model::Open,
-                rate: Some(rate),
-                users: None,
-                ramp_up: None,
-                test_plan: None,
-                arrival: if open {
-                    scenario.load.arrival
-                } else {
-                    Default::default()
-                },
-                max_users: scenario.load.max_users.filter(|_| open),
-                max_lateness: scenario.load.max_lateness.filter(|_| open),
-            };
-        }
-        if let Some(t) = &args.target {
-            scenario.target = Some(t.clone());
-        }
-        if let Some(p) = args.protocol {
-            scenario.protocol = p.into();
-        }
+        // The flags override the file, and the file is checked with them
+        // applied; a value a flag set is named by the flag.
+        let mut scenario = crate::files::read_scenario_with(&args.scenario, |scenario| {
+            if let Some(d) = args.duration {
+                scenario.duration = d;
+            }
+            if let Some(d) = args.max_duration {
+                scenario.max_duration = Some(d);
+            }
+            if let Some(users) = args.users {
+                scenario.load = Load {
+                    model: Model::Closed,
+                    users: Some(users),
+                    ramp_up: scenario
+                        .load
+                        .ramp_up
+                        .filter(|_| scenario.load.model == Model::Closed),
+                    test_plan: None,
+                    rate: None,
+                    arrival: Default::default(),
+                    max_users: None,
+                    max_lateness: None,
+                };
+            }
+            if let Some(rate) = args.rate {
+                let open = scenario.load.model == Model::Open;
+                scenario.load = Load {
+                    model: Model::Open,
+                    rate: Some(rate),
+                    users: None,
+                    ramp_up: None,
+                    test_plan: None,
+                    arrival: if open {
+                        scenario.load.arrival
+                    } else {
+                        Default::default()
+                    },
+                    max_users: scenario.load.max_users.filter(|_| open),
+                    max_lateness: scenario.load.max_lateness.filter(|_| open),
+                };
+            }
+            if let Some(t) = &args.target {
+                scenario.target = Some(t.clone());
+            }
+            if let Some(p) = args.protocol {
+                scenario.protocol = p.into();
+            }
+            if let Err(e) = scenario.validate()
+                && let Some(flag) = flag_of(e.field, args)
+            {
+                bail!("{flag}: {}", e.problem);
+            }
+            Ok(())
+        })?;
         let shard = shard_of(
             args.shard,
             args.shards,
@@ -359,15 +368,11 @@ impl Plan {
             );
         }
         if let Err(e) = scenario.validate() {
-            let flag = match e.field {
-                "duration" => "--duration",
-                "load.users" => "--users",
-                "load.rate" => "--rate",
-                "target" => "--target",
-                "protocol" => "--protocol",
-                key => key,
-            };
-            bail!("{flag}: {}", e.problem);
+            bail!(
+                "{}: {}",
+                flag_of(e.field, args).unwrap_or(e.field),
+                e.problem
+            );
         }
         let base = args
             .scenario
@@ -539,4 +544,16 @@ pub fn writable(out: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The flag that set a scenario's key, when one was given.
+fn flag_of(field: &str, args: &RunArgs) -> Option<&'static str> {
+    match field {
+        "duration" if args.duration.is_some() => Some("--duration"),
+        "load.users" if args.users.is_some() => Some("--users"),
+        "load.rate" if args.rate.is_some() => Some("--rate"),
+        "target" if args.target.is_some() => Some("--target"),
+        "protocol" if args.protocol.is_some() => Some("--protocol"),
+        _ => None,
+    }
 }

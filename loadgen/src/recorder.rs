@@ -45,26 +45,37 @@ pub struct Setup {
     pub warmup: Duration,
     /// The self-check, whose stalls mark the requests they overlapped.
     pub probe: Arc<Mutex<ClientProbe>>,
-    /// `until_conclusive`: judged once a second.
+    /// A run that sizes itself: judged once a second.
     pub until_conclusive: Option<UntilConclusive>,
     /// `--metrics-listen`: counts every record too.
     pub exporter: Option<Arc<crate::exporter::Exporter>>,
 }
 
-/// What a run that goes on until its percentiles are conclusive judges.
+/// What a run that sizes itself (`min_requests`, `until_conclusive`)
+/// judges once a second.
 pub struct UntilConclusive {
     pub objectives: Vec<slo::objective::Objective>,
     pub fail_on: slo::objective::FailOn,
     pub open_model: bool,
+    /// Wait for the percentiles to be decided (`until_conclusive`).
+    pub percentiles: bool,
     /// Also done once one of them is shown breached.
     pub stop_on_breach: bool,
     /// Set once every client-side percentile objective is decided.
     pub conclusive: Arc<std::sync::atomic::AtomicBool>,
+    /// Why the run is shown to fail whatever more requests say, while it is
+    /// (see [`crate::shared::Shared::hopeless`]).
+    pub hopeless: Arc<Mutex<Option<String>>>,
 }
 
 impl UntilConclusive {
     fn check(&self, all: &Aggregate) {
         let figures = all.figures(Duration::from_secs(1), self.open_model);
+        *self.hopeless.lock().expect("hopeless lock") =
+            slo::report::shown_failing(&figures, &self.objectives, self.fail_on);
+        if !self.percentiles {
+            return;
+        }
         let doc = serde_json::to_value(&figures).expect("figures serialize");
         let none = serde_json::Value::Null;
         let judged: Vec<slo::objective::Judged> = self

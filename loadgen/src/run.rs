@@ -71,6 +71,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
 
     let (tx, rx) = std::sync::mpsc::channel();
     let conclusive = Arc::new(AtomicBool::new(!sc.until_conclusive));
+    let hopeless = Arc::new(Mutex::new(None));
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let clock = Arc::new(std::sync::OnceLock::new());
@@ -93,6 +94,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         run_cap: sc.warmup + sc.max_measured(),
         min_requests: sc.min_requests,
         conclusive: Arc::clone(&conclusive),
+        hopeless: Arc::clone(&hopeless),
         warmup: sc.warmup,
         timeout: sc.request.timeout,
         audio: sc.request.audio,
@@ -146,17 +148,21 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         goodput: slo::report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
         warmup: sc.warmup,
         probe: Arc::clone(&probe),
-        until_conclusive: sc.until_conclusive.then(|| recorder::UntilConclusive {
-            objectives: plan.sizing.clone().unwrap_or_else(|| {
-                plan.slo
-                    .as_ref()
-                    .map(|(_, f)| f.objectives.clone())
-                    .unwrap_or_default()
-            }),
-            stop_on_breach: plan.stop_on_breach,
-            fail_on: plan.fail_on,
-            open_model: open,
-            conclusive: Arc::clone(&conclusive),
+        until_conclusive: (sc.until_conclusive || sc.min_requests > 0).then(|| {
+            recorder::UntilConclusive {
+                objectives: plan.sizing.clone().unwrap_or_else(|| {
+                    plan.slo.as_ref().map_or_else(
+                        || slo::objective::default_policy().objectives,
+                        |(_, f)| f.objectives.clone(),
+                    )
+                }),
+                stop_on_breach: plan.stop_on_breach,
+                fail_on: plan.fail_on,
+                open_model: open,
+                percentiles: sc.until_conclusive,
+                conclusive: Arc::clone(&conclusive),
+                hopeless: Arc::clone(&hopeless),
+            }
         }),
         exporter: exporter.as_ref().map(|(e, _)| Arc::clone(e)),
     };
@@ -431,7 +437,8 @@ fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {
 }
 
 /// At the end of `duration` (or later, up to the cap, while a run that
-/// sizes itself lacks requests or conclusive percentiles), stops new
+/// sizes itself lacks requests or conclusive percentiles and is not shown
+/// to fail whatever they say), stops new
 /// requests, waits for the ones in flight (up to the timeout), then stops
 /// goose.
 async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
@@ -442,7 +449,9 @@ async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
         }
     };
     tokio::time::sleep_until(clock.end).await;
+    // A run shown to fail whatever more requests say stops sizing itself.
     while Instant::now() < clock.cap
+        && s.hopeless.lock().expect("hopeless lock").is_none()
         && (s.measured_done.load(Ordering::Relaxed) < s.min_requests
             || !s.conclusive.load(Ordering::Relaxed))
     {

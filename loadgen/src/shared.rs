@@ -42,6 +42,11 @@ pub struct Shared {
     /// Set by the recorder when every judged percentile is decided
     /// (`until_conclusive`); always true when the run does not ask.
     pub conclusive: Arc<AtomicBool>,
+    /// Set by the recorder, each second, while the run is shown to fail
+    /// whatever more requests would say (nothing succeeded, or a success
+    /// rate's interval past its line: `slo::report::shown_failing`); a
+    /// run that sizes itself stops waiting for requests or evidence then.
+    pub hopeless: Arc<Mutex<Option<String>>>,
     pub(crate) warmup: Duration,
     pub timeout: Duration,
     pub audio: bool,

@@ -203,6 +203,9 @@ pub struct DrillFigures {
 pub struct Aggregate {
     pub histograms: Histograms,
     pub outcomes: BTreeMap<Outcome, u64>,
+    /// Failed requests by the HTTP status the target answered them with
+    /// (none for a failure before or without a status, or with a 2xx).
+    pub failed_statuses: BTreeMap<u16, u64>,
     pub total: u64,
     pub late: u64,
     pub warmup_excluded: u64,
@@ -291,6 +294,12 @@ impl Aggregate {
         }
         self.total += 1;
         *self.outcomes.entry(r.outcome).or_default() += 1;
+        if let Some(status) = r
+            .status
+            .filter(|s| !r.outcome.is_ok() && !(200..300).contains(s))
+        {
+            *self.failed_statuses.entry(status).or_default() += 1;
+        }
         if r.lateness_us > LATE_US && r.outcome != Outcome::Dropped {
             self.late += 1;
         }
@@ -365,6 +374,7 @@ impl Aggregate {
         let Aggregate {
             histograms,
             outcomes,
+            failed_statuses,
             total,
             late,
             warmup_excluded,
@@ -393,6 +403,10 @@ impl Aggregate {
         self.histograms.merge(histograms);
         for (o, n) in outcomes {
             let c = self.outcomes.entry(*o).or_default();
+            *c = c.saturating_add(*n);
+        }
+        for (status, n) in failed_statuses {
+            let c = self.failed_statuses.entry(*status).or_default();
             *c = c.saturating_add(*n);
         }
         for (mine, theirs) in [
@@ -563,6 +577,11 @@ impl Aggregate {
                 .collect(),
             errors,
             errors_by_cause: by_cause,
+            errors_by_status: self
+                .failed_statuses
+                .iter()
+                .map(|(s, &n)| (s.to_string(), n))
+                .collect(),
             latency_ms: LatencyTable {
                 first_token: lat(&h.first_token, Some(&h.first_token_corrected)),
                 first_audio: lat(&h.first_audio, Some(&h.first_audio_corrected)),
@@ -859,6 +878,10 @@ pub struct Figures {
     pub errors: BTreeMap<String, u64>,
     /// Failures by cause as the client saw it.
     pub errors_by_cause: BTreeMap<String, u64>,
+    /// Failures by the HTTP status the target answered them with (`"503"`);
+    /// failures without a status (refused, reset, timed out) are not here.
+    #[serde(default)]
+    pub errors_by_status: BTreeMap<String, u64>,
     /// Failures by the guide's type, percent of all requests.
     pub error_rates: BTreeMap<String, f64>,
     /// Latencies from each request's start as sent.

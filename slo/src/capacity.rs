@@ -102,6 +102,12 @@ pub struct Measured {
     pub client_saturated: bool,
     /// Why the run failed besides its objectives (e.g. nothing succeeded).
     pub other_failures: Vec<String>,
+    /// Why no rate can hold against this target as it answered: nothing
+    /// succeeded, or a success-rate objective shown past its line by its
+    /// interval ([`crate::report::shown_failing`]). The step fails at
+    /// once and is never repeated; at the start rate it ends the search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_failing: Option<String>,
     /// The most streams the server reported active at once, when it
     /// exposes them.
     pub server_max_active_streams: Option<u64>,
@@ -164,6 +170,10 @@ pub struct Breach {
     pub interval: Option<Interval>,
 }
 
+/// The level of a breach that is no objective's: why the run failed
+/// besides them (e.g. nothing succeeded).
+pub const FAILED: &str = "fail";
+
 /// The next step to run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Next {
@@ -177,6 +187,65 @@ impl Next {
     pub fn cap_factor(&self) -> u32 {
         1 << self.attempt.saturating_sub(1).min(8)
     }
+}
+
+/// What bounds one step's wall time, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepBounds {
+    /// The target's warm-up before the search.
+    pub warm_s: f64,
+    /// Each step's own warm-up.
+    pub warmup_s: f64,
+    /// The shortest measured part.
+    pub duration_s: f64,
+    /// The cap of the measured part on a first try (`--step-max-duration`).
+    pub cap_s: f64,
+    /// The fewest requests the deciding percentiles need: a step's cap is
+    /// at least twice the time they take at its rate.
+    pub min_requests: u64,
+    /// What a step takes beyond its measured part: the requests in flight
+    /// drain (the request timeout and a second), the run starts and writes
+    /// its reports.
+    pub overhead_s: f64,
+}
+
+/// The longest a search can take: the steps it can run at most and
+/// their wall time, in seconds, whatever the target answers. Every rate
+/// the search can try is bounded: the idle tries from the start rate
+/// down to the minimum, the ramp up to the maximum, the bisection down
+/// to the precision; each rate up to `max_tries` times with its cap
+/// doubled each time; no more than `max_steps` steps in all.
+pub fn worst_case(cfg: &SearchConfig, b: &StepBounds) -> (usize, f64) {
+    let f = cfg.factor;
+    let count = |ratio: f64| (ratio.ln() / f.ln() - 1e-9).ceil().max(0.0) as usize;
+    // Rates: idle tries at start / f^k >= min, ramp start * f^k <= max
+    // (the last one clamped), bisections ((f - 1) halved to the precision).
+    let mut rates: Vec<f64> = (0..=count(cfg.start / cfg.min))
+        .map(|k| cfg.start / f.powi(k as i32))
+        .filter(|r| *r >= cfg.min * (1.0 - 1e-9))
+        .collect();
+    rates.extend(
+        (1..=count(cfg.max / cfg.start)).map(|k| (cfg.start * f.powi(k as i32)).min(cfg.max)),
+    );
+    let bisections = (((f - 1.0) / cfg.precision).log2().ceil().max(0.0)) as usize;
+    // A bisected rate lies above the idle rate: its cap is at most the
+    // lowest rate's.
+    let lowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    rates.extend(std::iter::repeat_n(lowest, bisections));
+    let tries = cfg.max_tries.max(1);
+    let step = |rate: f64, attempt: u32| {
+        let cap = b.cap_s.max(2.0 * b.min_requests as f64 / rate)
+            * f64::from(1u32 << (attempt - 1).min(8));
+        b.warmup_s + cap.max(b.duration_s) + b.overhead_s
+    };
+    let mut steps: Vec<f64> = rates
+        .iter()
+        .flat_map(|&r| (1..=tries).map(move |a| step(r, a)))
+        .collect();
+    // The longest ones first, as many as the search may run.
+    steps.sort_by(|a, b| b.total_cmp(a));
+    steps.truncate(cfg.max_steps);
+    (steps.len(), b.warm_s + steps.iter().sum::<f64>())
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -341,7 +410,7 @@ impl Search {
         for why in &m.other_failures {
             load.push(Breach {
                 name: why.clone(),
-                level: "fail".into(),
+                level: FAILED.into(),
                 value: None,
                 threshold: 0.0,
                 interval: None,
@@ -363,7 +432,18 @@ impl Search {
         self.repeat = None;
         let rate = next.rate;
         let (objectives, load, undecided) = self.judge(&m);
-        let outcome = if m.client_saturated && next.attempt < self.cfg.max_tries {
+        let outcome = if let Some(why) = &m.target_failing {
+            // More time or a lower rate cannot change what the target
+            // answers: the step fails at once; at the start rate, so does
+            // the search.
+            self.failed_at(rate);
+            if next.idle {
+                self.stopped = Some(format!(
+                    "at the start rate ({rate:.2} requests/s) {why}: the target fails without load; capacity is undefined"
+                ));
+            }
+            Outcome::Breached
+        } else if m.client_saturated && next.attempt < self.cfg.max_tries {
             // One stall of the client's own scheduler makes a step
             // untrustworthy; a client that saturates does so again.
             self.repeat = Some((rate, next.attempt + 1));
@@ -393,6 +473,11 @@ impl Search {
         };
         let mut breached = objectives;
         breached.extend(load);
+        if m.target_failing.is_some() {
+            // What the target answered explains the step before any
+            // objective it left without data.
+            breached.sort_by_key(|b| b.level != FAILED);
+        }
         self.steps.push(Step {
             measured: m,
             idle: next.idle,

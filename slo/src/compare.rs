@@ -64,7 +64,7 @@ pub fn direction_of(metric: &str) -> Option<Direction> {
     let leaf = *parts.last()?;
     match parts[0] {
         "latency_ms" | "scheduled_latency_ms" if leaf != "count" => Some(Direction::Max),
-        "errors" | "error_rates" | "errors_by_cause" => Some(Direction::Max),
+        "errors" | "error_rates" | "errors_by_cause" | "errors_by_status" => Some(Direction::Max),
         "audio" if leaf != "count" && leaf != "requests_with_audio" => Some(Direction::Max),
         "requests" => match leaf {
             "failed" | "dropped" | "late" | "error_rate" | "client_stalled" => Some(Direction::Max),
@@ -135,6 +135,11 @@ pub struct Compared {
     /// The worst the current value may be.
     pub limit: Option<f64>,
     pub regressed: bool,
+    /// Neither a regression nor within tolerance: the intervals lack a
+    /// side the comparison needs (too few samples). Fails a comparison
+    /// unless accepted (`--accept-inconclusive`).
+    #[serde(default)]
+    pub inconclusive: bool,
     /// Why it regressed, or why it could not be compared.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
@@ -145,11 +150,33 @@ pub struct Compared {
     pub current_interval: Option<Interval>,
 }
 
+impl Compared {
+    /// Whether this row fails the comparison: a regression, or an
+    /// inconclusive row unless accepted.
+    pub fn fails(&self, accept_inconclusive: bool) -> bool {
+        self.regressed || (self.inconclusive && !accept_inconclusive)
+    }
+}
+
+/// What a row says.
+enum Said {
+    Within,
+    Regressed(String),
+    Inconclusive(String),
+    NotCompared(String),
+}
+
 /// Each check on two `report.json` documents. A percentile with evidence
-/// in both is compared by its intervals: it regressed only when the
-/// current interval lies wholly past the baseline interval's far side
-/// plus the tolerance, so the noise of two runs is not called a
-/// regression.
+/// in both is compared by its intervals, so the noise of two runs is not
+/// called a regression and too few samples are never called "no
+/// regression":
+/// - regressed when the current interval's good side (a latency's lower
+///   bound) lies past the baseline's far side plus the tolerance, or,
+///   when the baseline's far side is unbounded, past its value plus the
+///   tolerance (its near side known);
+/// - within tolerance when that is not so and both intervals are
+///   bounded on both sides;
+/// - inconclusive otherwise.
 pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compared> {
     checks
         .iter()
@@ -159,45 +186,78 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
                 evidence_of(baseline, &c.metric).map(|(_, i)| i),
                 evidence_of(current, &c.metric).map(|(_, i)| i),
             );
-            // The baseline's side the current value must get past, and the
-            // current value's side that must get past it.
-            let (base_edge, cur_edge) = match (&bi, &ci, c.direction) {
-                (Some(bi), Some(ci), Direction::Max) => (bi.hi, ci.lo),
-                (Some(bi), Some(ci), Direction::Min) => (bi.lo, ci.hi),
-                _ => (b, cur),
-            };
-            let limit = base_edge.map(|b| {
-                let slack = match c.tolerance {
-                    Tolerance::Percent(p) => b.abs() * p / 100.0,
+            let slack = |v: f64| {
+                let s = match c.tolerance {
+                    Tolerance::Percent(p) => v.abs() * p / 100.0,
                     Tolerance::Absolute(a) => a,
                 };
                 match c.direction {
-                    Direction::Max => b + slack,
-                    Direction::Min => b - slack,
+                    Direction::Max => v + s,
+                    Direction::Min => v - s,
                 }
-            });
-            // A figure the baseline had and the current run lacks is a
-            // regression: the gate fails closed.
-            let (regressed, note) = match (cur, b, limit) {
-                (None, Some(_), _) => (true, "missing in the current report".to_owned()),
-                (_, None, _) => (false, "not in the baseline: not compared".to_owned()),
-                (Some(_), Some(_), None) => (
-                    false,
-                    "the baseline's interval is unbounded: too few samples to compare".to_owned(),
+            };
+            let past = |v: f64, limit: f64| match c.direction {
+                Direction::Max => v > limit,
+                Direction::Min => v < limit,
+            };
+            // A side of an interval: the far one (a latency's upper bound)
+            // or the near one.
+            let side = |i: &Interval, far: bool| match (c.direction, far) {
+                (Direction::Max, true) | (Direction::Min, false) => i.hi,
+                _ => i.lo,
+            };
+            let (limit, said) = match (cur, b) {
+                // A figure the baseline had and the current run lacks is a
+                // regression: the gate fails closed.
+                (None, Some(_)) => (
+                    None,
+                    Said::Regressed("missing in the current report".to_owned()),
                 ),
-                (Some(_), Some(_), Some(l)) => match cur_edge {
-                    Some(v) => {
-                        let worse = match c.direction {
-                            Direction::Max => v > l,
-                            Direction::Min => v < l,
+                (_, None) => (
+                    None,
+                    Said::NotCompared("not in the baseline: not compared".to_owned()),
+                ),
+                (Some(cur), Some(b)) => match (&bi, &ci) {
+                    (Some(bi), Some(ci)) => {
+                        let bounded = |i: &Interval| i.lo.is_some() && i.hi.is_some();
+                        // The baseline's far side, or its value when only
+                        // its near side is known.
+                        let base = side(bi, true).or(side(bi, false).map(|_| b));
+                        let limit = base.map(slack);
+                        let said = match (limit, side(ci, false)) {
+                            (Some(l), Some(v)) if past(v, l) => Said::Regressed(
+                                if side(bi, true).is_some() {
+                                    String::new()
+                                } else {
+                                    "shown by the current interval against the baseline's value: the baseline's interval is unbounded on its far side".to_owned()
+                                },
+                            ),
+                            _ if bounded(bi) && bounded(ci) => Said::Within,
+                            _ if !bounded(bi) => Said::Inconclusive(
+                                "the baseline's interval is unbounded: too few samples to compare".to_owned(),
+                            ),
+                            _ => Said::Inconclusive(
+                                "the current interval is unbounded: too few samples to compare".to_owned(),
+                            ),
                         };
-                        (worse, String::new())
+                        (limit, said)
                     }
-                    None => (
-                        false,
-                        "the current interval is unbounded: too few samples to compare".to_owned(),
-                    ),
+                    _ => {
+                        let limit = slack(b);
+                        let said = if past(cur, limit) {
+                            Said::Regressed(String::new())
+                        } else {
+                            Said::Within
+                        };
+                        (Some(limit), said)
+                    }
                 },
+            };
+            let (regressed, inconclusive, note) = match said {
+                Said::Within => (false, false, String::new()),
+                Said::Regressed(n) => (true, false, n),
+                Said::Inconclusive(n) => (false, true, n),
+                Said::NotCompared(n) => (false, false, n),
             };
             Compared {
                 metric: c.metric.clone(),
@@ -205,6 +265,7 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
                 current: cur,
                 limit,
                 regressed,
+                inconclusive,
                 note,
                 baseline_interval: bi,
                 current_interval: ci,
@@ -277,5 +338,60 @@ mod tests {
                 assert!(direction_of(m).is_some(), "{m}");
             }
         }
+    }
+
+    fn latency(p99: f64, lo: Option<f64>, hi: Option<f64>) -> Value {
+        json!({"scheduled_latency_ms": {"complete": {"p99": p99, "count": 8,
+            "evidence": {"p99": {"lo": lo, "hi": hi, "min_samples": 500}}}}})
+    }
+
+    fn p99_check() -> Vec<Check> {
+        vec![Check {
+            metric: "scheduled_latency_ms.complete.p99".into(),
+            direction: Direction::Max,
+            tolerance: Tolerance::Percent(15.0),
+        }]
+    }
+
+    #[test]
+    fn too_few_samples_are_inconclusive_never_no_regression() {
+        let checks = p99_check();
+        let base = latency(3025.0, Some(3021.0), None);
+        // Ten times slower, shown by the current lower bound against the
+        // baseline's value (its far side unbounded, its near side known).
+        let slower = latency(30249.0, Some(30208.0), None);
+        let row = &compare(&base, &slower, &checks)[0];
+        assert!(row.regressed && !row.inconclusive, "{row:?}");
+        assert!(row.fails(true), "a regression fails whatever is accepted");
+        // The same figure: nothing shows a regression, and nothing shows
+        // it within tolerance either.
+        let same = latency(3025.0, Some(3021.0), None);
+        let row = &compare(&base, &same, &checks)[0];
+        assert!(!row.regressed && row.inconclusive, "{row:?}");
+        assert!(
+            row.note.contains("baseline's interval is unbounded"),
+            "{row:?}"
+        );
+        assert!(row.fails(false) && !row.fails(true));
+        // A baseline with no bound at all: not even a regression can be shown.
+        let bare = latency(3025.0, None, None);
+        let row = &compare(&bare, &slower, &checks)[0];
+        assert!(!row.regressed && row.inconclusive, "{row:?}");
+        // The current side unbounded: inconclusive, named.
+        let bounded = latency(3025.0, Some(3000.0), Some(3050.0));
+        let row = &compare(&bounded, &same, &checks)[0];
+        assert!(
+            row.inconclusive && row.note.contains("current interval"),
+            "{row:?}"
+        );
+        // Both bounded and overlapping: within tolerance, as before.
+        let row = &compare(&bounded, &bounded, &checks)[0];
+        assert!(!row.regressed && !row.inconclusive, "{row:?}");
+        // Both bounded, the current wholly past the baseline's far side
+        // plus 15 %: regressed.
+        let far = latency(4000.0, Some(3900.0), Some(4100.0));
+        let row = &compare(&bounded, &far, &checks)[0];
+        assert!(row.regressed && row.note.is_empty(), "{row:?}");
+        assert!((row.limit.unwrap() - 3507.5).abs() < 1e-6, "{row:?}");
     }
 }

@@ -90,6 +90,26 @@ impl Iterator for BinomialCdf {
     }
 }
 
+/// The 95 % interval of a rate of `k` in `n` (Wilson's score interval),
+/// in percent: the evidence beside a success or error rate. Both sides are
+/// bounded for any `n` > 0; `min_samples` is 0 (a rate has no minimum).
+pub fn proportion(k: u64, n: u64) -> Interval {
+    if n == 0 {
+        return Interval::default();
+    }
+    // z for a two-sided 95 %.
+    const Z: f64 = 1.959_963_984_540_054;
+    let (nf, p) = (n as f64, k as f64 / n as f64);
+    let z2 = Z * Z;
+    let centre = (p + z2 / (2.0 * nf)) / (1.0 + z2 / nf);
+    let half = Z / (1.0 + z2 / nf) * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt();
+    Interval {
+        lo: Some(((centre - half) * 100.0).max(0.0)),
+        hi: Some(((centre + half) * 100.0).min(100.0)),
+        min_samples: 0,
+    }
+}
+
 /// P(X <= k) for X ~ Poisson(mean): how likely a count this low is when
 /// `mean` was offered (summed in log space, so large means do not
 /// underflow).
@@ -163,6 +183,21 @@ impl Evidence {
 mod tests {
     use super::*;
     use crate::test_rng::Rng;
+
+    #[test]
+    fn a_rate_has_wilson_bounds() {
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 0.01;
+        // Published values: 5 of 10 is [23.66, 76.34] %; 0 of 1 reaches
+        // only z^2 / (1 + z^2) = 79.35 %; 0 of 20 at most 16.11 %.
+        let i = proportion(5, 10);
+        assert!(close(i.lo, 23.66) && close(i.hi, 76.34), "{i:?}");
+        let i = proportion(0, 1);
+        assert!(close(i.lo, 0.0) && close(i.hi, 79.35), "{i:?}");
+        assert!(close(proportion(0, 20).hi, 16.11));
+        let i = proportion(20, 20);
+        assert!(close(i.lo, 83.89) && close(i.hi, 100.0), "{i:?}");
+        assert_eq!(proportion(0, 0), Interval::default());
+    }
 
     /// P(B <= k) summed exactly from the pmf, for small n.
     fn exact_cdf(n: u64, q: f64, k: u64) -> f64 {

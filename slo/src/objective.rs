@@ -124,7 +124,8 @@ pub struct Judged {
     pub source: Source,
     pub level: Level,
     /// The level of the value alone, whatever its evidence: the same as
-    /// `level` unless that is `inconclusive`.
+    /// `level` unless that is `inconclusive` (or, rarely, an interval's
+    /// bound lies past the value and decides a worse level).
     pub point_level: Level,
     pub value: Option<f64>,
     /// The level crossed (or the target, when `ok`).
@@ -143,6 +144,11 @@ pub struct Judged {
     /// Inconclusive: about how many samples would likely decide it.
     #[serde(default)]
     pub samples_needed: Option<u64>,
+    /// Which side of `interval` decided `level` (see
+    /// [`Objective::decide`]); absent for a figure without an interval, an
+    /// inconclusive one, and reports written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Bound>,
     /// The objective's levels, which the reports draw as bands (absent
     /// from reports written before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +162,44 @@ pub struct Levels {
     pub target: f64,
     pub warning: Option<f64>,
     pub critical: Option<f64>,
+}
+
+/// A side of a percentile's confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    Lower,
+    Upper,
+}
+
+impl Bound {
+    /// The bound as reason lines name it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Bound::Lower => "lower bound",
+            Bound::Upper => "upper bound",
+        }
+    }
+
+    /// This side of `interval`, when it is known.
+    pub fn of(self, interval: &Interval) -> Option<f64> {
+        match self {
+            Bound::Lower => interval.lo,
+            Bound::Upper => interval.hi,
+        }
+    }
+}
+
+/// What an interval decides (see [`Objective::decide`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decision {
+    /// This bound is past the decision line: the level it reaches and
+    /// the line it crossed.
+    Breach(Bound, (Level, f64)),
+    /// This bound is on the good side, with the samples the percentile needs.
+    Pass(Bound),
+    /// The known bounds straddle the line, or a pass lacks samples.
+    Undecided,
 }
 
 impl SloFile {
@@ -323,41 +367,43 @@ impl Objective {
 
     /// Judges this objective against the client's and the server's
     /// figures. A percentile with evidence beside it (see
-    /// [`crate::evidence`]) is decided only when its whole confidence
-    /// interval is on one side of what `fail_on` fails, and when it has
-    /// the samples it needs; otherwise it is `inconclusive`.
+    /// [`crate::evidence`]) is decided by its interval as
+    /// [`Self::decide`] says; otherwise it is `inconclusive`.
     pub fn judge(&self, client: &Value, server: &Value, fail_on: FailOn) -> Judged {
         let doc = match self.source {
             Source::Client => client,
             Source::Server => server,
         };
         let value = lookup(doc, &self.metric);
-        let (point_level, threshold) = match value {
+        let (point_level, point_threshold) = match value {
             None => (Level::NoData, self.target),
             Some(v) => self.gated_level(v, fail_on),
         };
-        let mut level = point_level;
+        let (mut level, mut threshold) = (point_level, point_threshold);
+        let evidence = evidence_of(doc, &self.metric);
+        let mut samples_needed = None;
+        let mut decided_by = None;
+        if let (Some(v), Some((n, interval))) = (value, &evidence) {
+            match self.decide(interval, *n, fail_on) {
+                Decision::Breach(bound, (bound_level, line)) => {
+                    decided_by = Some(bound);
+                    // The value's own level when it is as bad (it lies
+                    // past the bound), else the bound's.
+                    if bound_level > point_level {
+                        (level, threshold) = (bound_level, line);
+                    }
+                }
+                Decision::Pass(bound) => decided_by = Some(bound),
+                Decision::Undecided => {
+                    level = Level::Inconclusive;
+                    samples_needed = Some(self.samples_needed(v, *n, interval, fail_on));
+                }
+            }
+        }
         let margin = value.map(|v| match self.direction {
             Direction::Max => threshold - v,
             Direction::Min => v - threshold,
         });
-        let evidence = evidence_of(doc, &self.metric);
-        let mut samples_needed = None;
-        if let (Some(v), Some((n, interval))) = (value, &evidence) {
-            // The bound that flatters the value and the one that does not;
-            // a missing bound is unbounded on its side.
-            let (good, bad) = match self.direction {
-                Direction::Max => (interval.lo, interval.hi),
-                Direction::Min => (interval.hi, interval.lo),
-            };
-            let surely_fails = good.is_some_and(|b| fail_on.fails(self.gated_level(b, fail_on).0));
-            let surely_passes = bad.is_some_and(|b| !fail_on.fails(self.gated_level(b, fail_on).0));
-            let enough = *n >= interval.min_samples;
-            if !enough || !(surely_fails || surely_passes) {
-                level = Level::Inconclusive;
-                samples_needed = Some(self.samples_needed(v, *n, interval, fail_on));
-            }
-        }
         Judged {
             name: self.name.clone(),
             metric: self.metric.clone(),
@@ -371,12 +417,42 @@ impl Objective {
             interval: evidence.as_ref().map(|(_, i)| i.clone()),
             samples: evidence.as_ref().map(|(n, _)| *n),
             samples_needed,
+            decided_by,
             levels: Some(Levels {
                 direction: self.direction,
                 target: self.target,
                 warning: self.warning,
                 critical: self.critical,
             }),
+        }
+    }
+
+    /// What a percentile's interval decides under `fail_on`: the one rule
+    /// of every verdict. Whichever side of the interval is known decides
+    /// what it shows: the bound that flatters the value (a `max`
+    /// objective's lower bound) past the decision line is a breach, however
+    /// few the samples and whether or not the other side is bounded; the
+    /// other bound on the good side is a pass, once the percentile has the
+    /// samples it needs (see [`crate::evidence::min_samples`]). Anything
+    /// else (the known bounds straddle the line, or a pass short of
+    /// samples) is undecided.
+    pub fn decide(&self, interval: &Interval, n: u64, fail_on: FailOn) -> Decision {
+        let (good, bad) = match self.direction {
+            Direction::Max => ((Bound::Lower, interval.lo), (Bound::Upper, interval.hi)),
+            Direction::Min => ((Bound::Upper, interval.hi), (Bound::Lower, interval.lo)),
+        };
+        if let Some(b) = good.1 {
+            let gated = self.gated_level(b, fail_on);
+            if fail_on.fails(gated.0) {
+                return Decision::Breach(good.0, gated);
+            }
+        }
+        let enough = n >= interval.min_samples;
+        match bad.1 {
+            Some(b) if enough && !fail_on.fails(self.gated_level(b, fail_on).0) => {
+                Decision::Pass(bad.0)
+            }
+            _ => Decision::Undecided,
         }
     }
 
@@ -679,7 +755,7 @@ mod tests {
             at(doc(100.0, Some(90.0), None, 400)).level,
             Level::Inconclusive
         );
-        // Fewer samples than the percentile needs: inconclusive whatever the value.
+        // Fewer samples than the percentile needs: never a pass.
         assert_eq!(
             at(doc(100.0, Some(90.0), Some(110.0), 99)).level,
             Level::Inconclusive
@@ -692,5 +768,188 @@ mod tests {
             accept_inconclusive: true,
             ..gate
         }));
+    }
+
+    /// The one rule on every shape of interval: each side missing or
+    /// known, for a `max` and a `min` objective, at each `--fail-on`.
+    #[test]
+    fn whichever_bound_is_known_decides_what_it_shows() {
+        use Bound::{Lower, Upper};
+        use FailOn::{Critical as C, Target as T, Warning as W};
+        // What each case must decide: a breach by a bound at a level, a
+        // pass by a bound, or inconclusive.
+        #[derive(Debug, PartialEq)]
+        enum Want {
+            Breach(Bound, Level),
+            Pass(Bound),
+            Undecided,
+        }
+        use Want::{Breach, Pass, Undecided};
+        let max = first_token_p95(); // target 500, warning 1000, critical 2000
+        let min = Objective {
+            name: "throughput p95".into(),
+            metric: "x.p95".into(),
+            direction: Direction::Min,
+            target: 100.0,
+            warning: Some(80.0),
+            critical: Some(50.0),
+            ..first_token_p95()
+        };
+        let doc = |o: &Objective, v: f64, lo: Option<f64>, hi: Option<f64>, n: u64| {
+            let figure = json!({"p95": v, "count": n,
+                "evidence": {"p95": {"lo": lo, "hi": hi, "min_samples": 100}}});
+            match o.direction {
+                Direction::Max => json!({"latency_ms": {"first_token": figure}}),
+                Direction::Min => json!({ "x": figure }),
+            }
+        };
+        #[rustfmt::skip]
+        // (objective, value, lower bound, upper bound, samples, gate, want)
+        type Case<'a> = (&'a Objective, f64, Option<f64>, Option<f64>, u64, FailOn, Want);
+        let cases: Vec<Case> = vec![
+            // max: far past critical, only the lower bound known (8 samples).
+            (
+                &max,
+                3025.0,
+                Some(3021.0),
+                None,
+                8,
+                T,
+                Breach(Lower, Level::Critical),
+            ),
+            (
+                &max,
+                3025.0,
+                Some(3021.0),
+                None,
+                8,
+                W,
+                Breach(Lower, Level::Critical),
+            ),
+            (
+                &max,
+                3025.0,
+                Some(3021.0),
+                None,
+                8,
+                C,
+                Breach(Lower, Level::Critical),
+            ),
+            // max: only the upper bound known, past the line: it shows nothing.
+            (&max, 3025.0, None, Some(3100.0), 8, W, Undecided),
+            // max: only the upper bound known, on the good side, with and
+            // without the samples a pass needs.
+            (&max, 100.0, None, Some(120.0), 400, T, Pass(Upper)),
+            (&max, 100.0, None, Some(120.0), 99, T, Undecided),
+            // max: only the lower bound known, on the good side: never a pass.
+            (&max, 100.0, Some(90.0), None, 400, W, Undecided),
+            // max: neither bound known.
+            (&max, 3025.0, None, None, 8, W, Undecided),
+            (&max, 100.0, None, None, 400, W, Undecided),
+            // max: both known; the lower bound past warning, the upper
+            // past critical: a breach where warning fails, undecided
+            // where only critical does.
+            (
+                &max,
+                1500.0,
+                Some(1100.0),
+                Some(2500.0),
+                400,
+                T,
+                Breach(Lower, Level::Warning),
+            ),
+            (
+                &max,
+                1500.0,
+                Some(1100.0),
+                Some(2500.0),
+                400,
+                W,
+                Breach(Lower, Level::Warning),
+            ),
+            (&max, 1500.0, Some(1100.0), Some(2500.0), 400, C, Undecided),
+            // max: both known, straddling the target and the warning.
+            (&max, 900.0, Some(400.0), Some(1200.0), 400, T, Undecided),
+            (&max, 900.0, Some(400.0), Some(1200.0), 400, W, Undecided),
+            (&max, 900.0, Some(400.0), Some(1200.0), 400, C, Pass(Upper)),
+            // min: only the upper bound known, below critical: a breach.
+            (
+                &min,
+                30.0,
+                None,
+                Some(40.0),
+                8,
+                T,
+                Breach(Upper, Level::Critical),
+            ),
+            (
+                &min,
+                30.0,
+                None,
+                Some(40.0),
+                8,
+                W,
+                Breach(Upper, Level::Critical),
+            ),
+            (
+                &min,
+                30.0,
+                None,
+                Some(40.0),
+                8,
+                C,
+                Breach(Upper, Level::Critical),
+            ),
+            // min: only the lower bound known: above the line a pass (with
+            // the samples), below it nothing.
+            (&min, 150.0, Some(120.0), None, 400, T, Pass(Lower)),
+            (&min, 150.0, Some(120.0), None, 50, T, Undecided),
+            (&min, 30.0, Some(20.0), None, 400, C, Undecided),
+            // min: neither, and both.
+            (&min, 30.0, None, None, 400, C, Undecided),
+            (
+                &min,
+                90.0,
+                Some(85.0),
+                Some(95.0),
+                400,
+                T,
+                Breach(Upper, Level::TargetMissed),
+            ),
+            (&min, 90.0, Some(85.0), Some(95.0), 400, W, Pass(Lower)),
+            (&min, 90.0, Some(70.0), Some(95.0), 400, W, Undecided),
+        ];
+        for (o, v, lo, hi, n, fail_on, want) in cases {
+            let j = o.judge(&doc(o, v, lo, hi, n), &json!({}), fail_on);
+            let got = match (j.level, j.decided_by) {
+                (Level::Inconclusive, None) => Undecided,
+                (level, Some(b)) if fail_on.fails(level) => Breach(b, level),
+                (_, Some(b)) => Pass(b),
+                other => panic!("{other:?}: {j:?}"),
+            };
+            let case = format!(
+                "{} {v} [{lo:?}, {hi:?}] n={n} --fail-on {fail_on:?}",
+                o.name
+            );
+            assert_eq!(got, want, "{case}");
+            // The gate agrees: a breach fails even with inconclusive
+            // accepted; a pass passes without it.
+            let gate = Gate {
+                fail_on,
+                accept_inconclusive: true,
+                ..Gate::default()
+            };
+            match want {
+                Breach(..) => assert!(j.fails(&gate), "{case}"),
+                Pass(_) => assert!(
+                    !j.fails(&Gate {
+                        accept_inconclusive: false,
+                        ..gate
+                    }),
+                    "{case}"
+                ),
+                Undecided => assert!(j.samples_needed.is_some(), "{case}"),
+            }
+        }
     }
 }

@@ -192,7 +192,7 @@ pub fn verdict(
         .filter(|j| j.fails(gate))
         .map(|j| match j.level {
             Level::Inconclusive => format!(
-                "{}: {} is inconclusive: {} samples, 95% interval {}; about {} samples would decide it (pass --accept-inconclusive to accept it)",
+                "{}: {} is inconclusive: {} samples, 95% interval {}: neither bound decides it; about {} samples would (pass --accept-inconclusive to accept it)",
                 j.name,
                 j.metric,
                 j.samples.unwrap_or(0),
@@ -208,7 +208,7 @@ pub fn verdict(
                 j.name, j.metric
             ),
             level => format!(
-                "{}: {} is {} (threshold {})",
+                "{}: {} is {} (threshold {}){}",
                 j.name,
                 j.value.map_or("no data".to_owned(), |v| format!("{v:.2}")),
                 match level {
@@ -216,7 +216,16 @@ pub fn verdict(
                     Level::Warning => "at warning",
                     _ => "past its target",
                 },
-                j.threshold
+                j.threshold,
+                match (j.decided_by, &j.interval) {
+                    (Some(b), Some(i)) => format!(
+                        "; shown by its 95% interval's {} {} ({} samples)",
+                        b.word(),
+                        b.of(i).map_or("-".to_owned(), |v| format!("{v:.1}")),
+                        j.samples.unwrap_or(0)
+                    ),
+                    _ => String::new(),
+                }
             ),
         })
         .collect();
@@ -352,7 +361,7 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
     }
     // Whatever the SLO file says (or if there is none), a run in which
     // nothing succeeded cannot pass.
-    if let Some(why) = nothing_succeeded(&figures.requests) {
+    if let Some(why) = nothing_succeeded(&figures) {
         verdict = Verdict::Fail;
         reasons.push(why);
     }
@@ -430,15 +439,97 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
 }
 
 /// Whatever the SLO file says (or if there is none), a run in which
-/// nothing succeeded cannot pass: why, when it is so.
-pub fn nothing_succeeded(q: &crate::aggregate::RequestFigures) -> Option<String> {
+/// nothing succeeded cannot pass: why, when it is so, with what the
+/// target answered.
+pub fn nothing_succeeded(f: &crate::aggregate::Figures) -> Option<String> {
+    let q = &f.requests;
     if q.total == 0 {
         Some("no request was measured".to_owned())
     } else if q.ok == 0 {
-        Some(format!("all {} requests failed", q.total))
+        Some(format!(
+            "every request failed ({} of {}): {}",
+            q.failed,
+            q.total,
+            failure_causes(f)
+        ))
     } else {
         None
     }
+}
+
+/// What the failures were, most frequent first: the target's HTTP
+/// statuses (`HTTP 503 from the target ×12`), then the causes without a
+/// status (`connection_refused ×3`).
+pub fn failure_causes(f: &crate::aggregate::Figures) -> String {
+    let with_status: u64 = f.errors_by_status.values().sum();
+    let mut causes: Vec<(String, u64)> = f
+        .errors_by_status
+        .iter()
+        .map(|(s, &n)| (format!("HTTP {s} from the target"), n))
+        .collect();
+    // The statuses stand for the `http_status` cause (and any other
+    // failure that had one); the rest are named by cause.
+    let mut rest = with_status;
+    for (cause, &n) in &f.errors_by_cause {
+        let n = if cause == "http_status" {
+            n.saturating_sub(std::mem::take(&mut rest))
+        } else {
+            n
+        };
+        if n > 0 {
+            causes.push((cause.replace('_', " "), n));
+        }
+    }
+    causes.sort_by_key(|c| std::cmp::Reverse(c.1));
+    causes
+        .iter()
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why more requests cannot save a run: nothing succeeded though some
+/// requests ended, or an objective on the success (or error) rate is
+/// shown past its line by the rate's 95 % interval (Wilson's) under
+/// `fail_on`. A run that sizes itself stops waiting for evidence then,
+/// and a capacity step fails at once (see [`crate::capacity`]).
+pub fn shown_failing(
+    f: &crate::aggregate::Figures,
+    objectives: &[crate::objective::Objective],
+    fail_on: crate::objective::FailOn,
+) -> Option<String> {
+    let q = &f.requests;
+    if q.total == 0 {
+        return None;
+    }
+    if q.ok == 0 {
+        return nothing_succeeded(f);
+    }
+    objectives
+        .iter()
+        .filter(|o| o.source == crate::objective::Source::Client)
+        .find_map(|o| {
+            let k = match o.metric.as_str() {
+                "requests.success_rate" => q.ok,
+                "requests.error_rate" => q.failed,
+                _ => return None,
+            };
+            let interval = crate::evidence::proportion(k, q.total);
+            match o.decide(&interval, q.total, fail_on) {
+                crate::objective::Decision::Breach(bound, (level, line)) => Some(format!(
+                    "{}: {} is {:.1}% of {} requests, 95% interval {}: its {} is past {line}% ({}); {}",
+                    o.name,
+                    o.metric,
+                    k as f64 * 100.0 / q.total as f64,
+                    q.total,
+                    crate::format::interval(&interval),
+                    bound.word(),
+                    level.word(),
+                    failure_causes(f)
+                )),
+                _ => None,
+            }
+        })
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -580,7 +671,10 @@ mod build_tests {
         let r = build(with(info()), &run(0, 3));
         assert!(
             r.verdict_reasons
-                .contains(&"all 3 requests failed".to_owned())
+                .iter()
+                .any(|r| r.starts_with("every request failed (3 of 3): ")),
+            "{:?}",
+            r.verdict_reasons
         );
         // A timeline event the target refused: the drill did not happen.
         let refused = RunInfo {

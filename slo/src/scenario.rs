@@ -535,7 +535,18 @@ pub struct InvalidField {
 
 impl Scenario {
     pub fn from_toml(text: &str, file: &str) -> Result<Scenario, FileError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
+        Scenario::parse(text, file)?.checked(text, file)
+    }
+
+    /// The file's text as a scenario, its values not yet checked: the
+    /// command line's flags apply before [`Self::checked`] judges them.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, FileError> {
+        toml::from_str(text).map_err(|e| toml_error(e, file, text))
+    }
+
+    /// This scenario checked, an error naming the line of `file`'s `text`.
+    pub fn checked(self, text: &str, file: &str) -> Result<Scenario, FileError> {
+        let scenario = self;
         scenario.validate().map_err(|e| FileError {
             file: file.to_owned(),
             line: line_of(text, e.field),

@@ -219,6 +219,7 @@ mod tests {
             interval: None,
             samples: None,
             samples_needed: None,
+            decided_by: None,
             levels: None,
         };
         assert_eq!(

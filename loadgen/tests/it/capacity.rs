@@ -248,3 +248,208 @@ fn an_objective_failing_at_idle_is_reported_not_made_a_capacity() {
     let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
     assert!(md.contains("Set aside at idle"), "{md}");
 }
+
+/// The scenario of issue 32: an open model at 1 request/s judged by one
+/// first-token objective; `extra` adds objectives.
+fn failing_target_scenario(dir: &Path, target: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("slo.toml"),
+        format!(
+            "name = \"t\"\n[[objective]]\nname = \"first token p95\"\nmetric = \"latency_ms.first_token.corrected.p95\"\ndirection = \"max\"\ntarget = 500\nwarning = 1000\ncritical = 2000\n{extra}"
+        ),
+    )
+    .unwrap();
+    let p = dir.join("s.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"s\"\ntarget = \"{target}\"\nduration = \"4s\"\nwarmup = \"0s\"\nslo = \"slo.toml\"\n[load]\nmodel = \"open\"\nrate = 1.0\nmax_users = 50\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// The command of issue 32, timed.
+fn search_failing(file: &Path, out: &Path) -> (std::process::Output, Value, std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    let (o, cap) = capacity(&[
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--step-duration",
+        "3s",
+        "--step-warmup",
+        "1s",
+        "--warm",
+        "0s",
+        "--start-rps",
+        "1",
+        "--max-rps",
+        "8",
+        "--min-rps",
+        "0.5",
+        "--expected-rps",
+        "1",
+        "--quiet",
+    ]);
+    (o, cap, t0.elapsed())
+}
+
+/// Issue 32: a target that answers only 503 is named within the first
+/// step's minimum: no step repeated, no lower rate tried, exit 3.
+#[test]
+fn a_target_answering_only_errors_is_undefined_within_seconds() {
+    let _turn = turn();
+    let dir = temp_dir("capacity-503");
+    let target = crate::misbehaving::misbehaving(crate::misbehaving::Misbehaves::Overloaded);
+    let file = failing_target_scenario(&dir, &target, "");
+    let (o, cap, took) = search_failing(&file, &dir.join("out"));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "{took:?}\n{stderr}"
+    );
+    assert_eq!(cap["status"], "undefined");
+    assert!(cap["max_sustainable"].is_null());
+    assert_eq!(cap["steps"].as_array().unwrap().len(), 1, "{cap}");
+    let stopped = cap["stopped"].as_str().unwrap();
+    assert!(
+        stopped.contains("every request failed") && stopped.contains("HTTP 503 from the target"),
+        "{stopped}"
+    );
+    assert!(stderr.contains("HTTP 503 from the target"), "{stderr}");
+}
+
+/// Issue 32: the same for a target that refuses every connection.
+#[test]
+fn a_target_refusing_connections_is_undefined_within_seconds() {
+    let _turn = turn();
+    let dir = temp_dir("capacity-refused");
+    // A port just bound and let go: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = failing_target_scenario(&dir, &format!("http://127.0.0.1:{port}"), "");
+    let (o, cap, took) = search_failing(&file, &dir.join("out"));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "{took:?}\n{stderr}"
+    );
+    assert_eq!(cap["steps"].as_array().unwrap().len(), 1, "{cap}");
+    let stopped = cap["stopped"].as_str().unwrap();
+    assert!(stopped.contains("connection refused"), "{stopped}");
+}
+
+/// Issue 32: a target that fails half its requests: the success-rate
+/// objective, shown past its line by its interval, decides the first step.
+#[test]
+fn a_target_failing_half_its_requests_is_decided_by_the_success_rate() {
+    let _turn = turn();
+    let dir = temp_dir("capacity-half");
+    let target = crate::misbehaving::misbehaving(crate::misbehaving::Misbehaves::Resets);
+    let file = failing_target_scenario(
+        &dir,
+        &target,
+        "[[objective]]\nname = \"success rate\"\nmetric = \"requests.success_rate\"\ndirection = \"min\"\ntarget = 99\nwarning = 98\ncritical = 95\n",
+    );
+    let (o, cap, took) = search_failing(&file, &dir.join("out"));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "{took:?}\n{stderr}"
+    );
+    let steps = cap["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{cap}");
+    let rate = steps[0]["success_rate"].as_f64().unwrap();
+    assert!((20.0..80.0).contains(&rate), "{rate}");
+    let stopped = cap["stopped"].as_str().unwrap();
+    assert!(
+        stopped.contains("success rate") && stopped.contains("its upper bound is past"),
+        "{stopped}"
+    );
+    assert_eq!(cap["limiting_objective"]["name"], "success rate", "{cap}");
+}
+
+/// Issue 32: `--dry-run` prints the worst case before anything runs, and
+/// `--max-time` ends a search as interrupted with what it measured.
+#[test]
+fn a_search_has_a_worst_case_before_it_starts_and_a_max_time() {
+    let dir = temp_dir("capacity-max-time");
+    std::fs::write(
+        dir.join("slo.toml"),
+        "name = \"t\"\n[[objective]]\nname = \"first token p95\"\nmetric = \"latency_ms.first_token.p95\"\ndirection = \"max\"\ntarget = 5000\n",
+    )
+    .unwrap();
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"s\"\nduration = \"4s\"\nslo = \"slo.toml\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"open\"\nrate = 1.0\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let flags = [
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--step-duration",
+        "2s",
+        "--step-warmup",
+        "0s",
+        "--warm",
+        "0s",
+        "--start-rps",
+        "20",
+        "--max-rps",
+        "80",
+        "--step-max-duration",
+        "30s",
+        "--max-time",
+        "5s",
+        "--quiet",
+    ];
+    let dry = Command::new(BIN)
+        .arg("capacity")
+        .args(flags)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(!out.exists(), "a dry run writes nothing");
+    // Rates 20 (idle), 10, 5, ... down to 0.1; 40, 80; bisections: the
+    // line names the steps and their bound.
+    let worst = text
+        .lines()
+        .find(|l| l.starts_with("worst case: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(worst.contains("--max-time ends it after 5s"), "{worst}");
+    let _turn = turn();
+    let t0 = std::time::Instant::now();
+    let (o, cap) = capacity(&flags);
+    let took = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(cap["status"], "incomplete", "{cap}");
+    assert!(
+        cap["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("--max-time (5s) ran out"),
+        "{cap}"
+    );
+    // A step's requests drain for at most their timeout after the stop.
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    assert!(out.join("capacity.md").is_file());
+}

@@ -3,7 +3,7 @@
 //! conclusive; `compare` tells run-to-run noise from a real slowdown.
 //! Through the binary, against the reference server on 127.0.0.1.
 
-use crate::support::{checked_report as report, loadgen, temp_dir, turn};
+use crate::support::{checked_report as report, loadgen, run_in_turn, temp_dir, turn};
 use std::path::Path;
 
 /// Exact delays: a first token of `first_ms`, so the distribution is
@@ -139,4 +139,179 @@ fn compare_tells_noise_from_a_thirty_percent_slowdown() {
     );
     // The table shows both intervals.
     assert!(table.contains('[') && table.contains('–'), "{table}");
+}
+
+/// A scenario on the reference server with a first token of exactly
+/// `first_ms`, 2 users for 2 s, and `slo.toml` beside it.
+fn two_users(dir: &Path, name: &str, first_ms: u32) -> std::path::PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"{name}\"\nduration = \"2s\"\nwarmup = \"0s\"\nslo = \"slo.toml\"\n[server]\nargs = [\"--profile\", \"fast\", \"--first-token-ms\", \"{first_ms}\", \"--token-interval-ms\", \"1\"]\n[load]\nmodel = \"closed\"\nusers = 2\n[request]\naudio = false\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Issue 26, item 1: a p99 of a dozen requests, every one far past the
+/// critical line, has a lower bound past it: the breach is decided
+/// whatever the missing upper bound, and accepting inconclusive
+/// objectives does not let it pass.
+#[test]
+fn a_breach_the_lower_bound_shows_fails_even_with_inconclusive_accepted() {
+    let dir = temp_dir("ev-shown-breach");
+    std::fs::write(
+        dir.join("slo.toml"),
+        "name = \"t\"\n[[objective]]\nname = \"first token p99\"\nmetric = \"scheduled_latency_ms.first_token.p99\"\ndirection = \"max\"\ntarget = 50\nwarning = 80\ncritical = 100\n",
+    )
+    .unwrap();
+    let file = two_users(&dir, "slow", 300);
+    let out = dir.join("slow");
+    let o = {
+        let _turn = turn();
+        loadgen(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--accept-inconclusive",
+        ])
+    };
+    let r = report(&out);
+    let j = &r["slo"][0];
+    assert_eq!(o.status.code(), Some(1), "{}", r["verdict_reasons"]);
+    assert!(j["samples"].as_u64().unwrap() < 500, "{j}");
+    assert!(
+        j["interval"]["hi"].is_null(),
+        "too few for an upper bound: {j}"
+    );
+    assert!(j["interval"]["lo"].as_f64().unwrap() > 250.0, "{j}");
+    assert_eq!(j["level"], "critical", "{j}");
+    assert_eq!(j["decided_by"], "lower", "{j}");
+    let reasons = r["verdict_reasons"].to_string();
+    assert!(
+        reasons.contains("critical") && reasons.contains("interval's lower bound"),
+        "{reasons}"
+    );
+    let console = String::from_utf8_lossy(&o.stderr);
+    assert!(console.contains("decided by its lower bound"), "{console}");
+    // Judged again from the saved files: the same verdict.
+    let o = loadgen(&["report", out.to_str().unwrap(), "--accept-inconclusive"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(report(&out)["slo"][0]["level"], "critical");
+}
+
+/// Issue 26, items 2 and 4: a baseline of too few samples is never "no
+/// regression"; a tenfold slowdown its known bounds already show is a
+/// regression; `--out` folders are made.
+#[test]
+fn compare_calls_too_few_samples_inconclusive_and_still_sees_a_shown_regression() {
+    let dir = temp_dir("ev-compare-few");
+    std::fs::write(
+        dir.join("slo.toml"),
+        "name = \"t\"\n[[objective]]\nname = \"first token p95\"\nmetric = \"scheduled_latency_ms.first_token.p95\"\ndirection = \"max\"\ntarget = 10000\n",
+    )
+    .unwrap();
+    let mut reports = Vec::new();
+    for (name, first_ms) in [("base", 25), ("slower", 300)] {
+        let file = two_users(&dir, name, first_ms);
+        let out = dir.join(name);
+        run_in_turn(&file, &out, &[]);
+        let r = report(&out);
+        assert!(
+            r["scheduled_latency_ms"]["first_token"]["evidence"]["p99"]["hi"].is_null(),
+            "{name}: a p99 of {} requests has no upper bound",
+            r["requests"]["total"]
+        );
+        reports.push(out.join("report.json"));
+    }
+    let cmp = |current: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "compare",
+            reports[0].to_str().unwrap(),
+            current.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        loadgen(&args)
+    };
+    // The baseline against itself: the p99 rows cannot be compared.
+    let out = dir.join("not").join("yet").join("made");
+    let same = cmp(&reports[0], &out, &[]);
+    let stderr = String::from_utf8_lossy(&same.stderr).into_owned();
+    assert_eq!(same.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("INCONCLUSIVE")
+            && stderr.contains("scheduled_latency_ms.first_token.p99")
+            && !stderr.contains("No regression"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
+    assert!(md.starts_with("## ❌"), "{md}");
+    assert!(
+        md.contains("inconclusive: the baseline's interval is unbounded"),
+        "{md}"
+    );
+    assert!(out.join("comparison.html").is_file());
+    // Accepted: it passes, and the headline still names them.
+    let accepted = cmp(&reports[0], &out, &["--accept-inconclusive"]);
+    let stderr = String::from_utf8_lossy(&accepted.stderr).into_owned();
+    assert_eq!(accepted.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("accepted by --accept-inconclusive"),
+        "{stderr}"
+    );
+    // Twelve times slower: the current lower bound lies past the
+    // baseline's value plus the tolerance: a regression, accepted or not.
+    let slower = cmp(&reports[1], &out, &["--accept-inconclusive"]);
+    let stderr = String::from_utf8_lossy(&slower.stderr).into_owned();
+    let table = String::from_utf8_lossy(&slower.stdout).into_owned();
+    assert_eq!(slower.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("REGRESSED"), "{stderr}");
+    let p99 = table
+        .lines()
+        .find(|l| l.starts_with("| scheduled_latency_ms.first_token.p99 |"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(p99.contains("regressed"), "{p99}");
+}
+
+/// Issue 26, item 3: `--protocol` applies before the file is checked, so
+/// a file's `[openai]` table goes with it; without one, the error names
+/// the flag and what is missing.
+#[test]
+fn a_protocol_flag_is_checked_with_the_file() {
+    let dir = temp_dir("ev-protocol-flag");
+    let file = dir.join("o.toml");
+    let text = "name = \"o\"\nduration = \"1s\"\nwarmup = \"0s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 2\n";
+    std::fs::write(&file, format!("{text}[openai]\nmodel = \"m\"\n")).unwrap();
+    let out = dir.join("out");
+    let o = run_in_turn(&file, &out, &["--protocol", "openai-chat"]);
+    let r = report(&out);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        r["verdict_reasons"]
+    );
+    assert_eq!(r["target"]["protocol"], "openai-chat");
+    assert!(r["requests"]["ok"].as_u64().unwrap() > 0);
+    // No [openai] table: a usage error naming the flag and the table.
+    std::fs::write(&file, text).unwrap();
+    let o = loadgen(&[
+        "run",
+        file.to_str().unwrap(),
+        "--protocol",
+        "openai-chat",
+        "--dry-run",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--protocol") && stderr.contains("[openai]"),
+        "{stderr}"
+    );
 }

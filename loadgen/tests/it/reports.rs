@@ -102,11 +102,21 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
         assert!(out.join(f).exists(), "{f} rebuilt");
     }
 
-    // compare: the run against itself passes, a slower copy is flagged.
+    // compare: the run against itself cannot show its p99s within
+    // tolerance (80 samples bound no p99 from above): inconclusive, which
+    // fails unless accepted; then it passes. A slower copy is flagged.
     let base = out.join("report.json");
     let same = loadgen(&["compare", base.to_str().unwrap(), base.to_str().unwrap()]);
+    assert_eq!(same.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&same.stdout).starts_with("## ❌ INCONCLUSIVE"));
+    let same = loadgen(&[
+        "compare",
+        base.to_str().unwrap(),
+        base.to_str().unwrap(),
+        "--accept-inconclusive",
+    ]);
     assert_eq!(same.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&same.stdout).contains("No regression"));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("No regression shown"));
     let mut slower = report.clone();
     let first_token = &report["scheduled_latency_ms"]["first_token"];
     let p95 = first_token["p95"].as_f64().unwrap();
@@ -165,6 +175,7 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
         "--tolerance",
         // The current lower bound is exactly twice the baseline's upper.
         "scheduled_latency_ms.first_token.p95=150%",
+        "--accept-inconclusive",
     ]);
     assert_eq!(loose.status.code(), Some(0));
 }

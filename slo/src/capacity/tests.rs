@@ -417,6 +417,7 @@ fn an_inconclusive_step_is_repeated_longer_then_counts_as_not_held() {
         }),
         samples: Some(100),
         samples_needed: needed,
+        decided_by: None,
         levels: None,
     };
     let with = |rate: f64, j: Judged| Measured {
@@ -553,4 +554,169 @@ fn the_console_summary_says_the_status_first_and_the_objectives_held() {
     let text = crate::render::capacity::console(&r);
     assert!(text.starts_with("UNDEFINED capacity: undefined"), "{text}");
     assert!(text.contains("capacity undefined for tight: "), "{text}");
+}
+
+/// Issue 32: a start step in which nothing succeeded ends the search at
+/// once: no lower rate, no repeat; capacity undefined, the cause named.
+#[test]
+fn a_target_failing_at_the_start_rate_ends_the_search_at_once() {
+    let file = slo(vec![objective(
+        "first token p95",
+        "latency_ms.first_token.p95",
+        Direction::Max,
+        500.0,
+    )]);
+    let mut s = Search::new(cfg(), &file, FailOn::Warning, false);
+    let next = s.next().unwrap();
+    assert!(next.idle);
+    let why = "every request failed (4 of 4): HTTP 503 from the target ×4".to_owned();
+    let step = s.record(
+        next,
+        Measured {
+            offered_rps: 1.0,
+            requests: 4,
+            other_failures: vec![why.clone()],
+            target_failing: Some(why.clone()),
+            // Even a stalled client does not make it worth repeating.
+            client_saturated: true,
+            ..Measured::default()
+        },
+    );
+    assert_eq!(step.outcome, Outcome::Breached);
+    assert_eq!(s.next(), None, "nothing more to run");
+    let report = CapacityReport::new(
+        &s,
+        ReportMeta {
+            scenario: "s".into(),
+            target: "t".into(),
+            slo_file: None,
+            step: StepPlan {
+                duration_s: 3.0,
+                warmup_s: 1.0,
+                cap_s: 60.0,
+            },
+            warm: None,
+            expected_rps: Some(1.0),
+        },
+    );
+    assert_eq!(report.status, Status::Undefined);
+    assert_eq!(report.max_sustainable, None);
+    let stopped = report.stopped.unwrap();
+    assert!(
+        stopped.contains(&why) && stopped.contains("capacity is undefined"),
+        "{stopped}"
+    );
+
+    // Past the idle step, it fails that step at once, without a repeat.
+    let mut s = Search::new(cfg(), &file, FailOn::Warning, false);
+    let idle = s.next().unwrap();
+    s.record(
+        idle,
+        Measured {
+            offered_rps: 1.0,
+            achieved_rps: 1.0,
+            measured_s: 100.0,
+            requests: 100,
+            success_rate: 100.0,
+            ..Measured::default()
+        },
+    );
+    let ramp = s.next().unwrap();
+    assert!(!ramp.idle);
+    let step = s.record(
+        ramp,
+        Measured {
+            offered_rps: ramp.rate,
+            target_failing: Some("success rate shown past its line".into()),
+            ..Measured::default()
+        },
+    );
+    assert_eq!(step.outcome, Outcome::Breached);
+    assert_eq!(s.first_fail, Some(ramp.rate));
+    assert_ne!(s.next().map(|n| n.rate), Some(ramp.rate), "not repeated");
+}
+
+/// The worst case `--dry-run` prints bounds every search its flags allow.
+#[test]
+fn the_worst_case_bounds_every_search() {
+    let bounds = StepBounds {
+        warm_s: 0.0,
+        warmup_s: 1.0,
+        duration_s: 3.0,
+        cap_s: 10.0,
+        min_requests: 100,
+        overhead_s: 2.0,
+    };
+    let cfg = SearchConfig {
+        start: 1.0,
+        max: 8.0,
+        min: 0.5,
+        factor: 2.0,
+        precision: 0.1,
+        max_steps: 40,
+        max_tries: 3,
+    };
+    let (steps, seconds) = worst_case(&cfg, &bounds);
+    // Rates: idle 1, 0.5; ramp 2, 4, 8; 4 bisections (1 / 0.1 -> 10 ->
+    // 2^4 = 16 >= 10), each three tries.
+    assert_eq!(steps, (2 + 3 + 4) * 3);
+    // The slowest step: at 0.5 requests/s, a cap of 400 s, doubled twice.
+    assert!(seconds >= 1.0 + 1600.0 + 2.0, "{seconds}");
+    // Never more steps than the search allows.
+    let few = SearchConfig {
+        max_steps: 5,
+        ..cfg
+    };
+    assert_eq!(worst_case(&few, &bounds).0, 5);
+    assert!(worst_case(&few, &bounds).1 < seconds);
+    // Simulated searches never take longer than their bound: each step
+    // measured as long as its cap allows.
+    let file = slo(vec![objective(
+        "first token p95",
+        "latency_ms.first_token.p95",
+        Direction::Max,
+        500.0,
+    )]);
+    let mut s = Search::new(cfg.clone(), &file, FailOn::Warning, false);
+    let mut spent = 0.0;
+    while let Some(next) = s.next() {
+        let cap = bounds.cap_s.max(2.0 * 100.0 / next.rate) * f64::from(next.cap_factor());
+        spent += bounds.warmup_s + cap + bounds.overhead_s;
+        // Inconclusive every time: the longest search there is.
+        s.record(
+            next,
+            Measured {
+                offered_rps: next.rate,
+                achieved_rps: next.rate,
+                measured_s: cap,
+                requests: (cap * next.rate) as u64,
+                success_rate: 100.0,
+                objectives: vec![Judged {
+                    level: Level::Inconclusive,
+                    ..judged_stub("first token p95")
+                }],
+                ..Measured::default()
+            },
+        );
+    }
+    assert!(spent <= seconds, "{spent} > {seconds}");
+}
+
+fn judged_stub(name: &str) -> Judged {
+    Judged {
+        name: name.into(),
+        metric: "latency_ms.first_token.p95".into(),
+        source: Source::Client,
+        level: Level::Ok,
+        point_level: Level::Ok,
+        value: Some(100.0),
+        threshold: 500.0,
+        margin: Some(400.0),
+        required: true,
+        interval: None,
+        samples: Some(100),
+        samples_needed: None,
+        decided_by: None,
+        levels: None,
+    }
 }

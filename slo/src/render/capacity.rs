@@ -3,7 +3,7 @@
 use super::chart::{Chart, Series};
 use super::junit::escape;
 use super::{judged_ci, num, opt};
-use crate::capacity::{CapacityReport, Outcome, Role, Status, Step};
+use crate::capacity::{CapacityReport, FAILED, Outcome, Role, Status, Step};
 use std::fmt::Write;
 
 fn outcome_word(o: Outcome) -> &'static str {
@@ -86,7 +86,9 @@ pub fn console(r: &CapacityReport) -> String {
             )),
         status_line(r).split_once(' ').map_or("", |(_, w)| w)
     );
-    if let Some(l) = &r.limiting_objective {
+    if let Some(l) = r.limiting_objective.as_ref().filter(|l| l.level == FAILED) {
+        let _ = writeln!(o, "  limited by the target: {}", l.name);
+    } else if let Some(l) = &r.limiting_objective {
         let _ = writeln!(
             o,
             "  limited by {}: {} at {} (threshold {})",
@@ -264,7 +266,9 @@ pub fn markdown(r: &CapacityReport) -> String {
             reports.join(", ")
         );
     }
-    if let Some(l) = &r.limiting_objective {
+    if let Some(l) = r.limiting_objective.as_ref().filter(|l| l.level == FAILED) {
+        let _ = writeln!(o, "\nLimiting: the target: {}.", l.name);
+    } else if let Some(l) = &r.limiting_objective {
         let _ = writeln!(
             o,
             "\nLimiting: **{}** ({} at {}{}, threshold {}).",

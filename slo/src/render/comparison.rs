@@ -88,26 +88,62 @@ pub fn objectives(baseline: &Value, current: &Value) -> Vec<ObjectiveChange> {
     rows
 }
 
-/// The checks, regressions first (each group in the checks' order).
+/// The checks, regressions first, then the inconclusive ones (each
+/// group in the checks' order).
 fn regressions_first(rows: &[Compared]) -> Vec<&Compared> {
     let mut v: Vec<&Compared> = rows.iter().collect();
-    v.sort_by_key(|r| !r.regressed);
+    v.sort_by_key(|r| (!r.regressed, !r.inconclusive));
     v
 }
 
-/// The verdict in words.
-pub fn headline(rows: &[Compared]) -> String {
+/// Whether the comparison fails: a regression, or an inconclusive figure
+/// unless `accept_inconclusive`.
+pub fn fails(rows: &[Compared], accept_inconclusive: bool) -> bool {
+    rows.iter().any(|r| r.fails(accept_inconclusive))
+}
+
+/// The verdict in words: regressions first, then the figures too few
+/// samples left undecided, named.
+pub fn headline(rows: &[Compared], accept_inconclusive: bool) -> String {
     let bad = rows.iter().filter(|r| r.regressed).count();
-    if bad == 0 {
-        format!(
-            "No regression: {} figures within their tolerance of the baseline",
-            rows.len()
-        )
+    let undecided: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.inconclusive)
+        .map(|r| r.metric.as_str())
+        .collect();
+    let inconclusive = if undecided.is_empty() {
+        String::new()
     } else {
         format!(
+            "{} of {} figures inconclusive (too few samples to compare{}): {}",
+            undecided.len(),
+            rows.len(),
+            if accept_inconclusive {
+                "; accepted by --accept-inconclusive"
+            } else {
+                "; pass --accept-inconclusive to accept them"
+            },
+            undecided.join(", ")
+        )
+    };
+    match (bad, inconclusive.is_empty()) {
+        (0, true) => format!(
+            "No regression: {} figures within their tolerance of the baseline",
+            rows.len()
+        ),
+        (0, false) if accept_inconclusive => format!(
+            "No regression shown: {} figures within their tolerance of the baseline; {inconclusive}",
+            rows.len() - undecided.len()
+        ),
+        (0, false) => format!("INCONCLUSIVE: {inconclusive}"),
+        (_, true) => format!(
             "REGRESSED: {bad} of {} figures past their tolerance of the baseline",
             rows.len()
-        )
+        ),
+        (_, false) => format!(
+            "REGRESSED: {bad} of {} figures past their tolerance of the baseline; {inconclusive}",
+            rows.len()
+        ),
     }
 }
 
@@ -147,11 +183,13 @@ fn level_text(l: Option<Level>) -> String {
 /// emoji's font, so HTML says it in words and colour).
 fn check_text(r: &Compared, mark: bool) -> String {
     let x = if mark { "❌ " } else { "" };
-    match (r.regressed, r.note.is_empty()) {
-        (true, true) => format!("{x}regressed"),
-        (true, false) => format!("{x}regressed: {}", r.note),
-        (false, true) => "ok".to_owned(),
-        (false, false) => r.note.clone(),
+    let q = if mark { "❔ " } else { "" };
+    match (r.regressed, r.inconclusive, r.note.is_empty()) {
+        (true, _, true) => format!("{x}regressed"),
+        (true, _, false) => format!("{x}regressed: {}", r.note),
+        (false, true, _) => format!("{q}inconclusive: {}", r.note),
+        (false, false, true) => "ok".to_owned(),
+        (false, false, false) => r.note.clone(),
     }
 }
 
@@ -168,12 +206,17 @@ fn with_interval(v: Option<f64>, i: &Option<crate::evidence::Interval>) -> Strin
 }
 
 /// `comparison.md` (also what `loadgen compare` prints).
-pub fn markdown(rows: &[Compared], baseline: &Value, current: &Value) -> String {
-    let bad = rows.iter().any(|r| r.regressed);
+pub fn markdown(
+    rows: &[Compared],
+    baseline: &Value,
+    current: &Value,
+    accept_inconclusive: bool,
+) -> String {
+    let bad = fails(rows, accept_inconclusive);
     let mut o = format!(
         "## {} {}\n\n",
         if bad { "❌" } else { "✅" },
-        headline(rows)
+        headline(rows, accept_inconclusive)
     );
     o.push_str("| metric | baseline | current | limit | |\n| --- | --- | --- | --- | --- |\n");
     for r in regressions_first(rows) {
@@ -226,19 +269,31 @@ figure{margin:12px 0 24px}figcaption{font-weight:600;margin-bottom:4px}\
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:0 24px}";
 
 /// `comparison.html`: one self-contained page, as `report.html`.
-pub fn html(rows: &[Compared], baseline: &Value, current: &Value, names: (&str, &str)) -> String {
-    let bad = rows.iter().any(|r| r.regressed);
+pub fn html(
+    rows: &[Compared],
+    baseline: &Value,
+    current: &Value,
+    names: (&str, &str),
+    accept_inconclusive: bool,
+) -> String {
+    let bad = fails(rows, accept_inconclusive);
     let mut o = String::new();
     let _ = write!(
         o,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Comparison — {}</title><style>{STYLE}</style></head><body>",
-        if bad { "REGRESSED" } else { "no regression" }
+        if rows.iter().any(|r| r.regressed) {
+            "REGRESSED"
+        } else if bad {
+            "INCONCLUSIVE"
+        } else {
+            "no regression"
+        }
     );
     let _ = write!(
         o,
         "<div class=\"verdict {}\" role=\"status\"><h1>{}</h1><p>Baseline {} · current {}</p></div>",
         if bad { "fail" } else { "pass" },
-        escape(&headline(rows)),
+        escape(&headline(rows, accept_inconclusive)),
         escape(names.0),
         escape(names.1)
     );
@@ -247,7 +302,13 @@ pub fn html(rows: &[Compared], baseline: &Value, current: &Value, names: (&str, 
         let _ = write!(
             o,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if r.regressed { "regressed" } else { "ok" },
+            if r.regressed {
+                "regressed"
+            } else if r.inconclusive {
+                "worse"
+            } else {
+                "ok"
+            },
             escape(&r.metric),
             escape(&with_interval(r.baseline, &r.baseline_interval)),
             escape(&with_interval(r.current, &r.current_interval)),
@@ -343,7 +404,7 @@ mod tests {
         let mut base_plain = base.clone();
         base_plain["scheduled_latency_ms"]["first_token"]["evidence"] = Value::Null;
         let rows = compare(&base_plain, &cur, &default_checks());
-        let md = markdown(&rows, &base_plain, &cur);
+        let md = markdown(&rows, &base_plain, &cur, false);
         insta::assert_snapshot!("comparison_markdown", md);
         let table: Vec<&str> = md
             .lines()
@@ -360,15 +421,32 @@ mod tests {
             change_text(&objectives[0]).ends_with("worse"),
             "{objectives:?}"
         );
+        // The sample itself: 20 requests leave its intervals unbounded,
+        // so the same figures are inconclusive, not "no regression".
         let same = compare(&base_plain, &base_plain, &default_checks());
-        assert!(markdown(&same, &base_plain, &base_plain).starts_with("## ✅ No regression"));
+        let md = markdown(&same, &base_plain, &base_plain, false);
+        assert!(
+            md.starts_with("## ❌ INCONCLUSIVE: 5 of 12 figures"),
+            "{md}"
+        );
+        let md = markdown(&same, &base_plain, &base_plain, true);
+        assert!(
+            md.starts_with("## ✅ No regression shown: 7 figures within"),
+            "{md}"
+        );
     }
 
     #[test]
     fn the_html_overlays_both_runs_on_the_current_bands() {
         let (base, cur) = pair();
         let rows = compare(&base, &cur, &default_checks());
-        let page = html(&rows, &base, &cur, ("base/report.json", "cur/report.json"));
+        let page = html(
+            &rows,
+            &base,
+            &cur,
+            ("base/report.json", "cur/report.json"),
+            false,
+        );
         assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script"));
         assert_eq!(page.matches("<svg").count(), 3);
         assert!(

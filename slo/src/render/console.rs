@@ -206,6 +206,9 @@ fn detail(j: &Judged, fails: bool) -> String {
     };
     if let (Some(i), Some(n)) = (&j.interval, j.samples) {
         let _ = write!(d, "; 95% interval {}, n={n}", super::interval(i));
+        if let Some(b) = j.decided_by {
+            let _ = write!(d, ", decided by its {}", b.word());
+        }
     }
     if fails {
         d.push_str("  ← fails the run");

@@ -45,10 +45,12 @@ pub fn with_ci(f: &crate::aggregate::LatencyFigures, stat: &str) -> String {
 pub fn judged_ci(j: &crate::objective::Judged) -> String {
     match (&j.interval, j.samples) {
         (Some(i), Some(n)) => format!(
-            "{}, n={n}{}",
+            "{}, n={n}{}{}",
             interval(i),
             j.samples_needed
-                .map_or(String::new(), |m| format!(" (needs ~{m})"))
+                .map_or(String::new(), |m| format!(" (needs ~{m})")),
+            j.decided_by
+                .map_or(String::new(), |b| format!(", decided by its {}", b.word()))
         ),
         _ => "—".to_owned(),
     }
