@@ -13,7 +13,7 @@ use slo::monitoring::paths;
 use slo::scenario::AlertsConfig;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 /// What the watch has seen so far; read once the run is over.
@@ -87,12 +87,7 @@ pub async fn watch(
     client: reqwest::Client,
     base_url: String,
 ) {
-    let zero = loop {
-        match clock.get() {
-            Some(c) => break c.started,
-            None => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    };
+    let zero = Clock::started(&clock).await.started;
     let zero_wall = started_wall + zero.saturating_duration_since(started);
     let (interval, prometheus) = {
         let s = state.lock().expect("alerting lock");

@@ -345,7 +345,7 @@ impl Plan {
                 .map_err(|e| anyhow::anyhow!("--shard {i}/{n}: {}: {}", e.field, e.problem))?;
         }
         if let Some(url) = &args.prometheus {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !slo::scenario::is_http_url(url) {
                 bail!("--prometheus {url:?}: not an http(s) URL, e.g. http://127.0.0.1:9090");
             }
             scenario

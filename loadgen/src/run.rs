@@ -442,12 +442,7 @@ fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {
 /// requests, waits for the ones in flight (up to the timeout), then stops
 /// goose.
 async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
-    let clock = loop {
-        match s.clock.get() {
-            Some(c) => break *c,
-            None => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
+    let clock = crate::shared::Clock::started(&s.clock).await;
     tokio::time::sleep_until(clock.end).await;
     // A run shown to fail whatever more requests say stops sizing itself.
     while Instant::now() < clock.cap

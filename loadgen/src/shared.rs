@@ -80,6 +80,19 @@ pub struct Clock {
     pub cap: Instant,
 }
 
+impl Clock {
+    /// The run's clock once its first request started it (a task that
+    /// keeps time from t = 0 waits here).
+    pub async fn started(clock: &std::sync::OnceLock<Clock>) -> Clock {
+        loop {
+            match clock.get() {
+                Some(c) => return *c,
+                None => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+}
+
 impl Shared {
     pub fn clock(&self) -> Clock {
         *self.clock.get_or_init(|| {

@@ -24,12 +24,7 @@ pub async fn apply(
     embedded: Option<Arc<Embedded>>,
     done: Arc<std::sync::Mutex<Vec<EventRecord>>>,
 ) {
-    let started = loop {
-        match clock.get() {
-            Some(c) => break c.started,
-            None => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    };
+    let started = Clock::started(&clock).await.started;
     let mut order: Vec<TimelineEvent> = events;
     order.sort_by_key(|e| e.at);
     for e in order {
@@ -97,9 +92,13 @@ async fn run_one(
         return answered(r, base, paths::ADMIN_FAULTS).await;
     }
     if let Some(p) = e.rollout {
+        let body = slo::monitoring::RolloutRequest {
+            feature: slo::monitoring::FEATURES[0].to_owned(),
+            percentage: p,
+        };
         let r = post(
             paths::ROLLOUT,
-            serde_json::json!({ "feature": "streaming", "percentage": p }),
+            serde_json::to_value(body).expect("a rollout serializes"),
         )
         .await;
         return answered(r, base, paths::ROLLOUT).await;

@@ -5,8 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use slo::protocol::{AUDIO_BYTES_PER_MS, fnv1a64};
 use std::sync::OnceLock;
+use wire::protocol::{AUDIO_BYTES_PER_MS, fnv1a64};
 
 /// The longest chunk: one minute.
 pub const MAX_CHUNK_MS: u64 = 60_000;

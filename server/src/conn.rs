@@ -68,8 +68,8 @@ fn open_files(limits: &str) -> Option<usize> {
 /// The answer to a connection past the limit, the server's usual 503
 /// body: sent without reading the request, then the connection is closed.
 fn refusal(max_connections: usize) -> Arc<[u8]> {
-    let body = serde_json::to_string(&slo::protocol::ErrorBody::new(
-        slo::protocol::BodyErrorKind::Overloaded,
+    let body = serde_json::to_string(&wire::protocol::ErrorBody::new(
+        wire::protocol::BodyErrorKind::Overloaded,
         format!("the server has {max_connections} connections open (--max-connections); retry after 1 second"),
     ))
     .expect("an error body serializes");
@@ -560,8 +560,8 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(head.contains("Retry-After: 1"));
-        let v: slo::protocol::ErrorBody = serde_json::from_str(body).unwrap();
-        assert_eq!(v.error.kind, slo::protocol::BodyErrorKind::Overloaded);
+        let v: wire::protocol::ErrorBody = serde_json::from_str(body).unwrap();
+        assert_eq!(v.error.kind, wire::protocol::BodyErrorKind::Overloaded);
         assert!(v.error.message.contains("7 connections"));
     }
 }

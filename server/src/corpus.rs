@@ -7,7 +7,7 @@
 //! offer of help, between 40 and 180 words in all (a chat answer that is
 //! read aloud).
 
-use slo::protocol::fnv1a64;
+use wire::protocol::fnv1a64;
 
 /// One generated answer, sentence by sentence.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -178,7 +178,7 @@ impl FaultsPatch {
 mod tests {
     use super::*;
 
-    /// The faults a timeline may set (`slo::monitoring::FAULT_KEYS`, which
+    /// The faults a timeline may set (`wire::monitoring::FAULT_KEYS`, which
     /// scenario files are checked against) are exactly what the admin
     /// endpoint takes and answers.
     #[test]
@@ -190,7 +190,7 @@ mod tests {
             .keys()
             .cloned()
             .collect();
-        let mut keys: Vec<&str> = slo::monitoring::FAULT_KEYS.to_vec();
+        let mut keys: Vec<&str> = wire::monitoring::FAULT_KEYS.to_vec();
         keys.sort_unstable();
         assert_eq!(answered, keys);
         let all: serde_json::Map<String, serde_json::Value> = keys

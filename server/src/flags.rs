@@ -1,8 +1,8 @@
 //! Feature flags (PROTOCOL.md 3): the rollout percentage of `streaming`.
 
 use crate::metrics::now_iso;
-use slo::monitoring::{Flag, Flags, ROLLOUT_RULE};
 use std::sync::Mutex;
+use wire::monitoring::{Flag, Flags, ROLLOUT_RULE};
 
 #[derive(Debug)]
 pub struct FeatureFlags {
@@ -38,9 +38,9 @@ impl FeatureFlags {
     }
 
     /// `GET /api/metrics/feature-flags`.
-    pub fn answer(&self) -> slo::monitoring::FeatureFlags {
+    pub fn answer(&self) -> wire::monitoring::FeatureFlags {
         let f = self.inner.lock().expect("flags lock");
-        slo::monitoring::FeatureFlags {
+        wire::monitoring::FeatureFlags {
             success: true,
             timestamp: now_iso(),
             flags: Flags {

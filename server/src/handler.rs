@@ -7,8 +7,8 @@ use crate::pipeline::Engine;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use slo::protocol::MAX_BODY_BYTES;
 use std::sync::Arc;
+use wire::protocol::MAX_BODY_BYTES;
 
 /// Everything a handler reaches.
 #[derive(Clone, Debug)]
@@ -154,7 +154,7 @@ pub fn refuse_over_limit(app: &AppState) -> String {
     );
     app.engine
         .metrics
-        .rejected(slo::protocol::ErrorKind::Other, &message);
+        .rejected(wire::protocol::ErrorKind::Other, &message);
     message
 }
 

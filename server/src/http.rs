@@ -14,17 +14,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
-use slo::monitoring::{self, RolloutRequest, paths};
-use slo::protocol::{BodyErrorKind, ErrorBody, ErrorKind, NonStreamAnswer, streams_at};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
+use wire::monitoring::{self, RolloutRequest, paths};
+use wire::protocol::{BodyErrorKind, ErrorBody, ErrorKind, NonStreamAnswer, streams_at};
 
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route(slo::protocol::CHAT_PATH, post(chat))
+        .route(wire::protocol::CHAT_PATH, post(chat))
         .route(paths::HEALTH, get(health))
         .route(paths::SUMMARY, get(summary))
         .route(paths::DETAILED, get(detailed))
@@ -36,10 +36,10 @@ pub fn app(state: AppState) -> Router {
         .route(paths::PROMETHEUS, get(prometheus))
         .route(paths::DASHBOARD, get(dashboard))
         .route(
-            slo::openai::CHAT_COMPLETIONS_PATH,
+            wire::openai::CHAT_COMPLETIONS_PATH,
             post(crate::openai::chat_completions),
         )
-        .route(slo::openai::MODELS_PATH, get(crate::openai::models))
+        .route(wire::openai::MODELS_PATH, get(crate::openai::models))
         .fallback(not_found)
         .with_state(state)
 }
@@ -76,7 +76,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Ok(b) => b,
         Err((status, message)) => return reject(status, message),
     };
-    let input = match slo::protocol::ChatRequest::parse(&bytes) {
+    let input = match wire::protocol::ChatRequest::parse(&bytes) {
         Ok(i) => i,
         Err(message) => return reject(StatusCode::BAD_REQUEST, message),
     };
@@ -168,7 +168,7 @@ impl crate::sse::Render for ChatEvents {
         use crate::sse::event;
         match step {
             Step::Start(s) => event(Some("start"), &s, out),
-            Step::Token(text) => event(Some("token"), &slo::protocol::Token { text }, out),
+            Step::Token(text) => event(Some("token"), &wire::protocol::Token { text }, out),
             Step::Audio(a) => event(Some("audio"), &a, out),
             Step::Done(d) => event(Some("done"), &d, out),
             Step::Error(e) => event(Some("error"), &e, out),

@@ -1,7 +1,7 @@
 //! The OpenAI chat completions endpoint (`POST /v1/chat/completions`,
 //! `GET /v1/models`), driven by the same pipeline, profiles, capacity,
 //! faults and metrics as the chat stream. Audio does not apply. The wire
-//! types are `slo::openai`'s.
+//! types are `wire::openai`'s.
 
 use crate::handler::{AppState, STEP_BUFFER, dropped_connection, json_body};
 use crate::pipeline::{Job, Step};
@@ -10,16 +10,16 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use slo::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE, Delta,
-    ErrorResponse, Message, ModelEntry, ModelList, Usage,
-};
-use slo::protocol::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
+use wire::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, DONE, Delta,
+    ErrorResponse, Message, ModelEntry, ModelList, Usage,
+};
+use wire::protocol::ErrorKind;
 
 /// The model the reference server names in `/v1/models`; any name is
 /// answered.

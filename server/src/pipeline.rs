@@ -17,12 +17,12 @@ use crate::model::Model;
 use crate::profile::Profile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use slo::protocol::{self, AUDIO_FORMAT, CacheOutcome, Done, ErrorKind, StreamError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
+use wire::protocol::{self, AUDIO_FORMAT, CacheOutcome, Done, ErrorKind, StreamError};
 
 /// What the pipeline says, in order: `Start`, tokens and audio, then one of
 /// `Done`, `Error` or `Drop`. The large ones are boxed: a stream's channel
@@ -195,8 +195,8 @@ impl Engine {
 
     /// The caches' backend now: in memory, or Redis pinged (its round
     /// trip to the Prometheus metrics).
-    pub async fn cache_state(&self) -> slo::monitoring::CacheState {
-        use slo::monitoring::CacheState;
+    pub async fn cache_state(&self) -> wire::monitoring::CacheState {
+        use wire::monitoring::CacheState;
         let Some(link) = &self.redis else {
             return CacheState::InMemory;
         };

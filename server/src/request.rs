@@ -1,5 +1,5 @@
 //! What the server adds to a chat request: a client id when it has none.
-//! The request's rules are `slo::protocol::ChatRequest::parse`.
+//! The request's rules are `wire::protocol::ChatRequest::parse`.
 
 use rand::Rng;
 

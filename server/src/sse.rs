@@ -233,8 +233,8 @@ mod tests {
     async fn a_step_that_renders_as_nothing_makes_no_frame() {
         let (tx, mut body) = body();
         let silent = || {
-            Step::Error(slo::protocol::StreamError {
-                kind: slo::protocol::ErrorKind::Other,
+            Step::Error(wire::protocol::StreamError {
+                kind: wire::protocol::ErrorKind::Other,
                 message: String::new(),
             })
         };

@@ -15,14 +15,10 @@ pub mod drill;
 pub mod evidence;
 pub mod format;
 pub mod headers;
-pub mod histogram;
 pub mod logs;
 pub mod merge;
-pub mod monitoring;
 pub mod objective;
-pub mod openai;
 pub mod paths;
-pub mod protocol;
 pub mod record;
 pub mod render;
 pub mod report;
@@ -31,7 +27,9 @@ pub mod schema;
 pub mod self_check;
 pub mod server_view;
 pub mod severity;
-pub mod sse;
 pub mod template;
 #[cfg(test)]
 mod test_rng;
+
+// What both sides speak lives in `wire`; the core names it as its own.
+pub use wire::{histogram, monitoring, openai, protocol, sse};

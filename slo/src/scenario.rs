@@ -515,6 +515,11 @@ pub struct EmbeddedServer {
     pub redis: bool,
 }
 
+/// Whether `url` is one the harness can reach: `http://` or `https://`.
+pub fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
 /// An error in a scenario or SLO file: where, which key, what is expected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -584,7 +589,7 @@ impl Scenario {
             ));
         }
         if let Some(t) = &self.target
-            && !(t.starts_with("http://") || t.starts_with("https://"))
+            && !is_http_url(t)
         {
             return Err((
                 "target",
@@ -630,7 +635,7 @@ impl Scenario {
                 ));
             }
             if let Some(u) = &a.prometheus
-                && !(u.starts_with("http://") || u.starts_with("https://"))
+                && !is_http_url(u)
             {
                 return Err((
                     "alerts.prometheus",

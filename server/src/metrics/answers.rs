@@ -1,17 +1,17 @@
 //! The monitoring endpoints' answers, built from what [`Metrics`] counted:
-//! `slo::monitoring`'s types, judged by its rules.
+//! `wire::monitoring`'s types, judged by its rules.
 
 use super::{Metrics, now_iso};
-use slo::format::{percent, uptime};
-use slo::monitoring::{
+use std::time::Instant;
+use wire::format::{percent, uptime};
+use wire::monitoring::{
     CacheHitRates, CacheState, Detailed, DetailedMetrics, Errors, Events, Health, HealthInput,
     Latency, Requests, Streaming, Summary, SummaryFigures, System, SystemFigures, p95_ms,
 };
-use std::time::Instant;
 
 impl Metrics {
     /// `GET /api/metrics/health/streaming`: the guide's health check over
-    /// the last [`slo::monitoring::HEALTH_WINDOW`].
+    /// the last [`wire::monitoring::HEALTH_WINDOW`].
     pub fn health(&self, cache: &CacheState) -> Health {
         let active_streams = self.active();
         let (ended, failed, first_token_p95_ms) = {
@@ -79,7 +79,7 @@ impl Metrics {
                     first_audio: s.first_audio.summary_ms(),
                     complete: s.complete.summary_ms(),
                 },
-                cache: slo::monitoring::Caches {
+                cache: wire::monitoring::Caches {
                     kb: s.kb.counts(),
                     tts: s.tts.counts(),
                 },

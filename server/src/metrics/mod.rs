@@ -12,13 +12,13 @@ pub use prom::BUCKETS;
 use crate::cache::Lookup;
 use crate::system::SystemSnapshot;
 use prom::Prom;
-use slo::histogram::LatencyHistogram;
-use slo::monitoring::{CacheCounts, Event, EventMetrics, HEALTH_WINDOW};
-use slo::protocol::{ErrorKind, StreamError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use wire::histogram::LatencyHistogram;
+use wire::monitoring::{CacheCounts, Event, EventMetrics, HEALTH_WINDOW};
+use wire::protocol::{ErrorKind, StreamError};
 
 /// The most requests the health window remembers.
 const WINDOW_CAP: usize = 100_000;
@@ -349,7 +349,7 @@ impl StreamGuard {
 
     /// A success, `complete` after it was received (its first token and
     /// first audio were counted when they were sent).
-    pub fn complete(mut self, complete: Duration, done: &slo::protocol::Done) {
+    pub fn complete(mut self, complete: Duration, done: &wire::protocol::Done) {
         self.finished = true;
         self.metrics.finish(self.streaming, Ok(complete));
         self.metrics.event(Event::StreamComplete {
@@ -414,13 +414,13 @@ impl Drop for StreamGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slo::monitoring::HealthStatus;
+    use wire::monitoring::HealthStatus;
 
     #[test]
     fn health_follows_the_requests_that_ended() {
         let m = Arc::new(Metrics::new(10));
         assert_eq!(
-            m.health(&slo::monitoring::CacheState::InMemory).status,
+            m.health(&wire::monitoring::CacheState::InMemory).status,
             HealthStatus::Healthy
         );
         for _ in 0..97 {
@@ -428,12 +428,12 @@ mod tests {
             m.first_token(Duration::from_millis(100));
             g.complete(
                 Duration::from_millis(200),
-                &slo::protocol::Done {
+                &wire::protocol::Done {
                     word_count: 1,
                     first_token_latency: 100,
                     first_audio_latency: None,
                     duration: 200,
-                    kb_cache: slo::protocol::CacheOutcome::Hit,
+                    kb_cache: wire::protocol::CacheOutcome::Hit,
                     tts_cache_hits: 0,
                     tts_cache_misses: 0,
                 },
@@ -442,14 +442,14 @@ mod tests {
         for _ in 0..3 {
             m.rejected(ErrorKind::Validation, "bad");
         }
-        let h = m.health(&slo::monitoring::CacheState::InMemory);
+        let h = m.health(&wire::monitoring::CacheState::InMemory);
         assert_eq!(h.status, HealthStatus::Degraded, "{h:?}");
         assert_eq!(h.checks.error_rate.value, "3.0%");
         assert_eq!(h.checks.latency.value, "100ms");
         for _ in 0..5 {
             drop(m.begin(true, "c", "b")); // dropped: a network failure
         }
-        let h = m.health(&slo::monitoring::CacheState::InMemory);
+        let h = m.health(&wire::monitoring::CacheState::InMemory);
         assert_eq!(h.status, HealthStatus::Unhealthy);
         assert_eq!(h.issues.len(), 1);
         assert_eq!(m.active(), 0);
@@ -471,7 +471,7 @@ mod tests {
                 g
             })
             .collect();
-        let h = m.health(&slo::monitoring::CacheState::InMemory);
+        let h = m.health(&wire::monitoring::CacheState::InMemory);
         assert_eq!(h.checks.latency.value, "300ms", "{h:?}");
         assert_eq!(h.status, HealthStatus::Healthy, "{h:?}");
         let s = m.summary().summary;

@@ -7,9 +7,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use slo::protocol::ErrorKind;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+use wire::protocol::ErrorKind;
 
 /// Latency buckets in seconds: they resolve every target, warning and
 /// critical level of the guide (0.5/1/2 s first token, 1.5/2/3 s first

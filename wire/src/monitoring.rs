@@ -1,9 +1,9 @@
 //! The monitoring endpoints of the guide, as types: their paths, every
 //! answer key for key, the guide's thresholds and windows, and the health
 //! judgment. The reference server serializes these types and nothing else;
-//! the load generator's scraper, `loadgen watch` and [`crate::alerts`] read
+//! the load generator's scraper, `loadgen watch` and `slo::alerts` read
 //! them back. Their JSON Schemas are committed under
-//! `reports/schema/monitoring/` ([`crate::schema`]).
+//! `reports/schema/monitoring/` (`slo::schema`).
 
 use crate::format::{percent, ratio_percent};
 use crate::histogram::LatencySummary;
@@ -641,9 +641,9 @@ pub struct Rollout {
     pub previous: u8,
 }
 
-/// The guide's own example answers, read into the types.
-#[cfg(test)]
-pub(crate) mod examples {
+/// The guide's own example answers, read into the types (tests of both
+/// sides build on them).
+pub mod examples {
     use super::*;
 
     /// The health check on a window of `ended` requests.
