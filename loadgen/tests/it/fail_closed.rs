@@ -483,3 +483,40 @@ fn compare_fails_on_a_metric_missing_from_the_current_report() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains(":max"));
 }
+
+/// Issue 32: a run that sizes itself (min_requests, until_conclusive)
+/// against a target whose every request fails stops sizing itself at the
+/// end of its duration, instead of waiting for its cap, and fails naming
+/// what the target answered.
+#[test]
+fn a_run_whose_requests_all_fail_stops_sizing_itself() {
+    let dir = temp_dir("fc-sizing-503");
+    let target = misbehaving(Misbehaves::Overloaded);
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"sized\"\ntarget = \"{target}\"\nduration = \"2s\"\nwarmup = \"0s\"\nmin_requests = 500\nuntil_conclusive = true\nmax_duration = \"60s\"\n[load]\nmodel = \"open\"\nrate = 5.0\n[request]\naudio = false\n"
+        ),
+    );
+    let slo = slo_file(
+        &dir,
+        "[[objective]]\nname = \"ft\"\nmetric = \"scheduled_latency_ms.first_token.p95\"\ndirection = \"max\"\ntarget = 1000\n",
+    );
+    let out = dir.join("out");
+    let t0 = Instant::now();
+    let o = run(&file, &out, &["--slo", slo.to_str().unwrap()]);
+    let took = t0.elapsed();
+    let r = report(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", reasons(&r));
+    // Its duration and a second or two of checks, never the 60 s cap.
+    let measured = r["measured_s"].as_f64().unwrap();
+    assert!(measured < 6.0, "measured {measured} s");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        reasons(&r).contains("every request failed")
+            && reasons(&r).contains("HTTP 503 from the target"),
+        "{}",
+        reasons(&r)
+    );
+    assert!(r["errors_by_status"]["503"].as_u64().unwrap() > 0, "{r}");
+}
