@@ -449,7 +449,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                     slo::objective::Source::Client => "client",
                     slo::objective::Source::Server => "server",
                 };
-                for p in slo::paths::catalogue(source) {
+                for p in slo::metric_paths::catalogue(source) {
                     let dir = slo::compare::direction_of(p).map_or("", |d| match d {
                         slo::objective::Direction::Max => "\tlower is better",
                         slo::objective::Direction::Min => "\thigher is better",

@@ -4,7 +4,7 @@
 //! from the same records as report.json's, so once the run has ended they
 //! equal the report's (`--metrics-linger` keeps them up for a last scrape).
 
-use crate::selfcheck::ClientProbe;
+use crate::client_probe::ClientProbe;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;

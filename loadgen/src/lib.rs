@@ -6,11 +6,12 @@
 //! the per-request CSV, an HdrHistogram interval log, goose's report and
 //! `report.json`. ARCHITECTURE.md maps its modules.
 
-pub mod alerting;
 pub mod capacity;
 pub mod cli;
 pub mod client;
+pub mod client_probe;
 pub mod dataset;
+pub mod drill_alerts;
 pub mod embedded;
 pub mod exchange;
 pub mod exporter;
@@ -25,7 +26,6 @@ pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod scrape;
-pub mod selfcheck;
 pub mod shared;
 pub mod stop;
 pub mod timeline;

@@ -7,7 +7,7 @@
 //! stalls the requests being measured. What it wrote is on disk whatever
 //! ends the run.
 
-use crate::selfcheck::ClientProbe;
+use crate::client_probe::ClientProbe;
 use crate::shared::Msg;
 use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;

@@ -3,13 +3,13 @@
 //! recorder, self-check, health poll and progress beside it, the scrape
 //! after, and the report.
 
+use crate::client_probe::{self, ClientProbe};
 use crate::embedded::Embedded;
 use crate::mix::{PromptMix, Source};
 use crate::plan::Plan;
 use crate::recorder::{self, Live};
 use crate::report;
 use crate::scrape::{self, Scraper};
-use crate::selfcheck::{self, ClientProbe};
 use crate::shared::{Schedule, Sender, Shared};
 use crate::users::{closed_iteration, open_iteration};
 use anyhow::Context;
@@ -170,7 +170,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
     let health = Arc::new(Mutex::new(Vec::new()));
     let mut helpers = vec![
-        tokio::spawn(selfcheck::probe(Arc::clone(&probe))),
+        tokio::spawn(client_probe::probe(Arc::clone(&probe))),
         tokio::spawn(scraper.clone().poll_health(
             started,
             Duration::from_secs(2),
@@ -193,7 +193,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         Arc::clone(&shared),
         Arc::clone(&completed),
     )));
-    if let Some(hook) = crate::selfcheck::StallHook::from_env() {
+    if let Some(hook) = crate::client_probe::StallHook::from_env() {
         helpers.push(tokio::spawn(hook.run(Arc::clone(&clock))));
     }
     // Listens until the report is written: a signal in any phase counts.
@@ -224,9 +224,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     // timeline, by shard 0 alone.
     let drill = sc.alerts.is_some() || sc.timeline.iter().any(|e| !e.expect.is_empty());
     let alerting = (drill && plan.shard.is_none_or(|(i, _)| i == 0))
-        .then(|| crate::alerting::Alerting::new(sc.alerts.clone().unwrap_or_default()));
+        .then(|| crate::drill_alerts::Alerting::new(sc.alerts.clone().unwrap_or_default()));
     if let Some(state) = &alerting {
-        helpers.push(tokio::spawn(crate::alerting::watch(
+        helpers.push(tokio::spawn(crate::drill_alerts::watch(
             Arc::clone(state),
             Arc::clone(&clock),
             (started, started_wall),
@@ -290,7 +290,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         (_, Some(_)) => None,
     };
     if let (Some(w), Some(f)) = (
-        users.and_then(selfcheck::ports_warning),
+        users.and_then(client_probe::ports_warning),
         check.figures.as_mut(),
     ) {
         f.warnings.push(w);

@@ -1,12 +1,12 @@
 //! The HTTP surface: routes, the chat handler, the monitoring and admin
 //! endpoints, and the SSE encoding of pipeline steps.
 
+use crate::client_id;
 use crate::faults::FaultsPatch;
-pub use crate::handler::AppState;
-use crate::handler::{STEP_BUFFER, dropped_connection, json_body, unauthorized};
 use crate::metrics::now_iso;
 use crate::pipeline::{Job, Step};
-use crate::request;
+pub use crate::shared::AppState;
+use crate::shared::{STEP_BUFFER, dropped_connection, json_body, unauthorized};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
@@ -64,7 +64,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         error(status, BodyErrorKind::Validation, message)
     };
 
-    if !crate::handler::has_api_key(&app, &headers) {
+    if !crate::shared::has_api_key(&app, &headers) {
         // Refused at the door, as an API gateway would: not a chat request.
         return unauthorized(error(
             StatusCode::UNAUTHORIZED,
@@ -83,11 +83,11 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
 
     let client_id = input
         .client_id
-        .unwrap_or_else(|| request::generate_client_id(&mut rand::rng()));
+        .unwrap_or_else(|| client_id::generate_client_id(&mut rand::rng()));
     let streaming = streams_at(&client_id, app.flags.streaming_percentage());
     let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &input.chatbot_id)
     else {
-        let message = crate::handler::refuse_over_limit(&app);
+        let message = crate::shared::refuse_over_limit(&app);
         tracing::warn!(clientId = %client_id, maxStreams = app.max_streams, "Overloaded: concurrent stream limit reached");
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -115,7 +115,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
         async move { engine.run(job, guard, tx).await },
     ));
     if streaming {
-        crate::handler::stream_response(&app, crate::sse::response(rx, task, ChatEvents))
+        crate::shared::stream_response(&app, crate::sse::response(rx, task, ChatEvents))
     } else {
         collect_answer(rx, task).await
     }
@@ -257,7 +257,7 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
 fn authorize(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<(), Response> {
     match &app.admin_token {
         Some(token) => {
-            let given = crate::handler::bearer(headers);
+            let given = crate::shared::bearer(headers);
             if given == Some(token.as_str()) {
                 Ok(())
             } else {

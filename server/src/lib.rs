@@ -12,18 +12,18 @@
 
 pub mod audio;
 pub mod cache;
+pub mod client_id;
 pub mod conn;
 pub mod corpus;
 pub mod faults;
 pub mod flags;
-pub mod handler;
 pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod openai;
 pub mod pipeline;
 pub mod profile;
-pub mod request;
+pub mod shared;
 pub mod sse;
 pub mod system;
 

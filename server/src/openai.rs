@@ -3,9 +3,9 @@
 //! faults and metrics as the chat stream. Audio does not apply. The wire
 //! types are `wire::openai`'s.
 
-use crate::handler::{AppState, STEP_BUFFER, dropped_connection, json_body};
+use crate::client_id;
 use crate::pipeline::{Job, Step};
-use crate::request;
+use crate::shared::{AppState, STEP_BUFFER, dropped_connection, json_body};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -118,7 +118,7 @@ pub async fn chat_completions(
         body.error.param = param;
         (status, axum::Json(body)).into_response()
     };
-    if !crate::handler::has_api_key(&app, &headers) {
+    if !crate::shared::has_api_key(&app, &headers) {
         // Refused at the door, as an API gateway would: not a chat request.
         let body = ErrorResponse::new(
             "invalid_request_error",
@@ -126,7 +126,7 @@ pub async fn chat_completions(
             "Incorrect API key provided; send Authorization: Bearer <the server's API key>"
                 .to_owned(),
         );
-        return crate::handler::unauthorized(
+        return crate::shared::unauthorized(
             (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response(),
         );
     }
@@ -141,11 +141,11 @@ pub async fn chat_completions(
     let client_id = request
         .user
         .clone()
-        .unwrap_or_else(|| request::generate_client_id(&mut rand::rng()));
+        .unwrap_or_else(|| client_id::generate_client_id(&mut rand::rng()));
     let streaming = request.stream;
     let Some(guard) = metrics.try_begin(app.max_streams, streaming, &client_id, &request.model)
     else {
-        let message = crate::handler::refuse_over_limit(&app);
+        let message = crate::shared::refuse_over_limit(&app);
         let mut r = openai_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -180,7 +180,7 @@ pub async fn chat_completions(
     ));
     if streaming {
         let chunks = Chunks { answer, tokens: 0 };
-        crate::handler::stream_response(&app, crate::sse::response(rx, task, chunks))
+        crate::shared::stream_response(&app, crate::sse::response(rx, task, chunks))
     } else {
         collect(rx, task, answer).await
     }

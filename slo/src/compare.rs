@@ -87,7 +87,7 @@ pub fn apply_override(checks: &mut Vec<Check>, spec: &str) -> Result<(), String>
         .split_once('=')
         .ok_or_else(|| format!("--tolerance {spec:?}: {usage}"))?;
     let metric = metric.trim();
-    crate::paths::check(crate::objective::Source::Client, metric)
+    crate::metric_paths::check(crate::objective::Source::Client, metric)
         .map_err(|e| format!("--tolerance {spec:?}: {e}"))?;
     let (tol, stated) = match rest.rsplit_once(':') {
         Some((t, "max")) => (t, Some(Direction::Max)),
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(c[1].direction, Direction::Min);
         let e = apply_override(&mut c, "requests.dropd=1").unwrap_err();
         assert!(e.contains("requests.dropped"), "{e}");
-        for m in crate::paths::catalogue(crate::objective::Source::Client) {
+        for m in crate::metric_paths::catalogue(crate::objective::Source::Client) {
             if m.ends_with("p95") || m.contains("rate") {
                 assert!(direction_of(m).is_some(), "{m}");
             }

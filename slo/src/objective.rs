@@ -17,7 +17,7 @@
 //! beyond the warning level `warning`; beyond the critical level `critical`.
 
 use crate::evidence::Interval;
-pub use crate::paths::Source;
+pub use crate::metric_paths::Source;
 use crate::scenario::{FileError, line_of, toml_error};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -207,7 +207,7 @@ impl SloFile {
         let slo: SloFile = toml::from_str(text).map_err(|e| toml_error(e, file, text))?;
         for (i, o) in slo.objectives.iter().enumerate() {
             let checked = o.validate().and_then(|()| {
-                crate::paths::check(o.source, &o.metric).map_err(|m| format!("metric: {m}"))
+                crate::metric_paths::check(o.source, &o.metric).map_err(|m| format!("metric: {m}"))
             });
             if let Err(message) = checked {
                 // The i-th [[objective]] table: its line is found by its

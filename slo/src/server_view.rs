@@ -1,6 +1,6 @@
 //! The `server` section of `report.json`: what the target's own monitoring
 //! endpoints said about the run. Typed, so the metric paths a server-side
-//! objective may name are known from this type (see [`crate::paths`]).
+//! objective may name are known from this type (see [`crate::metric_paths`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -366,7 +366,7 @@ fn a_stalled_load_generator_flags_its_requests_and_is_not_trusted() {
         &file,
         &out,
         &[],
-        &[(loadgen::selfcheck::StallHook::VAR, "2500ms,1500ms")],
+        &[(loadgen::client_probe::StallHook::VAR, "2500ms,1500ms")],
     );
     let o = child.wait_with_output().unwrap();
     let r = report(&out);
