@@ -672,6 +672,17 @@ pub struct LatencyFigures {
 }
 
 impl LatencyFigures {
+    /// The value of a percentile.
+    pub fn percentile(&self, p: crate::evidence::Percentile) -> Option<f64> {
+        use crate::evidence::Percentile;
+        match p {
+            Percentile::P50 => self.p50,
+            Percentile::P90 => self.p90,
+            Percentile::P95 => self.p95,
+            Percentile::P99 => self.p99,
+        }
+    }
+
     pub fn of(h: &LatencyHistogram, corrected: Option<&LatencyHistogram>) -> Self {
         let some = |v: f64| (!h.is_empty()).then_some(v);
         Self {
@@ -691,7 +702,8 @@ impl LatencyFigures {
 /// The 95 % interval of each percentile of `h`, in ms.
 fn evidence_of(h: &LatencyHistogram) -> Evidence {
     let n = h.len();
-    let interval = |q: f64| {
+    let interval = |p: crate::evidence::Percentile| {
+        let q = p.quantile();
         let (lo, hi) = crate::evidence::rank_interval(n, q, crate::evidence::CONFIDENCE);
         Interval {
             lo: lo.and_then(|r| h.value_at_rank_us(r, true)).map(ms),
@@ -699,12 +711,13 @@ fn evidence_of(h: &LatencyHistogram) -> Evidence {
             min_samples: crate::evidence::min_samples(q),
         }
     };
+    use crate::evidence::Percentile::{P50, P90, P95, P99};
     Evidence {
         confidence: crate::evidence::CONFIDENCE,
-        p50: interval(0.50),
-        p90: interval(0.90),
-        p95: interval(0.95),
-        p99: interval(0.99),
+        p50: interval(P50),
+        p90: interval(P90),
+        p95: interval(P95),
+        p99: interval(P99),
     }
 }
 

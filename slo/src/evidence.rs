@@ -167,14 +167,55 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// The interval of the percentile named `stat` (`p50` ... `p99`).
-    pub fn of(&self, stat: &str) -> Option<&Interval> {
-        match stat {
-            "p50" => Some(&self.p50),
-            "p90" => Some(&self.p90),
-            "p95" => Some(&self.p95),
-            "p99" => Some(&self.p99),
-            _ => None,
+    /// The interval of a percentile.
+    pub fn of(&self, p: Percentile) -> &Interval {
+        match p {
+            Percentile::P50 => &self.p50,
+            Percentile::P90 => &self.p90,
+            Percentile::P95 => &self.p95,
+            Percentile::P99 => &self.p99,
+        }
+    }
+}
+
+/// The percentiles every latency reports, with evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Percentile {
+    P50,
+    P90,
+    P95,
+    P99,
+}
+
+impl Percentile {
+    pub const ALL: [Percentile; 4] = [
+        Percentile::P50,
+        Percentile::P90,
+        Percentile::P95,
+        Percentile::P99,
+    ];
+
+    /// As report.json names it: `p95`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Percentile::P50 => "p50",
+            Percentile::P90 => "p90",
+            Percentile::P95 => "p95",
+            Percentile::P99 => "p99",
+        }
+    }
+
+    /// The one named so (`p95`), if any: a typo is none, never another.
+    pub fn named(name: &str) -> Option<Percentile> {
+        Percentile::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    pub fn quantile(self) -> f64 {
+        match self {
+            Percentile::P50 => 0.50,
+            Percentile::P90 => 0.90,
+            Percentile::P95 => 0.95,
+            Percentile::P99 => 0.99,
         }
     }
 }
@@ -183,6 +224,17 @@ impl Evidence {
 mod tests {
     use super::*;
     use crate::test_rng::Rng;
+
+    #[test]
+    fn a_percentile_is_named_exactly() {
+        for p in Percentile::ALL {
+            assert_eq!(Percentile::named(p.name()), Some(p));
+        }
+        // A typo is no percentile, never the nearest one.
+        assert_eq!(Percentile::named("p9x"), None);
+        assert_eq!(Percentile::named("P95"), None);
+        assert_eq!(min_samples(Percentile::P95.quantile()), 100);
+    }
 
     #[test]
     fn a_rate_has_wilson_bounds() {

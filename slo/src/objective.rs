@@ -258,14 +258,8 @@ impl Objective {
         if self.source != Source::Client {
             return None;
         }
-        let q = match self.metric.rsplit('.').next()? {
-            "p50" => 0.50,
-            "p90" => 0.90,
-            "p95" => 0.95,
-            "p99" => 0.99,
-            _ => return None,
-        };
-        Some(crate::evidence::min_samples(q))
+        let p = crate::evidence::Percentile::named(self.metric.rsplit('.').next()?)?;
+        Some(crate::evidence::min_samples(p.quantile()))
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -4,6 +4,7 @@
 use super::chart::{Band, BandAxis, Chart, Series};
 use super::junit::escape;
 use super::{fail_on_word, num, opt, with_ci};
+use crate::evidence::Percentile;
 use crate::objective::{Direction, Level};
 use crate::report::Report;
 use std::fmt::Write;
@@ -325,8 +326,8 @@ pub fn render(r: &Report) -> String {
             o,
             "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             opt(f.p50),
-            with_ci(f, "p95"),
-            with_ci(f, "p99"),
+            with_ci(f, Percentile::P95),
+            with_ci(f, Percentile::P99),
             opt(f.max),
             f.count
         );
@@ -335,8 +336,8 @@ pub fn render(r: &Report) -> String {
                 o,
                 "<tr><td>{name} (corrected)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 opt(c.p50),
-                with_ci(c, "p95"),
-                with_ci(c, "p99"),
+                with_ci(c, Percentile::P95),
+                with_ci(c, Percentile::P99),
                 opt(c.max),
                 c.count
             );

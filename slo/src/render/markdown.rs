@@ -2,6 +2,7 @@
 
 use super::{fail_on_word, judged_ci, num, opt, with_ci};
 use crate::aggregate::LatencyFigures;
+use crate::evidence::Percentile;
 use crate::objective::Level;
 use crate::report::{Report, Verdict};
 use std::fmt::Write;
@@ -176,8 +177,8 @@ pub fn render(r: &Report) -> String {
             o,
             "| {name} | {} | {} | {} | {} | {} |",
             opt(f.p50),
-            with_ci(f, "p95"),
-            with_ci(f, "p99"),
+            with_ci(f, Percentile::P95),
+            with_ci(f, Percentile::P99),
             opt(f.max),
             f.count
         );

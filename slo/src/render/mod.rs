@@ -15,28 +15,18 @@ pub mod junit;
 pub mod markdown;
 pub mod trend;
 
+use crate::evidence::Percentile;
 pub use crate::format::{interval, num, opt};
 use crate::objective::FailOn;
 
 /// A percentile with its 95 % interval: `520 [498–541]`; an unbounded
 /// side shows as `…`.
-pub fn with_ci(f: &crate::aggregate::LatencyFigures, stat: &str) -> String {
-    let value = match stat {
-        "p50" => f.p50,
-        "p90" => f.p90,
-        "p95" => f.p95,
-        _ => f.p99,
-    };
-    let Some(v) = value else {
+pub fn with_ci(f: &crate::aggregate::LatencyFigures, p: Percentile) -> String {
+    let Some(v) = f.percentile(p) else {
         return "—".to_owned();
     };
-    match f.evidence.as_ref().and_then(|e| e.of(stat)) {
-        Some(i) => format!(
-            "{} [{}–{}]",
-            num(v),
-            i.lo.map_or("…".to_owned(), num),
-            i.hi.map_or("…".to_owned(), num)
-        ),
+    match f.evidence.as_ref().map(|e| e.of(p)) {
+        Some(i) => format!("{} {}", num(v), interval(i)),
         None => num(v),
     }
 }
