@@ -137,7 +137,7 @@ fn open_run(base: &Plan, url: &str, rate: f64, out: PathBuf) -> Plan {
     plan.quiet = true;
     // The search decides each step from its judged objectives, not from
     // the run's own verdict.
-    plan.accept_inconclusive = true;
+    plan.gate.accept_inconclusive = true;
     plan
 }
 
@@ -162,8 +162,8 @@ pub async fn capacity(
     let mut search = Search::new(
         args.search.clone(),
         slo_file,
-        base.fail_on,
-        base.allow_missing,
+        base.gate.fail_on,
+        base.gate.allow_missing,
     );
     // --max-time: a step under way when it runs out is stopped as Ctrl-C
     // stops a run (asked again should a new step have begun meanwhile);
@@ -278,7 +278,7 @@ pub async fn capacity(
         };
         let server = &report.server;
         let other_failures: Vec<String> = slo::report::nothing_succeeded(f).into_iter().collect();
-        let target_failing = slo::report::shown_failing(f, &deciding, base.fail_on);
+        let target_failing = slo::report::shown_failing(f, &deciding, base.gate.fail_on);
         let measured = Measured {
             offered_rps: next.rate,
             sent_rps: per_s(f.requests.total - f.requests.dropped),

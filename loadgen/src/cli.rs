@@ -238,6 +238,17 @@ pub struct Rejudge {
     pub accept_inconclusive: bool,
 }
 
+impl Rejudge {
+    /// The gate's flags, over what the run was judged by.
+    pub fn gate(&self) -> slo::objective::GateOverride {
+        slo::objective::GateOverride {
+            fail_on: self.fail_on.map(Into::into),
+            allow_missing: self.allow_missing,
+            accept_inconclusive: self.accept_inconclusive,
+        }
+    }
+}
+
 /// The CI interface: 0 pass, 1 SLO violated, 2 usage or run error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -357,10 +368,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 dirs,
                 out: out.clone(),
                 shards,
+                gate: judge.gate(),
                 slo: judge.slo,
-                fail_on: judge.fail_on.map(Into::into),
-                allow_missing: judge.allow_missing,
-                accept_inconclusive: judge.accept_inconclusive,
             })?;
             summarize(&report, &out, quiet);
             Ok(verdict(&report))
@@ -486,13 +495,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Pass)
         }
         Command::Report { dir, judge, quiet } => {
-            let report = rebuild::rebuild(
-                &dir,
-                judge.slo.as_deref(),
-                judge.fail_on.map(Into::into),
-                judge.allow_missing,
-                judge.accept_inconclusive,
-            )?;
+            let report = rebuild::rebuild(&dir, judge.slo.as_deref(), judge.gate())?;
             summarize(&report, &dir, quiet);
             Ok(verdict(&report))
         }

@@ -13,7 +13,6 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use slo::aggregate::Aggregate;
 use slo::histogram::LatencyHistogram;
-use slo::objective::FailOn;
 use slo::record::RequestRecord;
 use slo::report::{Report, RunInfo, ShardRow};
 use std::collections::BTreeMap;
@@ -29,9 +28,8 @@ pub struct MergeArgs {
     /// say (a whole shard folder may be missing).
     pub shards: Option<u32>,
     pub slo: Option<PathBuf>,
-    pub fail_on: Option<FailOn>,
-    pub allow_missing: bool,
-    pub accept_inconclusive: bool,
+    /// The gate's flags over the shards' own.
+    pub gate: slo::objective::GateOverride,
 }
 
 /// The shard folders the arguments name: a folder with a report.json is
@@ -266,11 +264,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         server: first.server.clone(),
         self_check: slo::merge::self_check(&checks),
         slo,
-        gate: slo::objective::Gate {
-            fail_on: args.fail_on.unwrap_or(first.fail_on),
-            allow_missing: args.allow_missing || first.allow_missing,
-            accept_inconclusive: args.accept_inconclusive || first.accept_inconclusive,
-        },
+        gate: args.gate.over(first.gate()),
         open_model: whole_open,
         files: report::files(),
     };

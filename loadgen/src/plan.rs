@@ -224,11 +224,9 @@ pub struct Plan {
     /// The dataset's conversations, read (None: the scenario's prompts or
     /// the built-in corpus).
     pub dataset: Option<std::sync::Arc<Vec<crate::dataset::Conversation>>>,
-    pub fail_on: FailOn,
-    /// Objectives with no data do not fail the run (`--allow-missing`).
-    pub allow_missing: bool,
-    /// Inconclusive percentiles do not fail the run (`--accept-inconclusive`).
-    pub accept_inconclusive: bool,
+    /// What fails the run: `--fail-on`, `--allow-missing`,
+    /// `--accept-inconclusive`.
+    pub gate: slo::objective::Gate,
     pub quiet: bool,
     /// The objectives a run that sizes itself (`until_conclusive`) waits
     /// to decide; `None`: the SLO file's. A capacity step names its
@@ -255,15 +253,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// What fails the run.
-    pub fn gate(&self) -> slo::objective::Gate {
-        slo::objective::Gate {
-            fail_on: self.fail_on,
-            allow_missing: self.allow_missing,
-            accept_inconclusive: self.accept_inconclusive,
-        }
-    }
-
     pub fn from_args(args: &RunArgs) -> anyhow::Result<Plan> {
         // The flags override the file, and the file is checked with them
         // applied; a value a flag set is named by the flag.
@@ -441,9 +430,11 @@ impl Plan {
             slo,
             reach,
             dataset,
-            fail_on: args.fail_on.into(),
-            allow_missing: args.allow_missing,
-            accept_inconclusive: args.accept_inconclusive,
+            gate: slo::objective::Gate {
+                fail_on: args.fail_on.into(),
+                allow_missing: args.allow_missing,
+                accept_inconclusive: args.accept_inconclusive,
+            },
             quiet: args.quiet,
             sizing: None,
             stop_on_breach: false,

@@ -8,7 +8,6 @@ use crate::report::{self, REPORT_JSON};
 use anyhow::Context;
 use serde_json::Value;
 use slo::aggregate::Aggregate;
-use slo::objective::FailOn;
 use slo::record::RequestRecord;
 use slo::report::RunInfo;
 use slo::report::{Report, ScenarioInfo, TargetInfo};
@@ -19,9 +18,7 @@ use std::path::{Path, PathBuf};
 pub fn rebuild(
     dir: &Path,
     slo_flag: Option<&Path>,
-    fail_on: Option<FailOn>,
-    allow_missing: bool,
-    accept_inconclusive: bool,
+    gate: slo::objective::GateOverride,
 ) -> anyhow::Result<Report> {
     let old: Option<Value> =
         match std::fs::read(dir.join(REPORT_JSON)) {
@@ -38,9 +35,13 @@ pub fn rebuild(
         Some(p) => Some((p.clone(), crate::files::read_slo_file(&p)?)),
         None => None,
     };
-    let fail_on = fail_on
-        .or_else(|| serde_json::from_value(old["fail_on"].clone()).ok())
-        .unwrap_or_default();
+    // The gate the run was judged by, as its report.json says (a report
+    // without one: the defaults), and the flags over it.
+    let gate = gate.over(slo::objective::Gate {
+        fail_on: serde_json::from_value(old["fail_on"].clone()).unwrap_or_default(),
+        allow_missing: old["allow_missing"] == true,
+        accept_inconclusive: old["accept_inconclusive"] == true,
+    });
 
     let csv_path = dir.join(CSV_FILE);
     let mut reader = csv::Reader::from_path(&csv_path)
@@ -151,11 +152,7 @@ pub fn rebuild(
             })?
         },
         slo,
-        gate: slo::objective::Gate {
-            fail_on,
-            allow_missing: allow_missing || old["allow_missing"] == true,
-            accept_inconclusive: accept_inconclusive || old["accept_inconclusive"] == true,
-        },
+        gate,
         open_model,
         files: report::files(),
     };

@@ -157,7 +157,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
                     )
                 }),
                 stop_on_breach: plan.stop_on_breach,
-                fail_on: plan.fail_on,
+                fail_on: plan.gate.fail_on,
                 open_model: open,
                 percentiles: sc.until_conclusive,
                 conclusive: Arc::clone(&conclusive),
@@ -353,7 +353,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         server,
         self_check: check,
         slo: plan.slo.clone(),
-        gate: plan.gate(),
+        gate: plan.gate,
         open_model: open,
         files: report::files(),
     };

@@ -549,6 +549,28 @@ pub struct Gate {
     pub accept_inconclusive: bool,
 }
 
+/// A gate given again to judge a saved run (`report`, `merge`): each
+/// flag over what the run was judged by. A level given replaces the
+/// run's; a relaxation given (`--allow-missing`, `--accept-inconclusive`)
+/// adds to the run's, and one not given keeps it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GateOverride {
+    pub fail_on: Option<FailOn>,
+    pub allow_missing: bool,
+    pub accept_inconclusive: bool,
+}
+
+impl GateOverride {
+    /// The gate that judges again a run judged by `was`.
+    pub fn over(self, was: Gate) -> Gate {
+        Gate {
+            fail_on: self.fail_on.unwrap_or(was.fail_on),
+            allow_missing: self.allow_missing || was.allow_missing,
+            accept_inconclusive: self.accept_inconclusive || was.accept_inconclusive,
+        }
+    }
+}
+
 /// Which level fails a run.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
@@ -708,6 +730,30 @@ mod tests {
         let e = SloFile::from_toml("name = \"x\"\n[[objective]]\nnam = 1\n", "x.toml").unwrap_err();
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("nam"), "{e}");
+    }
+
+    #[test]
+    fn a_gate_given_again_replaces_the_level_and_adds_relaxations() {
+        let was = Gate {
+            fail_on: FailOn::Critical,
+            allow_missing: true,
+            accept_inconclusive: false,
+        };
+        // Nothing given: the run's own gate.
+        assert_eq!(GateOverride::default().over(was), was);
+        let again = GateOverride {
+            fail_on: Some(FailOn::Target),
+            allow_missing: false,
+            accept_inconclusive: true,
+        };
+        assert_eq!(
+            again.over(was),
+            Gate {
+                fail_on: FailOn::Target,
+                allow_missing: true,
+                accept_inconclusive: true,
+            }
+        );
     }
 
     #[test]
