@@ -6,7 +6,6 @@
 //! started once for the whole search. The search itself is
 //! `slo::capacity`.
 
-use crate::embedded::Embedded;
 use crate::plan::Plan;
 use crate::run;
 use anyhow::{Context, bail};
@@ -15,7 +14,6 @@ use slo::capacity::{
     WarmUp,
 };
 use slo::objective::Objective;
-use slo::scenario::{Load, Model};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,15 +121,10 @@ fn open_run(base: &Plan, url: &str, rate: f64, out: PathBuf) -> Plan {
     let mut plan = base.clone();
     plan.target = Some(url.to_owned());
     plan.scenario.target = Some(url.to_owned());
-    plan.scenario.load = Load {
-        model: Model::Open,
-        rate: Some(rate),
+    plan.scenario.load = slo::scenario::Load {
+        // A search keeps the file's arrival process even on a closed model.
         arrival: base.scenario.load.arrival,
-        max_users: base.scenario.load.max_users,
-        max_lateness: base.scenario.load.max_lateness,
-        users: None,
-        ramp_up: None,
-        test_plan: None,
+        ..base.scenario.load.open_at(rate)
     };
     plan.out = out;
     plan.quiet = true;
@@ -151,14 +144,9 @@ pub async fn capacity(
             "capacity needs objectives to hold: give the scenario an `slo` file or pass --slo FILE"
         );
     };
-    let embedded = match &base.target {
-        Some(_) => None,
-        None => Some(Embedded::start(&base.scenario.server)?),
-    };
-    let url = base
-        .target
-        .clone()
-        .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
+    // One target for the whole search: the reference server is started
+    // once, not per step.
+    let (url, embedded) = crate::embedded::target(base.target.as_deref(), &base.scenario.server)?;
     let mut search = Search::new(
         args.search.clone(),
         slo_file,

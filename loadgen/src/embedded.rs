@@ -60,6 +60,21 @@ impl Drop for ManagedRedis {
     }
 }
 
+/// The run's target: the plan's URL, or the reference server started
+/// here when the plan names none (held as long as the target is needed).
+pub fn target(
+    url: Option<&str>,
+    server: &slo::scenario::EmbeddedServer,
+) -> anyhow::Result<(String, Option<Embedded>)> {
+    match url {
+        Some(u) => Ok((u.to_owned(), None)),
+        None => {
+            let e = Embedded::start(server)?;
+            Ok((e.url.clone(), Some(e)))
+        }
+    }
+}
+
 impl Embedded {
     pub fn start(server: &EmbeddedServer) -> anyhow::Result<Embedded> {
         let mut all: Vec<String> = ["--listen", "127.0.0.1:0", "--shutdown-grace", "1s"]

@@ -279,21 +279,7 @@ impl Plan {
                 };
             }
             if let Some(rate) = args.rate {
-                let open = scenario.load.model == Model::Open;
-                scenario.load = Load {
-                    model: Model::Open,
-                    rate: Some(rate),
-                    users: None,
-                    ramp_up: None,
-                    test_plan: None,
-                    arrival: if open {
-                        scenario.load.arrival
-                    } else {
-                        Default::default()
-                    },
-                    max_users: scenario.load.max_users.filter(|_| open),
-                    max_lateness: scenario.load.max_lateness.filter(|_| open),
-                };
+                scenario.load = scenario.load.open_at(rate);
             }
             if let Some(t) = &args.target {
                 scenario.target = Some(t.clone());

@@ -4,7 +4,6 @@
 //! after, and the report.
 
 use crate::client_probe::{self, ClientProbe};
-use crate::embedded::Embedded;
 use crate::mix::{PromptMix, Source};
 use crate::plan::Plan;
 use crate::recorder::{self, Live};
@@ -34,14 +33,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     crate::stop::reset();
     crate::stop::install();
     let sc = &plan.scenario;
-    let embedded = match &plan.target {
-        Some(_) => None,
-        None => Some(Arc::new(Embedded::start(&sc.server)?)),
-    };
-    let url = plan
-        .target
-        .clone()
-        .unwrap_or_else(|| embedded.as_ref().map(|e| e.url.clone()).unwrap_or_default());
+    let (url, embedded) = crate::embedded::target(plan.target.as_deref(), &sc.server)?;
+    let embedded = embedded.map(Arc::new);
     let client = crate::client::build(&plan.reach)?;
     let scraper = Scraper::with_client(&url, client.clone());
     let before = scraper.get(paths::DETAILED).await.and_then(ok_json);

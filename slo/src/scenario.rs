@@ -440,6 +440,26 @@ impl Load {
     pub fn max_lateness(&self) -> Duration {
         self.max_lateness.unwrap_or(Self::DEFAULT_MAX_LATENESS)
     }
+
+    /// An open model at `rate` requests/s in place of this load: its
+    /// arrival process, users and lateness kept when it is open already.
+    pub fn open_at(&self, rate: f64) -> Load {
+        let open = self.model == Model::Open;
+        Load {
+            model: Model::Open,
+            rate: Some(rate),
+            users: None,
+            ramp_up: None,
+            test_plan: None,
+            arrival: if open {
+                self.arrival
+            } else {
+                Arrival::default()
+            },
+            max_users: self.max_users.filter(|_| open),
+            max_lateness: self.max_lateness.filter(|_| open),
+        }
+    }
 }
 
 #[derive(
@@ -1342,6 +1362,43 @@ repeat_ratio = 0.5
         let mut sizing = open.clone();
         sizing.until_conclusive = true;
         assert_eq!(sizing.shard(0, 2).unwrap_err().field, "until_conclusive");
+    }
+
+    #[test]
+    fn an_open_load_in_place_of_another_keeps_only_what_is_open() {
+        let open = Load {
+            model: Model::Open,
+            rate: Some(5.0),
+            users: None,
+            ramp_up: None,
+            test_plan: None,
+            arrival: Arrival::Poisson,
+            max_users: Some(40),
+            max_lateness: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(
+            open.open_at(9.0),
+            Load {
+                rate: Some(9.0),
+                ..open.clone()
+            }
+        );
+        let closed = Load {
+            model: Model::Closed,
+            rate: None,
+            users: Some(10),
+            ramp_up: Some(Duration::from_secs(3)),
+            test_plan: None,
+            arrival: Arrival::Poisson,
+            max_users: None,
+            max_lateness: None,
+        };
+        let l = closed.open_at(9.0);
+        assert_eq!(
+            (l.model, l.rate, l.users, l.ramp_up),
+            (Model::Open, Some(9.0), None, None)
+        );
+        assert_eq!(l.arrival, Arrival::Constant);
     }
 
     #[test]
