@@ -62,7 +62,7 @@ pub struct LiveCheck {
 
 impl ClientProbe {
     pub fn live(&self) -> LiveCheck {
-        let ms = |us: u64| us as f64 / 1000.0;
+        let ms = slo::format::us_to_ms;
         LiveCheck {
             lag_p99_ms: if self.lag.is_empty() {
                 0.0
@@ -99,7 +99,7 @@ impl ClientProbe {
     /// here too); `stalled` of `measured` requests were overlapped by a
     /// stall.
     pub fn verdict(&self, shares_process: bool, stalled: u64, measured: u64) -> SelfCheck {
-        let ms = |us: u64| us as f64 / 1000.0;
+        let ms = slo::format::us_to_ms;
         let cpu_percent_avg = if self.cpu.is_empty() {
             0.0
         } else {

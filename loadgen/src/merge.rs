@@ -182,7 +182,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
             dir: dir.display().to_string(),
             requests: part.total,
             ok: part.ok(),
-            zero_offset_ms: offset_us as f64 / 1000.0,
+            zero_offset_ms: slo::format::us_to_ms(offset_us),
         });
         merged.merge(&part);
     }

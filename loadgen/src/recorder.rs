@@ -253,9 +253,10 @@ pub fn record(
                 let n = active.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
                 all.sample_active(second, n, now < c.warmup_end);
             }
-            live.lock().expect("live lock").p95_first_token_ms =
-                (!interval.first_token_corrected.is_empty())
-                    .then(|| interval.first_token_corrected.quantile_us(0.95) as f64 / 1000.0);
+            live.lock().expect("live lock").p95_first_token_ms = (!interval
+                .first_token_corrected
+                .is_empty())
+            .then(|| slo::format::us_to_ms(interval.first_token_corrected.quantile_us(0.95)));
             let t = since_t0(now);
             if broken.is_none() {
                 let second = (interval_start, t.saturating_sub(interval_start));

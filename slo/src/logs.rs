@@ -195,7 +195,7 @@ pub fn analyze_nginx<'a>(
         *s.statuses.entry(status.to_string()).or_default() += 1;
         for (hist, t) in h.iter_mut().zip(times) {
             if let Some(ms) = t {
-                hist.record_us((ms * 1000.0).round() as u64);
+                hist.record_us(crate::format::ms_to_us(ms));
             }
         }
         if times[0].is_some_and(|rt| rt > slow_ms as f64) {

@@ -104,7 +104,7 @@ pub fn problems(parts: &[Part<'_>], expected: Option<u32>) -> Vec<String> {
     let zeros = shards.iter().map(|(_, _, s)| s.zero_unix_us);
     let (lo, hi) = (zeros.clone().min(), zeros.max());
     if let (Some(lo), Some(hi)) = (lo, hi) {
-        let spread_ms = (hi - lo) as f64 / 1000.0;
+        let spread_ms = crate::format::us_to_ms(hi - lo);
         if spread_ms > START_SPREAD_MS {
             out.push(format!(
                 "the shards did not start together: their first requests are {spread_ms:.0} ms apart (at most {START_SPREAD_MS:.0} ms); give every shard one --start-at"

@@ -67,6 +67,17 @@ pub fn opt(v: Option<f64>) -> String {
     v.map_or("—".to_owned(), num)
 }
 
+/// Microseconds as milliseconds, exactly (the harness counts in µs and
+/// reports in ms).
+pub fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Milliseconds as whole microseconds, rounded.
+pub fn ms_to_us(ms: f64) -> u64 {
+    (ms * 1000.0).round() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +88,13 @@ mod tests {
         assert_eq!(percent(9876, 9876 + 5234, 1, 0.0), "65.4%");
         assert_eq!(percent(0, 0, 1, 0.0), "0.0%");
         assert_eq!(percent(0, 0, 2, 100.0), "100.00%");
+    }
+
+    #[test]
+    fn micro_and_milliseconds() {
+        assert_eq!(us_to_ms(1_234_567), 1234.567);
+        assert_eq!(ms_to_us(1234.5678), 1_234_568);
+        assert_eq!(ms_to_us(us_to_ms(42)), 42);
     }
 
     #[test]

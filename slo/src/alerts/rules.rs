@@ -81,7 +81,7 @@ impl Timing {
 /// token over 1000 ms, KB hit rate under 40 %, active streams over 200),
 /// the warning and critical tier of every KPI, and system health.
 pub fn guide() -> Vec<Rule> {
-    let ms = |v: u64| v as f64 / 1000.0;
+    let ms = crate::format::us_to_ms;
     let pct = |v: f64| v / 100.0;
     let mut rules = Vec::new();
     let mut tiers =
