@@ -114,18 +114,7 @@ pub enum Command {
     /// Key figures across runs: each objective run by run over its levels,
     /// the runs where one crossed into a worse level marked; writes
     /// trend.md and trend.html. Exit 1 when the last run crossed one.
-    Trend {
-        /// Run folders or report.json files (e.g. the last N CI artifacts).
-        #[arg(required = true)]
-        runs: Vec<PathBuf>,
-        /// Where trend.md and trend.html are written.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Runs in the order of their start (`started_at`), or as given
-        /// (a CI job's run numbers, commits in history order).
-        #[arg(long, value_enum, default_value_t = TrendOrder::Start)]
-        order: TrendOrder,
-    },
+    Trend(TrendArgs),
     /// Lists every metric path an SLO objective or a compare tolerance may
     /// name, client side and server side (`*` stands for any key).
     Paths,
@@ -164,47 +153,11 @@ pub enum Command {
     /// latency percentiles of the "Stream complete" lines, the requests
     /// slower than a threshold, errors by type. Malformed lines are
     /// counted and skipped.
-    Logs {
-        /// The log file: refserver's JSON lines, or an nginx access log in
-        /// the guide's `streaming` format.
-        file: PathBuf,
-        /// List the requests slower than this (ms): first token in
-        /// refserver's log, `rt` (the whole request) in nginx's.
-        #[arg(long, value_name = "MS", default_value_t = 2000)]
-        slower_than: u64,
-        /// Which log it is; `auto`: nginx unless the first line is JSON.
-        #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
-        format: LogFormat,
-        /// nginx: count only requests to this path (e.g.
-        /// /api/chat/stream); the others are still listed by path.
-        #[arg(long, value_name = "PATH")]
-        path: Option<String>,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Logs(LogsArgs),
     /// Compares a run's report.json with a baseline's; exit 1 on a
     /// regression beyond tolerance, or on a figure too few samples leave
     /// undecided (unless --accept-inconclusive). Prints a Markdown table.
-    Compare {
-        /// The baseline report.json (e.g. reports/baselines/smoke.json).
-        baseline: PathBuf,
-        /// The current report.json.
-        current: PathBuf,
-        /// Tolerance over the defaults: METRIC=PERCENT% or METRIC=ABSOLUTE,
-        /// e.g. latency_ms.first_token.p95=5% or requests.success_rate=0.5.
-        /// Repeatable.
-        #[arg(long, value_name = "METRIC=TOL")]
-        tolerance: Vec<String>,
-        /// Where comparison.md and comparison.html are written (default:
-        /// the current report's folder).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Figures too few samples leave undecided do not fail the
-        /// comparison (a regression still does).
-        #[arg(long)]
-        accept_inconclusive: bool,
-    },
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -374,108 +327,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             summarize(&report, &out, quiet);
             Ok(verdict(&report))
         }
-        Command::Trend { runs, out, order } => {
-            let mut read = Vec::new();
-            for p in &runs {
-                let file = if p.is_dir() {
-                    p.join(crate::report::REPORT_JSON)
-                } else {
-                    p.clone()
-                };
-                let bytes = std::fs::read(&file).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot read {} ({e}): give run folders or report.json files",
-                        file.display()
-                    )
-                })?;
-                let report: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", file.display()))?;
-                // A folder is named by its run (a commit, a build); a file
-                // by its folder, or its own name.
-                let named = if p.is_dir() {
-                    p.as_path()
-                } else {
-                    p.parent().filter(|d| d.file_name().is_some()).unwrap_or(p)
-                };
-                let label = named.file_name().map_or_else(
-                    || p.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
-                read.push(slo::render::trend::Run { label, report });
-            }
-            if order == TrendOrder::Start {
-                read.sort_by(|a, b| {
-                    a.report["started_at"]
-                        .as_str()
-                        .unwrap_or("")
-                        .cmp(b.report["started_at"].as_str().unwrap_or(""))
-                });
-            }
-            std::fs::create_dir_all(&out)
-                .map_err(|e| anyhow::anyhow!("--out: cannot create {} ({e})", out.display()))?;
-            for (name, text) in [
-                ("trend.md", slo::render::trend::markdown(&read)),
-                ("trend.html", slo::render::trend::html(&read)),
-            ] {
-                let path = out.join(name);
-                std::fs::write(&path, text)
-                    .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
-            }
-            let lines = slo::render::trend::lines(&read);
-            let last = read.len().saturating_sub(1);
-            let crossed_last: Vec<&str> = lines
-                .iter()
-                .filter(|l| l.crossed.contains(&last))
-                .map(|l| l.name.as_str())
-                .collect();
-            eprintln!(
-                "{} runs; {}; trend in {}",
-                read.len(),
-                if crossed_last.is_empty() {
-                    "the last run crossed no level".to_owned()
-                } else {
-                    format!(
-                        "the last run crossed into a worse level: {}",
-                        crossed_last.join(", ")
-                    )
-                },
-                out.join("trend.html").display()
-            );
-            Ok(if crossed_last.is_empty() {
-                ExitStatus::Pass
-            } else {
-                ExitStatus::SloViolated
-            })
-        }
-        Command::Paths => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            for source in [
-                slo::objective::Source::Client,
-                slo::objective::Source::Server,
-            ] {
-                let side = match source {
-                    slo::objective::Source::Client => "client",
-                    slo::objective::Source::Server => "server",
-                };
-                for p in slo::metric_paths::catalogue(source) {
-                    let dir = slo::compare::direction_of(p).map_or("", |d| match d {
-                        slo::objective::Direction::Max => "\tlower is better",
-                        slo::objective::Direction::Min => "\thigher is better",
-                    });
-                    let dir = if source == slo::objective::Source::Client {
-                        dir
-                    } else {
-                        ""
-                    };
-                    // A closed pipe (`| head`) ends the listing, not the process.
-                    if writeln!(out, "{side}\t{p}{dir}").is_err() {
-                        return Ok(ExitStatus::Pass);
-                    }
-                }
-            }
-            Ok(ExitStatus::Pass)
-        }
+        Command::Trend(args) => crate::cmd::trend(args),
+        Command::Paths => crate::cmd::paths(),
         Command::AlertRules { scale, interval } => {
             use std::io::Write;
             if !(scale > 0.0 && scale <= 10.0) || interval.is_zero() {
@@ -521,108 +374,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 ExitStatus::Pass
             })
         }
-        Command::Logs {
-            file,
-            slower_than,
-            json,
-            format,
-            path,
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            if format == LogFormat::Nginx
-                || (format == LogFormat::Auto && slo::logs::looks_like_nginx(first))
-            {
-                let s = slo::logs::analyze_nginx(text.lines(), slower_than, path.as_deref());
-                #[allow(clippy::print_stdout)]
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&s)?);
-                } else {
-                    print!("{}", nginx_text(&s, &file));
-                }
-                return Ok(ExitStatus::Pass);
-            }
-            let s = slo::logs::analyze(text.lines(), slower_than);
-            #[allow(clippy::print_stdout)]
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-            } else {
-                print!("{}", logs_text(&s, &file));
-            }
-            Ok(ExitStatus::Pass)
-        }
-        Command::Compare {
-            baseline,
-            current,
-            tolerance,
-            out,
-            accept_inconclusive,
-        } => {
-            let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
-                let bytes = std::fs::read(p)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", p.display()))
-            };
-            let (b, c) = (read(&baseline)?, read(&current)?);
-            let mut checks = slo::compare::default_checks();
-            for t in &tolerance {
-                slo::compare::apply_override(&mut checks, t).map_err(anyhow::Error::msg)?;
-            }
-            let rows = slo::compare::compare(&b, &c, &checks);
-            let markdown = slo::render::comparison::markdown(&rows, &b, &c, accept_inconclusive);
-            let html = slo::render::comparison::html(
-                &rows,
-                &b,
-                &c,
-                (
-                    &baseline.display().to_string(),
-                    &current.display().to_string(),
-                ),
-                accept_inconclusive,
-            );
-            let dir = out.unwrap_or_else(|| {
-                current
-                    .parent()
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("."))
-            });
-            // As `run --out`: the folder is made when it does not exist.
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create the folder {} ({e}); give another with --out",
-                    dir.display()
-                )
-            })?;
-            for (name, text) in [("comparison.md", &markdown), ("comparison.html", &html)] {
-                let path = dir.join(name);
-                std::fs::write(&path, text).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot write {} ({e}); give another folder with --out",
-                        path.display()
-                    )
-                })?;
-            }
-            // The table on standard output (a CI job summary takes it), the
-            // verdict on standard error.
-            #[allow(clippy::print_stdout)]
-            {
-                print!("{markdown}");
-            }
-            eprintln!(
-                "{}\ncomparison in {}",
-                slo::render::comparison::headline(&rows, accept_inconclusive),
-                dir.join("comparison.html").display()
-            );
-            Ok(
-                if slo::render::comparison::fails(&rows, accept_inconclusive) {
-                    ExitStatus::SloViolated
-                } else {
-                    ExitStatus::Pass
-                },
-            )
-        }
+        Command::Logs(args) => crate::cmd::logs(args),
+        Command::Compare(args) => crate::cmd::compare(args),
         Command::Run(args) => {
             let plan = plan::Plan::from_args(&args)?;
             if args.dry_run {
@@ -642,128 +395,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// A table of latency figures in ms, one row each, the names padded to
-/// the longest.
-fn latency_table(o: &mut String, title: &str, rows: &[(&str, &slo::aggregate::LatencyFigures)]) {
-    use std::fmt::Write;
-    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
-    let w = rows
-        .iter()
-        .map(|(n, _)| n.len())
-        .max()
-        .unwrap_or(0)
-        .max(title.len())
-        .max(12);
-    let _ = writeln!(
-        o,
-        "{title:<w$} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-        "avg", "p50", "p95", "p99", "max", "count"
-    );
-    for (name, f) in rows {
-        let _ = writeln!(
-            o,
-            "{name:<w$} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-            ms(f.mean),
-            ms(f.p50),
-            ms(f.p95),
-            ms(f.p99),
-            ms(f.max),
-            f.count
-        );
-    }
-}
-
-fn nginx_text(s: &slo::logs::NginxSummary, file: &std::path::Path) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let statuses: Vec<String> = s.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let _ = writeln!(
-        o,
-        "{}: {} lines, {} malformed (skipped), {} requests; status {}",
-        file.display(),
-        s.lines,
-        s.malformed,
-        s.requests,
-        if statuses.is_empty() {
-            "-".to_owned()
-        } else {
-            statuses.join(", ")
-        }
-    );
-    latency_table(
-        &mut o,
-        "nginx ms",
-        &[
-            ("request (rt)", &s.request_time_ms),
-            ("upstream connect (uct)", &s.upstream_connect_ms),
-            ("upstream header (uht)", &s.upstream_header_ms),
-            ("upstream whole (urt)", &s.upstream_response_ms),
-        ],
-    );
-    let _ = writeln!(
-        o,
-        "slower than {} ms (rt): {}",
-        s.slow_threshold_ms,
-        s.slow.len()
-    );
-    for line in &s.slow {
-        let _ = writeln!(o, "  {line}");
-    }
-    let _ = writeln!(
-        o,
-        "by path{}:",
-        s.path_filter
-            .as_deref()
-            .map_or(String::new(), |p| format!(" (counted above: {p} only)"))
-    );
-    for (what, n) in &s.by_path {
-        let _ = writeln!(o, "  {n:>8} {what}");
-    }
-    o
-}
-
-fn logs_text(s: &slo::logs::LogSummary, file: &std::path::Path) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{}: {} lines, {} malformed (skipped), {} complete streams",
-        file.display(),
-        s.lines,
-        s.malformed,
-        s.complete
-    );
-    latency_table(
-        &mut o,
-        "latency ms",
-        &[
-            ("first token", &s.first_token_ms),
-            ("first audio", &s.first_audio_ms),
-            ("duration", &s.duration_ms),
-        ],
-    );
-    let _ = writeln!(
-        o,
-        "slower than {} ms (first token): {}",
-        s.slow_threshold_ms,
-        s.slow.len()
-    );
-    for r in &s.slow {
-        let _ = writeln!(o, "  {}", slo::logs::slow_line(r));
-    }
-    let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let _ = writeln!(
-        o,
-        "errors by type: {}",
-        if errors.is_empty() {
-            "none".to_owned()
-        } else {
-            errors.join(", ")
-        }
-    );
-    o
-}
-
 fn summarize(r: &slo::report::Report, out: &std::path::Path, quiet: bool) {
     use std::io::IsTerminal;
     // Colour on a terminal only, unless NO_COLOR says otherwise.
@@ -775,4 +406,60 @@ fn summarize(r: &slo::report::Report, out: &std::path::Path, quiet: bool) {
     if !quiet {
         eprintln!("reports in {}", out.display());
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrendArgs {
+    /// Run folders or report.json files (e.g. the last N CI artifacts).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Where trend.md and trend.html are written.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Runs in the order of their start (`started_at`), or as given
+    /// (a CI job's run numbers, commits in history order).
+    #[arg(long, value_enum, default_value_t = TrendOrder::Start)]
+    pub order: TrendOrder,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// The log file: refserver's JSON lines, or an nginx access log in
+    /// the guide's `streaming` format.
+    pub file: PathBuf,
+    /// List the requests slower than this (ms): first token in
+    /// refserver's log, `rt` (the whole request) in nginx's.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub slower_than: u64,
+    /// Which log it is; `auto`: nginx unless the first line is JSON.
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+    pub format: LogFormat,
+    /// nginx: count only requests to this path (e.g.
+    /// /api/chat/stream); the others are still listed by path.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The baseline report.json (e.g. reports/baselines/smoke.json).
+    pub baseline: PathBuf,
+    /// The current report.json.
+    pub current: PathBuf,
+    /// Tolerance over the defaults: METRIC=PERCENT% or METRIC=ABSOLUTE,
+    /// e.g. latency_ms.first_token.p95=5% or requests.success_rate=0.5.
+    /// Repeatable.
+    #[arg(long, value_name = "METRIC=TOL")]
+    pub tolerance: Vec<String>,
+    /// Where comparison.md and comparison.html are written (default:
+    /// the current report's folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Figures too few samples leave undecided do not fail the
+    /// comparison (a regression still does).
+    #[arg(long)]
+    pub accept_inconclusive: bool,
 }

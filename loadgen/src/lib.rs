@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod client_probe;
+pub mod cmd;
 pub mod dataset;
 pub mod drill_alerts;
 pub mod embedded;

@@ -12,6 +12,7 @@ pub mod comparison;
 pub mod console;
 pub mod html;
 pub mod junit;
+pub mod logs;
 pub mod markdown;
 pub mod trend;
 

@@ -1,0 +1,230 @@
+//! The commands that read saved files and write reports: each takes its
+//! arguments as the command line parsed them (`cli`) and returns the exit
+//! status. `run`, `capacity`, `merge`, `report` and `watch` are their own
+//! modules.
+
+use crate::cli::{CompareArgs, ExitStatus, LogFormat, LogsArgs, TrendArgs, TrendOrder};
+use std::path::PathBuf;
+
+/// `loadgen trend`: key figures across runs; exit 1 when the last run
+/// crossed into a worse level.
+pub fn trend(args: TrendArgs) -> anyhow::Result<ExitStatus> {
+    let TrendArgs { runs, out, order } = args;
+    let mut read = Vec::new();
+    for p in &runs {
+        let file = if p.is_dir() {
+            p.join(crate::report::REPORT_JSON)
+        } else {
+            p.clone()
+        };
+        let bytes = std::fs::read(&file).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {} ({e}): give run folders or report.json files",
+                file.display()
+            )
+        })?;
+        let report: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", file.display()))?;
+        // A folder is named by its run (a commit, a build); a file
+        // by its folder, or its own name.
+        let named = if p.is_dir() {
+            p.as_path()
+        } else {
+            p.parent().filter(|d| d.file_name().is_some()).unwrap_or(p)
+        };
+        let label = named.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        read.push(slo::render::trend::Run { label, report });
+    }
+    if order == TrendOrder::Start {
+        read.sort_by(|a, b| {
+            a.report["started_at"]
+                .as_str()
+                .unwrap_or("")
+                .cmp(b.report["started_at"].as_str().unwrap_or(""))
+        });
+    }
+    std::fs::create_dir_all(&out)
+        .map_err(|e| anyhow::anyhow!("--out: cannot create {} ({e})", out.display()))?;
+    for (name, text) in [
+        ("trend.md", slo::render::trend::markdown(&read)),
+        ("trend.html", slo::render::trend::html(&read)),
+    ] {
+        let path = out.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
+    }
+    let lines = slo::render::trend::lines(&read);
+    let last = read.len().saturating_sub(1);
+    let crossed_last: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.crossed.contains(&last))
+        .map(|l| l.name.as_str())
+        .collect();
+    eprintln!(
+        "{} runs; {}; trend in {}",
+        read.len(),
+        if crossed_last.is_empty() {
+            "the last run crossed no level".to_owned()
+        } else {
+            format!(
+                "the last run crossed into a worse level: {}",
+                crossed_last.join(", ")
+            )
+        },
+        out.join("trend.html").display()
+    );
+    Ok(if crossed_last.is_empty() {
+        ExitStatus::Pass
+    } else {
+        ExitStatus::SloViolated
+    })
+}
+
+/// `loadgen paths`: every metric path an objective or a tolerance may name.
+pub fn paths() -> anyhow::Result<ExitStatus> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for source in [
+        slo::objective::Source::Client,
+        slo::objective::Source::Server,
+    ] {
+        let side = match source {
+            slo::objective::Source::Client => "client",
+            slo::objective::Source::Server => "server",
+        };
+        for p in slo::metric_paths::catalogue(source) {
+            let dir = slo::compare::direction_of(p).map_or("", |d| match d {
+                slo::objective::Direction::Max => "\tlower is better",
+                slo::objective::Direction::Min => "\thigher is better",
+            });
+            let dir = if source == slo::objective::Source::Client {
+                dir
+            } else {
+                ""
+            };
+            // A closed pipe (`| head`) ends the listing, not the process.
+            if writeln!(out, "{side}\t{p}{dir}").is_err() {
+                return Ok(ExitStatus::Pass);
+            }
+        }
+    }
+    Ok(ExitStatus::Pass)
+}
+
+/// `loadgen logs`: the guide's log analysis.
+pub fn logs(args: LogsArgs) -> anyhow::Result<ExitStatus> {
+    let LogsArgs {
+        file,
+        slower_than,
+        json,
+        format,
+        path,
+    } = args;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if format == LogFormat::Nginx
+        || (format == LogFormat::Auto && slo::logs::looks_like_nginx(first))
+    {
+        let s = slo::logs::analyze_nginx(text.lines(), slower_than, path.as_deref());
+        #[allow(clippy::print_stdout)]
+        if json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            print!(
+                "{}",
+                slo::render::logs::nginx_text(&s, &file.display().to_string())
+            );
+        }
+        return Ok(ExitStatus::Pass);
+    }
+    let s = slo::logs::analyze(text.lines(), slower_than);
+    #[allow(clippy::print_stdout)]
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!(
+            "{}",
+            slo::render::logs::logs_text(&s, &file.display().to_string())
+        );
+    }
+    Ok(ExitStatus::Pass)
+}
+
+/// `loadgen compare`: a run against a baseline; exit 1 on a regression,
+/// or an inconclusive figure not accepted.
+pub fn compare(args: CompareArgs) -> anyhow::Result<ExitStatus> {
+    let CompareArgs {
+        baseline,
+        current,
+        tolerance,
+        out,
+        accept_inconclusive,
+    } = args;
+    let read = |p: &PathBuf| -> anyhow::Result<serde_json::Value> {
+        let bytes =
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is not a report.json: {e}", p.display()))
+    };
+    let (b, c) = (read(&baseline)?, read(&current)?);
+    let mut checks = slo::compare::default_checks();
+    for t in &tolerance {
+        slo::compare::apply_override(&mut checks, t).map_err(anyhow::Error::msg)?;
+    }
+    let rows = slo::compare::compare(&b, &c, &checks);
+    let markdown = slo::render::comparison::markdown(&rows, &b, &c, accept_inconclusive);
+    let html = slo::render::comparison::html(
+        &rows,
+        &b,
+        &c,
+        (
+            &baseline.display().to_string(),
+            &current.display().to_string(),
+        ),
+        accept_inconclusive,
+    );
+    let dir = out.unwrap_or_else(|| {
+        current
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    // As `run --out`: the folder is made when it does not exist.
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the folder {} ({e}); give another with --out",
+            dir.display()
+        )
+    })?;
+    for (name, text) in [("comparison.md", &markdown), ("comparison.html", &html)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write {} ({e}); give another folder with --out",
+                path.display()
+            )
+        })?;
+    }
+    // The table on standard output (a CI job summary takes it), the
+    // verdict on standard error.
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{markdown}");
+    }
+    eprintln!(
+        "{}\ncomparison in {}",
+        slo::render::comparison::headline(&rows, accept_inconclusive),
+        dir.join("comparison.html").display()
+    );
+    Ok(
+        if slo::render::comparison::fails(&rows, accept_inconclusive) {
+            ExitStatus::SloViolated
+        } else {
+            ExitStatus::Pass
+        },
+    )
+}
