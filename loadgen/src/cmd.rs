@@ -126,30 +126,28 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitStatus> {
     let text = std::fs::read_to_string(&file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if format == LogFormat::Nginx
+    let name = file.display().to_string();
+    // The summary as JSON, or as text.
+    let (as_json, as_text) = if format == LogFormat::Nginx
         || (format == LogFormat::Auto && slo::logs::looks_like_nginx(first))
     {
         let s = slo::logs::analyze_nginx(text.lines(), slower_than, path.as_deref());
-        #[allow(clippy::print_stdout)]
-        if json {
-            println!("{}", serde_json::to_string_pretty(&s)?);
-        } else {
-            print!(
-                "{}",
-                slo::render::logs::nginx_text(&s, &file.display().to_string())
-            );
-        }
-        return Ok(ExitStatus::Pass);
-    }
-    let s = slo::logs::analyze(text.lines(), slower_than);
+        (
+            serde_json::to_string_pretty(&s)?,
+            slo::render::logs::nginx_text(&s, &name),
+        )
+    } else {
+        let s = slo::logs::analyze(text.lines(), slower_than);
+        (
+            serde_json::to_string_pretty(&s)?,
+            slo::render::logs::logs_text(&s, &name),
+        )
+    };
     #[allow(clippy::print_stdout)]
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        println!("{as_json}");
     } else {
-        print!(
-            "{}",
-            slo::render::logs::logs_text(&s, &file.display().to_string())
-        );
+        print!("{as_text}");
     }
     Ok(ExitStatus::Pass)
 }
