@@ -249,9 +249,10 @@ pub async fn exchange(
     if !rec.warmup {
         shared.measured_done.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = shared
-        .records
-        .send(Msg::Done(Box::new(rec), stamps.gaps_us));
+    let _ = shared.records.send(Msg {
+        record: Box::new(rec),
+        gaps_us: stamps.gaps_us,
+    });
     match goose {
         // A 2xx answer goose counted as a success, but the stream failed.
         Some(mut g) if g.success => match failure {

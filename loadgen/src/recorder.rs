@@ -154,7 +154,10 @@ pub fn record(
     let mut open = true;
     while open && clock.get().is_none() {
         match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(Msg::Done(rec, gaps)) => pending.push_back((Instant::now(), rec, gaps)),
+            Ok(Msg {
+                record: rec,
+                gaps_us: gaps,
+            }) => pending.push_back((Instant::now(), rec, gaps)),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
         }
@@ -192,7 +195,10 @@ pub fn record(
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(50));
             match rx.recv_timeout(wait) {
-                Ok(Msg::Done(rec, gaps)) => {
+                Ok(Msg {
+                    record: rec,
+                    gaps_us: gaps,
+                }) => {
                     let ended = clock.get().map_or(now, |c| {
                         c.started + Duration::from_micros(rec.start_us + rec.end_us)
                     });

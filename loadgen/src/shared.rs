@@ -15,8 +15,9 @@ use tokio::time::Instant;
 /// What the recorder receives: a finished (or dropped) request and its
 /// inter-token gaps (µs).
 #[derive(Debug)]
-pub enum Msg {
-    Done(Box<RequestRecord>, Vec<u32>),
+pub struct Msg {
+    pub record: Box<RequestRecord>,
+    pub gaps_us: Vec<u32>,
 }
 
 /// What every goose user shares with the run.

@@ -53,7 +53,10 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         if !rec.warmup {
             s.measured_done.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = s.records.send(Msg::Done(Box::new(rec), Vec::new()));
+        let _ = s.records.send(Msg {
+            record: Box::new(rec),
+            gaps_us: Vec::new(),
+        });
         return Ok(());
     }
     exchange(user, s, Some(intended)).await
