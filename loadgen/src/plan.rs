@@ -332,7 +332,7 @@ impl Plan {
             .timeline
             .iter()
             .enumerate()
-            .find(|(_, e)| e.command.is_some())
+            .find(|(_, e)| matches!(e.action(), Some(slo::scenario::Action::Command(_))))
             && !args.allow_commands
         {
             bail!(

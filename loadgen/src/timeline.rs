@@ -10,7 +10,7 @@ use crate::embedded::Embedded;
 use crate::shared::Clock;
 use slo::monitoring::paths;
 use slo::report::EventRecord;
-use slo::scenario::TimelineEvent;
+use slo::scenario::{Action, TimelineEvent};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -74,84 +74,85 @@ async fn run_one(
             .timeout(Duration::from_secs(5))
             .send()
     };
-    if let Some(f) = &e.faults {
-        // Whole numbers as integers: the delays (`*_ms`) are integers
-        // on the wire, and TOML's `1200` reaches us as 1200.0.
-        let body: serde_json::Map<String, serde_json::Value> = f
-            .iter()
-            .map(|(k, &v)| {
-                let v = if v.fract() == 0.0 && v.abs() < 9e15 {
-                    serde_json::json!(v as i64)
-                } else {
-                    serde_json::json!(v)
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        let r = post(paths::ADMIN_FAULTS, serde_json::Value::Object(body)).await;
-        return answered(r, base, paths::ADMIN_FAULTS).await;
-    }
-    if let Some(p) = e.rollout {
-        let body = slo::monitoring::RolloutRequest {
-            feature: slo::monitoring::FEATURES[0].to_owned(),
-            percentage: p,
-        };
-        let r = post(
-            paths::ROLLOUT,
-            serde_json::to_value(body).expect("a rollout serializes"),
-        )
-        .await;
-        return answered(r, base, paths::ROLLOUT).await;
-    }
-    if e.reload == Some(true) {
-        return match embedded {
+    match e.action() {
+        Some(Action::Faults(f)) => {
+            // Whole numbers as integers: the delays (`*_ms`) are integers
+            // on the wire, and TOML's `1200` reaches us as 1200.0.
+            let body: serde_json::Map<String, serde_json::Value> = f
+                .iter()
+                .map(|(k, &v)| {
+                    let v = if v.fract() == 0.0 && v.abs() < 9e15 {
+                        serde_json::json!(v as i64)
+                    } else {
+                        serde_json::json!(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            let r = post(paths::ADMIN_FAULTS, serde_json::Value::Object(body)).await;
+            answered(r, base, paths::ADMIN_FAULTS).await
+        }
+        Some(Action::Rollout(p)) => {
+            let body = slo::monitoring::RolloutRequest {
+                feature: slo::monitoring::FEATURES[0].to_owned(),
+                percentage: p,
+            };
+            let r = post(
+                paths::ROLLOUT,
+                serde_json::to_value(body).expect("a rollout serializes"),
+            )
+            .await;
+            answered(r, base, paths::ROLLOUT).await
+        }
+        Some(Action::Reload) => match embedded {
             Some(server) => match server.reload().await {
                 Ok(what) => (true, what),
                 Err(why) => (false, why),
             },
             None => (false, "no embedded server to reload".into()),
-        };
-    }
-    if let Some(action) = e.redis {
-        let Some(server) = embedded.cloned() else {
-            return (false, "no embedded server: redis events need one".into());
-        };
-        // Starting waits for the port: off the async workers.
-        return match tokio::task::spawn_blocking(move || server.redis(action)).await {
-            Ok(Ok(what)) => (true, what),
-            Ok(Err(why)) => (false, why),
-            Err(e) => (false, format!("the redis action failed: {e}")),
-        };
-    }
-    if let Some(cmd) = &e.command {
-        let out = tokio::process::Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .kill_on_drop(true)
-            .output()
-            .await;
-        return match out {
-            Ok(o) => {
-                let text = |b: &[u8]| {
-                    String::from_utf8_lossy(b)
-                        .trim()
-                        .chars()
-                        .take(500)
-                        .collect::<String>()
-                };
-                (
-                    o.status.success(),
-                    format!(
-                        "{}; stdout: {:?}; stderr: {:?}",
-                        o.status,
-                        text(&o.stdout),
-                        text(&o.stderr)
-                    ),
-                )
+        },
+        Some(Action::Redis(action)) => {
+            let Some(server) = embedded.cloned() else {
+                return (false, "no embedded server: redis events need one".into());
+            };
+            // Starting waits for the port: off the async workers.
+            match tokio::task::spawn_blocking(move || server.redis(action)).await {
+                Ok(Ok(what)) => (true, what),
+                Ok(Err(why)) => (false, why),
+                Err(e) => (false, format!("the redis action failed: {e}")),
             }
-            Err(err) => (false, format!("cannot run {:?}: {err}", cmd[0])),
-        };
+        }
+        Some(Action::Command(cmd)) => {
+            let out = tokio::process::Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .kill_on_drop(true)
+                .output()
+                .await;
+            match out {
+                Ok(o) => {
+                    let text = |b: &[u8]| {
+                        String::from_utf8_lossy(b)
+                            .trim()
+                            .chars()
+                            .take(500)
+                            .collect::<String>()
+                    };
+                    (
+                        o.status.success(),
+                        format!(
+                            "{}; stdout: {:?}; stderr: {:?}",
+                            o.status,
+                            text(&o.stdout),
+                            text(&o.stderr)
+                        ),
+                    )
+                }
+                Err(err) => (false, format!("cannot run {:?}: {err}", cmd[0])),
+            }
+        }
+        // A checked scenario's events have exactly one.
+        None => (false, "no action, or more than one".into()),
     }
-    (false, "no action".into())
 }
 
 /// Whether an admin call was taken (2xx), with the answer.

@@ -224,26 +224,60 @@ pub enum RedisAction {
     Start,
 }
 
+/// What a timeline event does, as one value: the file spells it as one of
+/// five optional keys, and a checked scenario's events have exactly one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action<'a> {
+    /// Set injected fault rates and delays.
+    Faults(&'a std::collections::BTreeMap<String, f64>),
+    /// Set the streaming rollout percentage.
+    Rollout(u8),
+    /// Run a program and its arguments.
+    Command(&'a [String]),
+    /// Reload the embedded server gracefully.
+    Reload,
+    /// Stop or start the embedded server's Redis.
+    Redis(RedisAction),
+}
+
 impl TimelineEvent {
+    /// The actions it was written with, in this order: faults, rollout,
+    /// command, reload, redis (a checked scenario's events have one).
+    pub fn actions(&self) -> Vec<Action<'_>> {
+        [
+            self.faults.as_ref().map(Action::Faults),
+            self.rollout.map(Action::Rollout),
+            self.command.as_deref().map(Action::Command),
+            (self.reload == Some(true)).then_some(Action::Reload),
+            self.redis.map(Action::Redis),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Its one action; `None` when it has none or more than one (which a
+    /// checked scenario refuses).
+    pub fn action(&self) -> Option<Action<'_>> {
+        match self.actions()[..] {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
     /// What it does, in a few words (its name when it has none).
     pub fn describe(&self) -> String {
-        if let Some(f) = &self.faults {
-            let set: Vec<String> = f.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-            format!("faults: {}", set.join(", "))
-        } else if let Some(p) = self.rollout {
-            format!("streaming rollout {p} %")
-        } else if let Some(c) = &self.command {
-            format!("command: {}", c.join(" "))
-        } else if self.reload == Some(true) {
-            "graceful reload".to_owned()
-        } else if let Some(r) = self.redis {
-            match r {
-                RedisAction::Stop => "redis stop",
-                RedisAction::Start => "redis start",
+        match self.actions().first() {
+            Some(Action::Faults(f)) => {
+                let set: Vec<String> = f.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                format!("faults: {}", set.join(", "))
             }
-            .to_owned()
-        } else {
-            "nothing".to_owned()
+            Some(Action::Rollout(p)) => format!("streaming rollout {p} %"),
+            Some(Action::Command(c)) => format!("command: {}", c.join(" ")),
+            Some(Action::Reload) => "graceful reload".to_owned(),
+            Some(Action::Redis(RedisAction::Stop)) => "redis stop".to_owned(),
+            Some(Action::Redis(RedisAction::Start)) => "redis start".to_owned(),
+            None => "nothing".to_owned(),
         }
     }
 
@@ -664,11 +698,7 @@ impl Scenario {
             }
         }
         for (i, e) in self.timeline.iter().enumerate() {
-            let actions = usize::from(e.faults.is_some())
-                + usize::from(e.rollout.is_some())
-                + usize::from(e.command.is_some())
-                + usize::from(e.redis.is_some())
-                + usize::from(e.reload == Some(true));
+            let actions = e.actions().len();
             if actions != 1 {
                 return Err((
                     "timeline",
@@ -1242,6 +1272,18 @@ repeat_ratio = 0.5
             with("at = \"1s\"\nrollout = 0").unwrap().timeline[0].describe(),
             "streaming rollout 0 %"
         );
+        // Its one action as a value; none when the file gave two.
+        assert_eq!(
+            with("at = \"1s\"\nrollout = 40").unwrap().timeline[0].action(),
+            Some(Action::Rollout(40))
+        );
+        let two: TimelineEvent = toml::from_str(
+            "at = \"1s\"\nrollout = 0\nreload = true\ncommand = [\"true\"]",
+        )
+        .unwrap();
+        assert_eq!(two.actions().len(), 3);
+        assert_eq!(two.action(), None);
+        assert_eq!(two.describe(), "streaming rollout 0 %");
         for (event, says) in [
             (
                 "at = \"1s\"\nrollout = 0\nfaults = { tts_rate = 1.0 }",
