@@ -1277,10 +1277,9 @@ repeat_ratio = 0.5
             with("at = \"1s\"\nrollout = 40").unwrap().timeline[0].action(),
             Some(Action::Rollout(40))
         );
-        let two: TimelineEvent = toml::from_str(
-            "at = \"1s\"\nrollout = 0\nreload = true\ncommand = [\"true\"]",
-        )
-        .unwrap();
+        let two: TimelineEvent =
+            toml::from_str("at = \"1s\"\nrollout = 0\nreload = true\ncommand = [\"true\"]")
+                .unwrap();
         assert_eq!(two.actions().len(), 3);
         assert_eq!(two.action(), None);
         assert_eq!(two.describe(), "streaming rollout 0 %");
