@@ -1,10 +1,199 @@
-//! The commands that read saved files and write reports: each takes its
-//! arguments as the command line parsed them (`cli`) and returns the exit
-//! status. `run`, `capacity`, `merge`, `report` and `watch` are their own
-//! modules.
+//! The commands: [`run`] takes the command line as `cli` parsed it and
+//! does what it says; the commands that read saved files and write
+//! reports (trend, paths, logs, compare) are here, the others
+//! (`run::run`, `capacity`, `merge`, `rebuild`, `watch`) in their own
+//! modules. Each returns the exit status.
 
-use crate::cli::{CompareArgs, ExitStatus, LogFormat, LogsArgs, TrendArgs, TrendOrder};
+use crate::cli::{
+    Cli, Command, CompareArgs, ExitStatus, LogFormat, LogsArgs, TrendArgs, TrendOrder,
+};
+use crate::{capacity, plan, rebuild, watch};
 use std::path::PathBuf;
+
+/// Runs the command; prints the verdict summary on standard error.
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let verdict = |r: &slo::report::Report| match r.verdict {
+        slo::report::Verdict::Pass => ExitStatus::Pass,
+        slo::report::Verdict::Fail => ExitStatus::SloViolated,
+        // A shard's part: 0 when it is whole (measured, complete,
+        // trustworthy); the merge judges it.
+        slo::report::Verdict::NotJudged if r.verdict_reasons.is_empty() => ExitStatus::Pass,
+        slo::report::Verdict::NotJudged => ExitStatus::SloViolated,
+    };
+    match cli.command {
+        Command::Capacity {
+            run,
+            step_duration,
+            step_max_duration,
+            step_tries,
+            warm,
+            step_warmup,
+            start_rps,
+            max_rps,
+            min_rps,
+            factor,
+            precision,
+            expected_rps,
+            max_time,
+        } => {
+            let bad = |flag: &str, v: f64, ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("{flag}: {v} is out of range"))
+                }
+            };
+            bad("--start-rps", start_rps, start_rps > 0.0)?;
+            bad("--max-rps", max_rps, max_rps >= start_rps)?;
+            bad("--min-rps", min_rps, min_rps > 0.0 && min_rps <= start_rps)?;
+            bad("--factor", factor, factor > 1.0)?;
+            bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
+            bad("--step-tries", f64::from(step_tries), step_tries >= 1)?;
+            if run.shard.is_some() || run.shards.is_some() {
+                anyhow::bail!(
+                    "--shard: a capacity search cannot be sharded (each step decides on the whole load); run it from one process"
+                );
+            }
+            let plan = plan::Plan::from_args(&run)?;
+            let args = capacity::CapacityArgs {
+                step_duration,
+                step_warmup,
+                step_max_duration,
+                warm,
+                search: slo::capacity::SearchConfig {
+                    start: start_rps,
+                    max: max_rps,
+                    min: min_rps,
+                    factor,
+                    precision,
+                    max_steps: 40,
+                    max_tries: step_tries,
+                },
+                expected_rps,
+                max_time,
+            };
+            if run.dry_run {
+                use std::io::Write;
+                let text = format!(
+                    "{}{}",
+                    plan.describe(),
+                    capacity::describe_search(&plan, &args)
+                );
+                std::io::stdout().write_all(text.as_bytes()).map_err(|e| {
+                    anyhow::anyhow!("cannot write the plan to standard output: {e}")
+                })?;
+                return Ok(ExitStatus::Pass);
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report =
+                runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
+            eprint!("{}", slo::render::capacity::console(&report));
+            eprintln!("reports in {}", plan.out.display());
+            Ok(match report.status {
+                slo::capacity::Status::Found => ExitStatus::Pass,
+                slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {
+                    ExitStatus::SloViolated
+                }
+                slo::capacity::Status::Undefined => ExitStatus::CapacityUndefined,
+            })
+        }
+        Command::Merge {
+            dirs,
+            out,
+            shards,
+            judge,
+            quiet,
+        } => {
+            let report = crate::merge::merge(&crate::merge::MergeArgs {
+                dirs,
+                out: out.clone(),
+                shards,
+                gate: judge.gate(),
+                slo: judge.slo,
+            })?;
+            summarize(&report, &out, quiet);
+            Ok(verdict(&report))
+        }
+        Command::Trend(args) => trend(args),
+        Command::Paths => paths(),
+        Command::AlertRules { scale, interval } => {
+            use std::io::Write;
+            if !(scale > 0.0 && scale <= 10.0) || interval.is_zero() {
+                eprintln!(
+                    "--scale must be more than 0 and at most 10, --interval longer than 0 (got {scale}, {})",
+                    humantime::format_duration(interval)
+                );
+                return Ok(ExitStatus::Error);
+            }
+            let timing = slo::alerts::rules::Timing {
+                scale,
+                interval_s: interval.as_secs_f64(),
+            };
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(slo::alerts::rules::yaml(&timing).as_bytes());
+            Ok(ExitStatus::Pass)
+        }
+        Command::Report { dir, judge, quiet } => {
+            let report = rebuild::rebuild(&dir, judge.slo.as_deref(), judge.gate())?;
+            summarize(&report, &dir, quiet);
+            Ok(verdict(&report))
+        }
+        Command::Watch {
+            url,
+            interval,
+            once,
+            webhook,
+            count,
+        } => {
+            let args = watch::WatchArgs {
+                url,
+                interval,
+                once,
+                webhook,
+                count,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let firing = runtime.block_on(watch::watch(&args, |line| eprintln!("{line}")));
+            Ok(if firing {
+                ExitStatus::SloViolated
+            } else {
+                ExitStatus::Pass
+            })
+        }
+        Command::Logs(args) => logs(args),
+        Command::Compare(args) => compare(args),
+        Command::Run(args) => {
+            let plan = plan::Plan::from_args(&args)?;
+            if args.dry_run {
+                use std::io::Write;
+                std::io::stdout()
+                    .write_all(plan.describe().as_bytes())
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot write the plan to standard output: {e}")
+                    })?;
+                return Ok(ExitStatus::Pass);
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(crate::run::run(&plan))?;
+            summarize(&report, &plan.out, plan.quiet);
+            Ok(verdict(&report))
+        }
+    }
+}
+
+fn summarize(r: &slo::report::Report, out: &std::path::Path, quiet: bool) {
+    use std::io::IsTerminal;
+    // Colour on a terminal only, unless NO_COLOR says otherwise.
+    let style = slo::render::console::Style {
+        color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        quiet,
+    };
+    eprint!("{}", slo::render::console::render(r, style));
+    if !quiet {
+        eprintln!("reports in {}", out.display());
+    }
+}
 
 /// `loadgen trend`: key figures across runs; exit 1 when the last run
 /// crossed into a worse level.

@@ -33,5 +33,6 @@ pub mod timeline;
 pub mod users;
 pub mod watch;
 
-pub use cli::{Cli, ExitStatus, run};
+pub use cli::{Cli, ExitStatus};
+pub use cmd::run;
 pub use plan::{FailOnArg, RunArgs};
