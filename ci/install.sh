@@ -39,3 +39,7 @@ python3 -c 'import mockllm, uvicorn' >/dev/null 2>&1 || python3 -m pip install -
 command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'kubernetes-validate==1.34.1'
 
 command -v cargo >/dev/null 2>&1 || { echo "ci/install.sh: cargo is missing; install Rust (rustup) first" >&2; exit 2; }
+# The suite's runner: every test its own process, the timing tests alone
+# (.config/nextest.toml). The machine's image carries it; elsewhere it is
+# built from crates.io.
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest

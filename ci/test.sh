@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need when it
 # is missing, then the quality gates (fmt, clippy's lints as errors) and
-# every test. Ends with
-# one line adding up every test binary: "tests: N passed, N failed".
+# every test (cargo-nextest, which this machine's image carries). Ends
+# with one line: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,16 +20,19 @@ cargo fmt --all -- --check
 # once and built once. `-D warnings` is `cargo clippy -- -D warnings`'s
 # gate (dependencies keep cargo's --cap-lints). --all-targets builds the
 # benches and examples as clippy --all-targets lints them (a criterion
-# bench in a test build runs each benchmark once). A fresh clone on the
+# bench run as a test runs each benchmark once). A fresh clone on the
 # 2-vCPU machine: clippy then the test build took 271 + 202 s; this one
 # build, 350 s (BENCHMARKS.md).
 export RUSTC_WORKSPACE_WRAPPER="${RUSTC_WORKSPACE_WRAPPER:-clippy-driver}"
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 
+# nextest runs every test as its own process, four at a time, and the
+# tests that judge timing alone (.config/nextest.toml). It ends with its
+# own summary line; the awk below adds the plain one.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
-awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+cargo nextest run --workspace --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
+awk '/^ *Summary \[/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p = $i; if ($(i+1) ~ /^failed/) f = $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -27,53 +27,103 @@ use tokio::time::Instant;
 /// Goose's killswitch is process-wide: one run at a time per process.
 static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs the plan and writes every output; returns the report.
+/// Runs the plan and writes every output; returns the report. In phases:
+/// resolve the target, start the tasks beside the attack, attack, assemble
+/// what was measured, finish (build, write, fail on what went wrong).
 pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let _one = ONE_RUN.lock().await;
     crate::stop::reset();
     crate::stop::install();
-    let sc = &plan.scenario;
-    let (url, embedded) = crate::embedded::target(plan.target.as_deref(), &sc.server)?;
-    let embedded = embedded.map(Arc::new);
-    let client = crate::client::build(&plan.reach)?;
-    let scraper = Scraper::with_client(&url, client.clone());
-    let before = scraper.get(paths::DETAILED).await.and_then(ok_json);
+    let target = Target::resolve(plan).await?;
     let active = Arc::new(AtomicI64::new(0));
     let probe = Arc::new(Mutex::new(ClientProbe::default()));
-    let exporter = match plan.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("--metrics-listen {addr}: cannot listen there (in use, or not an address of this host)")
-            })?;
-            let e = Arc::new(crate::exporter::Exporter::new(
-                &sc.name,
-                plan.shard,
-                Arc::clone(&active),
-                Arc::clone(&probe),
-            ));
-            Some((
-                Arc::clone(&e),
-                tokio::spawn(crate::exporter::serve(listener, e)),
-            ))
-        }
-        None => None,
-    };
+    let exporter = start_exporter(plan, &active, &probe).await?;
     if let Some(at) = plan.start_at {
         wait_for_start(at).await?;
     }
+    let tasks = Tasks::start(
+        plan,
+        &target,
+        active,
+        probe,
+        exporter.as_ref().map(|(e, _)| Arc::clone(e)),
+    )?;
+    let ended = tasks.attack(plan, &target.url).await?;
+    let meta = assemble(plan, target, &ended).await;
+    finish(plan, meta, ended, exporter).await
+}
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    let conclusive = Arc::new(AtomicBool::new(!sc.until_conclusive));
-    let hopeless = Arc::new(Mutex::new(None));
-    let started = Instant::now();
-    let started_wall = SystemTime::now();
-    let clock = Arc::new(std::sync::OnceLock::new());
+/// Where the run sends its requests: a URL, or the embedded reference
+/// server started for it; the target's detailed metrics before the run.
+struct Target {
+    url: String,
+    embedded: Option<Arc<crate::embedded::Embedded>>,
+    client: reqwest::Client,
+    scraper: Scraper,
+    before: Result<Value, String>,
+}
+
+impl Target {
+    async fn resolve(plan: &Plan) -> anyhow::Result<Target> {
+        let sc = &plan.scenario;
+        let (url, embedded) = crate::embedded::target(plan.target.as_deref(), &sc.server)?;
+        let client = crate::client::build(&plan.reach)?;
+        let scraper = Scraper::with_client(&url, client.clone());
+        let before = scraper.get(paths::DETAILED).await.and_then(ok_json);
+        Ok(Target {
+            url,
+            embedded: embedded.map(Arc::new),
+            client,
+            scraper,
+            before,
+        })
+    }
+}
+
+type ExporterTask = (Arc<crate::exporter::Exporter>, tokio::task::JoinHandle<()>);
+
+/// `--metrics-listen`: the run's own metrics, served from before the start.
+async fn start_exporter(
+    plan: &Plan,
+    active: &Arc<AtomicI64>,
+    probe: &Arc<Mutex<ClientProbe>>,
+) -> anyhow::Result<Option<ExporterTask>> {
+    let Some(addr) = plan.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "--metrics-listen {addr}: cannot listen there (in use, or not an address of this host)"
+        )
+    })?;
+    let e = Arc::new(crate::exporter::Exporter::new(
+        &plan.scenario.name,
+        plan.shard,
+        Arc::clone(active),
+        Arc::clone(probe),
+    ));
+    Ok(Some((
+        Arc::clone(&e),
+        tokio::spawn(crate::exporter::serve(listener, e)),
+    )))
+}
+
+/// What the users share for one run.
+fn new_shared(
+    plan: &Plan,
+    target: &Target,
+    active: &Arc<AtomicI64>,
+    clock: &Arc<std::sync::OnceLock<crate::shared::Clock>>,
+    sizing: (&Arc<AtomicBool>, &Arc<Mutex<Option<String>>>),
+    (tx, started_wall): (std::sync::mpsc::Sender<crate::shared::Msg>, SystemTime),
+) -> Shared {
+    let sc = &plan.scenario;
     let open = sc.load.model == Model::Open;
-    let shared = Arc::new(Shared {
+    Shared {
         protocol: crate::protocol::of(sc),
-        client,
+        client: target.client.clone(),
         cancel: tokio_util::sync::CancellationToken::new(),
-        base_url: url.trim_end_matches('/').to_owned(),
+        base_url: target.url.trim_end_matches('/').to_owned(),
         // Shards started together: their index keeps their ids apart.
         run_id: format!(
             "{:x}{}",
@@ -82,12 +132,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
                 .map_or(0, |d| d.as_millis()),
             plan.shard.map_or(String::new(), |(i, _)| format!("-s{i}"))
         ),
-        clock: Arc::clone(&clock),
+        clock: Arc::clone(clock),
         run_length: plan.run_length(),
         run_cap: sc.warmup + sc.max_measured(),
         min_requests: sc.min_requests,
-        conclusive: Arc::clone(&conclusive),
-        hopeless: Arc::clone(&hopeless),
+        conclusive: Arc::clone(sizing.0),
+        hopeless: Arc::clone(sizing.1),
         warmup: sc.warmup,
         timeout: sc.request.timeout,
         audio: sc.request.audio,
@@ -106,7 +156,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         )),
         multi_turn: sc.dataset.as_ref().is_some_and(|d| d.turns_field.is_some()),
         seq: AtomicU64::new(0),
-        active: Arc::clone(&active),
+        active: Arc::clone(active),
         records: Sender::new(tx),
         schedule: open.then(|| {
             Mutex::new(Schedule::new(
@@ -128,188 +178,327 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         measured_done: AtomicU64::new(0),
         stopped: Arc::new(AtomicBool::new(false)),
         measured_end: std::sync::OnceLock::new(),
-    });
+    }
+}
 
-    let live = Arc::new(Mutex::new(Live::default()));
-    let setup = recorder::Setup {
-        out: plan.out.clone(),
-        started,
-        started_wall,
-        clock: Arc::clone(&clock),
-        active: Arc::clone(&active),
-        live: Arc::clone(&live),
-        goodput: slo::report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
-        warmup: sc.warmup,
-        probe: Arc::clone(&probe),
-        until_conclusive: (sc.until_conclusive || sc.min_requests > 0).then(|| {
-            recorder::UntilConclusive {
-                objectives: plan.sizing.clone().unwrap_or_else(|| {
-                    plan.slo.as_ref().map_or_else(
-                        || slo::objective::default_policy().objectives,
-                        |(_, f)| f.objectives.clone(),
-                    )
-                }),
-                stop_on_breach: plan.stop_on_breach,
-                fail_on: plan.gate.fail_on,
-                open_model: open,
-                percentiles: sc.until_conclusive,
-                conclusive: Arc::clone(&conclusive),
-                hopeless: Arc::clone(&hopeless),
-            }
+/// A run that sizes itself: the objectives it sizes on, and the flags it
+/// raises when they are conclusive or shown to fail whatever comes.
+fn until_conclusive(
+    plan: &Plan,
+    conclusive: &Arc<AtomicBool>,
+    hopeless: &Arc<Mutex<Option<String>>>,
+) -> Option<recorder::UntilConclusive> {
+    let sc = &plan.scenario;
+    (sc.until_conclusive || sc.min_requests > 0).then(|| recorder::UntilConclusive {
+        objectives: plan.sizing.clone().unwrap_or_else(|| {
+            plan.slo.as_ref().map_or_else(
+                || slo::objective::default_policy().objectives,
+                |(_, f)| f.objectives.clone(),
+            )
         }),
-        exporter: exporter.as_ref().map(|(e, _)| Arc::clone(e)),
-    };
-    // Blocking file I/O: on the blocking pool, never on an async worker.
-    let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
-    let health = Arc::new(Mutex::new(Vec::new()));
-    let mut helpers = vec![
-        tokio::spawn(client_probe::probe(Arc::clone(&probe))),
-        tokio::spawn(scraper.clone().poll_health(
+        stop_on_breach: plan.stop_on_breach,
+        fail_on: plan.gate.fail_on,
+        open_model: sc.load.model == Model::Open,
+        percentiles: sc.until_conclusive,
+        conclusive: Arc::clone(conclusive),
+        hopeless: Arc::clone(hopeless),
+    })
+}
+
+/// Everything that runs beside the attack, started.
+struct Tasks {
+    shared: Arc<Shared>,
+    clock: Arc<std::sync::OnceLock<crate::shared::Clock>>,
+    started: Instant,
+    started_wall: SystemTime,
+    probe: Arc<Mutex<ClientProbe>>,
+    recorder: tokio::task::JoinHandle<anyhow::Result<(slo::aggregate::Aggregate, Option<String>)>>,
+    health: Arc<Mutex<Vec<slo::server_view::HealthSample>>>,
+    /// Aborted when the attack ends.
+    helpers: Vec<tokio::task::JoinHandle<()>>,
+    progress: Option<crate::progress::Progress>,
+    completed: Arc<AtomicBool>,
+    /// Aborted once the report is written: a signal in any phase counts.
+    stop_listeners: [tokio::task::JoinHandle<()>; 2],
+    timeline: Option<tokio::task::JoinHandle<()>>,
+    events_done: Arc<Mutex<Vec<slo::report::EventRecord>>>,
+    alerting: Option<Arc<Mutex<crate::drill_alerts::Alerting>>>,
+}
+
+impl Tasks {
+    fn start(
+        plan: &Plan,
+        target: &Target,
+        active: Arc<AtomicI64>,
+        probe: Arc<Mutex<ClientProbe>>,
+        exporter: Option<Arc<crate::exporter::Exporter>>,
+    ) -> anyhow::Result<Tasks> {
+        let sc = &plan.scenario;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let conclusive = Arc::new(AtomicBool::new(!sc.until_conclusive));
+        let hopeless = Arc::new(Mutex::new(None));
+        let started = Instant::now();
+        let started_wall = SystemTime::now();
+        let clock = Arc::new(std::sync::OnceLock::new());
+        let shared = Arc::new(new_shared(
+            plan,
+            target,
+            &active,
+            &clock,
+            (&conclusive, &hopeless),
+            (tx, started_wall),
+        ));
+        let live = Arc::new(Mutex::new(Live::default()));
+        let setup = recorder::Setup {
+            out: plan.out.clone(),
             started,
-            Duration::from_secs(2),
-            Arc::clone(&health),
-        )),
-    ];
-    let show_progress = !plan.quiet && std::io::stderr().is_terminal();
-    let progress = if show_progress {
-        Some(crate::progress::start(
-            started.into_std(),
-            plan.run_length(),
-            Arc::clone(&live),
-            Arc::clone(&active),
-        )?)
-    } else {
-        None
-    };
-    let completed = Arc::new(AtomicBool::new(false));
-    helpers.push(tokio::spawn(end_of_run(
-        Arc::clone(&shared),
-        Arc::clone(&completed),
-    )));
-    if let Some(hook) = crate::client_probe::StallHook::from_env() {
-        helpers.push(tokio::spawn(hook.run(Arc::clone(&clock))));
-    }
-    // Listens until the report is written: a signal in any phase counts.
-    let sigterm = tokio::spawn(crate::stop::on_sigterm());
-    let drain = tokio::spawn(crate::stop::drain(
-        plan.stop_grace,
-        shared.cancel.clone(),
-        Arc::clone(&shared.stopped),
-        {
-            let clock = Arc::clone(&clock);
-            move || clock.get().is_some()
-        },
-    ));
-
-    // The timeline: shard 0 of a sharded run applies it, alone.
-    let events_done = Arc::new(Mutex::new(Vec::new()));
-    let applies_timeline = !sc.timeline.is_empty() && plan.shard.is_none_or(|(i, _)| i == 0);
-    let timeline = applies_timeline.then(|| {
-        tokio::spawn(crate::timeline::apply(
-            sc.timeline.clone(),
-            Arc::clone(&clock),
-            (shared.client.clone(), shared.base_url.clone()),
-            embedded.clone(),
-            Arc::clone(&events_done),
-        ))
-    });
-    // The guide's alert rules, evaluated live (a drill); with the
-    // timeline, by shard 0 alone.
-    let drill = sc.alerts.is_some() || sc.timeline.iter().any(|e| !e.expect.is_empty());
-    let alerting = (drill && plan.shard.is_none_or(|(i, _)| i == 0))
-        .then(|| crate::drill_alerts::Alerting::new(sc.alerts.clone().unwrap_or_default()));
-    if let Some(state) = &alerting {
-        helpers.push(tokio::spawn(crate::drill_alerts::watch(
-            Arc::clone(state),
-            Arc::clone(&clock),
-            (started, started_wall),
-            shared.client.clone(),
-            shared.base_url.clone(),
+            started_wall,
+            clock: Arc::clone(&clock),
+            active: Arc::clone(&active),
+            live: Arc::clone(&live),
+            goodput: slo::report::goodput_limits(plan.slo.as_ref().map(|(_, f)| f)),
+            warmup: sc.warmup,
+            probe: Arc::clone(&probe),
+            until_conclusive: until_conclusive(plan, &conclusive, &hopeless),
+            exporter,
+        };
+        // Blocking file I/O: on the blocking pool, never on an async worker.
+        let recorder = tokio::task::spawn_blocking(move || recorder::record(setup, rx));
+        let health = Arc::new(Mutex::new(Vec::new()));
+        let mut helpers = vec![
+            tokio::spawn(client_probe::probe(Arc::clone(&probe))),
+            tokio::spawn(target.scraper.clone().poll_health(
+                started,
+                Duration::from_secs(2),
+                Arc::clone(&health),
+            )),
+        ];
+        let progress = (!plan.quiet && std::io::stderr().is_terminal())
+            .then(|| {
+                crate::progress::start(
+                    started.into_std(),
+                    plan.run_length(),
+                    Arc::clone(&live),
+                    Arc::clone(&active),
+                )
+            })
+            .transpose()?;
+        let completed = Arc::new(AtomicBool::new(false));
+        helpers.push(tokio::spawn(end_of_run(
+            Arc::clone(&shared),
+            Arc::clone(&completed),
         )));
-    }
-    goose::reset_killswitch();
-    let attack = build_attack(plan, &url, &shared)?;
-    let goose_result = attack.execute().await;
-    // The killswitch is pulled by end_of_run, by a signal, or by nobody
-    // when goose ended by itself (a test plan that ran out).
-    let killed = goose::is_killswitch_triggered();
-    if let Some(t) = &timeline {
-        t.abort();
-    }
-    shared.records.close();
-    for h in &helpers {
-        h.abort();
-    }
-    if let Some(p) = progress {
-        p.finish();
-    }
-    let shared_end = shared.measured_end.get().copied();
-    drop(shared);
-    let (aggregate, write_error) = recorder.await.context("the recorder task failed")??;
-    let elapsed = started.elapsed();
-
-    let after = scraper.get(paths::DETAILED).await.and_then(ok_json);
-    let system = scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v);
-    drop(embedded);
-    let health = std::mem::take(&mut *health.lock().expect("health lock"));
-    let server = scrape::section(before, after, system, health);
-
-    let signal = crate::stop::reason();
-    let interrupted = match (&goose_result, signal) {
-        // A signal is never lost, whatever phase it arrived in.
-        (_, Some(why)) => Some(why),
-        (Err(e), None) => Some(format!("the load test stopped with an error: {e}")),
-        (Ok(_), None) if completed.load(Ordering::SeqCst) => None,
-        // Goose was stopped and not by the end of the run: only its
-        // Ctrl-C handler pulls the killswitch besides us.
-        (Ok(_), None) if killed => Some("stopped by Ctrl-C (SIGINT)".to_owned()),
-        // Goose ended by itself: a test plan shorter than the duration.
-        (Ok(_), None) => None,
-    };
-    let measured = clock.get().map_or(Duration::ZERO, |c| {
-        shared_end
-            .unwrap_or_else(Instant::now)
-            .min(c.cap)
-            .saturating_duration_since(c.warmup_end)
-    });
-    let mut check = probe.lock().expect("probe lock").verdict(
-        plan.target.is_none(),
-        aggregate.client_stalled,
-        aggregate.total,
-    );
-    let users = match (sc.load.model, &sc.load.test_plan) {
-        (Model::Open, _) => Some(sc.load.max_users()),
-        (_, None) => sc.load.users,
-        (_, Some(_)) => None,
-    };
-    if let (Some(w), Some(f)) = (
-        users.and_then(client_probe::ports_warning),
-        check.figures.as_mut(),
-    ) {
-        f.warnings.push(w);
-    }
-    let mut events = std::mem::take(&mut *events_done.lock().expect("events lock"));
-    if applies_timeline {
-        let missed = crate::timeline::not_reached(&sc.timeline, &events);
-        events.extend(missed);
-    }
-    let zero_unix_us = clock
-        .get()
-        .map_or(started_wall, |c| {
-            started_wall + c.started.saturating_duration_since(started)
+        if let Some(hook) = crate::client_probe::StallHook::from_env() {
+            helpers.push(tokio::spawn(hook.run(Arc::clone(&clock))));
+        }
+        let stop_listeners = [
+            tokio::spawn(crate::stop::on_sigterm()),
+            tokio::spawn(crate::stop::drain(
+                plan.stop_grace,
+                shared.cancel.clone(),
+                Arc::clone(&shared.stopped),
+                {
+                    let clock = Arc::clone(&clock);
+                    move || clock.get().is_some()
+                },
+            )),
+        ];
+        // The timeline and the guide's alert rules evaluated live (a
+        // drill): shard 0 of a sharded run applies them, alone.
+        let first_shard = plan.shard.is_none_or(|(i, _)| i == 0);
+        let events_done = Arc::new(Mutex::new(Vec::new()));
+        let timeline = (!sc.timeline.is_empty() && first_shard).then(|| {
+            tokio::spawn(crate::timeline::apply(
+                sc.timeline.clone(),
+                Arc::clone(&clock),
+                (shared.client.clone(), shared.base_url.clone()),
+                target.embedded.clone(),
+                Arc::clone(&events_done),
+            ))
+        });
+        let drill = sc.alerts.is_some() || sc.timeline.iter().any(|e| !e.expect.is_empty());
+        let alerting = (drill && first_shard)
+            .then(|| crate::drill_alerts::Alerting::new(sc.alerts.clone().unwrap_or_default()));
+        if let Some(state) = &alerting {
+            helpers.push(tokio::spawn(crate::drill_alerts::watch(
+                Arc::clone(state),
+                Arc::clone(&clock),
+                (started, started_wall),
+                shared.client.clone(),
+                shared.base_url.clone(),
+            )));
+        }
+        Ok(Tasks {
+            shared,
+            clock,
+            started,
+            started_wall,
+            probe,
+            recorder,
+            health,
+            helpers,
+            progress,
+            completed,
+            stop_listeners,
+            timeline,
+            events_done,
+            alerting,
         })
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    let alerts = alerting.map(|a| a.lock().expect("alerting lock").section());
-    let meta = RunInfo {
-        alerts,
+    }
+
+    /// Runs goose until the run ends, stops the tasks beside it and waits
+    /// for the recorder's figures.
+    async fn attack(self, plan: &Plan, url: &str) -> anyhow::Result<Ended> {
+        goose::reset_killswitch();
+        let attack = build_attack(plan, url, &self.shared)?;
+        let goose_result = attack
+            .execute()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        // The killswitch is pulled by end_of_run, by a signal, or by nobody
+        // when goose ended by itself (a test plan that ran out).
+        let killed = goose::is_killswitch_triggered();
+        if let Some(t) = &self.timeline {
+            t.abort();
+        }
+        self.shared.records.close();
+        for h in &self.helpers {
+            h.abort();
+        }
+        if let Some(p) = self.progress {
+            p.finish();
+        }
+        let measured_end = self.shared.measured_end.get().copied();
+        drop(self.shared);
+        let (aggregate, write_error) =
+            self.recorder.await.context("the recorder task failed")??;
+        let mut events = std::mem::take(&mut *self.events_done.lock().expect("events lock"));
+        if self.timeline.is_some() {
+            events.extend(crate::timeline::not_reached(
+                &plan.scenario.timeline,
+                &events,
+            ));
+        }
+        Ok(Ended {
+            elapsed: self.started.elapsed(),
+            goose_result,
+            killed,
+            completed: self.completed.load(Ordering::SeqCst),
+            measured_end,
+            aggregate,
+            write_error,
+            clock: self.clock.get().copied(),
+            started: self.started,
+            started_wall: self.started_wall,
+            probe: self.probe,
+            health: std::mem::take(&mut *self.health.lock().expect("health lock")),
+            events,
+            alerting: self.alerting,
+            stop_listeners: self.stop_listeners,
+        })
+    }
+}
+
+/// What the attack left: goose's end, the recorder's figures, the tasks'
+/// findings.
+struct Ended {
+    goose_result: Result<(), String>,
+    killed: bool,
+    completed: bool,
+    measured_end: Option<Instant>,
+    aggregate: slo::aggregate::Aggregate,
+    write_error: Option<String>,
+    elapsed: Duration,
+    clock: Option<crate::shared::Clock>,
+    started: Instant,
+    started_wall: SystemTime,
+    probe: Arc<Mutex<ClientProbe>>,
+    health: Vec<slo::server_view::HealthSample>,
+    events: Vec<slo::report::EventRecord>,
+    alerting: Option<Arc<Mutex<crate::drill_alerts::Alerting>>>,
+    stop_listeners: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Ended {
+    /// Why the run stopped before its end, if it did.
+    fn interrupted(&self) -> Option<String> {
+        match (&self.goose_result, crate::stop::reason()) {
+            // A signal is never lost, whatever phase it arrived in.
+            (_, Some(why)) => Some(why),
+            (Err(e), None) => Some(format!("the load test stopped with an error: {e}")),
+            (Ok(()), None) if self.completed => None,
+            // Goose was stopped and not by the end of the run: only its
+            // Ctrl-C handler pulls the killswitch besides us.
+            (Ok(()), None) if self.killed => Some("stopped by Ctrl-C (SIGINT)".to_owned()),
+            // Goose ended by itself: a test plan shorter than the duration.
+            (Ok(()), None) => None,
+        }
+    }
+
+    /// The measured span: from the end of the warm-up to the end (or the cap).
+    fn measured(&self) -> Duration {
+        self.clock.map_or(Duration::ZERO, |c| {
+            self.measured_end
+                .unwrap_or_else(Instant::now)
+                .min(c.cap)
+                .saturating_duration_since(c.warmup_end)
+        })
+    }
+
+    /// The run clock's zero in Unix microseconds (shards line up on it).
+    fn zero_unix_us(&self) -> u64 {
+        self.clock
+            .map_or(self.started_wall, |c| {
+                self.started_wall + c.started.saturating_duration_since(self.started)
+            })
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+    }
+
+    /// The load generator's verdict on itself.
+    fn self_check(&self, plan: &Plan) -> slo::self_check::SelfCheck {
+        let sc = &plan.scenario;
+        let mut check = self.probe.lock().expect("probe lock").verdict(
+            plan.target.is_none(),
+            self.aggregate.client_stalled,
+            self.aggregate.total,
+        );
+        let users = match (sc.load.model, &sc.load.test_plan) {
+            (Model::Open, _) => Some(sc.load.max_users()),
+            (_, None) => sc.load.users,
+            (_, Some(_)) => None,
+        };
+        if let (Some(w), Some(f)) = (
+            users.and_then(client_probe::ports_warning),
+            check.figures.as_mut(),
+        ) {
+            f.warnings.push(w);
+        }
+        check
+    }
+}
+
+/// The report's run section: the scrape after, the target, the load, the
+/// self-check. The embedded server stops here.
+async fn assemble(plan: &Plan, target: Target, ended: &Ended) -> RunInfo {
+    let sc = &plan.scenario;
+    let after = target.scraper.get(paths::DETAILED).await.and_then(ok_json);
+    let system = target.scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v);
+    drop(target.embedded);
+    let server = scrape::section(target.before, after, system, ended.health.clone());
+    RunInfo {
+        alerts: ended
+            .alerting
+            .as_ref()
+            .map(|a| a.lock().expect("alerting lock").section()),
         scenario: ScenarioInfo {
             name: sc.name.clone(),
             file: plan.scenario_file.display().to_string(),
             description: sc.description.clone(),
         },
         target: TargetInfo {
-            url: url.clone(),
+            url: target.url,
             embedded: plan.target.is_none(),
             protocol: sc.protocol.as_str().to_owned(),
             headers: plan.reach.header_names(),
@@ -324,11 +513,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             "repeat_ratio": sc.request.repeat_ratio,
             "timeout_s": sc.request.timeout.as_secs_f64(),
         }),
-        started_at: humantime::format_rfc3339_millis(started_wall).to_string(),
-        elapsed_s: elapsed.as_secs_f64(),
-        measured_s: measured.as_secs_f64(),
+        started_at: humantime::format_rfc3339_millis(ended.started_wall).to_string(),
+        elapsed_s: ended.elapsed.as_secs_f64(),
+        measured_s: ended.measured().as_secs_f64(),
         warmup_s: sc.warmup.as_secs_f64(),
-        interrupted,
+        interrupted: ended.interrupted(),
         shard: plan.shard.map(|(index, count)| slo::report::ShardInfo {
             index,
             count,
@@ -336,21 +525,32 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             start_at: plan
                 .start_at
                 .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-            zero_unix_us,
+            zero_unix_us: ended.zero_unix_us(),
             whole_load: json!(plan.whole_load),
         }),
         judge: plan.judge,
         shards: Vec::new(),
         shard_problems: Vec::new(),
-        events,
+        events: ended.events.clone(),
         server,
-        self_check: check,
+        self_check: ended.self_check(plan),
         slo: plan.slo.clone(),
         gate: plan.gate,
-        open_model: open,
+        open_model: sc.load.model == Model::Open,
         files: report::files(),
-    };
-    let mut report = slo::report::build(meta.clone(), &aggregate);
+    }
+}
+
+/// Builds the report (again if a signal came meanwhile), writes every
+/// output, and fails when writing or the attack itself failed.
+async fn finish(
+    plan: &Plan,
+    meta: RunInfo,
+    ended: Ended,
+    exporter: Option<ExporterTask>,
+) -> anyhow::Result<Report> {
+    let url = meta.target.url.clone();
+    let mut report = slo::report::build(meta.clone(), &ended.aggregate);
     // A signal that came while the report was being built still counts.
     if report.interrupted.is_none()
         && let Some(why) = crate::stop::reason()
@@ -360,18 +560,19 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
                 interrupted: Some(why),
                 ..meta
             },
-            &aggregate,
+            &ended.aggregate,
         );
     }
-    sigterm.abort();
-    drain.abort();
+    for listener in &ended.stop_listeners {
+        listener.abort();
+    }
     let written = report::write_all(&plan.out, &report);
     if let Some((_, server)) = exporter {
         // The final counts, for a last scrape.
         tokio::time::sleep(plan.metrics_linger).await;
         server.abort();
     }
-    if let Some(e) = write_error {
+    if let Some(e) = ended.write_error {
         let q = &report.figures.requests;
         return Err(anyhow::anyhow!(
             "{e}: the run stopped at once. Measured: {} requests ({} ok, {} failed); {}",
@@ -385,7 +586,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ));
     }
     written?;
-    if let Err(e) = goose_result
+    if let Err(e) = ended.goose_result
         && report.figures.requests.total == 0
     {
         return Err(anyhow::anyhow!(

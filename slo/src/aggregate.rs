@@ -488,61 +488,13 @@ impl Aggregate {
     /// The `latency_ms`, `requests`, `errors` and `audio` figures.
     pub fn figures(&self, measured: Duration, open_model: bool) -> Figures {
         let h = &self.histograms;
-        let lat = |u: &LatencyHistogram, c: Option<&LatencyHistogram>| LatencyFigures {
-            corrected: c
-                .filter(|_| open_model)
-                .map(|c| Box::new(LatencyFigures::of(c, None))),
-            ..LatencyFigures::of(u, None)
-        };
-        // As the user saw it: from the schedule under an open model.
-        let user = |u: &LatencyHistogram, c: &LatencyHistogram| {
-            LatencyFigures::of(if open_model { c } else { u }, None)
-        };
-        let mut errors: BTreeMap<String, u64> = ["openai", "tts", "network", "validation", "other"]
-            .into_iter()
-            .map(|k| (k.to_owned(), 0))
-            .collect();
-        let mut by_cause = BTreeMap::new();
-        for (&o, &n) in &self.outcomes {
-            if let Some(t) = o.guide_type() {
-                *errors.entry(t.to_owned()).or_default() += n;
-                *by_cause.entry(o.as_str().to_owned()).or_default() += n;
-            }
-        }
+        let (errors, errors_by_cause) = self.errors_by_type_and_cause();
         let secs = measured.as_secs_f64().max(1e-9);
-        let distribution = |h: &LatencyHistogram| -> Vec<[f64; 2]> {
-            if h.is_empty() {
-                return Vec::new();
-            }
-            DISTRIBUTION_QUANTILES
-                .iter()
-                .map(|&q| [q, ms(h.quantile_us(q))])
-                .collect()
-        };
+        let (latency_ms, scheduled_latency_ms) = self.latency_tables(open_model);
         Figures {
-            goodput: if self.total == 0 {
-                0.0
-            } else {
-                self.good as f64 * 100.0 / self.total as f64
-            },
+            goodput: self.percent_of_total(self.good),
             goodput_limits: self.goodput_limits,
-            distributions: Distributions {
-                first_token: distribution(if open_model {
-                    &h.first_token_corrected
-                } else {
-                    &h.first_token
-                }),
-                first_audio: distribution(if open_model {
-                    &h.first_audio_corrected
-                } else {
-                    &h.first_audio
-                }),
-                complete: distribution(if open_model {
-                    &h.complete_corrected
-                } else {
-                    &h.complete
-                }),
-            },
+            distributions: self.distributions(open_model),
             requests: RequestFigures {
                 total: self.total,
                 ok: self.ok(),
@@ -551,53 +503,22 @@ impl Aggregate {
                 late: self.late,
                 client_stalled: self.client_stalled,
                 warmup_excluded: self.warmup_excluded,
-                error_rate: if self.total == 0 {
-                    0.0
-                } else {
-                    self.failed() as f64 * 100.0 / self.total as f64
-                },
-                success_rate: if self.total == 0 {
-                    0.0
-                } else {
-                    self.ok() as f64 * 100.0 / self.total as f64
-                },
+                error_rate: self.percent_of_total(self.failed()),
+                success_rate: self.percent_of_total(self.ok()),
             },
             error_rates: errors
                 .iter()
-                .map(|(k, &n)| {
-                    (
-                        k.clone(),
-                        if self.total == 0 {
-                            0.0
-                        } else {
-                            n as f64 * 100.0 / self.total as f64
-                        },
-                    )
-                })
+                .map(|(k, &n)| (k.clone(), self.percent_of_total(n)))
                 .collect(),
             errors,
-            errors_by_cause: by_cause,
+            errors_by_cause,
             errors_by_status: self
                 .failed_statuses
                 .iter()
                 .map(|(s, &n)| (s.to_string(), n))
                 .collect(),
-            latency_ms: LatencyTable {
-                first_token: lat(&h.first_token, Some(&h.first_token_corrected)),
-                first_audio: lat(&h.first_audio, Some(&h.first_audio_corrected)),
-                complete: lat(&h.complete, Some(&h.complete_corrected)),
-                inter_token: lat(&h.inter_token, None),
-                time_per_output_token: lat(&h.time_per_output_token, None),
-                first_reasoning: lat(&h.first_reasoning, None),
-            },
-            scheduled_latency_ms: LatencyTable {
-                first_token: user(&h.first_token, &h.first_token_corrected),
-                first_audio: user(&h.first_audio, &h.first_audio_corrected),
-                complete: user(&h.complete, &h.complete_corrected),
-                inter_token: LatencyFigures::of(&h.inter_token, None),
-                time_per_output_token: LatencyFigures::of(&h.time_per_output_token, None),
-                first_reasoning: LatencyFigures::of(&h.first_reasoning, None),
-            },
+            latency_ms,
+            scheduled_latency_ms,
             tokens: TokenFigures {
                 output: self.output_tokens,
                 input: self.input_tokens,
@@ -634,6 +555,86 @@ impl Aggregate {
             },
             drill: BTreeMap::new(),
         }
+    }
+
+    /// `n` as a percentage of every request (0 when there were none).
+    fn percent_of_total(&self, n: u64) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / self.total as f64
+        }
+    }
+
+    /// Failures counted by the guide's error types (each type present,
+    /// zero or not) and by cause.
+    fn errors_by_type_and_cause(&self) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+        let mut errors: BTreeMap<String, u64> = ["openai", "tts", "network", "validation", "other"]
+            .into_iter()
+            .map(|k| (k.to_owned(), 0))
+            .collect();
+        let mut by_cause = BTreeMap::new();
+        for (&o, &n) in &self.outcomes {
+            if let Some(t) = o.guide_type() {
+                *errors.entry(t.to_owned()).or_default() += n;
+                *by_cause.entry(o.as_str().to_owned()).or_default() += n;
+            }
+        }
+        (errors, by_cause)
+    }
+
+    /// The distributions' points, as the user saw them: from the schedule
+    /// under an open model.
+    fn distributions(&self, open_model: bool) -> Distributions {
+        let h = &self.histograms;
+        let distribution = |u: &LatencyHistogram, c: &LatencyHistogram| -> Vec<[f64; 2]> {
+            let h = if open_model { c } else { u };
+            if h.is_empty() {
+                return Vec::new();
+            }
+            DISTRIBUTION_QUANTILES
+                .iter()
+                .map(|&q| [q, ms(h.quantile_us(q))])
+                .collect()
+        };
+        Distributions {
+            first_token: distribution(&h.first_token, &h.first_token_corrected),
+            first_audio: distribution(&h.first_audio, &h.first_audio_corrected),
+            complete: distribution(&h.complete, &h.complete_corrected),
+        }
+    }
+
+    /// The latency table (from the send, with the corrected figures under
+    /// an open model) and the scheduled one (as the user saw it).
+    fn latency_tables(&self, open_model: bool) -> (LatencyTable, LatencyTable) {
+        let h = &self.histograms;
+        let lat = |u: &LatencyHistogram, c: Option<&LatencyHistogram>| LatencyFigures {
+            corrected: c
+                .filter(|_| open_model)
+                .map(|c| Box::new(LatencyFigures::of(c, None))),
+            ..LatencyFigures::of(u, None)
+        };
+        let user = |u: &LatencyHistogram, c: &LatencyHistogram| {
+            LatencyFigures::of(if open_model { c } else { u }, None)
+        };
+        (
+            LatencyTable {
+                first_token: lat(&h.first_token, Some(&h.first_token_corrected)),
+                first_audio: lat(&h.first_audio, Some(&h.first_audio_corrected)),
+                complete: lat(&h.complete, Some(&h.complete_corrected)),
+                inter_token: lat(&h.inter_token, None),
+                time_per_output_token: lat(&h.time_per_output_token, None),
+                first_reasoning: lat(&h.first_reasoning, None),
+            },
+            LatencyTable {
+                first_token: user(&h.first_token, &h.first_token_corrected),
+                first_audio: user(&h.first_audio, &h.first_audio_corrected),
+                complete: user(&h.complete, &h.complete_corrected),
+                inter_token: LatencyFigures::of(&h.inter_token, None),
+                time_per_output_token: LatencyFigures::of(&h.time_per_output_token, None),
+                first_reasoning: LatencyFigures::of(&h.first_reasoning, None),
+            },
+        )
     }
 }
 

@@ -341,41 +341,11 @@ pub fn judge(
             .iter()
             .find(|m| m.mitigates.as_deref() == Some(e.name.as_str()));
         let end = fix.and_then(|m| {
-            let back = match m.recover.unwrap_or_default() {
-                Recover::Alerts => {
-                    if own.iter().all(|a| a.resolved_at_s.is_some()) {
-                        own.iter()
-                            .filter_map(|a| a.resolved_at_s)
-                            .max_by(f64::total_cmp)
-                            .map(|t| t.max(m.at_s))
-                    } else {
-                        None
-                    }
-                }
-                Recover::ErrorRate => back_under(series, m.at_s, end_s, |s| {
-                    (s.completed > 0)
-                        .then(|| s.errors as f64 * 100.0 / s.completed as f64 <= ERROR_RATE_WARN)
-                }),
-                Recover::FirstTokenP95 => back_under(series, m.at_s, end_s, |s| {
-                    s.p95_first_token_ms
-                        .map(|p| p <= FIRST_TOKEN_P95_WARN_MS as f64)
-                }),
-            };
-            let fig = j.figures.entry(m.name.clone()).or_default();
-            fig.recover_s = back.map(|t| round3(t - m.at_s));
+            let back = recovered_at(m, &own, series, end_s);
+            j.figures.entry(m.name.clone()).or_default().recover_s =
+                back.map(|t| round3(t - m.at_s));
             if back.is_none() {
-                j.problems.push(format!(
-                    "{} did not recover after {} (at {} s): {} not back under its threshold by the end of the run",
-                    e.name,
-                    m.name,
-                    crate::format::num(m.at_s),
-                    match m.recover.unwrap_or_default() {
-                        Recover::Alerts => "its alerts were".to_owned(),
-                        Recover::ErrorRate => format!("the error rate ({ERROR_RATE_WARN} %) was"),
-                        Recover::FirstTokenP95 =>
-                            format!("p95 first token ({FIRST_TOKEN_P95_WARN_MS} ms) was"),
-                    }
-                ));
+                j.problems.push(not_recovered(e, m));
             }
             back
         });
@@ -406,6 +376,52 @@ pub fn judge(
         });
     }
     j
+}
+
+/// When the incident `m` mitigates was over, by `m`'s recovery rule:
+/// its alerts all resolved, or the error rate or first-token p95 back
+/// under the guide's warning line.
+fn recovered_at(
+    m: &EventRecord,
+    own: &[&AlertRecord],
+    series: &[Second],
+    end_s: f64,
+) -> Option<f64> {
+    match m.recover.unwrap_or_default() {
+        Recover::Alerts => {
+            if own.iter().all(|a| a.resolved_at_s.is_some()) {
+                own.iter()
+                    .filter_map(|a| a.resolved_at_s)
+                    .max_by(f64::total_cmp)
+                    .map(|t| t.max(m.at_s))
+            } else {
+                None
+            }
+        }
+        Recover::ErrorRate => back_under(series, m.at_s, end_s, |s| {
+            (s.completed > 0)
+                .then(|| s.errors as f64 * 100.0 / s.completed as f64 <= ERROR_RATE_WARN)
+        }),
+        Recover::FirstTokenP95 => back_under(series, m.at_s, end_s, |s| {
+            s.p95_first_token_ms
+                .map(|p| p <= FIRST_TOKEN_P95_WARN_MS as f64)
+        }),
+    }
+}
+
+/// The problem of an incident `e` that its mitigation `m` did not end.
+fn not_recovered(e: &EventRecord, m: &EventRecord) -> String {
+    format!(
+        "{} did not recover after {} (at {} s): {} not back under its threshold by the end of the run",
+        e.name,
+        m.name,
+        crate::format::num(m.at_s),
+        match m.recover.unwrap_or_default() {
+            Recover::Alerts => "its alerts were".to_owned(),
+            Recover::ErrorRate => format!("the error rate ({ERROR_RATE_WARN} %) was"),
+            Recover::FirstTokenP95 => format!("p95 first token ({FIRST_TOKEN_P95_WARN_MS} ms) was"),
+        }
+    )
 }
 
 /// The guide's severity of an incident: by its error rate (P1 over 10 %,

@@ -315,95 +315,21 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         meta.open_model,
     );
     let timeseries = agg.series();
-    // A drill: the incidents its timeline called for, judged on its alerts.
     let is_drill = meta.events.iter().any(|e| !e.expect.is_empty());
-    let drill = meta
-        .alerts
-        .as_ref()
-        .map(|a| crate::drill::judge(&meta.events, a.judged(), &timeseries, meta.elapsed_s));
-    let mut drill_problems = Vec::new();
-    let mut incidents = Vec::new();
-    if let Some(j) = drill {
-        figures.drill = j.figures;
-        incidents = j.incidents;
-        drill_problems = j.problems;
-    } else if is_drill {
-        drill_problems.push(
-            "the timeline expects alerts, but none were evaluated: see the run's log".to_owned(),
-        );
-    }
-    if let Some(why) = meta.alerts.as_ref().and_then(|a| a.unread()) {
-        drill_problems.push(why);
-    }
-    let client_doc = serde_json::to_value(&figures).expect("figures serialize");
-    let server_doc = serde_json::to_value(&meta.server).expect("the server view serializes");
-    // No SLO file: the documented default policy judges the run.
-    let default_policy = crate::objective::default_policy();
-    let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
-    let judged: Vec<Judged> = if meta.judge {
-        policy
-            .objectives
-            .iter()
-            .map(|o| o.judge(&client_doc, &server_doc, meta.gate.fail_on))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let (mut verdict, mut reasons) = verdict(
-        &judged,
-        &meta.gate,
-        meta.self_check.trustworthy,
-        &meta.self_check.reasons,
-    );
-    if let Some(why) = &meta.interrupted {
-        verdict = Verdict::Fail;
-        reasons.push(format!("the run did not complete: {why}"));
-    }
-    // Whatever the SLO file says (or if there is none), a run in which
-    // nothing succeeded cannot pass.
-    if let Some(why) = nothing_succeeded(&figures) {
-        verdict = Verdict::Fail;
-        reasons.push(why);
-    }
-    for e in meta.events.iter().filter(|e| !e.ok) {
-        verdict = Verdict::Fail;
-        reasons.push(format!(
-            "timeline event {} (at {} s) did not happen as written: {}",
-            e.name,
-            crate::format::num(e.at_s),
-            e.detail
-        ));
-    }
-    for problem in &drill_problems {
-        verdict = Verdict::Fail;
-        reasons.push(format!("drill: {problem}"));
-    }
-    // A merged run is only as sound as its weakest shard.
-    for problem in &meta.shard_problems {
-        verdict = Verdict::Fail;
-        reasons.push(problem.clone());
-    }
+    let (incidents, drill_problems) = drill(&meta, &mut figures, &timeseries, is_drill);
+    let judged = judge_objectives(&meta, &figures);
     let (severity, severity_reasons) = if meta.judge {
         crate::severity::classify(&figures, &judged, &meta.server)
     } else {
         (None, Vec::new())
     };
-    // An incident is never a pass, whatever the SLO file says; but a
-    // drill's incidents are planned: its detection and recovery judge it.
-    if let Some(sev @ (Severity::P1 | Severity::P2)) = severity
-        && !is_drill
-    {
-        verdict = Verdict::Fail;
-        reasons.extend(
-            severity_reasons
-                .iter()
-                .map(|r| format!("severity {sev:?}: {r}")),
-        );
-    }
-    if !meta.judge {
-        // The reasons still say what is incomplete in this part.
-        verdict = Verdict::NotJudged;
-    }
+    let (verdict, reasons) = decide(
+        &meta,
+        &figures,
+        &judged,
+        (&drill_problems, is_drill),
+        (severity, &severity_reasons),
+    );
     Report {
         schema_version: SCHEMA_VERSION,
         verdict,
@@ -436,6 +362,119 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         severity_reasons,
         files: meta.files,
     }
+}
+
+/// A drill: the incidents its timeline called for, judged on its alerts
+/// (their figures go into `figures.drill`), and what kept it from being
+/// judged.
+fn drill(
+    meta: &RunInfo,
+    figures: &mut Figures,
+    timeseries: &[crate::aggregate::Second],
+    is_drill: bool,
+) -> (Vec<crate::drill::Incident>, Vec<String>) {
+    let drill = meta
+        .alerts
+        .as_ref()
+        .map(|a| crate::drill::judge(&meta.events, a.judged(), timeseries, meta.elapsed_s));
+    let mut drill_problems = Vec::new();
+    let mut incidents = Vec::new();
+    if let Some(j) = drill {
+        figures.drill = j.figures;
+        incidents = j.incidents;
+        drill_problems = j.problems;
+    } else if is_drill {
+        drill_problems.push(
+            "the timeline expects alerts, but none were evaluated: see the run's log".to_owned(),
+        );
+    }
+    if let Some(why) = meta.alerts.as_ref().and_then(|a| a.unread()) {
+        drill_problems.push(why);
+    }
+    (incidents, drill_problems)
+}
+
+/// Every objective of the SLO file (or the default policy) judged on the
+/// client's figures and the server's view; none when the run is a part
+/// judged only merged.
+fn judge_objectives(meta: &RunInfo, figures: &Figures) -> Vec<Judged> {
+    let client_doc = serde_json::to_value(figures).expect("figures serialize");
+    let server_doc = serde_json::to_value(&meta.server).expect("the server view serializes");
+    // No SLO file: the documented default policy judges the run.
+    let default_policy = crate::objective::default_policy();
+    let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
+    if meta.judge {
+        policy
+            .objectives
+            .iter()
+            .map(|o| o.judge(&client_doc, &server_doc, meta.gate.fail_on))
+            .collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The verdict and its reasons: the objectives, the self-check, an
+/// interruption, a run where nothing succeeded, the timeline, the drill,
+/// the shards, an incident's severity.
+fn decide(
+    meta: &RunInfo,
+    figures: &Figures,
+    judged: &[Judged],
+    (drill_problems, is_drill): (&[String], bool),
+    (severity, severity_reasons): (Option<Severity>, &[String]),
+) -> (Verdict, Vec<String>) {
+    let (mut verdict, mut reasons) = verdict(
+        judged,
+        &meta.gate,
+        meta.self_check.trustworthy,
+        &meta.self_check.reasons,
+    );
+    if let Some(why) = &meta.interrupted {
+        verdict = Verdict::Fail;
+        reasons.push(format!("the run did not complete: {why}"));
+    }
+    // Whatever the SLO file says (or if there is none), a run in which
+    // nothing succeeded cannot pass.
+    if let Some(why) = nothing_succeeded(figures) {
+        verdict = Verdict::Fail;
+        reasons.push(why);
+    }
+    for e in meta.events.iter().filter(|e| !e.ok) {
+        verdict = Verdict::Fail;
+        reasons.push(format!(
+            "timeline event {} (at {} s) did not happen as written: {}",
+            e.name,
+            crate::format::num(e.at_s),
+            e.detail
+        ));
+    }
+    for problem in drill_problems {
+        verdict = Verdict::Fail;
+        reasons.push(format!("drill: {problem}"));
+    }
+    // A merged run is only as sound as its weakest shard.
+    for problem in &meta.shard_problems {
+        verdict = Verdict::Fail;
+        reasons.push(problem.clone());
+    }
+    // An incident is never a pass, whatever the SLO file says; but a
+    // drill's incidents are planned: its detection and recovery judge it.
+    if let Some(sev @ (Severity::P1 | Severity::P2)) = severity
+        && !is_drill
+    {
+        verdict = Verdict::Fail;
+        reasons.extend(
+            severity_reasons
+                .iter()
+                .map(|r| format!("severity {sev:?}: {r}")),
+        );
+    }
+    if !meta.judge {
+        // The reasons still say what is incomplete in this part.
+        verdict = Verdict::NotJudged;
+    }
+    (verdict, reasons)
 }
 
 /// Whatever the SLO file says (or if there is none), a run in which

@@ -176,75 +176,7 @@ impl Template {
             ));
         }
         for (i, r) in self.events.iter().enumerate() {
-            let key = |k: &str| format!("template.event[{}].{k}", i + 1);
-            if r.name.is_none() && r.when.is_none() && r.data.is_none() {
-                return Err((
-                    key("name"),
-                    "a rule needs name, when or data (else it matches every event)".into(),
-                ));
-            }
-            for (k, path) in [
-                ("text", &r.text),
-                ("duration_ms", &r.duration_ms),
-                ("type", &r.error_type),
-            ] {
-                if let Some(p) = path {
-                    check_path(p).map_err(|e| (key(k), e))?;
-                }
-            }
-            if let Some(w) = &r.when {
-                check_path(&w.path).map_err(|e| (key("when.path"), e))?;
-            }
-            let only = |set: bool, k: &str, kinds: &str| {
-                if set {
-                    Err((key(k), format!("only with kind = {kinds}")))
-                } else {
-                    Ok(())
-                }
-            };
-            only(
-                r.text.is_some() && !matches!(r.kind, Kind::Token | Kind::Error),
-                "text",
-                "\"token\" or \"error\"",
-            )?;
-            only(
-                r.duration_ms.is_some() && r.kind != Kind::Audio,
-                "duration_ms",
-                "\"audio\"",
-            )?;
-            only(
-                r.error_type.is_some() && r.kind != Kind::Error,
-                "type",
-                "\"error\"",
-            )?;
-            only(r.data.is_some() && r.kind != Kind::Done, "data", "\"done\"")?;
-            only(
-                r.figures.is_some() && r.kind != Kind::Done,
-                "figures",
-                "\"done\"",
-            )?;
-            if let Some(f) = &r.figures {
-                for p in [
-                    &f.first_token_ms,
-                    &f.first_audio_ms,
-                    &f.duration_ms,
-                    &f.word_count,
-                    &f.kb_cache,
-                    &f.tts_cache_hits,
-                    &f.tts_cache_misses,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    check_path(p).map_err(|e| (key("figures"), e))?;
-                }
-            }
-            if r.kind == Kind::Audio && r.duration_ms.is_none() {
-                return Err((
-                    key("duration_ms"),
-                    "an audio rule needs the path of the chunk's duration in ms".into(),
-                ));
-            }
+            r.check(&|k: &str| format!("template.event[{}].{k}", i + 1))?;
         }
         for (k, v) in &self.error_types {
             if !OUTCOMES.contains(&v.as_str()) {
@@ -391,6 +323,83 @@ impl Template {
         error_type
             .and_then(|t| self.error_types.get(t))
             .map_or("other", String::as_str)
+    }
+}
+
+impl Rule {
+    /// One `[[template.event]]` rule's paths and the keys its kind
+    /// allows; `key` names a key of this rule in an error.
+    fn check(&self, key: &dyn Fn(&str) -> String) -> Result<(), Problem> {
+        let r = self;
+        if r.name.is_none() && r.when.is_none() && r.data.is_none() {
+            return Err((
+                key("name"),
+                "a rule needs name, when or data (else it matches every event)".into(),
+            ));
+        }
+        for (k, path) in [
+            ("text", &r.text),
+            ("duration_ms", &r.duration_ms),
+            ("type", &r.error_type),
+        ] {
+            if let Some(p) = path {
+                check_path(p).map_err(|e| (key(k), e))?;
+            }
+        }
+        if let Some(w) = &r.when {
+            check_path(&w.path).map_err(|e| (key("when.path"), e))?;
+        }
+        let only = |set: bool, k: &str, kinds: &str| {
+            if set {
+                Err((key(k), format!("only with kind = {kinds}")))
+            } else {
+                Ok(())
+            }
+        };
+        only(
+            r.text.is_some() && !matches!(r.kind, Kind::Token | Kind::Error),
+            "text",
+            "\"token\" or \"error\"",
+        )?;
+        only(
+            r.duration_ms.is_some() && r.kind != Kind::Audio,
+            "duration_ms",
+            "\"audio\"",
+        )?;
+        only(
+            r.error_type.is_some() && r.kind != Kind::Error,
+            "type",
+            "\"error\"",
+        )?;
+        only(r.data.is_some() && r.kind != Kind::Done, "data", "\"done\"")?;
+        only(
+            r.figures.is_some() && r.kind != Kind::Done,
+            "figures",
+            "\"done\"",
+        )?;
+        if let Some(f) = &r.figures {
+            for p in [
+                &f.first_token_ms,
+                &f.first_audio_ms,
+                &f.duration_ms,
+                &f.word_count,
+                &f.kb_cache,
+                &f.tts_cache_hits,
+                &f.tts_cache_misses,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                check_path(p).map_err(|e| (key("figures"), e))?;
+            }
+        }
+        if r.kind == Kind::Audio && r.duration_ms.is_none() {
+            return Err((
+                key("duration_ms"),
+                "an audio rule needs the path of the chunk's duration in ms".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

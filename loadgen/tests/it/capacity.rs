@@ -3,7 +3,7 @@
 //! at once, each holding its slot for the first-token delay plus a gap
 //! per further token, so capacity = S / mean generation time.
 
-use crate::support::{BIN, temp_dir, turn};
+use crate::support::{BIN, temp_dir};
 use serde_json::Value;
 use server::profile::{Profile, ProfileName};
 use std::path::Path;
@@ -60,7 +60,7 @@ fn capacity(args: &[&str]) -> (std::process::Output, Value) {
 /// server's known capacity.
 #[test]
 fn the_shipped_scenario_finds_the_known_capacity() {
-    let _turn = turn();
+    let _turn = crate::support::turn();
     let file = root().join("scenarios/capacity.toml");
     let g = mean_generation_s(&file, &Profile::builtin(ProfileName::Baseline));
     let known = 32.0 / g;
@@ -72,7 +72,7 @@ fn the_shipped_scenario_finds_the_known_capacity() {
         "--expected-rps",
         "10",
         "--start-rps",
-        "4",
+        "8",
         "--warm",
         "5s",
         "--step-duration",
@@ -188,7 +188,7 @@ fn the_shipped_scenario_finds_the_known_capacity() {
 /// 3, and the capacity comes from the other objective only.
 #[test]
 fn an_objective_failing_at_idle_is_reported_not_made_a_capacity() {
-    let _turn = turn();
+    let _turn = crate::support::turn();
     let dir = temp_dir("capacity-idle");
     let slo = dir.join("slo.toml");
     std::fs::write(
@@ -302,7 +302,6 @@ fn search_failing(file: &Path, out: &Path) -> (std::process::Output, Value, std:
 /// step's minimum: no step repeated, no lower rate tried, exit 3.
 #[test]
 fn a_target_answering_only_errors_is_undefined_within_seconds() {
-    let _turn = turn();
     let dir = temp_dir("capacity-503");
     let target = crate::misbehaving::misbehaving(crate::misbehaving::Misbehaves::Overloaded);
     let file = failing_target_scenario(&dir, &target, "");
@@ -327,7 +326,6 @@ fn a_target_answering_only_errors_is_undefined_within_seconds() {
 /// Issue 32: the same for a target that refuses every connection.
 #[test]
 fn a_target_refusing_connections_is_undefined_within_seconds() {
-    let _turn = turn();
     let dir = temp_dir("capacity-refused");
     // A port just bound and let go: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -352,7 +350,6 @@ fn a_target_refusing_connections_is_undefined_within_seconds() {
 /// objective, shown past its line by its interval, decides the first step.
 #[test]
 fn a_target_failing_half_its_requests_is_decided_by_the_success_rate() {
-    let _turn = turn();
     let dir = temp_dir("capacity-half");
     let target = crate::misbehaving::misbehaving(crate::misbehaving::Misbehaves::Resets);
     let file = failing_target_scenario(
@@ -437,7 +434,6 @@ fn a_search_has_a_worst_case_before_it_starts_and_a_max_time() {
         .find(|l| l.starts_with("worst case: "))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(worst.contains("--max-time ends it after 5s"), "{worst}");
-    let _turn = turn();
     let t0 = std::time::Instant::now();
     let (o, cap) = capacity(&flags);
     let took = t0.elapsed();

@@ -69,7 +69,6 @@ fn usage_errors_exit_2_and_name_what_is_wrong() {
 /// Starts a long run, stops it with `signal` once requests are on disk,
 /// and checks what it left.
 fn interrupted_run(signal: &str) {
-    let _turn = crate::support::turn();
     let dir = temp_dir(&format!("interrupt-{signal}"));
     let out = dir.join("out");
     let text = "name = \"long\"\nduration = \"60s\"\nwarmup = \"1s\"\n[server]\nargs = [\"--profile\", \"fast\", \"--token-interval-ms\", \"2\"]\n[load]\nmodel = \"closed\"\nusers = 3\n[request]\naudio = false\n";
@@ -150,8 +149,8 @@ fn ctrl_c_ends_the_run_and_keeps_what_it_measured() {
 
 #[test]
 fn on_a_terminal_the_progress_line_is_drawn() {
-    // `script` gives the run a pseudo-terminal, as a person's shell would.
     let _turn = crate::support::turn();
+    // `script` gives the run a pseudo-terminal, as a person's shell would.
     let dir = temp_dir("tty");
     let out = dir.join("out");
     let file = scenario(

@@ -3,7 +3,7 @@
 //! real Prometheus running the same rules, and a drill whose alert rule is
 //! misconfigured fails.
 
-use crate::support::{BIN, checked_report, loadgen, reference_server, temp_dir, turn};
+use crate::support::{BIN, checked_report, loadgen, reference_server, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::root;
@@ -113,7 +113,6 @@ fn the_shipped_drills_meet_their_slo_files() {
     assert!(!files.is_empty());
     // Judged in seconds, not milliseconds: they run side by side, in one
     // turn of the machine.
-    let _turn = turn();
     let runs: Vec<_> = files
         .iter()
         .map(|f| {
@@ -230,7 +229,6 @@ async fn a_real_prometheus_fires_the_same_alerts_and_a_misconfigured_rule_fails_
             .unwrap()
     };
     let (good_run, bad_run) = tokio::task::block_in_place(|| {
-        let _turn = turn();
         let a = run(&proms[0].1, &good, false);
         let b = run(&proms[1].1, &bad, true);
         (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())

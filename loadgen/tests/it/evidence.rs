@@ -3,7 +3,7 @@
 //! conclusive; `compare` tells run-to-run noise from a real slowdown.
 //! Through the binary, against the reference server on 127.0.0.1.
 
-use crate::support::{checked_report as report, loadgen, run_in_turn, temp_dir, turn};
+use crate::support::{checked_report as report, loadgen, run_bin, temp_dir};
 use std::path::Path;
 
 /// Exact delays: a first token of `first_ms`, so the distribution is
@@ -28,7 +28,6 @@ fn exact(dir: &Path, name: &str, first_ms: u32, extra: &str) -> std::path::PathB
 
 #[test]
 fn a_p99_of_too_few_samples_is_inconclusive_and_more_requests_decide_it() {
-    let _turn = turn();
     let dir = temp_dir("ev-p99");
     // Two seconds: far fewer than the 500 samples a p99 needs.
     let short = exact(&dir, "short", 100, "");
@@ -89,7 +88,7 @@ fn a_p99_of_too_few_samples_is_inconclusive_and_more_requests_decide_it() {
 
 #[test]
 fn compare_tells_noise_from_a_thirty_percent_slowdown() {
-    let _turn = turn();
+    let _turn = crate::support::turn();
     let dir = temp_dir("ev-compare");
     let sizing = "min_requests = 600\nmax_duration = \"60s\"\n";
     let mut reports = Vec::new();
@@ -170,7 +169,6 @@ fn a_breach_the_lower_bound_shows_fails_even_with_inconclusive_accepted() {
     let file = two_users(&dir, "slow", 300);
     let out = dir.join("slow");
     let o = {
-        let _turn = turn();
         loadgen(&[
             "run",
             file.to_str().unwrap(),
@@ -218,7 +216,7 @@ fn compare_calls_too_few_samples_inconclusive_and_still_sees_a_shown_regression(
     for (name, first_ms) in [("base", 25), ("slower", 300)] {
         let file = two_users(&dir, name, first_ms);
         let out = dir.join(name);
-        run_in_turn(&file, &out, &[]);
+        run_bin(&file, &out, &[]);
         let r = report(&out);
         assert!(
             r["scheduled_latency_ms"]["first_token"]["evidence"]["p99"]["hi"].is_null(),
@@ -288,7 +286,7 @@ fn a_protocol_flag_is_checked_with_the_file() {
     let text = "name = \"o\"\nduration = \"1s\"\nwarmup = \"0s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 2\n";
     std::fs::write(&file, format!("{text}[openai]\nmodel = \"m\"\n")).unwrap();
     let out = dir.join("out");
-    let o = run_in_turn(&file, &out, &["--protocol", "openai-chat"]);
+    let o = run_bin(&file, &out, &["--protocol", "openai-chat"]);
     let r = report(&out);
     assert_eq!(
         o.status.code(),

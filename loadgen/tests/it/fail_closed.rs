@@ -5,7 +5,7 @@
 
 use crate::misbehaving::{Misbehaves, misbehaving};
 use crate::support::{
-    BIN, checked_report as report, records, scenario, signal, spawn_run, temp_dir, turn,
+    BIN, checked_report as report, records, scenario, signal, spawn_run, temp_dir,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 /// Runs the binary with `args` (after `run SCENARIO --out OUT --quiet`).
 fn run(file: &Path, out: &Path, args: &[&str]) -> Output {
-    let _turn = turn();
     Command::new(BIN)
         .args(["run", file.to_str().unwrap(), "--out"])
         .arg(out)
@@ -295,7 +294,6 @@ fn an_endless_event_and_a_huge_line_are_malformed_not_memory() {
 
 #[test]
 fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
-    let _turn = turn();
     let dir = temp_dir("fc-signals");
     // SIGTERM while in-flight requests outlast the duration (the drain).
     let target = misbehaving(Misbehaves::Slow);
@@ -354,7 +352,6 @@ fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
 
 #[test]
 fn a_stalled_load_generator_flags_its_requests_and_is_not_trusted() {
-    let _turn = turn();
     let dir = temp_dir("fc-stall");
     let file = scenario(
         &dir,
@@ -391,7 +388,6 @@ fn a_stalled_load_generator_flags_its_requests_and_is_not_trusted() {
 
 #[test]
 fn capacity_never_holds_on_a_target_that_only_answers_503() {
-    let _turn = turn();
     let dir = temp_dir("fc-capacity");
     let target = misbehaving(Misbehaves::Overloaded);
     let file = scenario(

@@ -5,7 +5,7 @@
 //! CSV has a row for every request counted, and the verdict is right.
 
 use crate::misbehaving::{Misbehaves, misbehaving};
-use crate::support::{checked_report, records, spawn_run, temp_dir, turn};
+use crate::support::{checked_report, records, spawn_run, temp_dir};
 use slo::record::Outcome;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,6 @@ const PEAK_RSS_MB: f64 = 200.0;
 fn every_way_a_target_misbehaves_is_classified_bounded_and_judged() {
     use Misbehaves as M;
     use Outcome as O;
-    let _turn = turn();
     let dir = temp_dir("matrix");
     let cases: Vec<(M, &[Outcome])> = vec![
         (M::Silent, &[O::Timeout]),

@@ -18,6 +18,7 @@ timeout = "10s"
 
 #[tokio::test]
 async fn injected_delays_are_measured_and_agree_with_the_server() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("exact");
     let out = dir.join("out");
     let report = run(&args(&scenario(&dir, EXACT), &out)).await;

@@ -5,6 +5,7 @@ use crate::support::{args, records, run, scenario, temp_dir};
 
 #[tokio::test]
 async fn the_arrival_rate_is_held() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("rate");
     let out = dir.join("out");
     let text = r#"
@@ -42,6 +43,7 @@ audio = false
 
 #[tokio::test]
 async fn a_stall_shows_in_the_corrected_figures() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("stall");
     let out = dir.join("out");
     // One user carries 5 requests/s of ~60 ms streams; some stall 800 ms

@@ -4,7 +4,7 @@
 //! failures are classified, and a scenario without the [openai] table is a
 //! usage error naming the flag.
 
-use crate::support::{Scratch, checked_report, loadgen, records, temp_dir, turn};
+use crate::support::{Scratch, checked_report, loadgen, records, temp_dir};
 use slo::record::Outcome;
 use testkit::root;
 
@@ -23,12 +23,12 @@ fn run(name: &str, extra: &[&str]) -> (std::process::Output, Scratch) {
         "-q",
     ];
     args.extend_from_slice(extra);
-    let _turn = turn();
     (loadgen(&args), out)
 }
 
 #[test]
 fn the_shipped_openai_scenario_measures_and_passes() {
+    let _turn = crate::support::turn();
     let (o, out) = run("openai-pass", &[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
@@ -80,7 +80,6 @@ fn failures_and_whole_answers_are_classified() {
     let scenario = dir.join("openai-faults.toml");
     std::fs::write(&scenario, text).unwrap();
     let out = dir.join("out");
-    let _turn = turn();
     let o = loadgen(&[
         "run",
         scenario.to_str().unwrap(),

@@ -198,6 +198,7 @@ async fn query(prom: &str, q: &str) -> f64 {
 
 #[tokio::test]
 async fn promql_agrees_with_the_harness() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("prometheus");
     // The server under test, outside the load generator.
     let running = crate::support::reference_server(&[

@@ -4,7 +4,7 @@
 //! naming the line and key; prompts come from text, JSONL and CSV files in
 //! the seeded order; conversations send each turn with its history.
 
-use crate::support::{checked_report, loadgen, records, temp_dir, turn};
+use crate::support::{checked_report, loadgen, records, temp_dir};
 use slo::record::{Outcome, RequestRecord};
 use std::collections::BTreeMap;
 use testkit::root;
@@ -50,7 +50,6 @@ fn equal_load(dir: &std::path::Path, protocol: &str) -> Vec<RequestRecord> {
     let file = dir.join(format!("{protocol}.toml"));
     std::fs::write(&file, text).unwrap();
     let out = dir.join(protocol);
-    let _turn = turn();
     let o = loadgen(&[
         "run",
         file.to_str().unwrap(),
@@ -76,6 +75,7 @@ fn equal_load(dir: &std::path::Path, protocol: &str) -> Vec<RequestRecord> {
 
 #[test]
 fn the_template_of_protocol_md_gives_the_figures_of_chat_v1() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("template-same");
     let v1 = equal_load(&dir, "chat-v1");
     let t = equal_load(&dir, "template");
@@ -216,7 +216,6 @@ fn prompts_come_from_text_jsonl_and_csv_files_in_order() {
         )
         .unwrap();
         let out = dir.join(format!("out-{file}"));
-        let _turn = turn();
         let o = loadgen(&[
             "run",
             scenario.to_str().unwrap(),
@@ -306,7 +305,6 @@ args = ["--profile", "fast", "--token-interval-ms", "1"]
     )
     .unwrap();
     let out = dir.join("out");
-    let _turn = turn();
     let o = loadgen(&[
         "run",
         scenario.to_str().unwrap(),

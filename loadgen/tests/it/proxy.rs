@@ -4,7 +4,7 @@
 //! the figures of a direct run; and `loadgen logs` over nginx's access log
 //! in the guide's `streaming` format agrees with the run's own CSV.
 
-use crate::support::{loadgen, records, run_in_turn, temp_dir};
+use crate::support::{loadgen, records, run_bin, temp_dir};
 use slo::record::Outcome;
 use testkit::{free_port, nginx, proxy_location};
 
@@ -42,7 +42,7 @@ async fn nginx_streaming_logs_agree_with_the_run() {
     )
     .unwrap();
     let out = dir.join("out");
-    let o = tokio::task::block_in_place(|| run_in_turn(&scenario, &out, &[]));
+    let o = tokio::task::block_in_place(|| run_bin(&scenario, &out, &[]));
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -118,7 +118,7 @@ fn kpi_run(dir: &std::path::Path, name: &str, target: &str) -> serde_json::Value
     )
     .unwrap();
     let out = dir.join(name);
-    let o = run_in_turn(
+    let o = run_bin(
         &scenario,
         &out,
         &["--allow-missing", "--accept-inconclusive"],
@@ -160,6 +160,7 @@ fn p50(report: &serde_json::Value, latency: &str) -> f64 {
 /// buffering moves the first token by ~170 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buffering_proxy_is_found_and_an_unbuffered_one_matches_a_direct_run() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("proxy-buffering");
     let profile = [
         "--listen",

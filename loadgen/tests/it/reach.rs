@@ -3,7 +3,7 @@
 //! nginx with a certificate the test makes (a custom CA, the insecure
 //! switch, and a refusal without either).
 
-use crate::support::{BIN, checked_report, records, run_in_turn, temp_dir, turn};
+use crate::support::{BIN, checked_report, records, run_bin, temp_dir};
 use slo::record::Outcome;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -40,7 +40,6 @@ fn run(scenario: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Out
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let _turn = turn();
     cmd.output().unwrap()
 }
 
@@ -274,7 +273,7 @@ async fn a_redis_outage_under_load_is_severity_p2() {
         std::thread::sleep(std::time::Duration::from_secs(2));
         drop(redis);
     });
-    let o = tokio::task::block_in_place(|| run_in_turn(&scenario, &out, &[]));
+    let o = tokio::task::block_in_place(|| run_bin(&scenario, &out, &[]));
     stopper.join().unwrap();
     assert_eq!(
         o.status.code(),

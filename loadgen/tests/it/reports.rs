@@ -182,7 +182,6 @@ fn the_baseline_profile_passes_its_baselines_and_its_reports_rebuild_and_compare
 
 #[test]
 fn the_degraded_profile_fails_naming_the_breached_objectives() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("degraded");
     let out = dir.join("out");
     let kpi = root().join("scenarios/slo/kpi.toml");
@@ -263,8 +262,7 @@ fn a_trend_of_ten_runs_marks_the_run_that_crossed_a_level() {
         ),
     );
     let first = dir.join("first");
-    let o =
-        crate::support::run_in_turn(&file, &first, &["--allow-missing", "--accept-inconclusive"]);
+    let o = crate::support::run_bin(&file, &first, &["--allow-missing", "--accept-inconclusive"]);
     assert!(
         o.status.code().is_some(),
         "{}",

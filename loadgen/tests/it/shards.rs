@@ -1,7 +1,7 @@
 //! A sharded run: four shard processes against one reference server,
 //! started together by --start-at, merged by `loadgen merge`.
 
-use crate::support::{BIN, loadgen, temp_dir, turn};
+use crate::support::{BIN, loadgen, temp_dir};
 use slo::record::RequestRecord;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -58,7 +58,6 @@ async fn four_shards_merge_into_one_run_exactly_and_a_missing_one_fails_it() {
     .unwrap();
     let out = dir.join("run");
     let (outputs, start_at): (Vec<Output>, SystemTime) = tokio::task::block_in_place(|| {
-        let _turn = turn();
         // Set once it is this test's turn: waiting for it takes a while.
         let start_at = SystemTime::now() + Duration::from_secs(3);
         let at = humantime::format_rfc3339_millis(start_at).to_string();

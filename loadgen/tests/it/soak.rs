@@ -7,7 +7,7 @@
 //! (75 s, not the 2 minutes first written: the suite must stay under 25
 //! minutes on a fresh machine.)
 
-use crate::support::{BIN, checked_report, spawn_run, temp_dir, turn};
+use crate::support::{BIN, checked_report, spawn_run, temp_dir};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,6 @@ fn rss_mb(pid: u32) -> Option<f64> {
 
 #[test]
 fn a_steady_load_grows_neither_process() {
-    let _turn = turn();
     let dir = temp_dir("soak");
     // The server's binary sits beside the load generator's (cargo test
     // --workspace builds both).

@@ -4,7 +4,7 @@
 //! every case each file is written and each request counted.
 
 use crate::misbehaving::{Misbehaves, misbehaving};
-use crate::support::{BIN, checked_report, records, scenario, signal, spawn_run, temp_dir, turn};
+use crate::support::{BIN, checked_report, records, scenario, signal, spawn_run, temp_dir};
 use slo::record::Outcome;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -86,7 +86,6 @@ fn all_written(out: &Path, why: &str) {
 
 #[test]
 fn two_ctrl_c_cancel_what_is_in_flight_and_every_file_is_written() {
-    let _turn = turn();
     let dir = temp_dir("stop-int");
     let file = slow_scenario(&dir);
     let out = dir.join("out");
@@ -110,7 +109,6 @@ fn two_ctrl_c_cancel_what_is_in_flight_and_every_file_is_written() {
 
 #[test]
 fn sigterm_drains_for_the_stop_grace_only() {
-    let _turn = turn();
     let dir = temp_dir("stop-term");
     let file = slow_scenario(&dir);
     let out = dir.join("out");
@@ -172,7 +170,6 @@ fn an_output_folder_that_cannot_be_written_is_found_before_the_run() {
 
 #[test]
 fn a_full_disk_ends_the_run_at_once_with_what_was_measured() {
-    let _turn = turn();
     let dir = temp_dir("stop-full");
     // The embedded server, ~1 s answers: rows to write within seconds.
     let file = scenario(

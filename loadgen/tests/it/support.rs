@@ -38,10 +38,8 @@ pub fn signal(child: &std::process::Child, sig: &str) {
     assert!(ok.success());
 }
 
-/// `loadgen run SCENARIO --out OUT -q ARGS...` in this test's turn (see
-/// [`turn`]), waited for.
-pub fn run_in_turn(scenario: &Path, out: &Path, args: &[&str]) -> std::process::Output {
-    let _turn = turn();
+/// `loadgen run SCENARIO --out OUT -q ARGS...`, waited for.
+pub fn run_bin(scenario: &Path, out: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(BIN)
         .args(["run", scenario.to_str().unwrap(), "-q", "--out"])
         .arg(out)
@@ -107,20 +105,23 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
     }
 }
 
-/// Runs that measure time take turns, in this process and as child
-/// processes, so one run's CPU does not move another's figures.
-pub static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Held by a test that judges timing or the load generator's self-check.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Waits for this test's turn (a failed test does not block the others).
+/// A test whose assertions another test's CPU could move (a latency
+/// against an injected delay, a run that must pass its self-check, a
+/// capacity) takes the turn as its first statement. Under nextest, the
+/// suite's runner (`ci/test.sh`), `.config/nextest.toml` runs exactly these
+/// tests alone, every other test in parallel; the tidy test
+/// `every_test_that_takes_the_turn_runs_alone` keeps that list true. Under
+/// plain `cargo test` they take turns among themselves. A failed test does
+/// not block the others.
 pub fn turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-// Holding the turn across the run is the point: every test has its own
-// runtime on its own thread, and the lock makes the runs take turns.
-#[allow(clippy::await_holding_lock)]
+/// A run in this process, its report.json checked against the schema.
 pub async fn run(args: &RunArgs) -> Report {
-    let _turn = turn();
     let plan = Plan::from_args(args).expect("a valid plan");
     let report = loadgen::run::run(&plan).await.expect("the run completes");
     assert_valid_report(&plan.out.join("report.json"));

@@ -5,7 +5,7 @@
 //! (and the report says so). A run measures and passes its gate; a wrong
 //! base path is classified and fails it.
 
-use crate::support::{checked_report, records, run_in_turn, temp_dir};
+use crate::support::{checked_report, records, run_bin, temp_dir};
 use slo::record::Outcome;
 use std::process::{Command, Stdio};
 use testkit::{Daemon, free_port, root, wait_for_port};
@@ -75,7 +75,7 @@ timeout = "10s"
     .unwrap();
 
     let out = dir.join("ok");
-    let o = run_in_turn(&scenario, &out, &[]);
+    let o = run_bin(&scenario, &out, &[]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -112,7 +112,7 @@ timeout = "10s"
     // the gate fails.
     let out = dir.join("wrong-path");
     let wrong = format!("http://127.0.0.1:{port}/api");
-    let o = run_in_turn(
+    let o = run_bin(
         &scenario,
         &out,
         &[

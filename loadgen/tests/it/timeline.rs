@@ -2,7 +2,7 @@
 //! streaming rollout through the admin API, a command when allowed, each
 //! stamped on the CSV's time base and in the reports.
 
-use crate::support::{BIN, records, reference_server, temp_dir, turn};
+use crate::support::{BIN, records, reference_server, temp_dir};
 use slo::record::Outcome;
 use std::process::Command;
 
@@ -61,7 +61,6 @@ rollout = 0
     );
     assert!(!mark.exists());
     let o = tokio::task::block_in_place(|| {
-        let _turn = turn();
         Command::new(BIN)
             .args([
                 "run",
@@ -155,7 +154,7 @@ async fn an_event_the_target_refuses_fails_the_run() {
     )
     .unwrap();
     let out = dir.join("out");
-    let o = tokio::task::block_in_place(|| crate::support::run_in_turn(&scenario, &out, &[]));
+    let o = tokio::task::block_in_place(|| crate::support::run_bin(&scenario, &out, &[]));
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(o.status.code(), Some(1), "{report}");

@@ -210,6 +210,14 @@ fn cells(i: usize, s: &Step) -> [String; 12] {
 
 pub fn markdown(r: &CapacityReport) -> String {
     let mut o = String::new();
+    markdown_search(&mut o, r);
+    markdown_findings(&mut o, r);
+    markdown_steps(&mut o, r);
+    o
+}
+
+/// The title, the status, how the search was run and what it set aside.
+fn markdown_search(o: &mut String, r: &CapacityReport) {
     let _ = writeln!(o, "# {} ({})\n", title(r), r.scenario);
     let _ = writeln!(o, "Status: **{}**.", status_line(r));
     let _ = writeln!(
@@ -266,6 +274,10 @@ pub fn markdown(r: &CapacityReport) -> String {
             reports.join(", ")
         );
     }
+}
+
+/// What limits the capacity, the knee, the expected traffic, an early stop.
+fn markdown_findings(o: &mut String, r: &CapacityReport) {
     if let Some(l) = r.limiting_objective.as_ref().filter(|l| l.level == FAILED) {
         let _ = writeln!(o, "\nLimiting: the target: {}.", l.name);
     } else if let Some(l) = &r.limiting_objective {
@@ -306,6 +318,10 @@ pub fn markdown(r: &CapacityReport) -> String {
     if let Some(why) = &r.stopped {
         let _ = writeln!(o, "\nThe search stopped early: {why}.");
     }
+}
+
+/// The steps' table, then every objective step by step.
+fn markdown_steps(o: &mut String, r: &CapacityReport) {
     let _ = writeln!(o, "\n| {} |", COLUMNS.join(" | "));
     let _ = writeln!(o, "|{}", " --- |".repeat(COLUMNS.len()));
     for (i, s) in r.steps.iter().enumerate() {
@@ -348,10 +364,65 @@ pub fn markdown(r: &CapacityReport) -> String {
         }
         o.push('\n');
     }
-    o
 }
 
 pub fn html(r: &CapacityReport) -> String {
+    let mut o = String::new();
+    html_summary(&mut o, r);
+    html_charts(&mut o, r);
+    o.push_str("<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr>");
+    for c in COLUMNS {
+        let _ = write!(o, "<th>{}</th>", escape(c));
+    }
+    o.push_str("</tr>");
+    for (i, s) in r.steps.iter().enumerate() {
+        o.push_str("<tr>");
+        for c in cells(i, s) {
+            let _ = write!(o, "<td>{}</td>", escape(&c));
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table></body></html>\n");
+    o
+}
+
+/// The page's head, the status in its colour, the summary's sentences.
+fn html_summary(o: &mut String, r: &CapacityReport) {
+    let _ = write!(
+        o,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Capacity — {}</title><style>body{{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}}h1{{margin:0}}.verdict{{padding:14px 20px;border-radius:6px;color:#fff;margin-bottom:12px}}.verdict.pass{{background:#1b7f3b}}.verdict.fail{{background:#b3261e}}figure{{margin:12px 0 24px}}figcaption{{font-weight:600}}td,th{{font-size:13px}}</style></head><body>",
+        escape(&r.scenario)
+    );
+    let _ = write!(
+        o,
+        "<div class=\"verdict {}\" role=\"status\"><h1>{}</h1><p>{}</p></div>",
+        if r.status == Status::Found {
+            "pass"
+        } else {
+            "fail"
+        },
+        escape(&title(r)),
+        // Without the mark: a page may lack the emoji's font.
+        escape(
+            status_line(r)
+                .split_once(' ')
+                .map_or("", |(_, words)| words)
+        )
+    );
+    let md = markdown(r);
+    let summary: Vec<&str> = md
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with('|'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    for line in summary {
+        let _ = write!(o, "<p>{}</p>", escape(&line.replace("**", "")));
+    }
+}
+
+/// Latency and carried load against the offered rate, one point a rate.
+fn html_charts(o: &mut String, r: &CapacityReport) {
     let mut steps: Vec<&Step> = r
         .steps
         .iter()
@@ -387,38 +458,6 @@ pub fn html(r: &CapacityReport) -> String {
         })
         .and_then(|j| j.levels.map(|lv| super::chart::level_bands(&j.name, &lv)))
         .unwrap_or_default();
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Capacity — {}</title><style>body{{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}}h1{{margin:0}}.verdict{{padding:14px 20px;border-radius:6px;color:#fff;margin-bottom:12px}}.verdict.pass{{background:#1b7f3b}}.verdict.fail{{background:#b3261e}}figure{{margin:12px 0 24px}}figcaption{{font-weight:600}}td,th{{font-size:13px}}</style></head><body>",
-        escape(&r.scenario)
-    );
-    let _ = write!(
-        o,
-        "<div class=\"verdict {}\" role=\"status\"><h1>{}</h1><p>{}</p></div>",
-        if r.status == Status::Found {
-            "pass"
-        } else {
-            "fail"
-        },
-        escape(&title(r)),
-        // Without the mark: a page may lack the emoji's font.
-        escape(
-            status_line(r)
-                .split_once(' ')
-                .map_or("", |(_, words)| words)
-        )
-    );
-    let md = markdown(r);
-    let summary: Vec<&str> = md
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.starts_with('|'))
-        .filter(|l| !l.is_empty())
-        .collect();
-    for line in summary {
-        let _ = write!(o, "<p>{}</p>", escape(&line.replace("**", "")));
-    }
     let mut latency = Chart::new(
         &format!(
             "Latency vs offered load (client side, from the schedule; and the server's own){}",
@@ -485,18 +524,4 @@ pub fn html(r: &CapacityReport) -> String {
     carried.markers = markers;
     carried.x_from = Some(0.0);
     o.push_str(&carried.svg());
-    o.push_str("<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr>");
-    for c in COLUMNS {
-        let _ = write!(o, "<th>{}</th>", escape(c));
-    }
-    o.push_str("</tr>");
-    for (i, s) in r.steps.iter().enumerate() {
-        o.push_str("<tr>");
-        for c in cells(i, s) {
-            let _ = write!(o, "<td>{}</td>", escape(&c));
-        }
-        o.push_str("</tr>");
-    }
-    o.push_str("</table></body></html>\n");
-    o
 }

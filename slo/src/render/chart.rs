@@ -204,14 +204,24 @@ impl Chart<'_> {
             Some(top) => ticks(y0, top, 5),
             None => ticks(y0, y1 * 1.02, 5),
         };
-        let (x0, x1) = (xt[0], *xt.last().expect("ticks"));
-        let (y0, y1) = (yt[0], *yt.last().expect("ticks"));
-        let px = |x: f64| PAD_L + (x - x0) / (x1 - x0) * (W - PAD_L - PAD_R);
-        let py = |y: f64| H - PAD_B - (y - y0) / (y1 - y0) * (H - PAD_T - PAD_B);
-        let clamp_x = |x: f64| x.clamp(x0, x1);
-        let clamp_y = |y: f64| y.clamp(y0, y1);
+        let f = Frame {
+            width: W,
+            x: (xt[0], *xt.last().expect("ticks")),
+            y: (yt[0], *yt.last().expect("ticks")),
+        };
+        self.shaded_spans(&mut o, &f);
+        self.bands_drawn(&mut o, &f);
+        self.axes(&mut o, &f, (&xt, &yt));
+        self.markers_and_events(&mut o, &f);
+        self.lines(&mut o, &f);
+        o.push_str("</svg></figure>");
+        o
+    }
+
+    /// The shaded spans (the warm-up, alerts firing), labelled.
+    fn shaded_spans(&self, o: &mut String, f: &Frame) {
         for (a, b, label) in &self.shaded {
-            let (l, r) = (px(clamp_x(*a)), px(clamp_x(*b)));
+            let (l, r) = (f.px(f.clamp_x(*a)), f.px(f.clamp_x(*b)));
             let _ = write!(
                 o,
                 r##"<rect x="{l:.1}" y="{PAD_T}" width="{:.1}" height="{:.1}" fill="{SHADE_FILL}"><title>{}</title></rect><text x="{:.1}" y="{:.1}" font-size="11" fill="#555">{}</text>"##,
@@ -223,12 +233,19 @@ impl Chart<'_> {
                 escape(label)
             );
         }
+    }
+
+    /// The objective's bands, each with the label that fits.
+    fn bands_drawn(&self, o: &mut String, f: &Frame) {
+        #[allow(non_snake_case)]
+        let W = f.width;
+        let (x1, y1) = (f.x.1, f.y.1);
         for b in &self.bands {
             let (from, to) = (b.from, b.to);
             let (x, y, w, h, lx, ly) = match self.band_axis {
                 BandAxis::Y => {
-                    let top = py(clamp_y(to.unwrap_or(y1)));
-                    let bottom = py(clamp_y(from));
+                    let top = f.py(f.clamp_y(to.unwrap_or(y1)));
+                    let bottom = f.py(f.clamp_y(from));
                     (
                         PAD_L,
                         top,
@@ -239,8 +256,8 @@ impl Chart<'_> {
                     )
                 }
                 BandAxis::X => {
-                    let l = px(clamp_x(from));
-                    let r = px(clamp_x(to.unwrap_or(x1)));
+                    let l = f.px(f.clamp_x(from));
+                    let r = f.px(f.clamp_x(to.unwrap_or(x1)));
                     (l, PAD_T, r - l, H - PAD_T - PAD_B, l + 4.0, PAD_T + 12.0)
                 }
             };
@@ -269,22 +286,28 @@ impl Chart<'_> {
                 escape(&b.label)
             );
         }
-        for &y in &yt {
+    }
+
+    /// Grid lines, ticks, the axes and their labels.
+    fn axes(&self, o: &mut String, f: &Frame, (xt, yt): (&[f64], &[f64])) {
+        #[allow(non_snake_case)]
+        let W = f.width;
+        for &y in yt {
             let _ = write!(
                 o,
                 r##"<line x1="{PAD_L}" y1="{v:.1}" x2="{}" y2="{v:.1}" stroke="#000" stroke-opacity="0.08"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11" fill="#444">{}</text>"##,
                 W - PAD_R,
                 PAD_L - 6.0,
-                py(y) + 4.0,
+                f.py(y) + 4.0,
                 num(y),
-                v = py(y)
+                v = f.py(y)
             );
         }
-        for &x in &xt {
+        for &x in xt {
             let _ = write!(
                 o,
                 r##"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11" fill="#444">{}</text>"##,
-                px(x),
+                f.px(x),
                 H - PAD_B + 16.0,
                 num(x)
             );
@@ -304,6 +327,11 @@ impl Chart<'_> {
             escape(&self.y_label),
             m = H / 2.0
         );
+    }
+
+    /// The timeline's markers and the stalls' triangles.
+    fn markers_and_events(&self, o: &mut String, f: &Frame) {
+        let (x0, x1) = f.x;
         for (i, (x, label)) in self.markers.iter().enumerate() {
             if *x < x0 || *x > x1 {
                 continue;
@@ -314,17 +342,17 @@ impl Chart<'_> {
                 o,
                 r##"<line x1="{v:.1}" y1="{PAD_T}" x2="{v:.1}" y2="{}" stroke="#b3261e" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{}" font-size="11" fill="#b3261e">{}</text>"##,
                 H - PAD_B,
-                px(*x) + 4.0,
+                f.px(*x) + 4.0,
                 label_y,
                 escape(label),
-                v = px(*x)
+                v = f.px(*x)
             );
         }
         for (x, what) in &self.events {
             if *x < x0 || *x > x1 {
                 continue;
             }
-            let (cx, b) = (px(*x), H - PAD_B);
+            let (cx, b) = (f.px(*x), H - PAD_B);
             let _ = write!(
                 o,
                 r##"<path class="event" d="M{:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z" fill="#b3261e"><title>{}</title></path>"##,
@@ -337,6 +365,10 @@ impl Chart<'_> {
                 escape(what)
             );
         }
+    }
+
+    /// Each series' line, its hover points and its legend entry.
+    fn lines(&self, o: &mut String, f: &Frame) {
         for (i, s) in self.series.iter().enumerate() {
             if s.points.is_empty() {
                 continue;
@@ -344,7 +376,7 @@ impl Chart<'_> {
             let pts: Vec<String> = s
                 .points
                 .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+                .map(|&(x, y)| format!("{:.1},{:.1}", f.px(x), f.py(y)))
                 .collect();
             let _ = write!(
                 o,
@@ -358,8 +390,8 @@ impl Chart<'_> {
                     let _ = write!(
                         o,
                         r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}" fill-opacity="0.01"><title>{}: {} at {}</title></circle>"#,
-                        px(x),
-                        py(y),
+                        f.px(x),
+                        f.py(y),
                         s.color,
                         escape(s.name),
                         num(y),
@@ -376,8 +408,33 @@ impl Chart<'_> {
                 escape(s.name)
             );
         }
-        o.push_str("</svg></figure>");
-        o
+    }
+}
+
+/// A chart's drawing area: its width and the data range its axes span.
+struct Frame {
+    width: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn px(&self, x: f64) -> f64 {
+        let (x0, x1) = self.x;
+        PAD_L + (x - x0) / (x1 - x0) * (self.width - PAD_L - PAD_R)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        let (y0, y1) = self.y;
+        H - PAD_B - (y - y0) / (y1 - y0) * (H - PAD_T - PAD_B)
+    }
+
+    fn clamp_x(&self, x: f64) -> f64 {
+        x.clamp(self.x.0, self.x.1)
+    }
+
+    fn clamp_y(&self, y: f64) -> f64 {
+        y.clamp(self.y.0, self.y.1)
     }
 }
 

@@ -41,6 +41,20 @@ tr.target_missed td{background:#fffbe0}tr.no_data td{color:#666}figure{margin:12
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
+    verdict(&mut o, r);
+    incidents_and_alerts(&mut o, r);
+    objectives(&mut o, r);
+    charts(&mut o, r);
+    latency_table(&mut o, r);
+    client_and_server(&mut o, r);
+    self_check(&mut o, r);
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// The page's head, the verdict and its reasons in a block of its colour,
+/// the run in one sentence and its warnings.
+fn verdict(o: &mut String, r: &Report) {
     let q = &r.figures.requests;
     let _ = write!(
         o,
@@ -80,7 +94,10 @@ pub fn render(r: &Report) -> String {
     for w in r.target.warnings().iter().chain(&r.findings) {
         let _ = write!(o, "<p class=\"alert\"><strong>⚠ {}</strong></p>", escape(w));
     }
+}
 
+/// Each incident of a drill, and the alerts that fired.
+fn incidents_and_alerts(o: &mut String, r: &Report) {
     for (i, fields) in crate::drill::incident_reports(&r.incidents, &r.events) {
         let _ = write!(o, "<h2>Incident: {}</h2><table>", escape(&i.name));
         for (k, v) in fields {
@@ -117,6 +134,10 @@ pub fn render(r: &Report) -> String {
             o.push_str("</table>");
         }
     }
+}
+
+/// The judged objectives, one row each.
+fn objectives(o: &mut String, r: &Report) {
     let _ = write!(o, "<h2>Objectives</h2>");
     if let Some(file) = &r.slo_file {
         let _ = write!(
@@ -149,7 +170,10 @@ pub fn render(r: &Report) -> String {
         );
     }
     o.push_str("</table>");
+}
 
+/// Latency over time, the distributions, throughput and errors.
+fn charts(o: &mut String, r: &Report) {
     let secs: Vec<_> = r.timeseries.iter().collect();
     let pts = |f: &dyn Fn(&crate::aggregate::Second) -> Option<f64>| -> Vec<(f64, f64)> {
         secs.iter()
@@ -158,47 +182,7 @@ pub fn render(r: &Report) -> String {
     };
     // Time charts start at 0, the warm-up shaded (its seconds are in no
     // figure).
-    // Seconds in which requests ended that a stall of the load
-    // generator overlapped: marked on every time chart.
-    let stalls: Vec<(f64, String)> = r
-        .timeseries
-        .iter()
-        .filter(|s| s.stalled > 0)
-        .map(|s| {
-            (
-                s.t as f64 + 0.5,
-                format!(
-                    "second {}: {} request(s) overlapped by a stall of the load generator",
-                    s.t, s.stalled
-                ),
-            )
-        })
-        .collect();
-    // The timeline's events, where they happened.
-    let applied: Vec<(f64, String)> = r
-        .events
-        .iter()
-        .map(|e| {
-            (
-                e.at_s,
-                if e.ok {
-                    e.name.clone()
-                } else {
-                    format!("{} (FAILED)", e.name)
-                },
-            )
-        })
-        .collect();
-    // The judged alerts, shaded while they fired.
-    // Alerts firing over the same span share one label.
-    let mut firing: Vec<(f64, f64, String)> = Vec::new();
-    for a in r.alerts.iter().flat_map(|a| a.judged()) {
-        let (from, to) = (a.firing_at_s, a.resolved_at_s.unwrap_or(r.elapsed_s));
-        match firing.iter_mut().find(|f| f.0 == from && f.1 == to) {
-            Some(f) => f.2 = f.2.replace(" firing", &format!(", {} firing", a.name)),
-            None => firing.push((from, to, format!("{} firing", a.name))),
-        }
-    }
+    let (stalls, applied, firing) = timeline_marks(r);
     let timeline = |mut c: Chart<'static>, warmup_s: f64| -> Chart<'static> {
         c.x_from = Some(0.0);
         if warmup_s > 0.0 {
@@ -253,32 +237,7 @@ pub fn render(r: &Report) -> String {
     complete.bands = bands_for(r, "complete");
     o.push_str(&complete.svg());
 
-    o.push_str("<h2>Latency distributions</h2><div class=\"grid\">");
-    let cdf = |d: &[[f64; 2]]| d.iter().map(|p| (p[1], p[0] * 100.0)).collect::<Vec<_>>();
-    let d = &r.figures.distributions;
-    for (name, latency, color, points) in [
-        ("First token", "first_token", "#1f77b4", cdf(&d.first_token)),
-        ("First audio", "first_audio", "#2ca02c", cdf(&d.first_audio)),
-        ("Complete", "complete", "#9467bd", cdf(&d.complete)),
-    ] {
-        let mut c = Chart::new(
-            &format!("{name}: share of requests at or below"),
-            &format!("{} (ms)", name.to_lowercase()),
-            "percent of requests",
-            vec![Series {
-                name,
-                color,
-                points,
-            }],
-        );
-        c.bands = bands_for(r, latency);
-        c.band_axis = BandAxis::X;
-        c.x_from = Some(0.0);
-        c.width = 480.0;
-        c.y_max = Some(100.0);
-        o.push_str(&c.svg());
-    }
-    o.push_str("</div>");
+    distributions(o, r);
     o.push_str("<h2>Throughput and errors</h2>");
     o.push_str(
         &timeline(
@@ -308,7 +267,92 @@ pub fn render(r: &Report) -> String {
         )
         .svg(),
     );
+}
 
+/// Labelled points of a time axis.
+type Points = Vec<(f64, String)>;
+/// Labelled spans of a time axis.
+type Spans = Vec<(f64, f64, String)>;
+
+/// What every time chart marks: the seconds a stall of the load generator
+/// overlapped, the timeline's events, the judged alerts while they fired.
+fn timeline_marks(r: &Report) -> (Points, Points, Spans) {
+    // Seconds in which requests ended that a stall of the load
+    // generator overlapped: marked on every time chart.
+    let stalls: Vec<(f64, String)> = r
+        .timeseries
+        .iter()
+        .filter(|s| s.stalled > 0)
+        .map(|s| {
+            (
+                s.t as f64 + 0.5,
+                format!(
+                    "second {}: {} request(s) overlapped by a stall of the load generator",
+                    s.t, s.stalled
+                ),
+            )
+        })
+        .collect();
+    // The timeline's events, where they happened.
+    let applied: Vec<(f64, String)> = r
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.at_s,
+                if e.ok {
+                    e.name.clone()
+                } else {
+                    format!("{} (FAILED)", e.name)
+                },
+            )
+        })
+        .collect();
+    // The judged alerts, shaded while they fired.
+    // Alerts firing over the same span share one label.
+    let mut firing: Vec<(f64, f64, String)> = Vec::new();
+    for a in r.alerts.iter().flat_map(|a| a.judged()) {
+        let (from, to) = (a.firing_at_s, a.resolved_at_s.unwrap_or(r.elapsed_s));
+        match firing.iter_mut().find(|f| f.0 == from && f.1 == to) {
+            Some(f) => f.2 = f.2.replace(" firing", &format!(", {} firing", a.name)),
+            None => firing.push((from, to, format!("{} firing", a.name))),
+        }
+    }
+    (stalls, applied, firing)
+}
+
+/// Each latency's distribution, against its objective's bands.
+fn distributions(o: &mut String, r: &Report) {
+    o.push_str("<h2>Latency distributions</h2><div class=\"grid\">");
+    let cdf = |d: &[[f64; 2]]| d.iter().map(|p| (p[1], p[0] * 100.0)).collect::<Vec<_>>();
+    let d = &r.figures.distributions;
+    for (name, latency, color, points) in [
+        ("First token", "first_token", "#1f77b4", cdf(&d.first_token)),
+        ("First audio", "first_audio", "#2ca02c", cdf(&d.first_audio)),
+        ("Complete", "complete", "#9467bd", cdf(&d.complete)),
+    ] {
+        let mut c = Chart::new(
+            &format!("{name}: share of requests at or below"),
+            &format!("{} (ms)", name.to_lowercase()),
+            "percent of requests",
+            vec![Series {
+                name,
+                color,
+                points,
+            }],
+        );
+        c.bands = bands_for(r, latency);
+        c.band_axis = BandAxis::X;
+        c.x_from = Some(0.0);
+        c.width = 480.0;
+        c.y_max = Some(100.0);
+        o.push_str(&c.svg());
+    }
+    o.push_str("</div>");
+}
+
+/// The latency figures with their intervals.
+fn latency_table(o: &mut String, r: &Report) {
     o.push_str("<h2>Latency (ms)</h2><table><tr><th>latency</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>count</th></tr>");
     let l = &r.figures.latency_ms;
     for (name, f) in [
@@ -344,7 +388,12 @@ pub fn render(r: &Report) -> String {
         }
     }
     o.push_str("</table>");
+}
 
+/// The client's figures beside the server's own.
+fn client_and_server(o: &mut String, r: &Report) {
+    let q = &r.figures.requests;
+    let l = &r.figures.latency_ms;
     o.push_str(
         "<h2>Client and server</h2><table><tr><th>figure</th><th>client</th><th>server</th></tr>",
     );
@@ -386,6 +435,10 @@ pub fn render(r: &Report) -> String {
         let _ = write!(o, "<tr><td>{name}</td><td>{c}</td><td>{sval}</td></tr>");
     }
     o.push_str("</table>");
+}
+
+/// Whether the load generator can be trusted, and an interruption.
+fn self_check(o: &mut String, r: &Report) {
     let trustworthy = r.self_check.trustworthy;
     let _ = write!(
         o,
@@ -399,6 +452,4 @@ pub fn render(r: &Report) -> String {
     if let Some(why) = &r.interrupted {
         let _ = write!(o, "<p>The run was interrupted: {}.</p>", escape(why));
     }
-    o.push_str("</body></html>\n");
-    o
 }

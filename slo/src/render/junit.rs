@@ -26,12 +26,82 @@ pub fn escape(s: &str) -> String {
 }
 
 pub fn render(r: &Report) -> String {
-    struct Case {
-        class: String,
-        name: String,
-        failure: Option<(String, String, String)>,
-        skipped: Option<String>,
+    let cases = cases(r);
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
+    let mut o = String::new();
+    let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        o,
+        r#"<testsuites name="loadgen" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{:.3}">"#,
+        cases.len(),
+        r.elapsed_s
+    );
+    let _ = writeln!(
+        o,
+        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{:.3}" timestamp="{}">"#,
+        escape(&r.scenario.name),
+        cases.len(),
+        r.elapsed_s,
+        escape(r.started_at.trim_end_matches('Z'))
+    );
+    let _ = writeln!(o, "    <properties>");
+    for (k, v) in [
+        ("target", r.target.url.clone()),
+        ("verdict", r.verdict.as_str().to_owned()),
+        (
+            "severity",
+            r.severity.map_or("none".into(), |s| format!("{s:?}")),
+        ),
+        ("goodput", num(r.figures.goodput)),
+    ] {
+        let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
     }
+    let _ = writeln!(o, "    </properties>");
+    for c in &cases {
+        let head = format!(
+            r#"    <testcase classname="{}" name="{}" time="0""#,
+            escape(&c.class),
+            escape(&c.name)
+        );
+        match (&c.failure, &c.skipped) {
+            (Some((message, kind, text)), _) => {
+                let _ = writeln!(o, "{head}>");
+                let _ = writeln!(
+                    o,
+                    r#"      <failure message="{}" type="{}">{}</failure>"#,
+                    escape(message),
+                    escape(kind),
+                    escape(text)
+                );
+                let _ = writeln!(o, "    </testcase>");
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(o, "{head}>");
+                let _ = writeln!(o, r#"      <skipped message="{}"/>"#, escape(why));
+                let _ = writeln!(o, "    </testcase>");
+            }
+            (None, None) => {
+                let _ = writeln!(o, "{head}/>");
+            }
+        }
+    }
+    let _ = writeln!(o, "  </testsuite>");
+    let _ = writeln!(o, "</testsuites>");
+    o
+}
+
+/// One test case: an objective, or one of the run's own checks.
+struct Case {
+    class: String,
+    name: String,
+    failure: Option<(String, String, String)>,
+    skipped: Option<String>,
+}
+
+/// Every objective (class `slo.<file stem>`), then the run's checks:
+/// completed, the load generator trustworthy, the verdict.
+fn cases(r: &Report) -> Vec<Case> {
     let slo_class = format!(
         "slo.{}",
         r.slo_file
@@ -108,66 +178,5 @@ pub fn render(r: &Report) -> String {
         }),
         skipped: None,
     });
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
-    let mut o = String::new();
-    let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        o,
-        r#"<testsuites name="loadgen" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{:.3}">"#,
-        cases.len(),
-        r.elapsed_s
-    );
-    let _ = writeln!(
-        o,
-        r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{:.3}" timestamp="{}">"#,
-        escape(&r.scenario.name),
-        cases.len(),
-        r.elapsed_s,
-        escape(r.started_at.trim_end_matches('Z'))
-    );
-    let _ = writeln!(o, "    <properties>");
-    for (k, v) in [
-        ("target", r.target.url.clone()),
-        ("verdict", r.verdict.as_str().to_owned()),
-        (
-            "severity",
-            r.severity.map_or("none".into(), |s| format!("{s:?}")),
-        ),
-        ("goodput", num(r.figures.goodput)),
-    ] {
-        let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
-    }
-    let _ = writeln!(o, "    </properties>");
-    for c in &cases {
-        let head = format!(
-            r#"    <testcase classname="{}" name="{}" time="0""#,
-            escape(&c.class),
-            escape(&c.name)
-        );
-        match (&c.failure, &c.skipped) {
-            (Some((message, kind, text)), _) => {
-                let _ = writeln!(o, "{head}>");
-                let _ = writeln!(
-                    o,
-                    r#"      <failure message="{}" type="{}">{}</failure>"#,
-                    escape(message),
-                    escape(kind),
-                    escape(text)
-                );
-                let _ = writeln!(o, "    </testcase>");
-            }
-            (None, Some(why)) => {
-                let _ = writeln!(o, "{head}>");
-                let _ = writeln!(o, r#"      <skipped message="{}"/>"#, escape(why));
-                let _ = writeln!(o, "    </testcase>");
-            }
-            (None, None) => {
-                let _ = writeln!(o, "{head}/>");
-            }
-        }
-    }
-    let _ = writeln!(o, "  </testsuite>");
-    let _ = writeln!(o, "</testsuites>");
-    o
+    cases
 }

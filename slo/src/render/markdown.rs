@@ -9,6 +9,19 @@ use std::fmt::Write;
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
+    verdict(&mut o, r);
+    timeline_and_drill(&mut o, r);
+    objectives(&mut o, r);
+    latency_and_tokens(&mut o, r);
+    errors(&mut o, r);
+    client_and_server(&mut o, r);
+    self_check(&mut o, r);
+    o
+}
+
+/// The verdict, the run in one sentence, its warnings, the shards and the
+/// reasons.
+fn verdict(o: &mut String, r: &Report) {
     let q = &r.figures.requests;
     let _ = writeln!(
         o,
@@ -88,7 +101,10 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "- {reason}");
         }
     }
+}
 
+/// The timeline's events, each incident of a drill, the alerts that fired.
+fn timeline_and_drill(o: &mut String, r: &Report) {
     if !r.events.is_empty() {
         let _ = writeln!(
             o,
@@ -129,6 +145,10 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+}
+
+/// The judged objectives, one row each.
+fn objectives(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n## Objectives\n");
     match &r.slo_file {
         None => {
@@ -167,7 +187,10 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+}
 
+/// The latency figures with their intervals, then the output tokens.
+fn latency_and_tokens(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n## Latency (ms)\n");
     let _ = writeln!(o, "| latency | p50 | p95 | p99 | max | count |");
     let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- |");
@@ -225,7 +248,10 @@ pub fn render(r: &Report) -> String {
             String::new()
         },
     );
+}
 
+/// Errors by type and by cause.
+fn errors(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n## Errors\n");
     let _ = writeln!(o, "| type | count |");
     let _ = writeln!(o, "| --- | --- |");
@@ -241,7 +267,12 @@ pub fn render(r: &Report) -> String {
             .collect();
         let _ = writeln!(o, "\nBy cause: {}.", causes.join(", "));
     }
+}
 
+/// The client's figures beside the server's own.
+fn client_and_server(o: &mut String, r: &Report) {
+    let q = &r.figures.requests;
+    let l = &r.figures.latency_ms;
     let _ = writeln!(o, "\n## Client and server\n");
     let _ = writeln!(o, "| figure | client | server |");
     let _ = writeln!(o, "| --- | --- | --- |");
@@ -280,7 +311,10 @@ pub fn render(r: &Report) -> String {
             s.reason.as_deref().unwrap_or("unavailable")
         );
     }
+}
 
+/// Whether the load generator can be trusted, and an interruption.
+fn self_check(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n## Self-check\n");
     let trustworthy = r.self_check.trustworthy;
     let _ = writeln!(
@@ -298,5 +332,4 @@ pub fn render(r: &Report) -> String {
     if let Some(why) = &r.interrupted {
         let _ = writeln!(o, "\nThe run was interrupted: {why}.");
     }
-    o
 }
