@@ -162,18 +162,7 @@ pub async fn capacity(
             humantime::format_duration(t),
         )
     });
-    let timer = deadline.clone().map(|(at, t)| {
-        tokio::spawn(async move {
-            tokio::time::sleep_until(at).await;
-            let why = format!("the search's --max-time ({t}) ran out");
-            loop {
-                if crate::stop::reason().is_none() {
-                    crate::stop::request(&why, false);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    });
+    let timer = deadline.clone().map(|(at, t)| tokio::spawn(stop_at(at, t)));
     let out_of_time = |search: &mut Search| match &deadline {
         Some((at, t)) if tokio::time::Instant::now() >= *at => {
             search.interrupted = true;
@@ -185,39 +174,7 @@ pub async fn capacity(
         }
         _ => false,
     };
-    let warm = if args.warm.is_zero() {
-        None
-    } else {
-        let mut plan = open_run(base, &url, args.search.start, base.out.join("warm"));
-        plan.scenario.duration = args.warm;
-        plan.scenario.warmup = Duration::ZERO;
-        plan.scenario.min_requests = 0;
-        plan.scenario.until_conclusive = false;
-        plan.scenario.max_duration = None;
-        create(&plan.out)?;
-        let report = run::run(&plan).await?;
-        say(&format!(
-            "warm-up: {} requests in {:.0} s at {:.2} requests/s (not judged)",
-            report.figures.requests.total, report.measured_s, args.search.start
-        ));
-        if let Some(why) = &report.interrupted {
-            search.interrupted = true;
-            search.stopped = Some(format!("the warm-up was interrupted: {why}"));
-        } else if report.figures.requests.total > 0
-            && let Some(why) = slo::report::nothing_succeeded(&report.figures)
-        {
-            // No step can hold against a target that answers nothing.
-            search.stopped = Some(format!(
-                "in the warm-up at {:.2} requests/s {why}: the target fails without load; capacity is undefined",
-                args.search.start
-            ));
-        }
-        Some(WarmUp {
-            rate: args.search.start,
-            duration_s: report.measured_s,
-            requests: report.figures.requests.total,
-        })
-    };
+    let warm = warm_up(base, args, &url, &mut search, &mut say).await?;
     while let Some(next) = search.next() {
         if out_of_time(&mut search) {
             break;
@@ -255,44 +212,7 @@ pub async fn capacity(
             search.stopped = Some(format!("step {n} was interrupted: {why}"));
             break;
         }
-        let f = &report.figures;
-        let measured_s = report.measured_s;
-        let per_s = |count: u64| {
-            if measured_s > 0.0 {
-                count as f64 / measured_s
-            } else {
-                0.0
-            }
-        };
-        let server = &report.server;
-        let other_failures: Vec<String> = slo::report::nothing_succeeded(f).into_iter().collect();
-        let target_failing = slo::report::shown_failing(f, &deciding, base.gate.fail_on);
-        let measured = Measured {
-            offered_rps: next.rate,
-            sent_rps: per_s(f.requests.total - f.requests.dropped),
-            achieved_rps: per_s(f.requests.ok),
-            measured_s,
-            requests: f.requests.total,
-            min_requests: min,
-            cap_s: cap.as_secs_f64(),
-            dropped: f.requests.dropped,
-            late: f.requests.late,
-            success_rate: f.requests.success_rate,
-            client_saturated: !report.self_check.trustworthy,
-            other_failures,
-            target_failing,
-            server_max_active_streams: server.max_active_streams,
-            server_first_token_p95_ms: server
-                .latency_after
-                .as_ref()
-                .and_then(|l| l.first_token.as_ref())
-                .and_then(|s| s.p95),
-            first_token_p50_ms: f.scheduled_latency_ms.first_token.p50,
-            first_token_p95_ms: f.scheduled_latency_ms.first_token.p95,
-            first_token_p99_ms: f.scheduled_latency_ms.first_token.p99,
-            complete_p95_ms: f.scheduled_latency_ms.complete.p95,
-            objectives: report.slo.clone(),
-        };
+        let measured = measured(&report, &next, (min, cap), &deciding, base.gate.fail_on);
         let step = search.record(next, measured);
         say(&describe(n, step));
         let decided_idle = step.outcome == Outcome::Idle;
@@ -325,6 +245,110 @@ pub async fn capacity(
     );
     write(&base.out, &report)?;
     Ok(report)
+}
+
+/// Asks the run under way to stop once `at` is reached: the search's
+/// --max-time (asked again should a new step have begun meanwhile).
+async fn stop_at(at: tokio::time::Instant, t: humantime::FormattedDuration) {
+    tokio::time::sleep_until(at).await;
+    let why = format!("the search's --max-time ({t}) ran out");
+    loop {
+        if crate::stop::reason().is_none() {
+            crate::stop::request(&why, false);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `--warm`: a run at the start rate before the first step, not judged;
+/// a target that answers nothing in it stops the search.
+async fn warm_up(
+    base: &Plan,
+    args: &CapacityArgs,
+    url: &str,
+    search: &mut Search,
+    say: &mut impl FnMut(&str),
+) -> anyhow::Result<Option<WarmUp>> {
+    if args.warm.is_zero() {
+        return Ok(None);
+    }
+    let mut plan = open_run(base, url, args.search.start, base.out.join("warm"));
+    plan.scenario.duration = args.warm;
+    plan.scenario.warmup = Duration::ZERO;
+    plan.scenario.min_requests = 0;
+    plan.scenario.until_conclusive = false;
+    plan.scenario.max_duration = None;
+    create(&plan.out)?;
+    let report = run::run(&plan).await?;
+    say(&format!(
+        "warm-up: {} requests in {:.0} s at {:.2} requests/s (not judged)",
+        report.figures.requests.total, report.measured_s, args.search.start
+    ));
+    if let Some(why) = &report.interrupted {
+        search.interrupted = true;
+        search.stopped = Some(format!("the warm-up was interrupted: {why}"));
+    } else if report.figures.requests.total > 0
+        && let Some(why) = slo::report::nothing_succeeded(&report.figures)
+    {
+        // No step can hold against a target that answers nothing.
+        search.stopped = Some(format!(
+            "in the warm-up at {:.2} requests/s {why}: the target fails without load; capacity is undefined",
+            args.search.start
+        ));
+    }
+    Ok(Some(WarmUp {
+        rate: args.search.start,
+        duration_s: report.measured_s,
+        requests: report.figures.requests.total,
+    }))
+}
+
+/// What a step's run measured, for the search.
+fn measured(
+    report: &slo::report::Report,
+    next: &Next,
+    (min, cap): (u64, Duration),
+    deciding: &[Objective],
+    fail_on: slo::objective::FailOn,
+) -> Measured {
+    let f = &report.figures;
+    let measured_s = report.measured_s;
+    let per_s = |count: u64| {
+        if measured_s > 0.0 {
+            count as f64 / measured_s
+        } else {
+            0.0
+        }
+    };
+    let server = &report.server;
+    let other_failures: Vec<String> = slo::report::nothing_succeeded(f).into_iter().collect();
+    let target_failing = slo::report::shown_failing(f, deciding, fail_on);
+    Measured {
+        offered_rps: next.rate,
+        sent_rps: per_s(f.requests.total - f.requests.dropped),
+        achieved_rps: per_s(f.requests.ok),
+        measured_s,
+        requests: f.requests.total,
+        min_requests: min,
+        cap_s: cap.as_secs_f64(),
+        dropped: f.requests.dropped,
+        late: f.requests.late,
+        success_rate: f.requests.success_rate,
+        client_saturated: !report.self_check.trustworthy,
+        other_failures,
+        target_failing,
+        server_max_active_streams: server.max_active_streams,
+        server_first_token_p95_ms: server
+            .latency_after
+            .as_ref()
+            .and_then(|l| l.first_token.as_ref())
+            .and_then(|s| s.p95),
+        first_token_p50_ms: f.scheduled_latency_ms.first_token.p50,
+        first_token_p95_ms: f.scheduled_latency_ms.first_token.p95,
+        first_token_p99_ms: f.scheduled_latency_ms.first_token.p99,
+        complete_p95_ms: f.scheduled_latency_ms.complete.p95,
+        objectives: report.slo.clone(),
+    }
 }
 
 /// One line per step on the terminal.

@@ -31,51 +31,8 @@ pub enum Command {
     Capacity {
         #[command(flatten)]
         run: RunArgs,
-        /// The shortest measured part of a step (it goes on until its
-        /// percentiles have their minimum of requests and are decided).
-        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
-        step_duration: Duration,
-        /// A step's cap on its first try (at least twice the time its
-        /// minimum of requests takes); doubled on each repeat.
-        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
-        step_max_duration: Duration,
-        /// How many times one rate is run while its percentiles stay
-        /// inconclusive (then it counts as not held) or the self-check
-        /// does not trust it (then the client saturated: the search stops).
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        step_tries: u32,
-        /// Warm the target (caches, connections) at --start-rps this long
-        /// before the idle step; 0s to skip.
-        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-        warm: Duration,
-        /// The warm-up of each step (excluded from its figures).
-        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
-        step_warmup: Duration,
-        /// The first rate tried, requests/s: the idle step, which finds the
-        /// objectives that fail without load. Keep it well below the
-        /// capacity (a third of it or less).
-        #[arg(long, value_name = "R", default_value_t = 1.0)]
-        start_rps: f64,
-        /// The highest rate tried.
-        #[arg(long, value_name = "R", default_value_t = 1000.0)]
-        max_rps: f64,
-        /// The lowest rate tried when even the start fails.
-        #[arg(long, value_name = "R", default_value_t = 0.1)]
-        min_rps: f64,
-        /// Ramp factor between steps.
-        #[arg(long, value_name = "F", default_value_t = 2.0)]
-        factor: f64,
-        /// Stop bisecting when (first failing - last passing) / last passing <= this.
-        #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
-        precision: f64,
-        /// The traffic the service must carry; exit 1 when the capacity is lower.
-        #[arg(long, value_name = "R")]
-        expected_rps: Option<f64>,
-        /// End the search after this long, as interrupted (exit 1), with
-        /// what it measured written; `--dry-run` prints the worst case the
-        /// other flags allow.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        max_time: Option<Duration>,
+        #[command(flatten)]
+        search: CapacityFlags,
     },
     /// Rebuilds every report of a run from its saved files (requests.csv,
     /// latency.hlog), without rerunning; the exit code is the verdict.
@@ -276,4 +233,54 @@ pub struct CompareArgs {
     /// comparison (a regression still does).
     #[arg(long)]
     pub accept_inconclusive: bool,
+}
+
+/// The capacity search's own flags (beside `run`'s).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CapacityFlags {
+    /// The shortest measured part of a step (it goes on until its
+    /// percentiles have their minimum of requests and are decided).
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub step_duration: Duration,
+    /// A step's cap on its first try (at least twice the time its
+    /// minimum of requests takes); doubled on each repeat.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub step_max_duration: Duration,
+    /// How many times one rate is run while its percentiles stay
+    /// inconclusive (then it counts as not held) or the self-check
+    /// does not trust it (then the client saturated: the search stops).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub step_tries: u32,
+    /// Warm the target (caches, connections) at --start-rps this long
+    /// before the idle step; 0s to skip.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub warm: Duration,
+    /// The warm-up of each step (excluded from its figures).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub step_warmup: Duration,
+    /// The first rate tried, requests/s: the idle step, which finds the
+    /// objectives that fail without load. Keep it well below the
+    /// capacity (a third of it or less).
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
+    pub start_rps: f64,
+    /// The highest rate tried.
+    #[arg(long, value_name = "R", default_value_t = 1000.0)]
+    pub max_rps: f64,
+    /// The lowest rate tried when even the start fails.
+    #[arg(long, value_name = "R", default_value_t = 0.1)]
+    pub min_rps: f64,
+    /// Ramp factor between steps.
+    #[arg(long, value_name = "F", default_value_t = 2.0)]
+    pub factor: f64,
+    /// Stop bisecting when (first failing - last passing) / last passing <= this.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
+    pub precision: f64,
+    /// The traffic the service must carry; exit 1 when the capacity is lower.
+    #[arg(long, value_name = "R")]
+    pub expected_rps: Option<f64>,
+    /// End the search after this long, as interrupted (exit 1), with
+    /// what it measured written; `--dry-run` prints the worst case the
+    /// other flags allow.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_time: Option<Duration>,
 }

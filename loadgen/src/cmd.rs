@@ -5,98 +5,17 @@
 //! modules. Each returns the exit status.
 
 use crate::cli::{
-    Cli, Command, CompareArgs, ExitStatus, LogFormat, LogsArgs, TrendArgs, TrendOrder,
+    CapacityFlags, Cli, Command, CompareArgs, ExitStatus, LogFormat, LogsArgs, TrendArgs,
+    TrendOrder,
 };
+use crate::plan::RunArgs;
 use crate::{capacity, plan, rebuild, watch};
 use std::path::PathBuf;
 
 /// Runs the command; prints the verdict summary on standard error.
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let verdict = |r: &slo::report::Report| match r.verdict {
-        slo::report::Verdict::Pass => ExitStatus::Pass,
-        slo::report::Verdict::Fail => ExitStatus::SloViolated,
-        // A shard's part: 0 when it is whole (measured, complete,
-        // trustworthy); the merge judges it.
-        slo::report::Verdict::NotJudged if r.verdict_reasons.is_empty() => ExitStatus::Pass,
-        slo::report::Verdict::NotJudged => ExitStatus::SloViolated,
-    };
     match cli.command {
-        Command::Capacity {
-            run,
-            step_duration,
-            step_max_duration,
-            step_tries,
-            warm,
-            step_warmup,
-            start_rps,
-            max_rps,
-            min_rps,
-            factor,
-            precision,
-            expected_rps,
-            max_time,
-        } => {
-            let bad = |flag: &str, v: f64, ok: bool| {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!("{flag}: {v} is out of range"))
-                }
-            };
-            bad("--start-rps", start_rps, start_rps > 0.0)?;
-            bad("--max-rps", max_rps, max_rps >= start_rps)?;
-            bad("--min-rps", min_rps, min_rps > 0.0 && min_rps <= start_rps)?;
-            bad("--factor", factor, factor > 1.0)?;
-            bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
-            bad("--step-tries", f64::from(step_tries), step_tries >= 1)?;
-            if run.shard.is_some() || run.shards.is_some() {
-                anyhow::bail!(
-                    "--shard: a capacity search cannot be sharded (each step decides on the whole load); run it from one process"
-                );
-            }
-            let plan = plan::Plan::from_args(&run)?;
-            let args = capacity::CapacityArgs {
-                step_duration,
-                step_warmup,
-                step_max_duration,
-                warm,
-                search: slo::capacity::SearchConfig {
-                    start: start_rps,
-                    max: max_rps,
-                    min: min_rps,
-                    factor,
-                    precision,
-                    max_steps: 40,
-                    max_tries: step_tries,
-                },
-                expected_rps,
-                max_time,
-            };
-            if run.dry_run {
-                use std::io::Write;
-                let text = format!(
-                    "{}{}",
-                    plan.describe(),
-                    capacity::describe_search(&plan, &args)
-                );
-                std::io::stdout().write_all(text.as_bytes()).map_err(|e| {
-                    anyhow::anyhow!("cannot write the plan to standard output: {e}")
-                })?;
-                return Ok(ExitStatus::Pass);
-            }
-            let runtime = tokio::runtime::Runtime::new()?;
-            let report =
-                runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
-            eprint!("{}", slo::render::capacity::console(&report));
-            eprintln!("reports in {}", plan.out.display());
-            Ok(match report.status {
-                slo::capacity::Status::Found => ExitStatus::Pass,
-                slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {
-                    ExitStatus::SloViolated
-                }
-                slo::capacity::Status::Undefined => ExitStatus::CapacityUndefined,
-            })
-        }
+        Command::Capacity { run, search } => capacity(&run, &search),
         Command::Merge {
             dirs,
             out,
@@ -116,24 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Trend(args) => trend(args),
         Command::Paths => paths(),
-        Command::AlertRules { scale, interval } => {
-            use std::io::Write;
-            if !(scale > 0.0 && scale <= 10.0) || interval.is_zero() {
-                eprintln!(
-                    "--scale must be more than 0 and at most 10, --interval longer than 0 (got {scale}, {})",
-                    humantime::format_duration(interval)
-                );
-                return Ok(ExitStatus::Error);
-            }
-            let timing = slo::alerts::rules::Timing {
-                scale,
-                interval_s: interval.as_secs_f64(),
-            };
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(slo::alerts::rules::yaml(&timing).as_bytes());
-            Ok(ExitStatus::Pass)
-        }
+        Command::AlertRules { scale, interval } => alert_rules(scale, interval),
         Command::Report { dir, judge, quiet } => {
             let report = rebuild::rebuild(&dir, judge.slo.as_deref(), judge.gate())?;
             summarize(&report, &dir, quiet);
@@ -145,41 +47,154 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             once,
             webhook,
             count,
-        } => {
-            let args = watch::WatchArgs {
-                url,
-                interval,
-                once,
-                webhook,
-                count,
-            };
-            let runtime = tokio::runtime::Runtime::new()?;
-            let firing = runtime.block_on(watch::watch(&args, |line| eprintln!("{line}")));
-            Ok(if firing {
-                ExitStatus::SloViolated
-            } else {
-                ExitStatus::Pass
-            })
-        }
+        } => watch(watch::WatchArgs {
+            url,
+            interval,
+            once,
+            webhook,
+            count,
+        }),
         Command::Logs(args) => logs(args),
         Command::Compare(args) => compare(args),
-        Command::Run(args) => {
-            let plan = plan::Plan::from_args(&args)?;
-            if args.dry_run {
-                use std::io::Write;
-                std::io::stdout()
-                    .write_all(plan.describe().as_bytes())
-                    .map_err(|e| {
-                        anyhow::anyhow!("cannot write the plan to standard output: {e}")
-                    })?;
-                return Ok(ExitStatus::Pass);
-            }
-            let runtime = tokio::runtime::Runtime::new()?;
-            let report = runtime.block_on(crate::run::run(&plan))?;
-            summarize(&report, &plan.out, plan.quiet);
-            Ok(verdict(&report))
-        }
+        Command::Run(args) => run_once(&args),
     }
+}
+
+/// A judged report's exit status.
+fn verdict(r: &slo::report::Report) -> ExitStatus {
+    match r.verdict {
+        slo::report::Verdict::Pass => ExitStatus::Pass,
+        slo::report::Verdict::Fail => ExitStatus::SloViolated,
+        // A shard's part: 0 when it is whole (measured, complete,
+        // trustworthy); the merge judges it.
+        slo::report::Verdict::NotJudged if r.verdict_reasons.is_empty() => ExitStatus::Pass,
+        slo::report::Verdict::NotJudged => ExitStatus::SloViolated,
+    }
+}
+
+/// `loadgen run`: the plan (printed with --dry-run), the run, its summary.
+fn run_once(args: &RunArgs) -> anyhow::Result<ExitStatus> {
+    let plan = plan::Plan::from_args(args)?;
+    if args.dry_run {
+        use std::io::Write;
+        std::io::stdout()
+            .write_all(plan.describe().as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write the plan to standard output: {e}"))?;
+        return Ok(ExitStatus::Pass);
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(crate::run::run(&plan))?;
+    summarize(&report, &plan.out, plan.quiet);
+    Ok(verdict(&report))
+}
+
+/// `loadgen capacity`: the flags checked, the search (or its worst case
+/// with --dry-run), the exit status of its outcome.
+fn capacity(run: &RunArgs, flags: &CapacityFlags) -> anyhow::Result<ExitStatus> {
+    let CapacityFlags {
+        step_duration,
+        step_max_duration,
+        step_tries,
+        warm,
+        step_warmup,
+        start_rps,
+        max_rps,
+        min_rps,
+        factor,
+        precision,
+        expected_rps,
+        max_time,
+    } = flags.clone();
+    let bad = |flag: &str, v: f64, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{flag}: {v} is out of range"))
+        }
+    };
+    bad("--start-rps", start_rps, start_rps > 0.0)?;
+    bad("--max-rps", max_rps, max_rps >= start_rps)?;
+    bad("--min-rps", min_rps, min_rps > 0.0 && min_rps <= start_rps)?;
+    bad("--factor", factor, factor > 1.0)?;
+    bad("--precision", precision, precision > 0.0 && precision < 1.0)?;
+    bad("--step-tries", f64::from(step_tries), step_tries >= 1)?;
+    if run.shard.is_some() || run.shards.is_some() {
+        anyhow::bail!(
+            "--shard: a capacity search cannot be sharded (each step decides on the whole load); run it from one process"
+        );
+    }
+    let plan = plan::Plan::from_args(run)?;
+    let args = capacity::CapacityArgs {
+        step_duration,
+        step_warmup,
+        step_max_duration,
+        warm,
+        search: slo::capacity::SearchConfig {
+            start: start_rps,
+            max: max_rps,
+            min: min_rps,
+            factor,
+            precision,
+            max_steps: 40,
+            max_tries: step_tries,
+        },
+        expected_rps,
+        max_time,
+    };
+    if run.dry_run {
+        use std::io::Write;
+        let text = format!(
+            "{}{}",
+            plan.describe(),
+            capacity::describe_search(&plan, &args)
+        );
+        std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write the plan to standard output: {e}"))?;
+        return Ok(ExitStatus::Pass);
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(capacity::capacity(&plan, &args, |l| eprintln!("{l}")))?;
+    eprint!("{}", slo::render::capacity::console(&report));
+    eprintln!("reports in {}", plan.out.display());
+    Ok(match report.status {
+        slo::capacity::Status::Found => ExitStatus::Pass,
+        slo::capacity::Status::ShortOfExpected | slo::capacity::Status::Incomplete => {
+            ExitStatus::SloViolated
+        }
+        slo::capacity::Status::Undefined => ExitStatus::CapacityUndefined,
+    })
+}
+
+/// `loadgen alert-rules`: the guide's rules at a time scale, as YAML.
+fn alert_rules(scale: f64, interval: std::time::Duration) -> anyhow::Result<ExitStatus> {
+    use std::io::Write;
+    if !(scale > 0.0 && scale <= 10.0) || interval.is_zero() {
+        eprintln!(
+            "--scale must be more than 0 and at most 10, --interval longer than 0 (got {scale}, {})",
+            humantime::format_duration(interval)
+        );
+        return Ok(ExitStatus::Error);
+    }
+    let timing = slo::alerts::rules::Timing {
+        scale,
+        interval_s: interval.as_secs_f64(),
+    };
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(slo::alerts::rules::yaml(&timing).as_bytes());
+    Ok(ExitStatus::Pass)
+}
+
+/// `loadgen watch`: exit 1 while an alert fires.
+fn watch(args: watch::WatchArgs) -> anyhow::Result<ExitStatus> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let firing = runtime.block_on(watch::watch(&args, |line| eprintln!("{line}")));
+    Ok(if firing {
+        ExitStatus::SloViolated
+    } else {
+        ExitStatus::Pass
+    })
 }
 
 fn summarize(r: &slo::report::Report, out: &std::path::Path, quiet: bool) {

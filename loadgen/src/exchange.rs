@@ -3,7 +3,7 @@
 //! intact), its body read as it arrives and parsed with the WHATWG SSE
 //! parser, every moment stamped on the monotonic clock.
 
-use crate::protocol::{Ask, Event, ServerFigures};
+use crate::protocol::{Ask, ChatProtocol, Event, ServerFigures};
 use crate::shared::{Msg, Shared};
 use futures_util::StreamExt;
 use goose::goose::GooseResponse;
@@ -57,53 +57,70 @@ impl Stamps {
         self.first_audio.get_or_insert(at);
         self.audio.push((us(at - start), duration_ms));
     }
+
+    /// One event of the stream, at `at` (`start`: the request's).
+    fn on_event(
+        &mut self,
+        protocol: &dyn ChatProtocol,
+        event: &str,
+        data: &str,
+        (at, start): (Instant, Instant),
+    ) {
+        match protocol.event(event, data) {
+            Ok(Event::Token { visible }) => {
+                self.token(at, visible);
+                if let Some(answer) = self.answer.as_mut()
+                    && let Some(text) = protocol.token_text(event, data)
+                {
+                    answer.push_str(&text);
+                }
+            }
+            Ok(Event::Audio { duration_ms }) => self.audio(at, start, duration_ms),
+            Ok(Event::Done(server)) => {
+                self.done = Some(at);
+                // A count the server gave before its last event stands.
+                let word_count = server.word_count.or(self.server.word_count);
+                let input_tokens = server.input_tokens.or(self.server.input_tokens);
+                self.server = ServerFigures {
+                    word_count,
+                    input_tokens,
+                    ..server
+                };
+            }
+            Ok(Event::Usage {
+                prompt_tokens,
+                completion_tokens,
+            }) => {
+                self.server.word_count = Some(completion_tokens);
+                self.server.input_tokens = Some(prompt_tokens);
+            }
+            Ok(Event::Reasoning) => {
+                self.first_reasoning.get_or_insert(at);
+                self.reasoning += 1;
+            }
+            Ok(Event::Error { outcome, message }) => self.end = Some((outcome, message)),
+            Ok(Event::Start | Event::Ignored) => {}
+            Err(m) => self.end = Some((Outcome::Malformed, m)),
+        }
+    }
 }
 
 /// Sends one request and records it. `scheduled` is its intended start
-/// under an open model.
+/// under an open model. In phases: the ask, the request, the exchange on
+/// the wire, the record filled from what arrived, goose's accounting.
 pub async fn exchange(
     user: &mut GooseUser,
     shared: &Shared,
     scheduled: Option<Instant>,
 ) -> TransactionResult {
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let ask = if shared.multi_turn {
-        next_turn(user, shared, seq)
-    } else {
-        let (chatbot_id, message) = shared.mix.lock().expect("mix lock").next_ask();
-        Ask {
-            client_id: format!("lg-{}-{seq}", shared.run_id),
-            chatbot_id,
-            message,
-            audio: shared.audio,
-            history: Vec::new(),
-            seq,
-        }
-    };
+    let ask = next_ask(user, shared, seq);
     // The whole URL: a target with a path (`https://host/prefix`) keeps it
     // (goose would replace it with an absolute path).
     let path = format!("{}{}", shared.base_url, shared.protocol.path());
-    let method = if shared.protocol.put() {
-        GooseMethod::Put
-    } else {
-        GooseMethod::Post
-    };
-    let builder = user
-        .get_request_builder(&method, &path)?
-        .header("content-type", "application/json")
-        .header("accept", "text/event-stream")
-        .timeout(shared.timeout)
-        .body(shared.protocol.body(&ask));
-    let request = GooseRequest::builder()
-        .method(method)
-        .path(path.as_str())
-        .name("chat")
-        .set_request_builder(builder)
-        .build();
-
+    let request = chat_request(user, shared, &ask, &path)?;
     let clock = shared.clock();
     let start = Instant::now();
-    let deadline = start + shared.timeout;
     shared.active.fetch_add(1, Ordering::Relaxed);
     let sent = tokio::select! {
         // Boxed: goose's request future is large and lives only until the
@@ -128,47 +145,7 @@ pub async fn exchange(
         answer: shared.multi_turn.then(String::new),
         ..Stamps::default()
     };
-    // The goose record stays for the accounting; the response is read on
-    // its own (and its head dropped before the body: see `read_body`).
-    let (goose, response) = match sent {
-        Some(Ok(GooseResponse { request, response })) => (Some(request), Some(response)),
-        Some(Err(e)) => {
-            stamps.end = Some((
-                Outcome::Other,
-                format!("the request could not be built: {e}"),
-            ));
-            (None, None)
-        }
-        None => {
-            stamps.end = Some(interrupted());
-            (None, None)
-        }
-    };
-    if let Some(response) = response {
-        match response {
-            Err(e) => {
-                let outcome = if e.is_connect() {
-                    Outcome::ConnectionRefused
-                } else if e.is_timeout() {
-                    Outcome::Timeout
-                } else {
-                    Outcome::Truncated
-                };
-                stamps.end = Some((outcome, error_chain(&e)));
-            }
-            Ok(resp) => {
-                rec.headers_us = Some(us(start.elapsed()));
-                rec.status = Some(resp.status().as_u16());
-                let cancelled = tokio::select! {
-                    () = read_body(resp, shared, start, deadline, &mut stamps, &mut rec) => false,
-                    () = shared.cancel.cancelled() => true,
-                };
-                if cancelled && stamps.done.is_none() && stamps.end.is_none() {
-                    stamps.end = Some(interrupted());
-                }
-            }
-        }
-    }
+    let goose = receive(sent, shared, start, &mut stamps, &mut rec).await;
     let end = Instant::now();
     shared.active.fetch_sub(1, Ordering::Relaxed);
 
@@ -182,6 +159,131 @@ pub async fn exchange(
             stamps.done.is_some() && stamps.end.is_none(),
         );
     }
+    fill_record(&mut rec, &mut stamps, start);
+    if rec.outcome.is_ok() {
+        goose_latencies(user, &rec).await?;
+    }
+    // Only a failure needs its tag for goose (no allocation per success).
+    let failure =
+        (!rec.outcome.is_ok()).then(|| format!("{}: {}", rec.outcome.as_str(), rec.error));
+    if !rec.warmup {
+        shared.measured_done.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = shared.records.send(Msg {
+        record: Box::new(rec),
+        gaps_us: stamps.gaps_us,
+    });
+    match goose {
+        // A 2xx answer goose counted as a success, but the stream failed.
+        Some(mut g) if g.success => match failure {
+            Some(tag) => user.set_failure(&tag, &mut g, None, None),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// What this request asks: the next turn of the user's conversation, or
+/// the next prompt of the mix.
+fn next_ask(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
+    if shared.multi_turn {
+        return next_turn(user, shared, seq);
+    }
+    let (chatbot_id, message) = shared.mix.lock().expect("mix lock").next_ask();
+    Ask {
+        client_id: format!("lg-{}-{seq}", shared.run_id),
+        chatbot_id,
+        message,
+        audio: shared.audio,
+        history: Vec::new(),
+        seq,
+    }
+}
+
+/// The ask as a goose request named `chat`, with the protocol's method,
+/// path and body and the run's timeout.
+fn chat_request<'a>(
+    user: &mut GooseUser,
+    shared: &Shared,
+    ask: &Ask,
+    path: &'a str,
+) -> Result<GooseRequest<'a>, Box<TransactionError>> {
+    let method = if shared.protocol.put() {
+        GooseMethod::Put
+    } else {
+        GooseMethod::Post
+    };
+    let builder = user
+        .get_request_builder(&method, path)?
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .timeout(shared.timeout)
+        .body(shared.protocol.body(ask));
+    Ok(GooseRequest::builder()
+        .method(method)
+        .path(path)
+        .name("chat")
+        .set_request_builder(builder)
+        .build())
+}
+
+type Sent = Option<Result<GooseResponse, Box<TransactionError>>>;
+
+/// The answer's head and body, read into `stamps` and `rec`; returns
+/// goose's record of the request, kept for its accounting (the response
+/// is read on its own, its head dropped before the body: see
+/// [`read_body`]).
+async fn receive(
+    sent: Sent,
+    shared: &Shared,
+    start: Instant,
+    stamps: &mut Stamps,
+    rec: &mut RequestRecord,
+) -> Option<goose::metrics::GooseRequestMetric> {
+    let deadline = start + shared.timeout;
+    let (goose, response) = match sent {
+        Some(Ok(GooseResponse { request, response })) => (Some(request), response),
+        Some(Err(e)) => {
+            stamps.end = Some((
+                Outcome::Other,
+                format!("the request could not be built: {e}"),
+            ));
+            return None;
+        }
+        None => {
+            stamps.end = Some(interrupted());
+            return None;
+        }
+    };
+    match response {
+        Err(e) => {
+            let outcome = if e.is_connect() {
+                Outcome::ConnectionRefused
+            } else if e.is_timeout() {
+                Outcome::Timeout
+            } else {
+                Outcome::Truncated
+            };
+            stamps.end = Some((outcome, error_chain(&e)));
+        }
+        Ok(resp) => {
+            rec.headers_us = Some(us(start.elapsed()));
+            rec.status = Some(resp.status().as_u16());
+            let cancelled = tokio::select! {
+                () = read_body(resp, shared, start, deadline, stamps, rec) => false,
+                () = shared.cancel.cancelled() => true,
+            };
+            if cancelled && stamps.done.is_none() && stamps.end.is_none() {
+                stamps.end = Some(interrupted());
+            }
+        }
+    }
+    goose
+}
+
+/// The record's latencies, counts, server figures and outcome, from what
+/// arrived.
+fn fill_record(rec: &mut RequestRecord, stamps: &mut Stamps, start: Instant) {
     rec.first_token_us = stamps.first_token.map(|t| us(t - start));
     rec.first_audio_us = stamps.first_audio.map(|t| us(t - start));
     rec.first_reasoning_us = stamps.first_reasoning.map(|t| us(t - start));
@@ -222,45 +324,28 @@ pub async fn exchange(
             rec.error = "the stream closed without done or error".into();
         }
     }
+}
 
-    // goose's own report carries the three latencies too.
-    if rec.outcome.is_ok() {
-        for (name, value) in [
-            ("first_token", rec.first_token_us),
-            ("first_audio", rec.first_audio_us),
-            ("complete", rec.complete_us),
-        ] {
-            if let Some(v) = value {
-                user.record_custom_request_duration(
-                    "SSE",
-                    name,
-                    Duration::from_micros(v),
-                    true,
-                    None,
-                    None,
-                )
-                .await?;
-            }
+/// goose's own report carries the three latencies of a success too.
+async fn goose_latencies(user: &mut GooseUser, rec: &RequestRecord) -> TransactionResult {
+    for (name, value) in [
+        ("first_token", rec.first_token_us),
+        ("first_audio", rec.first_audio_us),
+        ("complete", rec.complete_us),
+    ] {
+        if let Some(v) = value {
+            user.record_custom_request_duration(
+                "SSE",
+                name,
+                Duration::from_micros(v),
+                true,
+                None,
+                None,
+            )
+            .await?;
         }
     }
-    // Only a failure needs its tag for goose (no allocation per success).
-    let failure =
-        (!rec.outcome.is_ok()).then(|| format!("{}: {}", rec.outcome.as_str(), rec.error));
-    if !rec.warmup {
-        shared.measured_done.fetch_add(1, Ordering::Relaxed);
-    }
-    let _ = shared.records.send(Msg {
-        record: Box::new(rec),
-        gaps_us: stamps.gaps_us,
-    });
-    match goose {
-        // A 2xx answer goose counted as a success, but the stream failed.
-        Some(mut g) if g.success => match failure {
-            Some(tag) => user.set_failure(&tag, &mut g, None, None),
-            None => Ok(()),
-        },
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// A goose user's conversation in progress.
@@ -314,7 +399,7 @@ fn turn_done(user: &mut GooseUser, question: String, answer: String, ok: bool) {
 }
 
 async fn read_body(
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     shared: &Shared,
     start: Instant,
     deadline: Instant,
@@ -328,52 +413,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
     if status != 200 || !is_sse {
-        let body = match timeout_at(deadline, read_all(&mut resp, shared.max_body_bytes)).await {
-            Err(_) => {
-                stamps.end = Some((
-                    Outcome::Timeout,
-                    format!("no whole answer within {:?}", shared.timeout),
-                ));
-                return;
-            }
-            Ok(Err(BodyError::Http(e))) => {
-                stamps.end = Some(broken_body(&e, shared.timeout));
-                return;
-            }
-            Ok(Err(BodyError::TooLarge)) => {
-                stamps.end = Some((
-                    Outcome::Malformed,
-                    format!(
-                        "the answer is larger than request.max_body_bytes ({} bytes): connection closed",
-                        shared.max_body_bytes
-                    ),
-                ));
-                return;
-            }
-            Ok(Ok(b)) => b,
-        };
-        let at = Instant::now();
-        if status != 200 {
-            stamps.end = Some(shared.protocol.error_answer(status, &body));
-            return;
-        }
-        match shared.protocol.whole_answer(&body) {
-            Ok(a) => {
-                // Not a stream: first token = first audio = complete = body received.
-                stamps.first_token = Some(at);
-                if !a.audio_ms.is_empty() {
-                    stamps.first_audio = Some(at);
-                }
-                stamps.done = Some(at);
-                stamps.server = a.server;
-                if let Some(answer) = stamps.answer.as_mut() {
-                    *answer = a.text;
-                }
-                rec.tokens = a.tokens;
-                rec.audio_chunks = a.audio_ms.len() as u32;
-            }
-            Err(m) => stamps.end = Some((Outcome::Malformed, m)),
-        }
+        read_whole(resp, status, shared, deadline, stamps, rec).await;
         return;
     }
     rec.streaming = true;
@@ -407,44 +447,7 @@ async fn read_body(
                     if stamps.done.is_some() || stamps.end.is_some() {
                         return; // nothing counts after the last event
                     }
-                    match protocol.event(ev.event, ev.data) {
-                        Ok(Event::Token { visible }) => {
-                            stamps.token(at, visible);
-                            if let Some(answer) = stamps.answer.as_mut()
-                                && let Some(text) = protocol.token_text(ev.event, ev.data)
-                            {
-                                answer.push_str(&text);
-                            }
-                        }
-                        Ok(Event::Audio { duration_ms }) => stamps.audio(at, start, duration_ms),
-                        Ok(Event::Done(server)) => {
-                            stamps.done = Some(at);
-                            // A count the server gave before its last event stands.
-                            let word_count = server.word_count.or(stamps.server.word_count);
-                            let input_tokens = server.input_tokens.or(stamps.server.input_tokens);
-                            stamps.server = ServerFigures {
-                                word_count,
-                                input_tokens,
-                                ..server
-                            };
-                        }
-                        Ok(Event::Usage {
-                            prompt_tokens,
-                            completion_tokens,
-                        }) => {
-                            stamps.server.word_count = Some(completion_tokens);
-                            stamps.server.input_tokens = Some(prompt_tokens);
-                        }
-                        Ok(Event::Reasoning) => {
-                            stamps.first_reasoning.get_or_insert(at);
-                            stamps.reasoning += 1;
-                        }
-                        Ok(Event::Error { outcome, message }) => {
-                            stamps.end = Some((outcome, message))
-                        }
-                        Ok(Event::Start | Event::Ignored) => {}
-                        Err(m) => stamps.end = Some((Outcome::Malformed, m)),
-                    }
+                    stamps.on_event(protocol.as_ref(), ev.event, ev.data, (at, start));
                 });
                 if parser.overflowed() && stamps.end.is_none() && stamps.done.is_none() {
                     stamps.end = Some((
@@ -473,6 +476,64 @@ async fn read_body(
                 }
             }
         }
+    }
+}
+
+/// An answer that is not an event stream (an error, or a whole answer):
+/// read whole, within the deadline and `request.max_body_bytes`.
+async fn read_whole(
+    mut resp: reqwest::Response,
+    status: u16,
+    shared: &Shared,
+    deadline: Instant,
+    stamps: &mut Stamps,
+    rec: &mut RequestRecord,
+) {
+    let body = match timeout_at(deadline, read_all(&mut resp, shared.max_body_bytes)).await {
+        Err(_) => {
+            stamps.end = Some((
+                Outcome::Timeout,
+                format!("no whole answer within {:?}", shared.timeout),
+            ));
+            return;
+        }
+        Ok(Err(BodyError::Http(e))) => {
+            stamps.end = Some(broken_body(&e, shared.timeout));
+            return;
+        }
+        Ok(Err(BodyError::TooLarge)) => {
+            stamps.end = Some((
+                Outcome::Malformed,
+                format!(
+                    "the answer is larger than request.max_body_bytes ({} bytes): connection closed",
+                    shared.max_body_bytes
+                ),
+            ));
+            return;
+        }
+        Ok(Ok(b)) => b,
+    };
+    let at = Instant::now();
+    if status != 200 {
+        stamps.end = Some(shared.protocol.error_answer(status, &body));
+        return;
+    }
+    match shared.protocol.whole_answer(&body) {
+        Ok(a) => {
+            // Not a stream: first token = first audio = complete = body received.
+            stamps.first_token = Some(at);
+            if !a.audio_ms.is_empty() {
+                stamps.first_audio = Some(at);
+            }
+            stamps.done = Some(at);
+            stamps.server = a.server;
+            if let Some(answer) = stamps.answer.as_mut() {
+                *answer = a.text;
+            }
+            rec.tokens = a.tokens;
+            rec.audio_chunks = a.audio_ms.len() as u32;
+        }
+        Err(m) => stamps.end = Some((Outcome::Malformed, m)),
     }
 }
 

@@ -91,7 +91,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
     let problems = slo::merge::problems(&parts, args.shards);
 
     // The shards that can be read, each index once, in index order.
-    let mut shards: Vec<(&Path, &Report, &slo::report::ShardInfo)> = Vec::new();
+    let mut shards: Vec<Shard<'_>> = Vec::new();
     for (dir, r) in dirs.iter().zip(&reports) {
         if let Ok(r) = r
             && let Some(s) = &r.shard
@@ -101,7 +101,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         }
     }
     shards.sort_by_key(|(_, _, s)| s.index);
-    let Some(&(_, first, first_shard)) = shards.first() else {
+    let Some(&(_, first, _)) = shards.first() else {
         anyhow::bail!(
             "nothing to merge: {}",
             if problems.is_empty() {
@@ -111,21 +111,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
             }
         );
     };
-    if args.dirs.iter().any(|d| same_dir(d, &args.out))
-        || dirs.iter().any(|d| same_dir(d, &args.out))
-    {
-        anyhow::bail!(
-            "--out {}: is one of the shards' folders; give the merged run a folder of its own",
-            args.out.display()
-        );
-    }
-    std::fs::create_dir_all(&args.out).with_context(|| {
-        format!(
-            "--out: cannot create the output folder {}",
-            args.out.display()
-        )
-    })?;
-    crate::plan::writable(&args.out)?;
+    prepare_out(args, &dirs)?;
 
     let slo_path = args
         .slo
@@ -143,18 +129,56 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
             .collect::<Vec<_>>(),
     );
 
-    let csv_out = args.out.join(CSV_FILE);
+    let (merged, rows) = merge_records(&shards, &offsets, &args.out, (goodput, first.warmup_s))?;
+    let meta = merged_info(&shards, &offsets, (rows, problems), slo, args);
+    let report = slo::report::build(meta, &merged);
+    report::write_all(&args.out, &report)?;
+    Ok(report)
+}
+
+/// A shard that could be read: its folder, its report, its place.
+type Shard<'a> = (&'a Path, &'a Report, &'a slo::report::ShardInfo);
+
+/// The merged run's folder: not one of the shards', created, writable.
+fn prepare_out(args: &MergeArgs, dirs: &[PathBuf]) -> anyhow::Result<()> {
+    if args.dirs.iter().any(|d| same_dir(d, &args.out))
+        || dirs.iter().any(|d| same_dir(d, &args.out))
+    {
+        anyhow::bail!(
+            "--out {}: is one of the shards' folders; give the merged run a folder of its own",
+            args.out.display()
+        );
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| {
+        format!(
+            "--out: cannot create the output folder {}",
+            args.out.display()
+        )
+    })?;
+    crate::plan::writable(&args.out)?;
+    Ok(())
+}
+
+/// Every shard's requests into one requests.csv, one aggregate and one
+/// interval log, on the earliest shard's time base; a row per shard.
+fn merge_records(
+    shards: &[Shard<'_>],
+    offsets: &[u64],
+    out: &Path,
+    (goodput, warmup_s): (slo::aggregate::GoodputLimits, f64),
+) -> anyhow::Result<(Aggregate, Vec<ShardRow>)> {
+    let csv_out = out.join(CSV_FILE);
     let mut writer = csv::Writer::from_path(&csv_out)
         .with_context(|| format!("cannot create {}", csv_out.display()))?;
     let mut merged = Aggregate {
         goodput_limits: goodput,
-        warmup_s: first.warmup_s,
+        warmup_s,
         ..Aggregate::default()
     };
     let mut rows = Vec::new();
     let mut logs = Vec::new();
     let mut wrote_header = false;
-    for (&(dir, r, s), &offset_us) in shards.iter().zip(&offsets) {
+    for (&(dir, r, s), &offset_us) in shards.iter().zip(offsets) {
         let mut part = Aggregate {
             goodput_limits: goodput,
             warmup_s: r.warmup_s,
@@ -194,8 +218,21 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         .map(|(_, _, s)| s.zero_unix_us)
         .min()
         .unwrap_or(0);
-    merged.histograms.inter_token = merge_logs(&logs, base_us, &args.out.join(HLOG_FILE))?;
+    merged.histograms.inter_token = merge_logs(&logs, base_us, &out.join(HLOG_FILE))?;
+    Ok((merged, rows))
+}
 
+/// The merged run's section: the first shard's scenario, target and
+/// scrape; the whole load; the shards' span; shard 0's timeline and
+/// alerts, shifted onto the merged time base.
+fn merged_info(
+    shards: &[Shard<'_>],
+    offsets: &[u64],
+    (rows, problems): (Vec<ShardRow>, Vec<String>),
+    slo: Option<(PathBuf, slo::objective::SloFile)>,
+    args: &MergeArgs,
+) -> RunInfo {
+    let (_, first, first_shard) = shards[0];
     let whole_open = first_shard.whole_load["model"] == "open";
     let mut load = first.load.clone();
     if let Some(m) = load.get_mut("model") {
@@ -204,7 +241,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
     let measured_s = slo::merge::measured_s(
         &shards
             .iter()
-            .zip(&offsets)
+            .zip(offsets)
             .map(|((_, r, _), &o)| (o, r.measured_s))
             .collect::<Vec<_>>(),
     );
@@ -214,10 +251,10 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         .collect();
     let timeline_shard = shards
         .iter()
-        .zip(&offsets)
+        .zip(offsets)
         .find(|((_, _, s), _)| s.index == 0)
         .map(|((_, r, _), &o)| (*r, o as f64 / 1e6));
-    let meta = RunInfo {
+    RunInfo {
         scenario: first.scenario.clone(),
         target: first.target.clone(),
         load,
@@ -228,7 +265,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
             .unwrap_or_default(),
         elapsed_s: shards
             .iter()
-            .zip(&offsets)
+            .zip(offsets)
             .map(|((_, r, _), &o)| o as f64 / 1e6 + r.elapsed_s)
             .fold(0.0, f64::max),
         measured_s,
@@ -267,10 +304,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
         gate: args.gate.over(first.gate()),
         open_model: whole_open,
         files: report::files(),
-    };
-    let report = slo::report::build(meta, &merged);
-    report::write_all(&args.out, &report)?;
-    Ok(report)
+    }
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use slo::objective::{FailOn, SloFile};
 use slo::scenario::{Load, Model, ProtocolName, Scenario};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
@@ -257,42 +257,7 @@ impl Plan {
         // The flags override the file, and the file is checked with them
         // applied; a value a flag set is named by the flag.
         let mut scenario = crate::files::read_scenario_with(&args.scenario, |scenario| {
-            if let Some(d) = args.duration {
-                scenario.duration = d;
-            }
-            if let Some(d) = args.max_duration {
-                scenario.max_duration = Some(d);
-            }
-            if let Some(users) = args.users {
-                scenario.load = Load {
-                    model: Model::Closed,
-                    users: Some(users),
-                    ramp_up: scenario
-                        .load
-                        .ramp_up
-                        .filter(|_| scenario.load.model == Model::Closed),
-                    test_plan: None,
-                    rate: None,
-                    arrival: Default::default(),
-                    max_users: None,
-                    max_lateness: None,
-                };
-            }
-            if let Some(rate) = args.rate {
-                scenario.load = scenario.load.open_at(rate);
-            }
-            if let Some(t) = &args.target {
-                scenario.target = Some(t.clone());
-            }
-            if let Some(p) = args.protocol {
-                scenario.protocol = p.into();
-            }
-            if let Err(e) = scenario.validate()
-                && let Some(flag) = flag_of(e.field, args)
-            {
-                bail!("{flag}: {}", e.problem);
-            }
-            Ok(())
+            apply_flags(scenario, args)
         })?;
         let shard = shard_of(
             args.shard,
@@ -319,29 +284,7 @@ impl Plan {
                 .shard(i, n)
                 .map_err(|e| anyhow::anyhow!("--shard {i}/{n}: {}: {}", e.field, e.problem))?;
         }
-        if let Some(url) = &args.prometheus {
-            if !slo::scenario::is_http_url(url) {
-                bail!("--prometheus {url:?}: not an http(s) URL, e.g. http://127.0.0.1:9090");
-            }
-            scenario
-                .alerts
-                .get_or_insert_with(Default::default)
-                .prometheus = Some(url.clone());
-        }
-        if let Some((i, e)) = scenario
-            .timeline
-            .iter()
-            .enumerate()
-            .find(|(_, e)| matches!(e.action(), Some(slo::scenario::Action::Command(_))))
-            && !args.allow_commands
-        {
-            bail!(
-                "{}: timeline event {} runs a command ({}): pass --allow-commands to let it",
-                args.scenario.display(),
-                i + 1,
-                e.describe()
-            );
-        }
+        prometheus_and_commands(&mut scenario, args)?;
         if let Err(e) = scenario.validate() {
             bail!(
                 "{}: {}",
@@ -354,19 +297,7 @@ impl Plan {
             .parent()
             .map(PathBuf::from)
             .unwrap_or_default();
-        let headers = slo::headers::resolve(&scenario.headers, &args.headers, |name| {
-            std::env::var(name).ok()
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.scenario.display()))?;
-        let reach = crate::client::Reach {
-            headers,
-            ca_cert: match (&args.ca_cert, &scenario.tls.ca_cert) {
-                (Some(flag), _) => Some(flag.clone()),
-                (None, Some(rel)) => Some(base.join(rel)),
-                (None, None) => None,
-            },
-            insecure: args.insecure || scenario.tls.insecure,
-        };
+        let reach = reach_of(args, &scenario, &base)?;
         let dataset = match &scenario.dataset {
             Some(d) => Some(std::sync::Arc::new(crate::dataset::load(
                 d,
@@ -374,40 +305,8 @@ impl Plan {
             )?)),
             None => None,
         };
-        let slo_path = match (&args.slo, &scenario.slo) {
-            (Some(flag), _) => Some(flag.clone()),
-            (None, Some(rel)) => Some(base.join(rel)),
-            (None, None) => None,
-        };
-        let slo = match slo_path {
-            Some(p) => {
-                let file = crate::files::read_slo_file(&p)?;
-                Some((p, file))
-            }
-            None => None,
-        };
-        let out = match &args.out {
-            Some(o) => o.clone(),
-            None => {
-                // Shards started together share their folder's name.
-                let secs = args
-                    .start_at
-                    .unwrap_or_else(std::time::SystemTime::now)
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                PathBuf::from("runs").join(format!("{}-{secs}", scenario.name))
-            }
-        };
-        let out = match shard {
-            Some((i, _)) => out.join(format!("shard-{i}")),
-            None => out,
-        };
-        if !args.dry_run {
-            std::fs::create_dir_all(&out).with_context(|| {
-                format!("--out: cannot create the output folder {}", out.display())
-            })?;
-            writable(&out)?;
-        }
+        let slo = slo_of(args, &scenario, &base)?;
+        let out = out_of(args, &scenario, shard)?;
         Ok(Plan {
             target: scenario.target.clone(),
             scenario,
@@ -487,6 +386,149 @@ impl Plan {
     pub fn run_length(&self) -> Duration {
         self.scenario.warmup + self.scenario.duration
     }
+}
+
+/// The run's flags over the file's values (checked with them applied: a
+/// value a flag set is named by the flag).
+fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
+    if let Some(d) = args.duration {
+        scenario.duration = d;
+    }
+    if let Some(d) = args.max_duration {
+        scenario.max_duration = Some(d);
+    }
+    if let Some(users) = args.users {
+        scenario.load = Load {
+            model: Model::Closed,
+            users: Some(users),
+            ramp_up: scenario
+                .load
+                .ramp_up
+                .filter(|_| scenario.load.model == Model::Closed),
+            test_plan: None,
+            rate: None,
+            arrival: Default::default(),
+            max_users: None,
+            max_lateness: None,
+        };
+    }
+    if let Some(rate) = args.rate {
+        scenario.load = scenario.load.open_at(rate);
+    }
+    if let Some(t) = &args.target {
+        scenario.target = Some(t.clone());
+    }
+    if let Some(p) = args.protocol {
+        scenario.protocol = p.into();
+    }
+    if let Err(e) = scenario.validate()
+        && let Some(flag) = flag_of(e.field, args)
+    {
+        bail!("{flag}: {}", e.problem);
+    }
+    Ok(())
+}
+
+/// `--prometheus` (the drill's alerts from a real Prometheus), and a
+/// timeline's commands, refused without `--allow-commands`.
+fn prometheus_and_commands(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.prometheus {
+        if !slo::scenario::is_http_url(url) {
+            bail!("--prometheus {url:?}: not an http(s) URL, e.g. http://127.0.0.1:9090");
+        }
+        scenario
+            .alerts
+            .get_or_insert_with(Default::default)
+            .prometheus = Some(url.clone());
+    }
+    if let Some((i, e)) = scenario
+        .timeline
+        .iter()
+        .enumerate()
+        .find(|(_, e)| matches!(e.action(), Some(slo::scenario::Action::Command(_))))
+        && !args.allow_commands
+    {
+        bail!(
+            "{}: timeline event {} runs a command ({}): pass --allow-commands to let it",
+            args.scenario.display(),
+            i + 1,
+            e.describe()
+        );
+    }
+    Ok(())
+}
+
+/// How the target is reached: headers (flags over the file, secrets from
+/// the environment), the CA certificate, whether TLS is checked.
+fn reach_of(
+    args: &RunArgs,
+    scenario: &Scenario,
+    base: &Path,
+) -> anyhow::Result<crate::client::Reach> {
+    let headers = slo::headers::resolve(&scenario.headers, &args.headers, |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.scenario.display()))?;
+    Ok(crate::client::Reach {
+        headers,
+        ca_cert: match (&args.ca_cert, &scenario.tls.ca_cert) {
+            (Some(flag), _) => Some(flag.clone()),
+            (None, Some(rel)) => Some(base.join(rel)),
+            (None, None) => None,
+        },
+        insecure: args.insecure || scenario.tls.insecure,
+    })
+}
+
+/// The SLO file: the flag's, or the scenario's beside it.
+fn slo_of(
+    args: &RunArgs,
+    scenario: &Scenario,
+    base: &Path,
+) -> anyhow::Result<Option<(PathBuf, SloFile)>> {
+    let slo_path = match (&args.slo, &scenario.slo) {
+        (Some(flag), _) => Some(flag.clone()),
+        (None, Some(rel)) => Some(base.join(rel)),
+        (None, None) => None,
+    };
+    Ok(match slo_path {
+        Some(p) => {
+            let file = crate::files::read_slo_file(&p)?;
+            Some((p, file))
+        }
+        None => None,
+    })
+}
+
+/// The output folder (a shard's inside the run's), created and checked
+/// writable unless this is a dry run.
+fn out_of(
+    args: &RunArgs,
+    scenario: &Scenario,
+    shard: Option<(u32, u32)>,
+) -> anyhow::Result<PathBuf> {
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => {
+            // Shards started together share their folder's name.
+            let secs = args
+                .start_at
+                .unwrap_or_else(std::time::SystemTime::now)
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            PathBuf::from("runs").join(format!("{}-{secs}", scenario.name))
+        }
+    };
+    let out = match shard {
+        Some((i, _)) => out.join(format!("shard-{i}")),
+        None => out,
+    };
+    if !args.dry_run {
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("--out: cannot create the output folder {}", out.display()))?;
+        writable(&out)?;
+    }
+    Ok(out)
 }
 
 /// Every file a run writes can be written in `out`: found before the run

@@ -43,50 +43,7 @@ pub fn rebuild(
         accept_inconclusive: old["accept_inconclusive"] == true,
     });
 
-    let csv_path = dir.join(CSV_FILE);
-    let mut reader = csv::Reader::from_path(&csv_path)
-        .with_context(|| format!("cannot read {}", csv_path.display()))?;
-    let mut agg = Aggregate {
-        goodput_limits: slo::report::goodput_limits(slo.as_ref().map(|(_, f)| f)),
-        warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
-        ..Aggregate::default()
-    };
-    let mut span = (u64::MAX, 0u64);
-    let mut open_model = false;
-    for (i, row) in reader.deserialize::<RequestRecord>().enumerate() {
-        let r = row.with_context(|| {
-            format!(
-                "{}: row {} is not a request record",
-                csv_path.display(),
-                i + 2
-            )
-        })?;
-        open_model |= r.scheduled_us.is_some();
-        if !r.warmup {
-            span = (
-                span.0.min(r.scheduled_us.unwrap_or(r.start_us)),
-                span.1.max(r.start_us + r.end_us),
-            );
-        }
-        agg.add(&r, &[]);
-    }
-    // Open streams were sampled, not recorded per request: from the run's
-    // own series.
-    for sec in old["timeseries"].as_array().into_iter().flatten() {
-        if let (Some(t), Some(n)) = (sec["t"].as_u64(), sec["active"].as_u64()) {
-            agg.sample_active(t, n, false);
-        }
-    }
-    // Inter-token gaps are not per request: they come from the interval log.
-    let hlog_path = dir.join(HLOG_FILE);
-    if let Ok(log) = std::fs::read(&hlog_path) {
-        for h in crate::recorder::intervals(&log) {
-            if h.tag().map(|t| t.as_str()) == Some("inter_token") {
-                let hist = crate::recorder::decode(&h, &hlog_path)?;
-                agg.histograms.inter_token.add(&hist);
-            }
-        }
-    }
+    let (agg, span, open_model) = read_records(dir, &old, slo.as_ref().map(|(_, f)| f))?;
     let measured_s = old["measured_s"].as_f64().unwrap_or_else(|| {
         if span.1 > span.0 {
             (span.1 - span.0) as f64 / 1e6
@@ -159,4 +116,59 @@ pub fn rebuild(
     let report = slo::report::build(meta, &agg);
     report::write_all(dir, &report)?;
     Ok(report)
+}
+
+/// requests.csv into one aggregate (the open streams from the run's own
+/// series, the inter-token gaps from its interval log); the measured
+/// requests' span in µs, and whether the run was open (scheduled starts).
+fn read_records(
+    dir: &Path,
+    old: &Value,
+    slo: Option<&slo::objective::SloFile>,
+) -> anyhow::Result<(Aggregate, (u64, u64), bool)> {
+    let csv_path = dir.join(CSV_FILE);
+    let mut reader = csv::Reader::from_path(&csv_path)
+        .with_context(|| format!("cannot read {}", csv_path.display()))?;
+    let mut agg = Aggregate {
+        goodput_limits: slo::report::goodput_limits(slo),
+        warmup_s: old["warmup_s"].as_f64().unwrap_or(0.0),
+        ..Aggregate::default()
+    };
+    let mut span = (u64::MAX, 0u64);
+    let mut open_model = false;
+    for (i, row) in reader.deserialize::<RequestRecord>().enumerate() {
+        let r = row.with_context(|| {
+            format!(
+                "{}: row {} is not a request record",
+                csv_path.display(),
+                i + 2
+            )
+        })?;
+        open_model |= r.scheduled_us.is_some();
+        if !r.warmup {
+            span = (
+                span.0.min(r.scheduled_us.unwrap_or(r.start_us)),
+                span.1.max(r.start_us + r.end_us),
+            );
+        }
+        agg.add(&r, &[]);
+    }
+    // Open streams were sampled, not recorded per request: from the run's
+    // own series.
+    for sec in old["timeseries"].as_array().into_iter().flatten() {
+        if let (Some(t), Some(n)) = (sec["t"].as_u64(), sec["active"].as_u64()) {
+            agg.sample_active(t, n, false);
+        }
+    }
+    // Inter-token gaps are not per request: they come from the interval log.
+    let hlog_path = dir.join(HLOG_FILE);
+    if let Ok(log) = std::fs::read(&hlog_path) {
+        for h in crate::recorder::intervals(&log) {
+            if h.tag().map(|t| t.as_str()) == Some("inter_token") {
+                let hist = crate::recorder::decode(&h, &hlog_path)?;
+                agg.histograms.inter_token.add(&hist);
+            }
+        }
+    }
+    Ok((agg, span, open_model))
 }

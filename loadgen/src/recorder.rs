@@ -150,18 +150,7 @@ pub fn record(
     // The log's base time is the run clock's t = 0 (the first request), as
     // the CSV's: wait for it. No request ends before it, so nothing is
     // missed; a run that never starts one keeps the set-up time.
-    let mut pending: VecDeque<(Instant, Box<RequestRecord>, Vec<u32>)> = VecDeque::new();
-    let mut open = true;
-    while open && clock.get().is_none() {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(Msg {
-                record: rec,
-                gaps_us: gaps,
-            }) => pending.push_back((Instant::now(), rec, gaps)),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
-        }
-    }
+    let (mut pending, mut open) = wait_for_clock(&rx, &clock);
     let base_wall = clock.get().map_or(started_wall, |c| {
         started_wall + c.started.saturating_duration_since(started)
     });
@@ -214,39 +203,15 @@ pub fn record(
             if open && now.saturating_duration_since(*ended) < HOLD {
                 break;
             }
-            let (ended, mut rec, gaps) = pending.pop_front().expect("a front");
-            if let Some(c) = clock.get() {
-                let began = c.started + Duration::from_micros(rec.start_us);
-                // A stamp the request lacks stands in as its send.
-                let at = |us: Option<u64>| began + Duration::from_micros(us.unwrap_or(0));
-                let stamps = [
-                    began,
-                    at(rec.first_token_us),
-                    at(rec.first_audio_us),
-                    at(rec.complete_us),
-                    ended,
-                ];
-                rec.client_stall_us = probe.lock().expect("probe lock").stalled_at(&stamps);
-            }
-            if broken.is_none()
-                && let Err(e) = csv.serialize(&*rec)
-            {
-                broke(
-                    &mut broken,
-                    anyhow::Error::new(e).context(format!("cannot write {}", csv_path.display())),
-                );
-            }
-            // The interval log holds the measured part only, like the figures.
-            if rec.outcome.is_ok() && !rec.warmup {
-                interval.add(&rec, &gaps);
-            }
-            all.add(&rec, &gaps);
-            if let Some(e) = &exporter {
-                e.observe(&rec);
-            }
-            let mut l = live.lock().expect("live lock");
-            l.requests += 1;
-            l.errors += u64::from(!rec.outcome.is_ok());
+            let taken = pending.pop_front().expect("a front");
+            let into = Taken {
+                csv_path: &csv_path,
+                clock: &clock,
+                probe: &probe,
+                exporter: exporter.as_deref(),
+                live: &live,
+            };
+            into.take(taken, &mut csv, &mut broken, (&mut interval, &mut all));
         }
         if Instant::now() >= next_tick {
             let now = Instant::now();
@@ -288,6 +253,87 @@ pub fn record(
         }
     }
     Ok((all, broken))
+}
+
+/// A request waiting to be written: when it ended, its record, its gaps.
+type Pending = (Instant, Box<RequestRecord>, Vec<u32>);
+
+/// Waits for the run clock's t = 0 (the first request), the base time of
+/// the log as of the CSV, keeping what arrives meanwhile. No request ends
+/// before it, so nothing is missed; a run that never starts one keeps the
+/// set-up time. Returns the kept records and whether senders remain.
+fn wait_for_clock(
+    rx: &mpsc::Receiver<Msg>,
+    clock: &std::sync::OnceLock<crate::shared::Clock>,
+) -> (VecDeque<Pending>, bool) {
+    let mut pending = VecDeque::new();
+    let mut open = true;
+    while open && clock.get().is_none() {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(Msg {
+                record: rec,
+                gaps_us: gaps,
+            }) => pending.push_back((Instant::now(), rec, gaps)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+        }
+    }
+    (pending, open)
+}
+
+/// Where a finished request goes besides the CSV.
+struct Taken<'a> {
+    csv_path: &'a std::path::Path,
+    clock: &'a std::sync::OnceLock<crate::shared::Clock>,
+    probe: &'a Mutex<ClientProbe>,
+    exporter: Option<&'a crate::exporter::Exporter>,
+    live: &'a Mutex<Live>,
+}
+
+impl Taken<'_> {
+    /// One request the self-check has had time to judge: its stall share
+    /// stamped, written to the CSV (unless writing broke), added to the
+    /// second's and the run's figures, the exporter and the live line.
+    fn take<W: Write>(
+        &self,
+        (ended, mut rec, gaps): Pending,
+        csv: &mut csv::Writer<W>,
+        broken: &mut Option<String>,
+        (interval, all): (&mut Histograms, &mut Aggregate),
+    ) {
+        if let Some(c) = self.clock.get() {
+            let began = c.started + Duration::from_micros(rec.start_us);
+            // A stamp the request lacks stands in as its send.
+            let at = |us: Option<u64>| began + Duration::from_micros(us.unwrap_or(0));
+            let stamps = [
+                began,
+                at(rec.first_token_us),
+                at(rec.first_audio_us),
+                at(rec.complete_us),
+                ended,
+            ];
+            rec.client_stall_us = self.probe.lock().expect("probe lock").stalled_at(&stamps);
+        }
+        if broken.is_none()
+            && let Err(e) = csv.serialize(&*rec)
+        {
+            broke(
+                broken,
+                anyhow::Error::new(e).context(format!("cannot write {}", self.csv_path.display())),
+            );
+        }
+        // The interval log holds the measured part only, like the figures.
+        if rec.outcome.is_ok() && !rec.warmup {
+            interval.add(&rec, &gaps);
+        }
+        all.add(&rec, &gaps);
+        if let Some(e) = self.exporter {
+            e.observe(&rec);
+        }
+        let mut l = self.live.lock().expect("live lock");
+        l.requests += 1;
+        l.errors += u64::from(!rec.outcome.is_ok());
+    }
 }
 
 /// Writes one interval's histograms to the interval log, then flushes the

@@ -17,7 +17,7 @@ use goose::prelude::*;
 use serde_json::{Value, json};
 use slo::monitoring::paths;
 use slo::report::{Report, RunInfo, ScenarioInfo, TargetInfo};
-use slo::scenario::Model;
+use slo::scenario::{LoadShape, Model};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,7 +118,6 @@ fn new_shared(
     (tx, started_wall): (std::sync::mpsc::Sender<crate::shared::Msg>, SystemTime),
 ) -> Shared {
     let sc = &plan.scenario;
-    let open = sc.load.model == Model::Open;
     Shared {
         protocol: crate::protocol::of(sc),
         client: target.client.clone(),
@@ -158,10 +157,10 @@ fn new_shared(
         seq: AtomicU64::new(0),
         active: Arc::clone(active),
         records: Sender::new(tx),
-        schedule: open.then(|| {
-            Mutex::new(Schedule::new(
-                sc.load.rate.unwrap_or(1.0),
-                sc.load.arrival == slo::scenario::Arrival::Poisson,
+        schedule: match sc.load.shape() {
+            LoadShape::Open { rate, arrival, .. } => Some(Mutex::new(Schedule::new(
+                rate,
+                arrival == slo::scenario::Arrival::Poisson,
                 sc.seed,
                 // Evenly spaced shards interleave: shard I starts I
                 // intervals of the whole rate late, so together they are
@@ -170,8 +169,9 @@ fn new_shared(
                     (Some((i, _)), Some(whole)) => f64::from(i) / whole,
                     _ => 0.0,
                 },
-            ))
-        }),
+            ))),
+            LoadShape::Users { .. } | LoadShape::TestPlan(_) => None,
+        },
         max_lateness: sc.load.max_lateness(),
         max_event_bytes: usize::try_from(sc.request.max_event_bytes).unwrap_or(usize::MAX),
         max_body_bytes: usize::try_from(sc.request.max_body_bytes).unwrap_or(usize::MAX),
@@ -464,10 +464,10 @@ impl Ended {
             self.aggregate.client_stalled,
             self.aggregate.total,
         );
-        let users = match (sc.load.model, &sc.load.test_plan) {
-            (Model::Open, _) => Some(sc.load.max_users()),
-            (_, None) => sc.load.users,
-            (_, Some(_)) => None,
+        let users = match sc.load.shape() {
+            LoadShape::Open { max_users, .. } => Some(max_users),
+            LoadShape::Users { users, .. } => Some(users),
+            LoadShape::TestPlan(_) => None,
         };
         if let (Some(w), Some(f)) = (
             users.and_then(client_probe::ports_warning),
@@ -709,27 +709,22 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
             GooseDefault::Timeout,
             (sc.request.timeout.as_secs() + 5).to_string().as_str(),
         )?;
+    let shape = sc.load.shape();
     // Goose refuses no_reset_metrics with a test plan (it never resets then).
-    if open || sc.load.test_plan.is_none() {
+    if !matches!(shape, LoadShape::TestPlan(_)) {
         attack = attack.set_default(GooseDefault::NoResetMetrics, true)?;
     }
-    attack = match (open, &sc.load.test_plan) {
-        (true, _) => {
-            let users = sc.load.max_users();
-            attack
-                .set_default(GooseDefault::Users, users)?
-                .set_default(
-                    GooseDefault::IncreaseRate,
-                    (users * 20).to_string().as_str(),
-                )?
-                .set_default(GooseDefault::RunTime, cap as usize)?
-        }
-        (false, Some(test_plan)) => {
-            attack.set_default(GooseDefault::TestPlan, test_plan.as_str())?
-        }
-        (false, None) => {
-            let users = sc.load.users.unwrap_or(1);
-            let ramp = sc.load.ramp_up.unwrap_or_default().as_secs_f64();
+    attack = match shape {
+        LoadShape::Open { max_users, .. } => attack
+            .set_default(GooseDefault::Users, max_users)?
+            .set_default(
+                GooseDefault::IncreaseRate,
+                (max_users * 20).to_string().as_str(),
+            )?
+            .set_default(GooseDefault::RunTime, cap as usize)?,
+        LoadShape::TestPlan(test_plan) => attack.set_default(GooseDefault::TestPlan, test_plan)?,
+        LoadShape::Users { users, ramp_up } => {
+            let ramp = ramp_up.as_secs_f64();
             let rate = if ramp > 0.0 {
                 users as f64 / ramp
             } else {

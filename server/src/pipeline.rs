@@ -276,12 +276,14 @@ impl Engine {
         rng: &mut StdRng,
         tx: &mpsc::Sender<Step>,
     ) -> Result<(Duration, Done), Failure> {
-        let send = |step: Step| async move { tx.send(step).await.map_err(|_| Failure::Gone) };
-        send(Step::Start(Box::new(protocol::Start {
-            client_id: job.client_id.clone(),
-            chatbot_id: job.chatbot_id.clone(),
-            streaming: job.streaming,
-        })))
+        send(
+            tx,
+            Step::Start(Box::new(protocol::Start {
+                client_id: job.client_id.clone(),
+                chatbot_id: job.chatbot_id.clone(),
+                streaming: job.streaming,
+            })),
+        )
         .await?;
 
         let answer = corpus::answer(&job.chatbot_id, &job.message);
@@ -299,99 +301,8 @@ impl Engine {
         let mut tts_rng = StdRng::seed_from_u64(rng.random());
         let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
 
-        let tokens = async {
-            let generation = self.model.generate().await;
-            pause(p.first_token_ms.sample(rng) + plan.model_slowdown).await;
-            let mean_gap = p.token_interval_ms.sample(rng);
-            let mut first_token_at = None;
-            let mut index = 0;
-            // Tokens are due at absolute times, so the timer's granularity
-            // (about 1 ms a sleep) does not add up over a long answer.
-            let mut due = Instant::now();
-            'generation: for (s, sentence) in answer.sentences.iter().enumerate() {
-                let mut words = sentence.split(' ').peekable();
-                while let Some(word) = words.next() {
-                    if job.max_tokens.is_some_and(|most| index >= most) {
-                        break 'generation;
-                    }
-                    if index > 0 {
-                        due += p.jittered(mean_gap, rng).max(self.model.token_floor());
-                    }
-                    if plan.stall_at == Some(index) {
-                        due += plan.stall;
-                    }
-                    if due > Instant::now() {
-                        sleep_until(due).await;
-                    }
-                    if let Some((kind, at)) = plan.fail_at_token
-                        && at == index
-                    {
-                        return Err(match kind {
-                            ErrorKind::Network => Failure::Drop,
-                            kind => Failure::Stream(kind, message_of(kind)),
-                        });
-                    }
-                    let last = s + 1 == sentences && words.peek().is_none();
-                    let text = if last {
-                        word.to_owned()
-                    } else {
-                        format!("{word} ")
-                    };
-                    send(Step::Token(text)).await?;
-                    if first_token_at.is_none() {
-                        let now = Instant::now();
-                        first_token_at = Some(now);
-                        // Counted as it happens: a stream that runs for
-                        // minutes shows in the latencies at once.
-                        self.metrics.first_token(now - job.received);
-                    }
-                    index += 1;
-                }
-                if job.audio {
-                    let _ = sentence_tx.send(s);
-                }
-            }
-            drop(sentence_tx);
-            drop(generation);
-            Ok((first_token_at.unwrap_or_else(Instant::now), index))
-        };
-
-        let speech = async {
-            let (mut first_audio_at, mut hits, mut misses) = (None, 0, 0);
-            while let Some(seq) = sentence_rx.recv().await {
-                let text = &answer.sentences[seq];
-                let found = self.tts_cache.lookup(text).await;
-                self.metrics.tts_lookup(&found);
-                let hit = found.is_hit();
-                let delay = if hit {
-                    p.tts_hit_ms.sample(&mut tts_rng)
-                } else {
-                    misses += 1;
-                    p.tts_miss_ms.sample(&mut tts_rng) + plan.tts_slowdown
-                };
-                hits += u64::from(hit);
-                pause(delay).await;
-                if plan.tts_fail_at == Some(seq) {
-                    return Err(Failure::Stream(ErrorKind::Tts, message_of(ErrorKind::Tts)));
-                }
-                let duration_ms = audio::duration_ms(text);
-                send(Step::Audio(Box::new(protocol::Audio {
-                    seq: seq as u32,
-                    text: text.clone(),
-                    format: AUDIO_FORMAT.to_owned(),
-                    duration_ms,
-                    cached: hit,
-                    data: audio::pcm_base64(duration_ms),
-                })))
-                .await?;
-                if first_audio_at.is_none() {
-                    let now = Instant::now();
-                    first_audio_at = Some(now);
-                    self.metrics.first_audio(now - job.received);
-                }
-            }
-            Ok((first_audio_at, hits, misses))
-        };
+        let tokens = self.tokens(job, &answer, &plan, rng, (tx, sentence_tx));
+        let speech = self.speech(job, &answer, &plan, &mut tts_rng, (tx, &mut sentence_rx));
 
         let ((first_token_at, sent), (first_audio_at, tts_hits, tts_misses)) =
             tokio::try_join!(tokens, speech)?;
@@ -417,6 +328,126 @@ impl Engine {
         };
         Ok((complete, done))
     }
+
+    /// The model's tokens, each at its due time; a sentence's index goes
+    /// to the speech once its last word is out. Returns when the first
+    /// token went and how many were sent.
+    async fn tokens(
+        &self,
+        job: &Job,
+        answer: &corpus::Answer,
+        plan: &FaultPlan,
+        rng: &mut StdRng,
+        (tx, sentence_tx): (&mpsc::Sender<Step>, mpsc::UnboundedSender<usize>),
+    ) -> Result<(Instant, usize), Failure> {
+        let p = &self.profile;
+        let sentences = answer.sentences.len();
+        let generation = self.model.generate().await;
+        pause(p.first_token_ms.sample(rng) + plan.model_slowdown).await;
+        let mean_gap = p.token_interval_ms.sample(rng);
+        let mut first_token_at = None;
+        let mut index = 0;
+        // Tokens are due at absolute times, so the timer's granularity
+        // (about 1 ms a sleep) does not add up over a long answer.
+        let mut due = Instant::now();
+        'generation: for (s, sentence) in answer.sentences.iter().enumerate() {
+            let mut words = sentence.split(' ').peekable();
+            while let Some(word) = words.next() {
+                if job.max_tokens.is_some_and(|most| index >= most) {
+                    break 'generation;
+                }
+                if index > 0 {
+                    due += p.jittered(mean_gap, rng).max(self.model.token_floor());
+                }
+                if plan.stall_at == Some(index) {
+                    due += plan.stall;
+                }
+                if due > Instant::now() {
+                    sleep_until(due).await;
+                }
+                if let Some((kind, at)) = plan.fail_at_token
+                    && at == index
+                {
+                    return Err(match kind {
+                        ErrorKind::Network => Failure::Drop,
+                        kind => Failure::Stream(kind, message_of(kind)),
+                    });
+                }
+                let last = s + 1 == sentences && words.peek().is_none();
+                let text = if last {
+                    word.to_owned()
+                } else {
+                    format!("{word} ")
+                };
+                send(tx, Step::Token(text)).await?;
+                if first_token_at.is_none() {
+                    let now = Instant::now();
+                    first_token_at = Some(now);
+                    // Counted as it happens: a stream that runs for
+                    // minutes shows in the latencies at once.
+                    self.metrics.first_token(now - job.received);
+                }
+                index += 1;
+            }
+            if job.audio {
+                let _ = sentence_tx.send(s);
+            }
+        }
+        drop(sentence_tx);
+        drop(generation);
+        Ok((first_token_at.unwrap_or_else(Instant::now), index))
+    }
+
+    /// Each finished sentence spoken (the TTS cache, then the synthesis
+    /// delay) and sent as audio. Returns when the first audio went and the
+    /// cache's hits and misses.
+    async fn speech(
+        &self,
+        job: &Job,
+        answer: &corpus::Answer,
+        plan: &FaultPlan,
+        tts_rng: &mut StdRng,
+        (tx, sentence_rx): (&mpsc::Sender<Step>, &mut mpsc::UnboundedReceiver<usize>),
+    ) -> Result<(Option<Instant>, u64, u64), Failure> {
+        let p = &self.profile;
+        let (mut first_audio_at, mut hits, mut misses) = (None, 0, 0);
+        while let Some(seq) = sentence_rx.recv().await {
+            let text = &answer.sentences[seq];
+            let found = self.tts_cache.lookup(text).await;
+            self.metrics.tts_lookup(&found);
+            let hit = found.is_hit();
+            let delay = if hit {
+                p.tts_hit_ms.sample(tts_rng)
+            } else {
+                misses += 1;
+                p.tts_miss_ms.sample(tts_rng) + plan.tts_slowdown
+            };
+            hits += u64::from(hit);
+            pause(delay).await;
+            if plan.tts_fail_at == Some(seq) {
+                return Err(Failure::Stream(ErrorKind::Tts, message_of(ErrorKind::Tts)));
+            }
+            let duration_ms = audio::duration_ms(text);
+            send(
+                tx,
+                Step::Audio(Box::new(protocol::Audio {
+                    seq: seq as u32,
+                    text: text.clone(),
+                    format: AUDIO_FORMAT.to_owned(),
+                    duration_ms,
+                    cached: hit,
+                    data: audio::pcm_base64(duration_ms),
+                })),
+            )
+            .await?;
+            if first_audio_at.is_none() {
+                let now = Instant::now();
+                first_audio_at = Some(now);
+                self.metrics.first_audio(now - job.received);
+            }
+        }
+        Ok((first_audio_at, hits, misses))
+    }
 }
 
 /// Sleeps, skipping the timer for a zero delay (the `fast` profile).
@@ -424,4 +455,9 @@ async fn pause(d: Duration) {
     if !d.is_zero() {
         sleep(d).await;
     }
+}
+
+/// Sends one step of an answer; a client that is gone ends it.
+async fn send(tx: &mpsc::Sender<Step>, step: Step) -> Result<(), Failure> {
+    tx.send(step).await.map_err(|_| Failure::Gone)
 }

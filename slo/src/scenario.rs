@@ -128,6 +128,37 @@ impl AlertsConfig {
             interval_s: self.interval.as_secs_f64(),
         }
     }
+    /// The time scale, the evaluation interval, the Prometheus URL.
+    fn check(&self) -> Result<(), Problem> {
+        let a = self;
+        if !(a.scale > 0.0 && a.scale <= 10.0) {
+            return Err((
+                "alerts.scale",
+                format!(
+                    "multiplies the rules' windows: more than 0, at most 10 (0.05 makes the guide's 5 minutes 15 s), got {}",
+                    a.scale
+                ),
+            ));
+        }
+        if a.interval.is_zero() || a.interval.as_secs_f64() > a.timing().window_s() / 2.0 {
+            return Err((
+                "alerts.interval",
+                format!(
+                    "must be longer than 0 and at most half the rules' window ({}); e.g. \"1s\"",
+                    humantime::format_duration(Duration::from_secs_f64(a.timing().window_s()))
+                ),
+            ));
+        }
+        if let Some(u) = &a.prometheus
+            && !is_http_url(u)
+        {
+            return Err((
+                "alerts.prometheus",
+                format!("{u:?} is not an http(s) URL, e.g. \"http://127.0.0.1:9090\""),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for AlertsConfig {
@@ -428,6 +459,26 @@ impl Scenario {
     }
 }
 
+/// A checked load, one variant a model ([`Load::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoadShape<'a> {
+    /// Closed: users, each sending one request after another, all started
+    /// over `ramp_up`.
+    Users { users: usize, ramp_up: Duration },
+    /// Closed: a goose test plan (users,time pairs).
+    TestPlan(&'a str),
+    /// Open: requests per second, whether or not earlier ones finished.
+    Open {
+        rate: f64,
+        arrival: Arrival,
+        max_users: usize,
+        max_lateness: Duration,
+    },
+}
+
+/// A problem the check found: the key, and what is wrong.
+type Problem = (&'static str, String);
+
 /// The load model: `model = "closed"` (users) or `"open"` (arrival rate).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -493,6 +544,88 @@ impl Load {
             max_users: self.max_users.filter(|_| open),
             max_lateness: self.max_lateness.filter(|_| open),
         }
+    }
+
+    /// This load as its variant. A run sees only checked scenarios, where
+    /// the model's keys are there; the defaults below are the ones the
+    /// check leaves to the model (no ramp-up, 500 users, 1 s lateness).
+    pub fn shape(&self) -> LoadShape<'_> {
+        match (self.model, &self.test_plan) {
+            (Model::Open, _) => LoadShape::Open {
+                rate: self.rate.unwrap_or(1.0),
+                arrival: self.arrival,
+                max_users: self.max_users(),
+                max_lateness: self.max_lateness(),
+            },
+            (Model::Closed, Some(plan)) => LoadShape::TestPlan(plan),
+            (Model::Closed, None) => LoadShape::Users {
+                users: self.users.unwrap_or(1),
+                ramp_up: self.ramp_up.unwrap_or_default(),
+            },
+        }
+    }
+
+    /// The keys of the model in use, and its users or rate.
+    fn check(&self) -> Result<(), Problem> {
+        let l = self;
+        let only = |set: bool, key: &'static str, model: &str| {
+            if set {
+                Err((key, format!("only with model = \"{model}\"")))
+            } else {
+                Ok(())
+            }
+        };
+        match l.model {
+            Model::Closed => {
+                only(l.rate.is_some(), "load.rate", "open")?;
+                only(l.max_users.is_some(), "load.max_users", "open")?;
+                only(l.max_lateness.is_some(), "load.max_lateness", "open")?;
+                match (&l.test_plan, l.users) {
+                    (Some(plan), None) => {
+                        check_test_plan(plan).map_err(|m| ("load.test_plan", m))?
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err((
+                            "load.test_plan",
+                            "either users (with ramp_up) or a test_plan, not both".into(),
+                        ));
+                    }
+                    (None, Some(0)) | (None, None) => {
+                        return Err((
+                            "load.users",
+                            "at least 1 user, or a test_plan, with model = \"closed\"".into(),
+                        ));
+                    }
+                    (None, Some(_)) => {}
+                }
+            }
+            Model::Open => {
+                only(l.users.is_some(), "load.users", "closed")?;
+                only(l.ramp_up.is_some(), "load.ramp_up", "closed")?;
+                only(l.test_plan.is_some(), "load.test_plan", "closed")?;
+                match l.rate {
+                    None => {
+                        return Err((
+                            "load",
+                            "rate (requests per second) is required with model = \"open\"".into(),
+                        ));
+                    }
+                    Some(rate) if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) => {
+                        return Err((
+                            "load.rate",
+                            format!(
+                                "requests per second, more than 0 and at most 100000, got {rate}"
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                if l.max_users == Some(0) {
+                    return Err(("load.max_users", "at least 1".into()));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -627,7 +760,25 @@ impl Scenario {
             .map_err(|(field, problem)| InvalidField { field, problem })
     }
 
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self) -> Result<(), Problem> {
+        self.check_identity()?;
+        if let Some(a) = &self.alerts {
+            a.check()?;
+        }
+        for (i, e) in self.timeline.iter().enumerate() {
+            self.check_event(i, e)?;
+        }
+        self.load.check()?;
+        self.check_request()?;
+        self.check_protocol_tables()?;
+        if let Some(d) = &self.dataset {
+            self.check_dataset(d)?;
+        }
+        Ok(())
+    }
+
+    /// The name, the target, the headers' names and the duration.
+    fn check_identity(&self) -> Result<(), Problem> {
         if self.name.trim().is_empty()
             || !self
                 .name
@@ -669,243 +820,172 @@ impl Scenario {
         if self.duration.is_zero() {
             return Err(("duration", "must be longer than 0, e.g. \"30s\"".into()));
         }
-        if let Some(a) = &self.alerts {
-            if !(a.scale > 0.0 && a.scale <= 10.0) {
-                return Err((
-                    "alerts.scale",
-                    format!(
-                        "multiplies the rules' windows: more than 0, at most 10 (0.05 makes the guide's 5 minutes 15 s), got {}",
-                        a.scale
-                    ),
-                ));
-            }
-            if a.interval.is_zero() || a.interval.as_secs_f64() > a.timing().window_s() / 2.0 {
-                return Err((
-                    "alerts.interval",
-                    format!(
-                        "must be longer than 0 and at most half the rules' window ({}); e.g. \"1s\"",
-                        humantime::format_duration(Duration::from_secs_f64(a.timing().window_s()))
-                    ),
-                ));
-            }
-            if let Some(u) = &a.prometheus
-                && !is_http_url(u)
-            {
-                return Err((
-                    "alerts.prometheus",
-                    format!("{u:?} is not an http(s) URL, e.g. \"http://127.0.0.1:9090\""),
-                ));
-            }
+        Ok(())
+    }
+
+    /// Timeline event `i` (from 0): one action, within the run, one this
+    /// target allows; a drill's names, alerts and mitigations.
+    fn check_event(&self, i: usize, e: &TimelineEvent) -> Result<(), Problem> {
+        let actions = e.actions().len();
+        if actions != 1 {
+            return Err((
+                "timeline",
+                format!(
+                    "event {} (at {}): one action each: faults, rollout, redis, reload = true or command; it has {actions}",
+                    i + 1,
+                    humantime::format_duration(e.at)
+                ),
+            ));
         }
-        for (i, e) in self.timeline.iter().enumerate() {
-            let actions = e.actions().len();
-            if actions != 1 {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {} (at {}): one action each: faults, rollout, redis, reload = true or command; it has {actions}",
-                        i + 1,
-                        humantime::format_duration(e.at)
-                    ),
-                ));
-            }
-            if e.at > self.warmup + self.max_measured() {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {} at {} comes after the run's end ({} with the warm-up)",
-                        i + 1,
-                        humantime::format_duration(e.at),
-                        humantime::format_duration(self.warmup + self.max_measured())
-                    ),
-                ));
-            }
-            if e.redis.is_some() && !(self.server.redis && self.target.is_none()) {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: redis stops and starts the Redis the load generator starts for the embedded server: set `[server] redis = true` and no target (for a real target's Redis, a `command`, e.g. [\"systemctl\", \"stop\", \"redis\"])",
-                        i + 1
-                    ),
-                ));
-            }
-            if e.reload == Some(true) && self.target.is_some() {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: reload reloads the embedded server; for a real target, a `command` (e.g. [\"pm2\", \"reload\", \"chatbot-backend\"])",
-                        i + 1
-                    ),
-                ));
-            }
-            if e.rollout.is_some_and(|p| p > 100) {
-                return Err((
-                    "timeline",
-                    format!("event {}: rollout is a percentage, 0 to 100", i + 1),
-                ));
-            }
-            if let Some(f) = &e.faults
-                && let Some(bad) = f
-                    .keys()
-                    .find(|k| !crate::monitoring::FAULT_KEYS.contains(&k.as_str()))
-            {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: no fault {bad:?}; the faults are {}",
-                        i + 1,
-                        crate::monitoring::FAULT_KEYS.join(", ")
-                    ),
-                ));
-            }
-            let drill = !e.expect.is_empty() || e.mitigates.is_some();
-            if drill
-                && !e.name.as_deref().is_some_and(|n| {
-                    !n.is_empty()
-                        && n.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                })
-            {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: an event with `expect` or `mitigates` needs a `name` of letters, digits, '-' and '_' (its figures are drill.<name>.detect_s and drill.<name>.recover_s)",
-                        i + 1
-                    ),
-                ));
-            }
-            let rules = crate::alerts::rules::guide();
-            if let Some(bad) = e
-                .expect
+        if e.at > self.warmup + self.max_measured() {
+            return Err((
+                "timeline",
+                format!(
+                    "event {} at {} comes after the run's end ({} with the warm-up)",
+                    i + 1,
+                    humantime::format_duration(e.at),
+                    humantime::format_duration(self.warmup + self.max_measured())
+                ),
+            ));
+        }
+        if e.redis.is_some() && !(self.server.redis && self.target.is_none()) {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: redis stops and starts the Redis the load generator starts for the embedded server: set `[server] redis = true` and no target (for a real target's Redis, a `command`, e.g. [\"systemctl\", \"stop\", \"redis\"])",
+                    i + 1
+                ),
+            ));
+        }
+        if e.reload == Some(true) && self.target.is_some() {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: reload reloads the embedded server; for a real target, a `command` (e.g. [\"pm2\", \"reload\", \"chatbot-backend\"])",
+                    i + 1
+                ),
+            ));
+        }
+        if e.rollout.is_some_and(|p| p > 100) {
+            return Err((
+                "timeline",
+                format!("event {}: rollout is a percentage, 0 to 100", i + 1),
+            ));
+        }
+        if let Some(f) = &e.faults
+            && let Some(bad) = f
+                .keys()
+                .find(|k| !crate::monitoring::FAULT_KEYS.contains(&k.as_str()))
+        {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: no fault {bad:?}; the faults are {}",
+                    i + 1,
+                    crate::monitoring::FAULT_KEYS.join(", ")
+                ),
+            ));
+        }
+        if let Some(f) = &e.faults
+            && let Some((k, v)) = f
                 .iter()
-                .find(|x| !rules.iter().any(|r| r.name == x.as_str()))
-            {
-                let names: Vec<&str> = rules.iter().map(|r| r.name).collect();
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: expect: no alert {bad:?}; the guide's alerts are {} (ci/prometheus/rules.yml)",
-                        i + 1,
-                        names.join(", ")
-                    ),
-                ));
-            }
-            if let Some(m) = &e.mitigates
-                && !self.timeline.iter().any(|o| {
-                    o.name.as_deref() == Some(m.as_str()) && !o.expect.is_empty() && o.at <= e.at
-                })
-            {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: mitigates {m:?}, but no event at or before it of that name expects an alert",
-                        i + 1
-                    ),
-                ));
-            }
-            if e.recover.is_some() && e.mitigates.is_none() {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: recover is only for an event that mitigates",
-                        i + 1
-                    ),
-                ));
-            }
-            if self.timeline[..i]
-                .iter()
-                .any(|o| o.name.is_some() && o.name == e.name)
-            {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: the name {:?} is taken by an earlier event",
-                        i + 1,
-                        e.name.as_deref().unwrap_or_default()
-                    ),
-                ));
-            }
-            if let Some(f) = &e.faults
-                && let Some((k, v)) = f
-                    .iter()
-                    .find(|(k, v)| k.ends_with("_ms") && !(v.fract() == 0.0 && **v >= 0.0))
-            {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: {k} is a whole number of milliseconds, got {v}",
-                        i + 1
-                    ),
-                ));
-            }
-            if e.command.as_ref().is_some_and(|c| c.is_empty()) {
-                return Err((
-                    "timeline",
-                    format!(
-                        "event {}: command is a program and its arguments, e.g. [\"sh\", \"-c\", \"...\"]",
-                        i + 1
-                    ),
-                ));
-            }
+                .find(|(k, v)| k.ends_with("_ms") && !(v.fract() == 0.0 && **v >= 0.0))
+        {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: {k} is a whole number of milliseconds, got {v}",
+                    i + 1
+                ),
+            ));
         }
-        let l = &self.load;
-        let only = |set: bool, key: &'static str, model: &str| {
-            if set {
-                Err((key, format!("only with model = \"{model}\"")))
-            } else {
-                Ok(())
-            }
-        };
-        match l.model {
-            Model::Closed => {
-                only(l.rate.is_some(), "load.rate", "open")?;
-                only(l.max_users.is_some(), "load.max_users", "open")?;
-                only(l.max_lateness.is_some(), "load.max_lateness", "open")?;
-                match (&l.test_plan, l.users) {
-                    (Some(plan), None) => {
-                        check_test_plan(plan).map_err(|m| ("load.test_plan", m))?
-                    }
-                    (Some(_), Some(_)) => {
-                        return Err((
-                            "load.test_plan",
-                            "either users (with ramp_up) or a test_plan, not both".into(),
-                        ));
-                    }
-                    (None, Some(0)) | (None, None) => {
-                        return Err((
-                            "load.users",
-                            "at least 1 user, or a test_plan, with model = \"closed\"".into(),
-                        ));
-                    }
-                    (None, Some(_)) => {}
-                }
-            }
-            Model::Open => {
-                only(l.users.is_some(), "load.users", "closed")?;
-                only(l.ramp_up.is_some(), "load.ramp_up", "closed")?;
-                only(l.test_plan.is_some(), "load.test_plan", "closed")?;
-                match l.rate {
-                    None => {
-                        return Err((
-                            "load",
-                            "rate (requests per second) is required with model = \"open\"".into(),
-                        ));
-                    }
-                    Some(rate) if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) => {
-                        return Err((
-                            "load.rate",
-                            format!(
-                                "requests per second, more than 0 and at most 100000, got {rate}"
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-                if l.max_users == Some(0) {
-                    return Err(("load.max_users", "at least 1".into()));
-                }
-            }
+        if e.command.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: command is a program and its arguments, e.g. [\"sh\", \"-c\", \"...\"]",
+                    i + 1
+                ),
+            ));
         }
+        self.check_drill_event(i, e)
+    }
+
+    /// A drill's event: a name, alerts of the guide, a mitigation of an
+    /// earlier incident, a name no earlier event took.
+    fn check_drill_event(&self, i: usize, e: &TimelineEvent) -> Result<(), Problem> {
+        let drill = !e.expect.is_empty() || e.mitigates.is_some();
+        if drill
+            && !e.name.as_deref().is_some_and(|n| {
+                !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+        {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: an event with `expect` or `mitigates` needs a `name` of letters, digits, '-' and '_' (its figures are drill.<name>.detect_s and drill.<name>.recover_s)",
+                    i + 1
+                ),
+            ));
+        }
+        let rules = crate::alerts::rules::guide();
+        if let Some(bad) = e
+            .expect
+            .iter()
+            .find(|x| !rules.iter().any(|r| r.name == x.as_str()))
+        {
+            let names: Vec<&str> = rules.iter().map(|r| r.name).collect();
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: expect: no alert {bad:?}; the guide's alerts are {} (ci/prometheus/rules.yml)",
+                    i + 1,
+                    names.join(", ")
+                ),
+            ));
+        }
+        if let Some(m) = &e.mitigates
+            && !self.timeline.iter().any(|o| {
+                o.name.as_deref() == Some(m.as_str()) && !o.expect.is_empty() && o.at <= e.at
+            })
+        {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: mitigates {m:?}, but no event at or before it of that name expects an alert",
+                    i + 1
+                ),
+            ));
+        }
+        if e.recover.is_some() && e.mitigates.is_none() {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: recover is only for an event that mitigates",
+                    i + 1
+                ),
+            ));
+        }
+        if self.timeline[..i]
+            .iter()
+            .any(|o| o.name.is_some() && o.name == e.name)
+        {
+            return Err((
+                "timeline",
+                format!(
+                    "event {}: the name {:?} is taken by an earlier event",
+                    i + 1,
+                    e.name.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request table and its prompts.
+    fn check_request(&self) -> Result<(), Problem> {
         let r = &self.request;
         if r.chatbot_ids.is_empty() {
             return Err(("request.chatbot_ids", "at least one chatbot id".into()));
@@ -931,6 +1011,24 @@ impl Scenario {
         if self.request.max_body_bytes == 0 {
             return Err(("request.max_body_bytes", "must be at least 1".into()));
         }
+        if let Some(p) = r
+            .prompts
+            .iter()
+            .find(|p| p.trim().is_empty() || p.chars().count() > MAX_MESSAGE_CHARS)
+        {
+            return Err((
+                "request.prompts",
+                format!(
+                    "1 to {MAX_MESSAGE_CHARS} characters each, got {} characters",
+                    p.chars().count()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[openai]` and `[template]`: each with its protocol, and complete.
+    fn check_protocol_tables(&self) -> Result<(), Problem> {
         if self.openai.is_some() && self.protocol != ProtocolName::OpenaiChat {
             return Err(("openai", "only with protocol = \"openai-chat\"".into()));
         }
@@ -958,66 +1056,57 @@ impl Scenario {
                 return Err(("openai.max_tokens", "at least 1".into()));
             }
         }
-        if let Some(d) = &self.dataset {
-            let format = d.format().ok_or((
-                "dataset.format",
-                format!(
-                    "text, jsonl or csv (the extension of {} does not say)",
-                    d.file.display()
-                ),
-            ))?;
-            if !r.prompts.is_empty() {
-                return Err((
-                    "dataset",
-                    "either request.prompts or a [dataset], not both".into(),
-                ));
-            }
-            if format == DatasetFormat::Text && (d.field.is_some() || d.turns_field.is_some()) {
-                return Err((
-                    "dataset.field",
-                    "a text dataset is one prompt a line: no field".into(),
-                ));
-            }
-            if d.turns_field.is_some() {
-                if d.field.is_some() {
-                    return Err((
-                        "dataset.turns_field",
-                        "either field (one prompt) or turns_field (a conversation), not both"
-                            .into(),
-                    ));
-                }
-                if format != DatasetFormat::Jsonl {
-                    return Err((
-                        "dataset.turns_field",
-                        "conversations come from a JSONL dataset (a list of turns a line)".into(),
-                    ));
-                }
-                if self.protocol != ProtocolName::OpenaiChat {
-                    return Err((
-                        "dataset.turns_field",
-                        "conversations need protocol = \"openai-chat\" (its messages carry the history)".into(),
-                    ));
-                }
-                if self.load.model != Model::Closed {
-                    return Err((
-                        "dataset.turns_field",
-                        "conversations need model = \"closed\": a turn waits for the answer before it".into(),
-                    ));
-                }
-            }
-        }
-        if let Some(p) = r
-            .prompts
-            .iter()
-            .find(|p| p.trim().is_empty() || p.chars().count() > MAX_MESSAGE_CHARS)
-        {
+        Ok(())
+    }
+
+    /// A dataset instead of prompts: its format, and a conversation's needs.
+    fn check_dataset(&self, d: &Dataset) -> Result<(), Problem> {
+        let r = &self.request;
+        let format = d.format().ok_or((
+            "dataset.format",
+            format!(
+                "text, jsonl or csv (the extension of {} does not say)",
+                d.file.display()
+            ),
+        ))?;
+        if !r.prompts.is_empty() {
             return Err((
-                "request.prompts",
-                format!(
-                    "1 to {MAX_MESSAGE_CHARS} characters each, got {} characters",
-                    p.chars().count()
-                ),
+                "dataset",
+                "either request.prompts or a [dataset], not both".into(),
             ));
+        }
+        if format == DatasetFormat::Text && (d.field.is_some() || d.turns_field.is_some()) {
+            return Err((
+                "dataset.field",
+                "a text dataset is one prompt a line: no field".into(),
+            ));
+        }
+        if d.turns_field.is_some() {
+            if d.field.is_some() {
+                return Err((
+                    "dataset.turns_field",
+                    "either field (one prompt) or turns_field (a conversation), not both".into(),
+                ));
+            }
+            if format != DatasetFormat::Jsonl {
+                return Err((
+                    "dataset.turns_field",
+                    "conversations come from a JSONL dataset (a list of turns a line)".into(),
+                ));
+            }
+            if self.protocol != ProtocolName::OpenaiChat {
+                return Err((
+                    "dataset.turns_field",
+                    "conversations need protocol = \"openai-chat\" (its messages carry the history)".into(),
+                ));
+            }
+            if self.load.model != Model::Closed {
+                return Err((
+                    "dataset.turns_field",
+                    "conversations need model = \"closed\": a turn waits for the answer before it"
+                        .into(),
+                ));
+            }
         }
         Ok(())
     }
