@@ -108,6 +108,7 @@ fn assert_reload_lost_nothing(out: &Path, report: &serde_json::Value) {
 
 #[test]
 fn the_shipped_drills_meet_their_slo_files() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("drills");
     let files = drills();
     assert!(!files.is_empty());
@@ -165,6 +166,7 @@ fn the_shipped_drills_meet_their_slo_files() {
 /// the drill at once, each judged by one Prometheus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_fires_the_same_alerts_and_a_misconfigured_rule_fails_the_drill() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("drill-prometheus");
     let shipped = root().join("scenarios/drills/error-spike.toml");
     let text = std::fs::read_to_string(&shipped).unwrap();

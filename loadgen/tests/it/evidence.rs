@@ -28,6 +28,7 @@ fn exact(dir: &Path, name: &str, first_ms: u32, extra: &str) -> std::path::PathB
 
 #[test]
 fn a_p99_of_too_few_samples_is_inconclusive_and_more_requests_decide_it() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("ev-p99");
     // Two seconds: far fewer than the 500 samples a p99 needs.
     let short = exact(&dir, "short", 100, "");
@@ -206,6 +207,7 @@ fn a_breach_the_lower_bound_shows_fails_even_with_inconclusive_accepted() {
 /// regression; `--out` folders are made.
 #[test]
 fn compare_calls_too_few_samples_inconclusive_and_still_sees_a_shown_regression() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("ev-compare-few");
     std::fs::write(
         dir.join("slo.toml"),
@@ -281,6 +283,7 @@ fn compare_calls_too_few_samples_inconclusive_and_still_sees_a_shown_regression(
 /// the flag and what is missing.
 #[test]
 fn a_protocol_flag_is_checked_with_the_file() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("ev-protocol-flag");
     let file = dir.join("o.toml");
     let text = "name = \"o\"\nduration = \"1s\"\nwarmup = \"0s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 2\n";

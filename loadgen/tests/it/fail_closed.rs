@@ -37,6 +37,7 @@ const FIRST_AUDIO: &str = "[[objective]]\nname = \"first audio p95\"\nmetric = \
 
 #[test]
 fn a_latency_never_measured_is_null_and_fails_unless_it_may_be_absent() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("fc-no-audio");
     let target = misbehaving(Misbehaves::NoAudio);
     let file = scenario(
@@ -228,6 +229,7 @@ fn dropped_arrivals_count_and_survive_a_rebuild() {
 
 #[test]
 fn a_request_ends_at_done_even_if_the_connection_stays_open() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("fc-open");
     let target = misbehaving(Misbehaves::DoneThenOpen);
     let file = scenario(
@@ -294,6 +296,7 @@ fn an_endless_event_and_a_huge_line_are_malformed_not_memory() {
 
 #[test]
 fn a_signal_in_any_phase_interrupts_and_a_short_test_plan_does_not() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("fc-signals");
     // SIGTERM while in-flight requests outlast the duration (the drain).
     let target = misbehaving(Misbehaves::Slow);

@@ -185,6 +185,7 @@ args = ["--profile", "fast", "--token-interval-ms", "1"]
 
 #[test]
 fn prompts_come_from_text_jsonl_and_csv_files_in_order() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("datasets");
     // Three prompts of lengths the CSV can tell apart.
     let prompts = [
@@ -269,6 +270,7 @@ fn prompts_come_from_text_jsonl_and_csv_files_in_order() {
 
 #[test]
 fn conversations_send_each_turn_with_its_history() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("conversations");
     let lines = [
         r#"{"turns": ["What are your opening hours?", "And on Sundays?", "Thanks, bye!"]}"#,

@@ -17,6 +17,7 @@ const STREAMING: &str = r#"log_format streaming '$remote_addr - $remote_user [$t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_streaming_logs_agree_with_the_run() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("proxy-logs");
     let upstream =
         crate::support::reference_server(&["--first-token-ms", "50", "--token-interval-ms", "2"])

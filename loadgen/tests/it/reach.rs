@@ -63,6 +63,7 @@ Authorization = "Bearer ${LG_TEST_KEY}"
 
 #[test]
 fn headers_reach_the_target_and_no_output_holds_the_secret() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("reach-secret");
     let scenario = dir.join("reach.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
@@ -151,6 +152,7 @@ fn headers_reach_the_target_and_no_output_holds_the_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("reach-tls");
     let (ca, cert, key) = test_certificates(&dir);
     let upstream = crate::support::reference_server(&["--token-interval-ms", "1"]).await;

@@ -37,6 +37,7 @@ fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_shards_merge_into_one_run_exactly_and_a_missing_one_fails_it() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("shards");
     let target =
         crate::support::reference_server(&["--first-token-ms", "50", "--token-interval-ms", "5"])

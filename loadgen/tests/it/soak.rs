@@ -1,11 +1,12 @@
 //! The soak benchmark's short version (the hour is `ci/bench/soak.sh`,
 //! BENCHMARKS.md "Soak"): the `refserver` and `loadgen` binaries as two
-//! processes at a steady 20 requests/s for 75 s, each one's resident memory
-//! sampled every 5 s. Stated bound: from 15 s to 70 s of the run (after
+//! processes at a steady 20 requests/s for 50 s, each one's resident memory
+//! sampled every 3 s. Stated bound: from 10 s to 46 s of the run (after
 //! the warm-up, before its end), the median of the last five samples of
 //! neither process is more than 12 MB above the median of the first five.
-//! (75 s, not the 2 minutes first written: the suite must stay under 25
-//! minutes on a fresh machine.)
+//! It runs alone: beside other tests its streams last longer, more are
+//! open at once, and the memory they hold moved the medians by 23 MB in a
+//! full suite (a steady load is the premise, not the machine's noise).
 
 use crate::support::{BIN, checked_report, spawn_run, temp_dir};
 use std::process::{Command, Stdio};
@@ -27,6 +28,7 @@ fn rss_mb(pid: u32) -> Option<f64> {
 
 #[test]
 fn a_steady_load_grows_neither_process() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("soak");
     // The server's binary sits beside the load generator's (cargo test
     // --workspace builds both).
@@ -56,7 +58,7 @@ fn a_steady_load_grows_neither_process() {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"75s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
+            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"50s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
         ),
     )
     .unwrap();
@@ -69,24 +71,24 @@ fn a_steady_load_grows_neither_process() {
             samples.push((t0.elapsed().as_secs_f64(), s, l));
         }
         assert!(t0.elapsed() < Duration::from_secs(180), "the run overran");
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(3));
     }
     let o = loadgen.wait_with_output().unwrap();
     let report = checked_report(&out);
     assert!(
-        report["requests"]["ok"].as_u64().unwrap() > 1200,
+        report["requests"]["ok"].as_u64().unwrap() > 800,
         "{}: {}",
         report["requests"],
         String::from_utf8_lossy(&o.stderr)
     );
     // The steady part: after the warm-up, before the end of the run (the
-    // last 10 s hold the drain, goose's report and the final scrapes).
+    // end holds the drain, goose's report and the final scrapes).
     let steady: Vec<_> = samples
         .iter()
-        .filter(|s| s.0 >= 15.0 && s.0 <= 70.0)
+        .filter(|s| s.0 >= 10.0 && s.0 <= 46.0)
         .collect();
     assert!(steady.len() >= 10, "{samples:?}");
-    // Medians of the first and the last five samples: a 5 s sample lands
+    // Medians of the first and the last five samples: a sample lands
     // on a burst at times, a trend moves the median.
     let median = |v: &[&(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
         let mut x: Vec<f64> = v.iter().map(|s| f(s)).collect();

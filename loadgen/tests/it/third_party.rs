@@ -18,6 +18,7 @@ const ANSWER: &str = "We are open from nine to five, Monday to Saturday.";
 
 #[test]
 fn a_third_party_openai_server_is_measured_classified_and_gated() {
+    let _turn = crate::support::turn();
     let dir = temp_dir("third-party");
     // 2 ms a character, give or take half.
     let yml = format!(
