@@ -91,7 +91,7 @@ fn run_once(args: &RunArgs) -> anyhow::Result<ExitStatus> {
 /// `loadgen capacity`: the flags checked, the search (or its worst case
 /// with --dry-run), the exit status of its outcome.
 fn capacity(run: &RunArgs, flags: &CapacityFlags) -> anyhow::Result<ExitStatus> {
-    let CapacityFlags {
+    let &CapacityFlags {
         step_duration,
         step_max_duration,
         step_tries,
@@ -104,7 +104,7 @@ fn capacity(run: &RunArgs, flags: &CapacityFlags) -> anyhow::Result<ExitStatus> 
         precision,
         expected_rps,
         max_time,
-    } = flags.clone();
+    } = flags;
     let bad = |flag: &str, v: f64, ok: bool| {
         if ok {
             Ok(())

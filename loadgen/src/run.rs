@@ -48,8 +48,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         probe,
         exporter.as_ref().map(|(e, _)| Arc::clone(e)),
     )?;
-    let ended = tasks.attack(plan, &target.url).await?;
-    let meta = assemble(plan, target, &ended).await;
+    let mut ended = tasks.attack(plan, &target.url).await?;
+    let meta = assemble(plan, target, &mut ended).await;
     finish(plan, meta, ended, exporter).await
 }
 
@@ -481,12 +481,17 @@ impl Ended {
 
 /// The report's run section: the scrape after, the target, the load, the
 /// self-check. The embedded server stops here.
-async fn assemble(plan: &Plan, target: Target, ended: &Ended) -> RunInfo {
+async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
     let sc = &plan.scenario;
     let after = target.scraper.get(paths::DETAILED).await.and_then(ok_json);
     let system = target.scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v);
     drop(target.embedded);
-    let server = scrape::section(target.before, after, system, ended.health.clone());
+    let server = scrape::section(
+        target.before,
+        after,
+        system,
+        std::mem::take(&mut ended.health),
+    );
     RunInfo {
         alerts: ended
             .alerting
@@ -531,7 +536,7 @@ async fn assemble(plan: &Plan, target: Target, ended: &Ended) -> RunInfo {
         judge: plan.judge,
         shards: Vec::new(),
         shard_problems: Vec::new(),
-        events: ended.events.clone(),
+        events: std::mem::take(&mut ended.events),
         server,
         self_check: ended.self_check(plan),
         slo: plan.slo.clone(),
