@@ -22,11 +22,11 @@ cargo fmt --all -- --check
 # benches and examples as clippy --all-targets lints them (a criterion
 # bench run as a test runs each benchmark once). A fresh clone on the
 # 2-vCPU machine: clippy then the test build took 271 + 202 s; this one
-# build, 350 s (BENCHMARKS.md).
+# build, 350 s; with the dependencies unoptimized, 160 s (BENCHMARKS.md).
 export RUSTC_WORKSPACE_WRAPPER="${RUSTC_WORKSPACE_WRAPPER:-clippy-driver}"
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 
-# nextest runs every test as its own process, four at a time, and the
+# nextest runs every test as its own process, six at a time, and the
 # tests that judge timing alone (.config/nextest.toml). It ends with its
 # own summary line; the awk below adds the plain one.
 log=$(mktemp)

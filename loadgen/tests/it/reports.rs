@@ -253,7 +253,6 @@ fn the_degraded_profile_fails_naming_the_breached_objectives() {
 
 #[test]
 fn a_trend_of_ten_runs_marks_the_run_that_crossed_a_level() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("trend");
     let file = scenario(
         &dir,

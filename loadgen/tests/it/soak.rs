@@ -1,12 +1,16 @@
 //! The soak benchmark's short version (the hour is `ci/bench/soak.sh`,
 //! BENCHMARKS.md "Soak"): the `refserver` and `loadgen` binaries as two
-//! processes at a steady 20 requests/s for 50 s, each one's resident memory
-//! sampled every 3 s. Stated bound: from 10 s to 46 s of the run (after
+//! processes at a steady 20 requests/s for 34 s, each one's resident memory
+//! sampled every 2 s. Stated bound: from 8 s to 31 s of the run (after
 //! the warm-up, before its end), the median of the last five samples of
-//! neither process is more than 12 MB above the median of the first five.
+//! neither process is more than 12 MB above the median of the first five
+//! (alone, 2026-12-07: the server 18.5 -> 19.7 MB, the load generator
+//! 78.7 -> 78.7 MB; samples move by about 5 MB around a median).
 //! It runs alone: beside other tests its streams last longer, more are
 //! open at once, and the memory they hold moved the medians by 23 MB in a
 //! full suite (a steady load is the premise, not the machine's noise).
+//! At 30 requests/s the load generator was still growing into its
+//! steady state 20 s in (99 -> 106 MB): the rate stays at 20.
 
 use crate::support::{BIN, checked_report, spawn_run, temp_dir};
 use std::process::{Command, Stdio};
@@ -58,7 +62,7 @@ fn a_steady_load_grows_neither_process() {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"50s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
+            "name = \"soak\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"34s\"\nwarmup = \"0s\"\n[load]\nmodel = \"open\"\nrate = 20.0\nmax_users = 100\n[request]\naudio = true\nrepeat_ratio = 0.6\n"
         ),
     )
     .unwrap();
@@ -71,12 +75,12 @@ fn a_steady_load_grows_neither_process() {
             samples.push((t0.elapsed().as_secs_f64(), s, l));
         }
         assert!(t0.elapsed() < Duration::from_secs(180), "the run overran");
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(2));
     }
     let o = loadgen.wait_with_output().unwrap();
     let report = checked_report(&out);
     assert!(
-        report["requests"]["ok"].as_u64().unwrap() > 800,
+        report["requests"]["ok"].as_u64().unwrap() > 600,
         "{}: {}",
         report["requests"],
         String::from_utf8_lossy(&o.stderr)
@@ -85,7 +89,7 @@ fn a_steady_load_grows_neither_process() {
     // end holds the drain, goose's report and the final scrapes).
     let steady: Vec<_> = samples
         .iter()
-        .filter(|s| s.0 >= 10.0 && s.0 <= 46.0)
+        .filter(|s| s.0 >= 8.0 && s.0 <= 31.0)
         .collect();
     assert!(steady.len() >= 10, "{samples:?}");
     // Medians of the first and the last five samples: a sample lands
