@@ -248,6 +248,12 @@ impl Tasks {
             (&conclusive, &hopeless),
             (tx, started_wall),
         ));
+        if let Some(at) = plan.start_at {
+            // A shard's zero is --start-at itself, shared by every shard
+            // (`run` waited for it; it may lie a little behind now).
+            let behind = started_wall.duration_since(at).unwrap_or_default();
+            shared.start_clock_at(started.checked_sub(behind).unwrap_or(started));
+        }
         let live = Arc::new(Mutex::new(Live::default()));
         let setup = recorder::Setup {
             out: plan.out.clone(),
@@ -446,11 +452,16 @@ impl Ended {
         })
     }
 
-    /// The run clock's zero in Unix microseconds (shards line up on it).
+    /// The run clock's zero in Unix microseconds (shards line up on it; a
+    /// shard's clock starts at --start-at, which may lie before `started`).
     fn zero_unix_us(&self) -> u64 {
         self.clock
             .map_or(self.started_wall, |c| {
-                self.started_wall + c.started.saturating_duration_since(self.started)
+                if c.started >= self.started {
+                    self.started_wall + (c.started - self.started)
+                } else {
+                    self.started_wall - (self.started - c.started)
+                }
             })
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64)

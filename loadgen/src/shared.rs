@@ -33,7 +33,10 @@ pub struct Shared {
     pub cancel: tokio_util::sync::CancellationToken,
     pub run_id: String,
     /// The run's clock, started by the first user's first request (so the
-    /// time goose takes to start does not count as lateness).
+    /// time goose takes to start does not count as lateness), or, for a
+    /// shard, at `--start-at` (`start_clock_at`): every shard's schedule
+    /// then has the same zero, and the time its goose takes to start is
+    /// lateness, as it is for the whole run the shards make.
     pub clock: Arc<std::sync::OnceLock<Clock>>,
     pub(crate) run_length: Duration,
     /// The longest the run may grow to when it sizes itself.
@@ -96,15 +99,21 @@ impl Clock {
 
 impl Shared {
     pub fn clock(&self) -> Clock {
-        *self.clock.get_or_init(|| {
-            let started = Instant::now();
-            Clock {
-                started,
-                warmup_end: started + self.warmup,
-                end: started + self.run_length,
-                cap: started + self.run_cap,
-            }
-        })
+        *self.clock.get_or_init(|| self.clock_from(Instant::now()))
+    }
+
+    /// Starts the run's clock at `started` (before any request starts it).
+    pub fn start_clock_at(&self, started: Instant) -> Clock {
+        *self.clock.get_or_init(|| self.clock_from(started))
+    }
+
+    fn clock_from(&self, started: Instant) -> Clock {
+        Clock {
+            started,
+            warmup_end: started + self.warmup,
+            end: started + self.run_length,
+            cap: started + self.run_cap,
+        }
     }
 }
 

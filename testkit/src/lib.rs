@@ -180,15 +180,18 @@ impl Drop for Daemon {
     }
 }
 
-/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`:
+/// up to 30 s, since a daemon beside other tests on a busy machine starts
+/// slowly (Python's mockllm once took over 5 s to import and listen);
+/// no test judges how long a daemon takes to start.
 pub fn wait_for_port(port: u16, what: &str) {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    panic!("{what} did not listen on 127.0.0.1:{port} within 5 s");
+    panic!("{what} did not listen on 127.0.0.1:{port} within 30 s");
 }
 
 /// Runs a command to its end; panics with its output when it fails.

@@ -28,7 +28,6 @@ fn exact(dir: &Path, name: &str, first_ms: u32, extra: &str) -> std::path::PathB
 
 #[test]
 fn a_p99_of_too_few_samples_is_inconclusive_and_more_requests_decide_it() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("ev-p99");
     // Two seconds: far fewer than the 500 samples a p99 needs.
     let short = exact(&dir, "short", 100, "");
@@ -57,8 +56,9 @@ fn a_p99_of_too_few_samples_is_inconclusive_and_more_requests_decide_it() {
     assert_eq!(ev["p99"]["min_samples"], 500);
     // Accepted explicitly, the same run passes, and the report says so.
     let o = loadgen(&["report", out.to_str().unwrap(), "--accept-inconclusive"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(report(&out)["accept_inconclusive"], true);
+    let r = report(&out);
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
+    assert_eq!(r["accept_inconclusive"], true);
 
     // The same run sized by its scenario: it goes on until the p99 is decided.
     let sized = exact(
@@ -76,7 +76,7 @@ fn a_p99_of_too_few_samples_is_inconclusive_and_more_requests_decide_it() {
         "-q",
     ]);
     let r = report(&out);
-    assert_eq!(o.status.code(), Some(0), "{}", r["verdict_reasons"]);
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
     assert_eq!(r["slo"][0]["level"], "ok");
     assert!(r["requests"]["total"].as_u64().unwrap() >= 600);
     assert!(
@@ -229,7 +229,6 @@ fn a_breach_the_lower_bound_shows_fails_even_with_inconclusive_accepted() {
 /// regression; `--out` folders are made.
 #[test]
 fn compare_calls_too_few_samples_inconclusive_and_still_sees_a_shown_regression() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("ev-compare-few");
     std::fs::write(
         dir.join("slo.toml"),
@@ -305,7 +304,6 @@ fn compare_calls_too_few_samples_inconclusive_and_still_sees_a_shown_regression(
 /// the flag and what is missing.
 #[test]
 fn a_protocol_flag_is_checked_with_the_file() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("ev-protocol-flag");
     let file = dir.join("o.toml");
     let text = "name = \"o\"\nduration = \"1s\"\nwarmup = \"0s\"\n[server]\nargs = [\"--profile\", \"fast\"]\n[load]\nmodel = \"closed\"\nusers = 2\n";
@@ -313,13 +311,7 @@ fn a_protocol_flag_is_checked_with_the_file() {
     let out = dir.join("out");
     let o = run_bin(&file, &out, &["--protocol", "openai-chat"]);
     let r = report(&out);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&o.stderr),
-        r["verdict_reasons"]
-    );
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
     assert_eq!(r["target"]["protocol"], "openai-chat");
     assert!(r["requests"]["ok"].as_u64().unwrap() > 0);
     // No [openai] table: a usage error naming the flag and the table.

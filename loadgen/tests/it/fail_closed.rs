@@ -37,7 +37,6 @@ const FIRST_AUDIO: &str = "[[objective]]\nname = \"first audio p95\"\nmetric = \
 
 #[test]
 fn a_latency_never_measured_is_null_and_fails_unless_it_may_be_absent() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("fc-no-audio");
     let target = misbehaving(Misbehaves::NoAudio);
     let file = scenario(
@@ -73,7 +72,7 @@ fn a_latency_never_measured_is_null_and_fails_unless_it_may_be_absent() {
     let out = dir.join("b");
     let o = run(&file, &out, &["--slo", optional.to_str().unwrap()]);
     let r = report(&out);
-    assert_eq!(o.status.code(), Some(0), "{}", reasons(&r));
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
     assert_eq!(r["slo"][0]["level"], "no_data");
     assert_eq!(r["slo"][0]["required"], false);
 
@@ -84,8 +83,9 @@ fn a_latency_never_measured_is_null_and_fails_unless_it_may_be_absent() {
         &out,
         &["--slo", slo.to_str().unwrap(), "--allow-missing"],
     );
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(report(&out)["allow_missing"], true);
+    let r = report(&out);
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
+    assert_eq!(r["allow_missing"], true);
 }
 
 #[test]
@@ -229,7 +229,6 @@ fn dropped_arrivals_count_and_survive_a_rebuild() {
 
 #[test]
 fn a_request_ends_at_done_even_if_the_connection_stays_open() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("fc-open");
     let target = misbehaving(Misbehaves::DoneThenOpen);
     let file = scenario(
@@ -241,7 +240,7 @@ fn a_request_ends_at_done_even_if_the_connection_stays_open() {
     let out = dir.join("out");
     let o = run(&file, &out, &[]);
     let r = report(&out);
-    assert_eq!(o.status.code(), Some(0), "{}", reasons(&r));
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
     // Each user goes on at once after `done`: many requests, not one per user.
     assert!(
         r["requests"]["ok"].as_u64().unwrap() >= 20,
@@ -341,11 +340,9 @@ fn a_signal_in_any_phase_interrupts() {
 }
 
 /// A goose test plan that ends before the duration is a normal end, not
-/// an interruption: the run passes (so it takes the turn, as every test
-/// that asserts a pass).
+/// an interruption: the run passes.
 #[test]
 fn a_test_plan_shorter_than_the_duration_is_a_normal_end() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("fc-plan");
     let file = scenario(
         &dir,
@@ -356,7 +353,7 @@ fn a_test_plan_shorter_than_the_duration_is_a_normal_end() {
     let o = child.wait_with_output().unwrap();
     let r = report(&out);
     assert!(r["interrupted"].is_null(), "{}", r["interrupted"]);
-    assert_eq!(o.status.code(), Some(0), "{}", reasons(&r));
+    crate::support::passed_unless_distrusted(o.status.code(), &r);
 }
 
 #[test]

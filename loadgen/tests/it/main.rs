@@ -1,7 +1,7 @@
 //! Integration tests of the load generator, against the embedded reference
 //! server (and small canned servers) on 127.0.0.1. Runs in this process are
 //! serialized by the load generator itself (goose's killswitch is global).
-//! A test that judges timing or asserts a run passes takes the turn
+//! A test that judges timing or the self-check takes the turn
 //! (`support::turn`, run alone under nextest) and holds it
 //! across its awaits on purpose: each test has its own runtime.
 

@@ -28,12 +28,9 @@ fn run(name: &str, extra: &[&str]) -> (std::process::Output, Scratch) {
 
 #[test]
 fn the_shipped_openai_scenario_measures_and_passes() {
-    let _turn = crate::support::turn();
     let (o, out) = run("openai-pass", &[]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{stderr}");
     let report = checked_report(&out);
-    assert_eq!(report["verdict"], "pass", "{}", report["verdict_reasons"]);
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
     let all = records(&out);
     let rows: Vec<_> = all.iter().filter(|r| !r.warmup).collect();
     assert!(rows.len() >= 200, "{} requests", rows.len());

@@ -213,7 +213,7 @@ async fn promql_agrees_with_the_harness() {
     // The load generator serves its own metrics there during the run.
     let lg_port = free_port();
     let yml = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: refserver\n    static_configs:\n      - targets: ['{}']\n  - job_name: loadgen\n    static_configs:\n      - targets: ['127.0.0.1:{lg_port}']\n",
+        "global:\n  scrape_interval: 500ms\n  evaluation_interval: 500ms\nscrape_configs:\n  - job_name: refserver\n    static_configs:\n      - targets: ['{}']\n  - job_name: loadgen\n    static_configs:\n      - targets: ['127.0.0.1:{lg_port}']\n",
         running.addr
     );
     let (_prometheus, prom) = crate::support::prometheus(&dir, &yml).await;
@@ -233,10 +233,10 @@ async fn promql_agrees_with_the_harness() {
     a.target = Some(running.url());
     a.metrics_listen = Some(format!("127.0.0.1:{lg_port}").parse().unwrap());
     // Two scrapes of the final counts after the run.
-    a.metrics_linger = Duration::from_millis(2500);
+    a.metrics_linger = Duration::from_millis(1250);
     let report = run(&a).await;
     // Two more scrapes after the last request.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let total = report.figures.requests.total as f64;
     assert!(total > 10.0);

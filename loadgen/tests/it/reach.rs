@@ -63,7 +63,6 @@ Authorization = "Bearer ${LG_TEST_KEY}"
 
 #[test]
 fn headers_reach_the_target_and_no_output_holds_the_secret() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("reach-secret");
     let scenario = dir.join("reach.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
@@ -84,13 +83,8 @@ fn headers_reach_the_target_and_no_output_holds_the_secret() {
             ("REFSERVER_API_KEY", key),
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let report = checked_report(&out);
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
     assert_eq!(
         report["target"]["headers"],
         serde_json::json!(["Authorization", "X-Trace"])
@@ -152,7 +146,6 @@ fn headers_reach_the_target_and_no_output_holds_the_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("reach-tls");
     let (ca, cert, key) = test_certificates(&dir);
     let upstream = crate::support::reference_server(&["--token-interval-ms", "1"]).await;
@@ -188,13 +181,8 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
 
     // Trusting the test CA: every request succeeds, through TLS.
     let (o, out) = go("ca", vec!["--ca-cert".into(), ca.display().to_string()]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let report = checked_report(&out);
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
     assert_eq!(report["target"]["tls_insecure"], false);
     let rows = records(&out);
     assert!(
@@ -221,13 +209,8 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
 
     // Insecure: it works, and every report says so at the top.
     let (o, out) = go("insecure", vec!["--insecure".into()]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let report = checked_report(&out);
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
     assert_eq!(report["target"]["tls_insecure"], true);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let head: String = md.lines().take(5).collect::<Vec<_>>().join("\n");

@@ -62,6 +62,35 @@ pub fn checked_report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
+/// The verdict of a run whose subject is neither timing nor the
+/// self-check (a wire format, TLS, a prompt file, a merge), which runs
+/// beside other tests: PASS with exit 0, or, when the load generator did
+/// not trust its own timing on the shared machine, FAIL with exit 1 for
+/// that reason alone (every reason the self-check's, as `run` and `merge`
+/// word it). Anything else failing the run fails the test. Returns whether
+/// the run passed.
+pub fn passed_unless_distrusted(code: Option<i32>, report: &serde_json::Value) -> bool {
+    let reasons = &report["verdict_reasons"];
+    if report["self_check"]["trustworthy"] == true {
+        assert_eq!(report["verdict"], "pass", "{reasons}");
+        assert_eq!(code, Some(0), "{reasons}");
+        return true;
+    }
+    assert_eq!(report["verdict"], "fail", "{reasons}");
+    assert_eq!(code, Some(1), "{reasons}");
+    let all = reasons.as_array().expect("verdict_reasons");
+    assert!(
+        !all.is_empty()
+            && all.iter().all(|r| {
+                let r = r.as_str().unwrap_or_default();
+                r.starts_with("not trustworthy: ") || r.contains(") is not trustworthy: ")
+            }),
+        "a reason besides the self-check's: {reasons}"
+    );
+    eprintln!("the self-check distrusted this run beside other tests: {reasons}");
+    false
+}
+
 /// A fresh folder under the system temp dir, removed when the test passes.
 pub fn temp_dir(name: &str) -> Scratch {
     Scratch::new(&format!("loadgen-it-{name}"))
@@ -109,8 +138,9 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A test whose assertions another test's CPU could move (a latency
-/// against an injected delay, a run that must pass its self-check, a
-/// capacity) takes the turn as its first statement. Under nextest, the
+/// against an injected delay, a run judged on latencies, a capacity, a
+/// soak's memory) takes the turn as its first statement; a test that only
+/// needs a run to pass uses `passed_unless_distrusted` instead. Under nextest, the
 /// suite's runner (`ci/test.sh`), `.config/nextest.toml` runs exactly these
 /// tests alone, every other test in parallel; the tidy test
 /// `every_test_that_takes_the_turn_runs_alone` keeps that list true. Under
@@ -271,4 +301,42 @@ pub async fn prometheus(dir: &Path, config: &str) -> (testkit::Daemon, String) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("prometheus did not become ready on {url}");
+}
+
+#[test]
+fn a_run_distrusted_by_its_self_check_is_accepted_and_no_other_failure_is() {
+    let report = |verdict: &str, trusted: bool, reasons: &[&str]| {
+        serde_json::json!({
+            "verdict": verdict,
+            "verdict_reasons": reasons,
+            "self_check": { "trustworthy": trusted },
+        })
+    };
+    assert!(passed_unless_distrusted(
+        Some(0),
+        &report("pass", true, &[])
+    ));
+    let stalled = ["not trustworthy: 2 of 40 measured requests overlapped a stall (limit 1%)"];
+    assert!(!passed_unless_distrusted(
+        Some(1),
+        &report("fail", false, &stalled)
+    ));
+    let shard = ["shard 1 (s1) is not trustworthy: its scheduler lagged"];
+    assert!(!passed_unless_distrusted(
+        Some(1),
+        &report("fail", false, &shard)
+    ));
+    let fails = |code, r: serde_json::Value| {
+        std::panic::catch_unwind(|| passed_unless_distrusted(code, &r)).is_err()
+    };
+    // Distrusted, and an objective failed too: not accepted.
+    let both = [
+        stalled[0],
+        "first token p95: 1200.00 is at warning (threshold 1000)",
+    ];
+    assert!(fails(Some(1), report("fail", false, &both)));
+    // Trusted and failed; trusted with a wrong exit code; no reason given.
+    assert!(fails(Some(1), report("fail", true, &both[1..])));
+    assert!(fails(Some(1), report("pass", true, &[])));
+    assert!(fails(Some(1), report("fail", false, &[])));
 }

@@ -18,7 +18,6 @@ const ANSWER: &str = "We are open from nine to five, Monday to Saturday.";
 
 #[test]
 fn a_third_party_openai_server_is_measured_classified_and_gated() {
-    let _turn = crate::support::turn();
     let dir = temp_dir("third-party");
     // 2 ms a character, give or take half.
     let yml = format!(
@@ -77,14 +76,8 @@ timeout = "10s"
 
     let out = dir.join("ok");
     let o = run_bin(&scenario, &out, &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let report = checked_report(&out);
-    assert_eq!(report["verdict"], "pass", "{}", report["verdict_reasons"]);
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
     let rows: Vec<_> = records(&out).into_iter().filter(|r| !r.warmup).collect();
     assert!(rows.len() >= 120, "{} requests", rows.len());
     for r in &rows {
