@@ -198,7 +198,7 @@ fn prometheus_poll(records: &mut Vec<AlertRecord>, t: f64, firing: &[Firing]) {
                 family: slo::alerts::eval::family_of(&f.name)
                     .unwrap_or("other")
                     .to_owned(),
-                source: "prometheus".into(),
+                source: slo::alerts::eval::AlertSource::Prometheus,
                 active_at_s: f.active_at_s.unwrap_or(t),
                 firing_at_s: t,
                 resolved_at_s: None,

@@ -3,7 +3,7 @@
 //! intact), its body read as it arrives and parsed with the WHATWG SSE
 //! parser, every moment stamped on the monotonic clock.
 
-use crate::protocol::{Ask, ChatProtocol, Event, ServerFigures};
+use crate::protocol::{Ask, ChatProtocol, Event, Failure, ServerFigures};
 use crate::shared::{Msg, Shared};
 use futures_util::StreamExt;
 use goose::goose::GooseResponse;
@@ -36,7 +36,7 @@ struct Stamps {
     done: Option<Instant>,
     /// A conversation's answer, kept for its history.
     answer: Option<String>,
-    end: Option<(Outcome, String)>,
+    end: Option<Failure>,
     server: ServerFigures,
 }
 
@@ -98,9 +98,9 @@ impl Stamps {
                 self.first_reasoning.get_or_insert(at);
                 self.reasoning += 1;
             }
-            Ok(Event::Error { outcome, message }) => self.end = Some((outcome, message)),
+            Ok(Event::Error(failure)) => self.end = Some(failure),
             Ok(Event::Start | Event::Ignored) => {}
-            Err(m) => self.end = Some((Outcome::Malformed, m)),
+            Err(m) => self.end = Some(Failure::malformed(m)),
         }
     }
 }
@@ -244,7 +244,7 @@ async fn receive(
     let (goose, response) = match sent {
         Some(Ok(GooseResponse { request, response })) => (Some(request), response),
         Some(Err(e)) => {
-            stamps.end = Some((
+            stamps.end = Some(Failure::new(
                 Outcome::Other,
                 format!("the request could not be built: {e}"),
             ));
@@ -264,7 +264,7 @@ async fn receive(
             } else {
                 Outcome::Truncated
             };
-            stamps.end = Some((outcome, error_chain(&e)));
+            stamps.end = Some(Failure::new(outcome, error_chain(&e)));
         }
         Ok(resp) => {
             rec.headers_us = Some(us(start.elapsed()));
@@ -293,12 +293,13 @@ fn fill_record(rec: &mut RequestRecord, stamps: &mut Stamps, start: Instant) {
     let (underruns, stall) = playback(&stamps.audio);
     rec.underruns = underruns;
     rec.stall_us = stall;
+    // The target's word for its KB cache, moved, not copied.
+    rec.kb_cache = stamps.server.kb_cache.take();
     let s = &stamps.server;
     rec.server_first_token_ms = s.first_token_ms;
     rec.server_first_audio_ms = s.first_audio_ms;
     rec.server_duration_ms = s.duration_ms;
     rec.word_count = s.word_count;
-    rec.kb_cache = s.kb_cache.clone();
     rec.tts_cache_hits = s.tts_cache_hits;
     rec.tts_cache_misses = s.tts_cache_misses;
     rec.input_tokens = s.input_tokens;
@@ -315,9 +316,9 @@ fn fill_record(rec: &mut RequestRecord, stamps: &mut Stamps, start: Instant) {
             rec.complete_us = Some(us(done - start));
             rec.outcome = Outcome::Ok;
         }
-        (_, Some((outcome, error))) => {
+        (_, Some(Failure { outcome, message })) => {
             rec.outcome = outcome;
-            rec.error = error;
+            rec.error = message;
         }
         (None, None) => {
             rec.outcome = Outcome::Truncated;
@@ -427,7 +428,7 @@ async fn read_body(
         match timeout_at(deadline, body.next()).await {
             Err(_) => {
                 if stamps.done.is_none() && stamps.end.is_none() {
-                    stamps.end = Some((
+                    stamps.end = Some(Failure::new(
                         Outcome::Timeout,
                         format!("no end of stream within {:?}", shared.timeout),
                     ));
@@ -450,7 +451,7 @@ async fn read_body(
                     stamps.on_event(protocol.as_ref(), ev.event, ev.data, (at, start));
                 });
                 if parser.overflowed() && stamps.end.is_none() && stamps.done.is_none() {
-                    stamps.end = Some((
+                    stamps.end = Some(Failure::new(
                         Outcome::Malformed,
                         format!(
                             "an SSE line or event is larger than request.max_event_bytes ({} bytes): connection closed",
@@ -491,7 +492,7 @@ async fn read_whole(
 ) {
     let body = match timeout_at(deadline, read_all(&mut resp, shared.max_body_bytes)).await {
         Err(_) => {
-            stamps.end = Some((
+            stamps.end = Some(Failure::new(
                 Outcome::Timeout,
                 format!("no whole answer within {:?}", shared.timeout),
             ));
@@ -502,7 +503,7 @@ async fn read_whole(
             return;
         }
         Ok(Err(BodyError::TooLarge)) => {
-            stamps.end = Some((
+            stamps.end = Some(Failure::new(
                 Outcome::Malformed,
                 format!(
                     "the answer is larger than request.max_body_bytes ({} bytes): connection closed",
@@ -533,13 +534,13 @@ async fn read_whole(
             rec.tokens = a.tokens;
             rec.audio_chunks = a.audio_ms.len() as u32;
         }
-        Err(m) => stamps.end = Some((Outcome::Malformed, m)),
+        Err(m) => stamps.end = Some(Failure::malformed(m)),
     }
 }
 
 /// A request cancelled by a stop of the run (see [`crate::stop`]).
-fn interrupted() -> (Outcome, String) {
-    (
+fn interrupted() -> Failure {
+    Failure::new(
         Outcome::Interrupted,
         format!(
             "in flight when the run was stopped ({}): cancelled after the stop grace",
@@ -555,14 +556,14 @@ enum BodyError {
 
 /// A body that could not be read to its end: the request's timeout ran
 /// out, or the connection broke.
-fn broken_body(e: &reqwest::Error, timeout: Duration) -> (Outcome, String) {
+fn broken_body(e: &reqwest::Error, timeout: Duration) -> Failure {
     if e.is_timeout() {
-        (
+        Failure::new(
             Outcome::Timeout,
             format!("no end of the answer within {timeout:?}"),
         )
     } else {
-        (
+        Failure::new(
             Outcome::Truncated,
             format!("the answer broke off: {}", error_chain(e)),
         )

@@ -36,10 +36,7 @@ pub enum Event {
     /// The last event of a success, with the server's own figures.
     Done(ServerFigures),
     /// The last event of a failure.
-    Error {
-        outcome: Outcome,
-        message: String,
-    },
+    Error(Failure),
     /// The server's count of the tokens it sent (OpenAI `usage`), before
     /// the last event.
     Usage {
@@ -83,7 +80,29 @@ pub trait ChatProtocol: Send + Sync + std::fmt::Debug {
     /// Interprets a 200 JSON answer (a client outside the streaming rollout).
     fn whole_answer(&self, body: &[u8]) -> Result<WholeAnswer, String>;
     /// Classifies an error answer by its status and body.
-    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String);
+    fn error_answer(&self, status: u16, body: &[u8]) -> Failure;
+}
+
+/// Why a request did not succeed: the outcome it is counted as, and the
+/// words the CSV's `error` column and the report give it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(outcome: Outcome, message: impl Into<String>) -> Failure {
+        Failure {
+            outcome,
+            message: message.into(),
+        }
+    }
+
+    /// A stream, event or answer the protocol cannot read.
+    pub fn malformed(message: impl Into<String>) -> Failure {
+        Failure::new(Outcome::Malformed, message)
+    }
 }
 
 /// The protocol a (validated) scenario names.
@@ -170,10 +189,7 @@ impl ChatProtocol for ChatV1 {
             )),
             "error" => {
                 let e: StreamError = serde_json::from_str(data).map_err(|e| bad("error", e))?;
-                Event::Error {
-                    outcome: stream_outcome(e.kind),
-                    message: e.message,
-                }
+                Event::Error(Failure::new(stream_outcome(e.kind), e.message))
             }
             _ => Event::Ignored,
         })
@@ -194,7 +210,7 @@ impl ChatProtocol for ChatV1 {
         })
     }
 
-    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String) {
+    fn error_answer(&self, status: u16, body: &[u8]) -> Failure {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let message = parsed
             .as_ref()
@@ -209,7 +225,7 @@ impl ChatProtocol for ChatV1 {
             (_, Some(K::Other)) if status == 502 => Outcome::Other,
             _ => Outcome::HttpStatus,
         };
-        (outcome, format!("HTTP {status}: {message}"))
+        Failure::new(outcome, format!("HTTP {status}: {message}"))
     }
 }
 
@@ -276,10 +292,10 @@ impl ChatProtocol for OpenAiChat {
         let chunk: StreamData = serde_json::from_str(data)
             .map_err(|e| format!("a malformed chunk ({e}): {}", clip(data)))?;
         if let Some(e) = chunk.error {
-            return Ok(Event::Error {
-                outcome: openai_outcome(e.code.as_deref()),
-                message: e.message,
-            });
+            return Ok(Event::Error(Failure::new(
+                openai_outcome(e.code.as_deref()),
+                e.message,
+            )));
         }
         if let Some(u) = chunk.usage
             && chunk.choices.is_empty()
@@ -327,7 +343,7 @@ impl ChatProtocol for OpenAiChat {
         })
     }
 
-    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String) {
+    fn error_answer(&self, status: u16, body: &[u8]) -> Failure {
         let parsed: Option<slo::openai::ErrorResponse> = serde_json::from_slice(body).ok();
         let message = parsed
             .as_ref()
@@ -338,7 +354,7 @@ impl ChatProtocol for OpenAiChat {
             (500..=599, Some(e)) if status != 503 => openai_outcome(e.error.code.as_deref()),
             _ => Outcome::HttpStatus,
         };
-        (outcome, format!("HTTP {status}: {message}"))
+        Failure::new(outcome, format!("HTTP {status}: {message}"))
     }
 }
 
@@ -395,10 +411,10 @@ impl ChatProtocol for Template {
             Meaning::Error {
                 error_type,
                 message,
-            } => Event::Error {
-                outcome: outcome_named(self.0.outcome_of(error_type.as_deref())),
+            } => Event::Error(Failure::new(
+                outcome_named(self.0.outcome_of(error_type.as_deref())),
                 message,
-            },
+            )),
             Meaning::Ignore => Event::Ignored,
         })
     }
@@ -410,12 +426,12 @@ impl ChatProtocol for Template {
         ))
     }
 
-    fn error_answer(&self, status: u16, body: &[u8]) -> (Outcome, String) {
+    fn error_answer(&self, status: u16, body: &[u8]) -> Failure {
         let outcome = match status {
             400 | 413 | 415 | 422 => Outcome::Validation,
             _ => Outcome::HttpStatus,
         };
-        (
+        Failure::new(
             outcome,
             format!("HTTP {status}: {}", clip(&String::from_utf8_lossy(body))),
         )
@@ -464,13 +480,7 @@ mod tests {
         let e = p
             .event("error", r#"{"type":"tts","message":"boom"}"#)
             .unwrap();
-        assert_eq!(
-            e,
-            Event::Error {
-                outcome: Outcome::Tts,
-                message: "boom".into()
-            }
-        );
+        assert_eq!(e, Event::Error(Failure::new(Outcome::Tts, "boom")));
         assert!(
             p.event("done", r#"{"wordCount":"many"}"#)
                 .unwrap_err()
@@ -530,7 +540,7 @@ mod tests {
         );
         assert_eq!(
             p.event("message", r#"{"error":{"message":"boom","type":"server_error","param":null,"code":"model_error"}}"#).unwrap(),
-            Event::Error { outcome: Outcome::Openai, message: "boom".into() }
+            Event::Error(Failure::new(Outcome::Openai, "boom"))
         );
         assert!(
             p.event("message", "{not json")
@@ -564,14 +574,14 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["max_tokens"], 64);
         assert_eq!(body["user"], "lg-1");
-        let (o, _) = p.error_answer(400, br#"{"error":{"message":"x","type":"invalid_request_error","param":"messages","code":null}}"#);
+        let Failure { outcome: o, .. } = p.error_answer(400, br#"{"error":{"message":"x","type":"invalid_request_error","param":"messages","code":null}}"#);
         assert_eq!(o, Outcome::Validation);
-        let (o, _) = p.error_answer(
+        let Failure { outcome: o, .. } = p.error_answer(
             502,
             br#"{"error":{"message":"x","type":"server_error","param":null,"code":"model_error"}}"#,
         );
         assert_eq!(o, Outcome::Openai);
-        let (o, _) = p.error_answer(
+        let Failure { outcome: o, .. } = p.error_answer(
             503,
             br#"{"error":{"message":"x","type":"server_error","param":null,"code":"overloaded"}}"#,
         );
@@ -582,20 +592,26 @@ mod tests {
     fn error_answers() {
         let p = ChatV1;
         let body = br#"{"success":false,"error":{"type":"overloaded","message":"limit of 2"}}"#;
-        let (o, m) = p.error_answer(503, body);
+        let Failure {
+            outcome: o,
+            message: m,
+        } = p.error_answer(503, body);
         assert_eq!(o, Outcome::HttpStatus);
         assert!(m.contains("503") && m.contains("limit of 2"));
-        let (o, _) = p.error_answer(
+        let Failure { outcome: o, .. } = p.error_answer(
             400,
             br#"{"success":false,"error":{"type":"validation","message":"x"}}"#,
         );
         assert_eq!(o, Outcome::Validation);
-        let (o, _) = p.error_answer(
+        let Failure { outcome: o, .. } = p.error_answer(
             502,
             br#"{"success":false,"error":{"type":"openai","message":"x"}}"#,
         );
         assert_eq!(o, Outcome::Openai);
-        let (o, m) = p.error_answer(500, b"<html>oops</html>");
+        let Failure {
+            outcome: o,
+            message: m,
+        } = p.error_answer(500, b"<html>oops</html>");
         assert_eq!(o, Outcome::HttpStatus);
         assert!(m.contains("oops"));
     }

@@ -242,7 +242,7 @@ pub fn alert_row(a: &AlertRecord) -> [String; 7] {
     [
         a.name.clone(),
         a.severity.clone(),
-        a.source.clone(),
+        a.source.as_str().to_owned(),
         t(a.active_at_s),
         t(a.firing_at_s),
         a.resolved_at_s.map_or("still firing".to_owned(), t),
@@ -430,7 +430,11 @@ fn not_recovered(e: &EventRecord, m: &EventRecord) -> String {
 fn incident_severity(error_rate: f64, alerts: &[&AlertRecord]) -> Severity {
     if error_rate > 2.0 * ERROR_RATE_FAIL {
         Severity::P1
-    } else if error_rate > ERROR_RATE_FAIL || alerts.iter().any(|a| a.severity == "critical") {
+    } else if error_rate > ERROR_RATE_FAIL
+        || alerts
+            .iter()
+            .any(|a| a.severity == crate::alerts::AlertSeverity::Critical.as_str())
+    {
         Severity::P2
     } else if error_rate > ERROR_RATE_WARN || !alerts.is_empty() {
         Severity::P3
@@ -492,7 +496,7 @@ mod tests {
             }
             .into(),
             family: crate::alerts::eval::family_of(name).unwrap().into(),
-            source: "builtin".into(),
+            source: crate::alerts::eval::AlertSource::Builtin,
             active_at_s: at,
             firing_at_s: fired,
             resolved_at_s: resolved,

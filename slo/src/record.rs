@@ -135,6 +135,10 @@ pub struct RequestRecord {
     pub server_first_audio_ms: Option<u64>,
     pub server_duration_ms: Option<u64>,
     pub word_count: Option<u64>,
+    /// The KB cache as the target named it: `hit` or `miss` from chat-v1
+    /// (typed on the wire, `wire::protocol::CacheOutcome`), any word a
+    /// template protocol's field holds (kept as the target wrote it; only
+    /// `hit` and `miss` count in the hit rate).
     pub kb_cache: Option<String>,
     pub tts_cache_hits: Option<u64>,
     pub tts_cache_misses: Option<u64>,

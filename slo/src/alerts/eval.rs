@@ -108,13 +108,17 @@ fn parse_labels(s: &str) -> Result<Labels, String> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertRecord {
     pub name: String,
+    // `warning` or `critical` for our rules (`AlertSeverity`); a
+    // Prometheus alert's `severity` label as it is, whatever its rules
+    // say, so a string.
     pub severity: String,
     /// Alerts on the same figure share a family (`errors`, `first_token`,
     /// `kb_cache`, `active_streams`, ...).
     pub family: String,
     /// Who evaluated it: `builtin` (the load generator, on the target's
     /// `/metrics`) or `prometheus` (read from its alerts API).
-    pub source: String,
+    #[schemars(with = "String")]
+    pub source: AlertSource,
     /// When its expression started to hold (pending).
     pub active_at_s: f64,
     pub firing_at_s: f64,
@@ -122,6 +126,23 @@ pub struct AlertRecord {
     pub resolved_at_s: Option<f64>,
     /// The signal's value when it fired (a ratio, seconds or a count).
     pub value: Option<f64>,
+}
+
+/// Who evaluated an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSource {
+    Builtin,
+    Prometheus,
+}
+
+impl AlertSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSource::Builtin => "builtin",
+            AlertSource::Prometheus => "prometheus",
+        }
+    }
 }
 
 /// One scrape: when, and what it read.
@@ -181,9 +202,9 @@ impl Evaluator {
                     st.firing = Some(self.records.len());
                     self.records.push(AlertRecord {
                         name: rule.name.to_owned(),
-                        severity: rule.severity.to_owned(),
+                        severity: rule.severity.as_str().to_owned(),
                         family: rule.family.to_owned(),
-                        source: "builtin".into(),
+                        source: AlertSource::Builtin,
                         active_at_s: since,
                         firing_at_s: t,
                         resolved_at_s: None,

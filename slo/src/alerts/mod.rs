@@ -7,11 +7,34 @@ pub mod rules;
 use crate::monitoring::{Detailed, Health, HealthStatus, Summary, thresholds::*};
 use serde::Serialize;
 
+/// The level of one of our alert rules, as its `severity` label says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSeverity {
+    Warning,
+    Critical,
+}
+
+impl AlertSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
     /// Stable key: a firing alert with the same key is the same alert.
     pub key: &'static str,
-    pub severity: &'static str,
+    pub severity: AlertSeverity,
     pub message: String,
 }
 
@@ -36,7 +59,7 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
     if let Some(why) = &p.unreachable {
         out.push(Alert {
             key: "unreachable",
-            severity: "critical",
+            severity: AlertSeverity::Critical,
             message: format!("the target cannot be read: {why}"),
         });
         return out;
@@ -47,9 +70,9 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
         out.push(Alert {
             key: "health",
             severity: if h.status == HealthStatus::Unhealthy {
-                "critical"
+                AlertSeverity::Critical
             } else {
-                "warning"
+                AlertSeverity::Warning
             },
             message: format!(
                 "health status is {}{}",
@@ -72,9 +95,9 @@ pub fn evaluate(p: &Poll) -> Vec<Alert> {
         let Some(v) = v else { return };
         let beyond = |l: f64| if above { v > l } else { v < l };
         let (sev, limit) = if beyond(crit) {
-            ("critical", crit)
+            (AlertSeverity::Critical, crit)
         } else if beyond(warn) {
-            ("warning", warn)
+            (AlertSeverity::Warning, warn)
         } else {
             return;
         };
@@ -156,7 +179,7 @@ mod tests {
     fn the_guides_rules() {
         assert!(evaluate(&poll(200, 1, 680, 12, (65, 35))).is_empty());
         let a = evaluate(&poll(100, 3, 1200, 600, (3, 97)));
-        let keys: Vec<(&str, &str)> = a.iter().map(|x| (x.key, x.severity)).collect();
+        let keys: Vec<(&str, &str)> = a.iter().map(|x| (x.key, x.severity.as_str())).collect();
         assert_eq!(
             keys,
             vec![

@@ -41,7 +41,7 @@ pub struct Rule {
     pub threshold: f64,
     /// Where the next tier takes over (the warning stops there).
     pub ceiling: Option<f64>,
-    pub severity: &'static str,
+    pub severity: super::AlertSeverity,
     /// How long the expression must hold before the alert fires, at the
     /// guide's timings (seconds).
     pub for_s: f64,
@@ -99,7 +99,7 @@ pub fn guide() -> Vec<Rule> {
                 above,
                 threshold: warn,
                 ceiling: Some(crit),
-                severity: "warning",
+                severity: super::AlertSeverity::Warning,
                 for_s,
                 summary: warn_summary,
             });
@@ -110,7 +110,7 @@ pub fn guide() -> Vec<Rule> {
                 above,
                 threshold: crit,
                 ceiling: None,
-                severity: "critical",
+                severity: super::AlertSeverity::Critical,
                 for_s,
                 summary: crit_summary,
             });
@@ -385,9 +385,8 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), rules.len());
         assert!(
-            rules
-                .iter()
-                .all(|r| !r.name.ends_with("High") || r.severity == "warning")
+            rules.iter().all(|r| !r.name.ends_with("High")
+                || r.severity == crate::alerts::AlertSeverity::Warning)
         );
     }
 }
