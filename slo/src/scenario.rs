@@ -129,10 +129,10 @@ impl AlertsConfig {
         }
     }
     /// The time scale, the evaluation interval, the Prometheus URL.
-    fn check(&self) -> Result<(), Problem> {
+    fn check(&self) -> Result<(), InvalidField> {
         let a = self;
         if !(a.scale > 0.0 && a.scale <= 10.0) {
-            return Err((
+            return Err(invalid(
                 "alerts.scale",
                 format!(
                     "multiplies the rules' windows: more than 0, at most 10 (0.05 makes the guide's 5 minutes 15 s), got {}",
@@ -141,7 +141,7 @@ impl AlertsConfig {
             ));
         }
         if a.interval.is_zero() || a.interval.as_secs_f64() > a.timing().window_s() / 2.0 {
-            return Err((
+            return Err(invalid(
                 "alerts.interval",
                 format!(
                     "must be longer than 0 and at most half the rules' window ({}); e.g. \"1s\"",
@@ -152,7 +152,7 @@ impl AlertsConfig {
         if let Some(u) = &a.prometheus
             && !is_http_url(u)
         {
-            return Err((
+            return Err(invalid(
                 "alerts.prometheus",
                 format!("{u:?} is not an http(s) URL, e.g. \"http://127.0.0.1:9090\""),
             ));
@@ -477,7 +477,9 @@ pub enum LoadShape<'a> {
 }
 
 /// A problem the check found: the key, and what is wrong.
-type Problem = (&'static str, String);
+fn invalid(field: &'static str, problem: String) -> InvalidField {
+    InvalidField { field, problem }
+}
 
 /// The load model: `model = "closed"` (users) or `"open"` (arrival rate).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -566,11 +568,11 @@ impl Load {
     }
 
     /// The keys of the model in use, and its users or rate.
-    fn check(&self) -> Result<(), Problem> {
+    fn check(&self) -> Result<(), InvalidField> {
         let l = self;
         let only = |set: bool, key: &'static str, model: &str| {
             if set {
-                Err((key, format!("only with model = \"{model}\"")))
+                Err(invalid(key, format!("only with model = \"{model}\"")))
             } else {
                 Ok(())
             }
@@ -582,16 +584,16 @@ impl Load {
                 only(l.max_lateness.is_some(), "load.max_lateness", "open")?;
                 match (&l.test_plan, l.users) {
                     (Some(plan), None) => {
-                        check_test_plan(plan).map_err(|m| ("load.test_plan", m))?
+                        check_test_plan(plan).map_err(|m| invalid("load.test_plan", m))?
                     }
                     (Some(_), Some(_)) => {
-                        return Err((
+                        return Err(invalid(
                             "load.test_plan",
                             "either users (with ramp_up) or a test_plan, not both".into(),
                         ));
                     }
                     (None, Some(0)) | (None, None) => {
-                        return Err((
+                        return Err(invalid(
                             "load.users",
                             "at least 1 user, or a test_plan, with model = \"closed\"".into(),
                         ));
@@ -605,13 +607,13 @@ impl Load {
                 only(l.test_plan.is_some(), "load.test_plan", "closed")?;
                 match l.rate {
                     None => {
-                        return Err((
+                        return Err(invalid(
                             "load",
                             "rate (requests per second) is required with model = \"open\"".into(),
                         ));
                     }
                     Some(rate) if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) => {
-                        return Err((
+                        return Err(invalid(
                             "load.rate",
                             format!(
                                 "requests per second, more than 0 and at most 100000, got {rate}"
@@ -621,7 +623,7 @@ impl Load {
                     Some(_) => {}
                 }
                 if l.max_users == Some(0) {
-                    return Err(("load.max_users", "at least 1".into()));
+                    return Err(invalid("load.max_users", "at least 1".into()));
                 }
             }
         }
@@ -757,10 +759,9 @@ impl Scenario {
     /// Checks the values no type can; the error names the dotted key.
     pub fn validate(&self) -> Result<(), InvalidField> {
         self.check()
-            .map_err(|(field, problem)| InvalidField { field, problem })
     }
 
-    fn check(&self) -> Result<(), Problem> {
+    fn check(&self) -> Result<(), InvalidField> {
         self.check_identity()?;
         if let Some(a) = &self.alerts {
             a.check()?;
@@ -778,14 +779,14 @@ impl Scenario {
     }
 
     /// The name, the target, the headers' names and the duration.
-    fn check_identity(&self) -> Result<(), Problem> {
+    fn check_identity(&self) -> Result<(), InvalidField> {
         if self.name.trim().is_empty()
             || !self
                 .name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return Err((
+            return Err(invalid(
                 "name",
                 format!(
                     "a name of letters, digits, '-', '_' or '.', got {:?}",
@@ -796,7 +797,7 @@ impl Scenario {
         if let Some(t) = &self.target
             && !is_http_url(t)
         {
-            return Err((
+            return Err(invalid(
                 "target",
                 format!("a base URL starting with http:// or https://, got {t:?}"),
             ));
@@ -805,7 +806,7 @@ impl Scenario {
             && t.split_once("://")
                 .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or("").contains('@'))
         {
-            return Err((
+            return Err(invalid(
                 "target",
                 "credentials in the URL would be written to the report; give them as a header instead (e.g. [headers] Authorization = \"Basic ${CREDENTIALS}\")".into(),
             ));
@@ -815,20 +816,23 @@ impl Scenario {
             .keys()
             .find_map(|name| crate::headers::check_name(name).err())
         {
-            return Err(("headers", e));
+            return Err(invalid("headers", e));
         }
         if self.duration.is_zero() {
-            return Err(("duration", "must be longer than 0, e.g. \"30s\"".into()));
+            return Err(invalid(
+                "duration",
+                "must be longer than 0, e.g. \"30s\"".into(),
+            ));
         }
         Ok(())
     }
 
     /// Timeline event `i` (from 0): one action, within the run, one this
     /// target allows; a drill's names, alerts and mitigations.
-    fn check_event(&self, i: usize, e: &TimelineEvent) -> Result<(), Problem> {
+    fn check_event(&self, i: usize, e: &TimelineEvent) -> Result<(), InvalidField> {
         let actions = e.actions().len();
         if actions != 1 {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {} (at {}): one action each: faults, rollout, redis, reload = true or command; it has {actions}",
@@ -838,7 +842,7 @@ impl Scenario {
             ));
         }
         if e.at > self.warmup + self.max_measured() {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {} at {} comes after the run's end ({} with the warm-up)",
@@ -849,7 +853,7 @@ impl Scenario {
             ));
         }
         if e.redis.is_some() && !(self.server.redis && self.target.is_none()) {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: redis stops and starts the Redis the load generator starts for the embedded server: set `[server] redis = true` and no target (for a real target's Redis, a `command`, e.g. [\"systemctl\", \"stop\", \"redis\"])",
@@ -858,7 +862,7 @@ impl Scenario {
             ));
         }
         if e.reload == Some(true) && self.target.is_some() {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: reload reloads the embedded server; for a real target, a `command` (e.g. [\"pm2\", \"reload\", \"chatbot-backend\"])",
@@ -867,7 +871,7 @@ impl Scenario {
             ));
         }
         if e.rollout.is_some_and(|p| p > 100) {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!("event {}: rollout is a percentage, 0 to 100", i + 1),
             ));
@@ -877,7 +881,7 @@ impl Scenario {
                 .keys()
                 .find(|k| !crate::monitoring::FAULT_KEYS.contains(&k.as_str()))
         {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: no fault {bad:?}; the faults are {}",
@@ -891,7 +895,7 @@ impl Scenario {
                 .iter()
                 .find(|(k, v)| k.ends_with("_ms") && !(v.fract() == 0.0 && **v >= 0.0))
         {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: {k} is a whole number of milliseconds, got {v}",
@@ -900,7 +904,7 @@ impl Scenario {
             ));
         }
         if e.command.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: command is a program and its arguments, e.g. [\"sh\", \"-c\", \"...\"]",
@@ -913,7 +917,7 @@ impl Scenario {
 
     /// A drill's event: a name, alerts of the guide, a mitigation of an
     /// earlier incident, a name no earlier event took.
-    fn check_drill_event(&self, i: usize, e: &TimelineEvent) -> Result<(), Problem> {
+    fn check_drill_event(&self, i: usize, e: &TimelineEvent) -> Result<(), InvalidField> {
         let drill = !e.expect.is_empty() || e.mitigates.is_some();
         if drill
             && !e.name.as_deref().is_some_and(|n| {
@@ -922,7 +926,7 @@ impl Scenario {
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             })
         {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: an event with `expect` or `mitigates` needs a `name` of letters, digits, '-' and '_' (its figures are drill.<name>.detect_s and drill.<name>.recover_s)",
@@ -937,7 +941,7 @@ impl Scenario {
             .find(|x| !rules.iter().any(|r| r.name == x.as_str()))
         {
             let names: Vec<&str> = rules.iter().map(|r| r.name).collect();
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: expect: no alert {bad:?}; the guide's alerts are {} (ci/prometheus/rules.yml)",
@@ -951,7 +955,7 @@ impl Scenario {
                 o.name.as_deref() == Some(m.as_str()) && !o.expect.is_empty() && o.at <= e.at
             })
         {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: mitigates {m:?}, but no event at or before it of that name expects an alert",
@@ -960,7 +964,7 @@ impl Scenario {
             ));
         }
         if e.recover.is_some() && e.mitigates.is_none() {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: recover is only for an event that mitigates",
@@ -972,7 +976,7 @@ impl Scenario {
             .iter()
             .any(|o| o.name.is_some() && o.name == e.name)
         {
-            return Err((
+            return Err(invalid(
                 "timeline",
                 format!(
                     "event {}: the name {:?} is taken by an earlier event",
@@ -985,38 +989,47 @@ impl Scenario {
     }
 
     /// The request table and its prompts.
-    fn check_request(&self) -> Result<(), Problem> {
+    fn check_request(&self) -> Result<(), InvalidField> {
         let r = &self.request;
         if r.chatbot_ids.is_empty() {
-            return Err(("request.chatbot_ids", "at least one chatbot id".into()));
+            return Err(invalid(
+                "request.chatbot_ids",
+                "at least one chatbot id".into(),
+            ));
         }
         if let Some(bad) = r.chatbot_ids.iter().find(|id| !is_chatbot_id(id)) {
-            return Err((
+            return Err(invalid(
                 "request.chatbot_ids",
                 format!("{CHATBOT_ID_LEN} lowercase hex characters each, got {bad:?}"),
             ));
         }
         if !(0.0..=1.0).contains(&r.repeat_ratio) {
-            return Err((
+            return Err(invalid(
                 "request.repeat_ratio",
                 format!("a fraction from 0 to 1, got {}", r.repeat_ratio),
             ));
         }
         if r.timeout.is_zero() {
-            return Err(("request.timeout", "must be longer than 0".into()));
+            return Err(invalid("request.timeout", "must be longer than 0".into()));
         }
         if self.request.max_event_bytes == 0 {
-            return Err(("request.max_event_bytes", "must be at least 1".into()));
+            return Err(invalid(
+                "request.max_event_bytes",
+                "must be at least 1".into(),
+            ));
         }
         if self.request.max_body_bytes == 0 {
-            return Err(("request.max_body_bytes", "must be at least 1".into()));
+            return Err(invalid(
+                "request.max_body_bytes",
+                "must be at least 1".into(),
+            ));
         }
         if let Some(p) = r
             .prompts
             .iter()
             .find(|p| p.trim().is_empty() || p.chars().count() > MAX_MESSAGE_CHARS)
         {
-            return Err((
+            return Err(invalid(
                 "request.prompts",
                 format!(
                     "1 to {MAX_MESSAGE_CHARS} characters each, got {} characters",
@@ -1028,41 +1041,50 @@ impl Scenario {
     }
 
     /// `[openai]` and `[template]`: each with its protocol, and complete.
-    fn check_protocol_tables(&self) -> Result<(), Problem> {
+    fn check_protocol_tables(&self) -> Result<(), InvalidField> {
         if self.openai.is_some() && self.protocol != ProtocolName::OpenaiChat {
-            return Err(("openai", "only with protocol = \"openai-chat\"".into()));
+            return Err(invalid(
+                "openai",
+                "only with protocol = \"openai-chat\"".into(),
+            ));
         }
         if self.protocol == ProtocolName::OpenaiChat && self.openai.is_none() {
-            return Err((
+            return Err(invalid(
                 "protocol",
                 "openai-chat needs an [openai] table with the model, e.g. model = \"llama-3-8b\""
                     .into(),
             ));
         }
         if self.template.is_some() && self.protocol != ProtocolName::Template {
-            return Err(("template", "only with protocol = \"template\"".into()));
+            return Err(invalid(
+                "template",
+                "only with protocol = \"template\"".into(),
+            ));
         }
         if self.protocol == ProtocolName::Template && self.template.is_none() {
-            return Err((
+            return Err(invalid(
                 "protocol",
                 "template needs a [template] table: the path, the body and the event rules (see README, \"Your own wire format\")".into(),
             ));
         }
         if let Some(o) = &self.openai {
             if o.model.trim().is_empty() {
-                return Err(("openai.model", "the model name, e.g. \"llama-3-8b\"".into()));
+                return Err(invalid(
+                    "openai.model",
+                    "the model name, e.g. \"llama-3-8b\"".into(),
+                ));
             }
             if o.max_tokens == Some(0) {
-                return Err(("openai.max_tokens", "at least 1".into()));
+                return Err(invalid("openai.max_tokens", "at least 1".into()));
             }
         }
         Ok(())
     }
 
     /// A dataset instead of prompts: its format, and a conversation's needs.
-    fn check_dataset(&self, d: &Dataset) -> Result<(), Problem> {
+    fn check_dataset(&self, d: &Dataset) -> Result<(), InvalidField> {
         let r = &self.request;
-        let format = d.format().ok_or((
+        let format = d.format().ok_or(invalid(
             "dataset.format",
             format!(
                 "text, jsonl or csv (the extension of {} does not say)",
@@ -1070,38 +1092,38 @@ impl Scenario {
             ),
         ))?;
         if !r.prompts.is_empty() {
-            return Err((
+            return Err(invalid(
                 "dataset",
                 "either request.prompts or a [dataset], not both".into(),
             ));
         }
         if format == DatasetFormat::Text && (d.field.is_some() || d.turns_field.is_some()) {
-            return Err((
+            return Err(invalid(
                 "dataset.field",
                 "a text dataset is one prompt a line: no field".into(),
             ));
         }
         if d.turns_field.is_some() {
             if d.field.is_some() {
-                return Err((
+                return Err(invalid(
                     "dataset.turns_field",
                     "either field (one prompt) or turns_field (a conversation), not both".into(),
                 ));
             }
             if format != DatasetFormat::Jsonl {
-                return Err((
+                return Err(invalid(
                     "dataset.turns_field",
                     "conversations come from a JSONL dataset (a list of turns a line)".into(),
                 ));
             }
             if self.protocol != ProtocolName::OpenaiChat {
-                return Err((
+                return Err(invalid(
                     "dataset.turns_field",
                     "conversations need protocol = \"openai-chat\" (its messages carry the history)".into(),
                 ));
             }
             if self.load.model != Model::Closed {
-                return Err((
+                return Err(invalid(
                     "dataset.turns_field",
                     "conversations need model = \"closed\": a turn waits for the answer before it"
                         .into(),
@@ -1136,7 +1158,7 @@ impl Scenario {
     /// shard is the whole run. A run that sizes itself on its percentiles
     /// (`until_conclusive`) cannot be split: each shard sees only its part.
     pub fn shard(&self, index: u32, count: u32) -> Result<Scenario, InvalidField> {
-        let bad = |field: &'static str, problem: String| InvalidField { field, problem };
+        let bad = invalid;
         if count == 0 || index >= count {
             return Err(bad(
                 "shard",
