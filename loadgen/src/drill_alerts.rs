@@ -108,7 +108,7 @@ pub async fn watch(
             None => None,
         };
         let mut s = state.lock().expect("alerting lock");
-        match text.and_then(|body| {
+        match text.map_err(|e| e.to_string()).and_then(|body| {
             parse_exposition(&body).map_err(|e| format!("{metrics_url}: not Prometheus text: {e}"))
         }) {
             // Without the guide's metrics there is nothing to judge: not
@@ -146,7 +146,7 @@ struct Firing {
 
 async fn read_alerts(prometheus: &Scraper, zero_wall: SystemTime) -> Result<Vec<Firing>, String> {
     const ALERTS: &str = paths::PROMETHEUS_ALERTS;
-    let (status, v) = prometheus.get(ALERTS).await?;
+    let (status, v) = prometheus.get(ALERTS).await.map_err(|e| e.to_string())?;
     let alerts = v["data"]["alerts"]
         .as_array()
         .filter(|_| (200..300).contains(&status))

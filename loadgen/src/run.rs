@@ -60,7 +60,7 @@ struct Target {
     embedded: Option<Arc<crate::embedded::Embedded>>,
     client: reqwest::Client,
     scraper: Scraper,
-    before: Result<Value, String>,
+    before: Result<Value, crate::scrape::ScrapeError>,
 }
 
 impl Target {
@@ -638,11 +638,11 @@ async fn wait_for_start(at: SystemTime) -> anyhow::Result<()> {
     }
 }
 
-fn ok_json((status, v): (u16, Value)) -> Result<Value, String> {
+fn ok_json((status, v): (u16, Value)) -> Result<Value, crate::scrape::ScrapeError> {
     if status == 200 {
         Ok(v)
     } else {
-        Err(format!("HTTP {status}"))
+        Err(crate::scrape::ScrapeError::NotOk { status })
     }
 }
 

@@ -29,6 +29,39 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_secs(3);
 /// 2-3 GB for the length of the scrape timeout).
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
+/// Why a monitoring answer could not be read; each names the URL (or the
+/// endpoint) and what was wrong, in the words the report gives.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScrapeError {
+    /// No answer: refused, timed out, broken off.
+    #[error("{url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// An answer, but not a 2xx one where only that can be read.
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    /// An answer, but not a 200 one where the run's figures need it.
+    #[error("HTTP {status}")]
+    NotOk { status: u16 },
+    #[error("{url}: HTTP {status}, not JSON ({reason})")]
+    NotJson {
+        url: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("{url}: HTTP {status}, not UTF-8 text")]
+    NotText { url: String, status: u16 },
+    #[error(
+        "{url}: HTTP {status}, an answer over {} MiB (not the guide's): not read further",
+        MAX_ANSWER_BYTES >> 20
+    )]
+    TooLarge { url: String, status: u16 },
+    /// JSON, but not the guide's answer at that endpoint.
+    #[error(
+        "{path} does not answer with the guide's JSON ({reason}); see reports/schema/monitoring/"
+    )]
+    NotTheGuides { path: String, reason: String },
+}
+
 impl Scraper {
     pub fn new(base: &str) -> Self {
         crate::client::tls_provider();
@@ -54,41 +87,45 @@ impl Scraper {
     }
 
     /// The JSON at `path`, or why not.
-    pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
+    pub async fn get(&self, path: &str) -> Result<(u16, Value), ScrapeError> {
         let (url, status, bytes) = self.fetch(path).await?;
-        let body = serde_json::from_slice::<Value>(&bytes)
-            .map_err(|e| format!("{url}: HTTP {status}, not JSON ({e})"))?;
+        let body = serde_json::from_slice::<Value>(&bytes).map_err(|e| ScrapeError::NotJson {
+            url,
+            status,
+            reason: e.to_string(),
+        })?;
         Ok((status, body))
     }
 
     /// The text at `path` (a Prometheus exposition), or why not; only a
     /// 2xx answer is text to read.
-    pub async fn text(&self, path: &str) -> Result<String, String> {
+    pub async fn text(&self, path: &str) -> Result<String, ScrapeError> {
         let (url, status, bytes) = self.fetch(path).await?;
         if !(200..300).contains(&status) {
-            return Err(format!("{url}: HTTP {status}"));
+            return Err(ScrapeError::Status { url, status });
         }
-        String::from_utf8(bytes).map_err(|_| format!("{url}: HTTP {status}, not UTF-8 text"))
+        String::from_utf8(bytes).map_err(|_| ScrapeError::NotText { url, status })
     }
 
     /// The URL, status and body at `path`, at most [`MAX_ANSWER_BYTES`].
-    async fn fetch(&self, path: &str) -> Result<(String, u16, Vec<u8>), String> {
+    async fn fetch(&self, path: &str) -> Result<(String, u16, Vec<u8>), ScrapeError> {
         let url = self.url(path);
+        let unreachable = |e: reqwest::Error| ScrapeError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
         let mut resp = self
             .client
             .get(&url)
             .timeout(SCRAPE_TIMEOUT)
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(unreachable)?;
         let status = resp.status().as_u16();
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
             if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(format!(
-                    "{url}: HTTP {status}, an answer over {} MiB (not the guide's): not read further",
-                    MAX_ANSWER_BYTES >> 20
-                ));
+                return Err(ScrapeError::TooLarge { url, status });
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -97,7 +134,7 @@ impl Scraper {
 
     /// The answer at `path` read as the guide's `T`, or why not (naming
     /// the URL and the field that does not fit).
-    pub async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<(u16, T), String> {
+    pub async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<(u16, T), ScrapeError> {
         let (status, v) = self.get(path).await?;
         parse(path, v).map(|t| (status, t))
     }
@@ -143,8 +180,8 @@ impl Scraper {
 /// The `server` section of the report: what the target said, and the
 /// source document for server-side objectives.
 pub fn section(
-    before: Result<Value, String>,
-    after: Result<Value, String>,
+    before: Result<Value, ScrapeError>,
+    after: Result<Value, ScrapeError>,
     system: Option<Value>,
     health: Vec<HealthSample>,
 ) -> ServerView {
@@ -153,7 +190,7 @@ pub fn section(
     let count = |s: &str| answered.then(|| health.iter().filter(|h| h.status == s).count() as u64);
     let (health_unhealthy_samples, health_degraded_samples) =
         (count("unhealthy"), count("degraded"));
-    let read = |r: Result<Value, String>| -> Result<(Value, monitoring::DetailedMetrics), String> {
+    let read = |r: Result<Value, ScrapeError>| -> Result<(Value, monitoring::DetailedMetrics), ScrapeError> {
         let v = r?;
         let d = parse::<Detailed>(paths::DETAILED, v.clone())?;
         Ok((v, d.metrics))
@@ -163,7 +200,7 @@ pub fn section(
         Err(why) => {
             return ServerView {
                 available: false,
-                reason: Some(why),
+                reason: Some(why.to_string()),
                 max_active_streams,
                 health,
                 health_unhealthy_samples,
@@ -237,10 +274,9 @@ pub fn section(
 }
 
 /// `v` read as the answer at `path`, or why it is not one.
-fn parse<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, String> {
-    serde_json::from_value(v).map_err(|e| {
-        format!(
-            "{path} does not answer with the guide's JSON ({e}); see reports/schema/monitoring/"
-        )
+fn parse<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, ScrapeError> {
+    serde_json::from_value(v).map_err(|e| ScrapeError::NotTheGuides {
+        path: path.to_owned(),
+        reason: e.to_string(),
     })
 }

@@ -84,7 +84,7 @@ async fn poll(s: &Scraper, history: &mut VecDeque<(Instant, f64, f64)>) -> Poll 
     let unreachable = (health.as_ref().err())
         .or(summary.as_ref().err())
         .or(detailed.as_ref().err())
-        .cloned();
+        .map(ToString::to_string);
     let summary = summary.ok().map(|(_, v)| v);
     // Error rate over the window, from the cumulative counts.
     let error_rate = summary.as_ref().and_then(|v| {
