@@ -451,13 +451,10 @@ async fn read_body(
                     stamps.on_event(protocol.as_ref(), ev.event, ev.data, (at, start));
                 });
                 if parser.overflowed() && stamps.end.is_none() && stamps.done.is_none() {
-                    stamps.end = Some(Failure::new(
-                        Outcome::Malformed,
-                        format!(
-                            "an SSE line or event is larger than request.max_event_bytes ({} bytes): connection closed",
-                            shared.max_event_bytes
-                        ),
-                    ));
+                    stamps.end = Some(Failure::malformed(format!(
+                        "an SSE line or event is larger than request.max_event_bytes ({} bytes): connection closed",
+                        shared.max_event_bytes
+                    )));
                 }
                 // The request ends at `done` or `error`. A server that ends
                 // the body at once gets its connection back in the pool; one
@@ -503,13 +500,10 @@ async fn read_whole(
             return;
         }
         Ok(Err(BodyError::TooLarge)) => {
-            stamps.end = Some(Failure::new(
-                Outcome::Malformed,
-                format!(
-                    "the answer is larger than request.max_body_bytes ({} bytes): connection closed",
-                    shared.max_body_bytes
-                ),
-            ));
+            stamps.end = Some(Failure::malformed(format!(
+                "the answer is larger than request.max_body_bytes ({} bytes): connection closed",
+                shared.max_body_bytes
+            )));
             return;
         }
         Ok(Ok(b)) => b,

@@ -574,17 +574,17 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["max_tokens"], 64);
         assert_eq!(body["user"], "lg-1");
-        let Failure { outcome: o, .. } = p.error_answer(400, br#"{"error":{"message":"x","type":"invalid_request_error","param":"messages","code":null}}"#);
+        let o = p.error_answer(400, br#"{"error":{"message":"x","type":"invalid_request_error","param":"messages","code":null}}"#).outcome;
         assert_eq!(o, Outcome::Validation);
-        let Failure { outcome: o, .. } = p.error_answer(
+        let o = p.error_answer(
             502,
             br#"{"error":{"message":"x","type":"server_error","param":null,"code":"model_error"}}"#,
-        );
+        ).outcome;
         assert_eq!(o, Outcome::Openai);
-        let Failure { outcome: o, .. } = p.error_answer(
+        let o = p.error_answer(
             503,
             br#"{"error":{"message":"x","type":"server_error","param":null,"code":"overloaded"}}"#,
-        );
+        ).outcome;
         assert_eq!(o, Outcome::HttpStatus);
     }
 
@@ -598,15 +598,19 @@ mod tests {
         } = p.error_answer(503, body);
         assert_eq!(o, Outcome::HttpStatus);
         assert!(m.contains("503") && m.contains("limit of 2"));
-        let Failure { outcome: o, .. } = p.error_answer(
-            400,
-            br#"{"success":false,"error":{"type":"validation","message":"x"}}"#,
-        );
+        let o = p
+            .error_answer(
+                400,
+                br#"{"success":false,"error":{"type":"validation","message":"x"}}"#,
+            )
+            .outcome;
         assert_eq!(o, Outcome::Validation);
-        let Failure { outcome: o, .. } = p.error_answer(
-            502,
-            br#"{"success":false,"error":{"type":"openai","message":"x"}}"#,
-        );
+        let o = p
+            .error_answer(
+                502,
+                br#"{"success":false,"error":{"type":"openai","message":"x"}}"#,
+            )
+            .outcome;
         assert_eq!(o, Outcome::Openai);
         let Failure {
             outcome: o,

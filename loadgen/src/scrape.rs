@@ -29,8 +29,9 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_secs(3);
 /// 2-3 GB for the length of the scrape timeout).
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
-/// Why a monitoring answer could not be read; each names the URL (or the
-/// endpoint) and what was wrong, in the words the report gives.
+/// Why a monitoring answer could not be read, in the words the report
+/// gives: each names the URL or the endpoint, but `NotOk`, whose caller
+/// (the scrape of the detailed metrics) is known by its place.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScrapeError {
     /// No answer: refused, timed out, broken off.
@@ -279,4 +280,65 @@ fn parse<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, ScrapeError> {
         path: path.to_owned(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScrapeError as E;
+
+    /// The words are the report's `server.reason` and the drill's
+    /// problems: typed, they read as they did when they were strings.
+    #[test]
+    fn each_scrape_error_reads_as_the_report_gave_it() {
+        let url = || "http://127.0.0.1:9/api/metrics/detailed".to_owned();
+        let cases = [
+            (
+                E::Unreachable {
+                    url: url(),
+                    reason: "connection refused".into(),
+                },
+                "http://127.0.0.1:9/api/metrics/detailed: connection refused",
+            ),
+            (
+                E::Status {
+                    url: url(),
+                    status: 404,
+                },
+                "http://127.0.0.1:9/api/metrics/detailed: HTTP 404",
+            ),
+            (E::NotOk { status: 503 }, "HTTP 503"),
+            (
+                E::NotJson {
+                    url: url(),
+                    status: 200,
+                    reason: "expected value at line 1 column 1".into(),
+                },
+                "http://127.0.0.1:9/api/metrics/detailed: HTTP 200, not JSON (expected value at line 1 column 1)",
+            ),
+            (
+                E::NotText {
+                    url: url(),
+                    status: 200,
+                },
+                "http://127.0.0.1:9/api/metrics/detailed: HTTP 200, not UTF-8 text",
+            ),
+            (
+                E::TooLarge {
+                    url: url(),
+                    status: 200,
+                },
+                "http://127.0.0.1:9/api/metrics/detailed: HTTP 200, an answer over 8 MiB (not the guide's): not read further",
+            ),
+            (
+                E::NotTheGuides {
+                    path: "/api/metrics/detailed".into(),
+                    reason: "missing field `metrics`".into(),
+                },
+                "/api/metrics/detailed does not answer with the guide's JSON (missing field `metrics`); see reports/schema/monitoring/",
+            ),
+        ];
+        for (e, words) in cases {
+            assert_eq!(e.to_string(), words);
+        }
+    }
 }

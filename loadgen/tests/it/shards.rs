@@ -9,9 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The whole run's rate: each of 4 shards sends 3/s.
 const RATE: f64 = 12.0;
-/// Shards' first requests within this of --start-at (the spawn of goose's
-/// users after the wait; measured 10-40 ms in debug builds with optimized
-/// dependencies, 50-123 ms with unoptimized ones, four shards at once).
+/// A shard's first request at most this late (its goose users start after
+/// the wait for --start-at: they got going 10-40 ms after it in debug
+/// builds with optimized dependencies, 50-123 ms with unoptimized ones,
+/// four shards at once; late by 1-68 ms once the clock was --start-at).
 const START_TOLERANCE: Duration = Duration::from_millis(750);
 
 fn records(dir: &Path) -> Vec<RequestRecord> {

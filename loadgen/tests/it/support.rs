@@ -67,14 +67,13 @@ pub fn checked_report(out: &Path) -> serde_json::Value {
 /// beside other tests: PASS with exit 0, or, when the load generator did
 /// not trust its own timing on the shared machine, FAIL with exit 1 for
 /// that reason alone (every reason the self-check's, as `run` and `merge`
-/// word it). Anything else failing the run fails the test. Returns whether
-/// the run passed.
-pub fn passed_unless_distrusted(code: Option<i32>, report: &serde_json::Value) -> bool {
+/// word it). Anything else failing the run fails the test.
+pub fn passed_unless_distrusted(code: Option<i32>, report: &serde_json::Value) {
     let reasons = &report["verdict_reasons"];
     if report["self_check"]["trustworthy"] == true {
         assert_eq!(report["verdict"], "pass", "{reasons}");
         assert_eq!(code, Some(0), "{reasons}");
-        return true;
+        return;
     }
     assert_eq!(report["verdict"], "fail", "{reasons}");
     assert_eq!(code, Some(1), "{reasons}");
@@ -88,7 +87,6 @@ pub fn passed_unless_distrusted(code: Option<i32>, report: &serde_json::Value) -
         "a reason besides the self-check's: {reasons}"
     );
     eprintln!("the self-check distrusted this run beside other tests: {reasons}");
-    false
 }
 
 /// A fresh folder under the system temp dir, removed when the test passes.
@@ -312,20 +310,11 @@ fn a_run_distrusted_by_its_self_check_is_accepted_and_no_other_failure_is() {
             "self_check": { "trustworthy": trusted },
         })
     };
-    assert!(passed_unless_distrusted(
-        Some(0),
-        &report("pass", true, &[])
-    ));
+    passed_unless_distrusted(Some(0), &report("pass", true, &[]));
     let stalled = ["not trustworthy: 2 of 40 measured requests overlapped a stall (limit 1%)"];
-    assert!(!passed_unless_distrusted(
-        Some(1),
-        &report("fail", false, &stalled)
-    ));
+    passed_unless_distrusted(Some(1), &report("fail", false, &stalled));
     let shard = ["shard 1 (s1) is not trustworthy: its scheduler lagged"];
-    assert!(!passed_unless_distrusted(
-        Some(1),
-        &report("fail", false, &shard)
-    ));
+    passed_unless_distrusted(Some(1), &report("fail", false, &shard));
     let fails = |code, r: serde_json::Value| {
         std::panic::catch_unwind(|| passed_unless_distrusted(code, &r)).is_err()
     };
