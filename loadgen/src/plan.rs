@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use slo::objective::{FailOn, SloFile};
-use slo::scenario::{Load, Model, ProtocolName, Scenario};
+use slo::scenario::{LoadShape, ProtocolName, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -337,11 +337,10 @@ impl Plan {
     /// What the run would do, in a few lines (`--dry-run`).
     pub fn describe(&self) -> String {
         let sc = &self.scenario;
-        let load = |l: &slo::scenario::Load| match (l.model, l.rate, l.users, &l.test_plan) {
-            (Model::Open, Some(r), _, _) => format!("open model, {r} requests/s"),
-            (_, _, Some(u), _) => format!("closed model, {u} users"),
-            (_, _, _, Some(p)) => format!("closed model, test plan {p}"),
-            _ => "no load".to_owned(),
+        let load = |l: &slo::scenario::Load| match &l.shape {
+            LoadShape::Open { rate, .. } => format!("open model, {rate} requests/s"),
+            LoadShape::Users { users, .. } => format!("closed model, {users} users"),
+            LoadShape::TestPlan(p) => format!("closed model, test plan {p}"),
         };
         let mut o = format!(
             "scenario: {} ({})\ntarget: {}\nload: {}\n",
@@ -398,19 +397,7 @@ fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
         scenario.max_duration = Some(d);
     }
     if let Some(users) = args.users {
-        scenario.load = Load {
-            model: Model::Closed,
-            users: Some(users),
-            ramp_up: scenario
-                .load
-                .ramp_up
-                .filter(|_| scenario.load.model == Model::Closed),
-            test_plan: None,
-            rate: None,
-            arrival: Default::default(),
-            max_users: None,
-            max_lateness: None,
-        };
+        scenario.load = scenario.load.closed_users(users);
     }
     if let Some(rate) = args.rate {
         scenario.load = scenario.load.open_at(rate);
@@ -445,7 +432,7 @@ fn prometheus_and_commands(scenario: &mut Scenario, args: &RunArgs) -> anyhow::R
         .timeline
         .iter()
         .enumerate()
-        .find(|(_, e)| matches!(e.action(), Some(slo::scenario::Action::Command(_))))
+        .find(|(_, e)| matches!(e.action, slo::scenario::Action::Command(_)))
         && !args.allow_commands
     {
         bail!(

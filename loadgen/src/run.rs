@@ -17,7 +17,7 @@ use goose::prelude::*;
 use serde_json::{Value, json};
 use slo::monitoring::paths;
 use slo::report::{Report, RunInfo, ScenarioInfo, TargetInfo};
-use slo::scenario::{LoadShape, Model};
+use slo::scenario::LoadShape;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -157,15 +157,15 @@ fn new_shared(
         seq: AtomicU64::new(0),
         active: Arc::clone(active),
         records: Sender::new(tx),
-        schedule: match sc.load.shape() {
-            LoadShape::Open { rate, arrival, .. } => Some(Mutex::new(Schedule::new(
+        schedule: match sc.load.shape {
+            LoadShape::Open { rate, .. } => Some(Mutex::new(Schedule::new(
                 rate,
-                arrival == slo::scenario::Arrival::Poisson,
+                sc.load.arrival == slo::scenario::Arrival::Poisson,
                 sc.seed,
                 // Evenly spaced shards interleave: shard I starts I
                 // intervals of the whole rate late, so together they are
                 // the whole run's even spacing, not N requests at once.
-                match (plan.shard, plan.whole_load.rate) {
+                match (plan.shard, plan.whole_load.rate()) {
                     (Some((i, _)), Some(whole)) => f64::from(i) / whole,
                     _ => 0.0,
                 },
@@ -198,7 +198,7 @@ fn until_conclusive(
         }),
         stop_on_breach: plan.stop_on_breach,
         fail_on: plan.gate.fail_on,
-        open_model: sc.load.model == Model::Open,
+        open_model: sc.load.is_open(),
         percentiles: sc.until_conclusive,
         conclusive: Arc::clone(conclusive),
         hopeless: Arc::clone(hopeless),
@@ -475,8 +475,8 @@ impl Ended {
             self.aggregate.client_stalled,
             self.aggregate.total,
         );
-        let users = match sc.load.shape() {
-            LoadShape::Open { max_users, .. } => Some(max_users),
+        let users = match sc.load.shape {
+            LoadShape::Open { .. } => Some(sc.load.max_users()),
             LoadShape::Users { users, .. } => Some(users),
             LoadShape::TestPlan(_) => None,
         };
@@ -552,7 +552,7 @@ async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
         self_check: ended.self_check(plan),
         slo: plan.slo.clone(),
         gate: plan.gate,
-        open_model: sc.load.model == Model::Open,
+        open_model: sc.load.is_open(),
         files: report::files(),
     }
 }
@@ -680,7 +680,7 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
         plan.out.join("goose.html").display().to_string(),
         plan.out.join("goose.json").display().to_string(),
     ];
-    let open = sc.load.model == Model::Open;
+    let open = sc.load.is_open();
     let s = Arc::clone(shared);
     let transaction = Transaction::new(Arc::new(move |user| {
         let s = Arc::clone(&s);
@@ -725,22 +725,27 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
             GooseDefault::Timeout,
             (sc.request.timeout.as_secs() + 5).to_string().as_str(),
         )?;
-    let shape = sc.load.shape();
+    let shape = &sc.load.shape;
     // Goose refuses no_reset_metrics with a test plan (it never resets then).
     if !matches!(shape, LoadShape::TestPlan(_)) {
         attack = attack.set_default(GooseDefault::NoResetMetrics, true)?;
     }
     attack = match shape {
-        LoadShape::Open { max_users, .. } => attack
-            .set_default(GooseDefault::Users, max_users)?
-            .set_default(
-                GooseDefault::IncreaseRate,
-                (max_users * 20).to_string().as_str(),
-            )?
-            .set_default(GooseDefault::RunTime, cap as usize)?,
-        LoadShape::TestPlan(test_plan) => attack.set_default(GooseDefault::TestPlan, test_plan)?,
-        LoadShape::Users { users, ramp_up } => {
-            let ramp = ramp_up.as_secs_f64();
+        LoadShape::Open { .. } => {
+            let max_users = sc.load.max_users();
+            attack
+                .set_default(GooseDefault::Users, max_users)?
+                .set_default(
+                    GooseDefault::IncreaseRate,
+                    (max_users * 20).to_string().as_str(),
+                )?
+                .set_default(GooseDefault::RunTime, cap as usize)?
+        }
+        LoadShape::TestPlan(test_plan) => {
+            attack.set_default(GooseDefault::TestPlan, test_plan.as_str())?
+        }
+        &LoadShape::Users { users, ramp_up } => {
+            let ramp = ramp_up.unwrap_or_default().as_secs_f64();
             let rate = if ramp > 0.0 {
                 users as f64 / ramp
             } else {

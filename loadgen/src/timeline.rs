@@ -30,12 +30,16 @@ pub async fn apply(
     for e in order {
         tokio::time::sleep_until(started + e.at).await;
         let at_s = started.elapsed().as_secs_f64();
-        let (ok, detail) = run_one(&e, &client, &base_url, embedded.as_ref()).await;
-        if ok {
-            log::warn!("timeline: {} at {at_s:.3} s: {detail}", e.name());
-        } else {
-            log::error!("timeline: {} at {at_s:.3} s failed: {detail}", e.name());
-        }
+        let (ok, detail) = match run_one(&e, &client, &base_url, embedded.as_ref()).await {
+            Ok(what) => {
+                log::warn!("timeline: {} at {at_s:.3} s: {what}", e.name());
+                (true, what)
+            }
+            Err(why) => {
+                log::error!("timeline: {} at {at_s:.3} s failed: {why}", e.name());
+                (false, why)
+            }
+        };
         done.lock()
             .expect("events lock")
             .push(EventRecord::of(&e, at_s, ok, detail));
@@ -66,7 +70,7 @@ async fn run_one(
     client: &reqwest::Client,
     base: &str,
     embedded: Option<&Arc<Embedded>>,
-) -> (bool, String) {
+) -> Result<String, String> {
     let post = |path: &str, body: serde_json::Value| {
         client
             .post(format!("{base}{path}"))
@@ -74,8 +78,8 @@ async fn run_one(
             .timeout(Duration::from_secs(5))
             .send()
     };
-    match e.action() {
-        Some(Action::Faults(f)) => {
+    match &e.action {
+        Action::Faults(f) => {
             // Whole numbers as integers: the delays (`*_ms`) are integers
             // on the wire, and TOML's `1200` reaches us as 1200.0.
             let body: serde_json::Map<String, serde_json::Value> = f
@@ -92,7 +96,7 @@ async fn run_one(
             let r = post(paths::ADMIN_FAULTS, serde_json::Value::Object(body)).await;
             answered(r, base, paths::ADMIN_FAULTS).await
         }
-        Some(Action::Rollout(p)) => {
+        &Action::Rollout(p) => {
             let body = slo::monitoring::RolloutRequest {
                 feature: slo::monitoring::FEATURES[0].to_owned(),
                 percentage: p,
@@ -104,25 +108,21 @@ async fn run_one(
             .await;
             answered(r, base, paths::ROLLOUT).await
         }
-        Some(Action::Reload) => match embedded {
-            Some(server) => match server.reload().await {
-                Ok(what) => (true, what),
-                Err(why) => (false, why),
-            },
-            None => (false, "no embedded server to reload".into()),
+        Action::Reload => match embedded {
+            Some(server) => server.reload().await,
+            None => Err("no embedded server to reload".into()),
         },
-        Some(Action::Redis(action)) => {
+        &Action::Redis(action) => {
             let Some(server) = embedded.cloned() else {
-                return (false, "no embedded server: redis events need one".into());
+                return Err("no embedded server: redis events need one".into());
             };
             // Starting waits for the port: off the async workers.
             match tokio::task::spawn_blocking(move || server.redis(action)).await {
-                Ok(Ok(what)) => (true, what),
-                Ok(Err(why)) => (false, why),
-                Err(e) => (false, format!("the redis action failed: {e}")),
+                Ok(done) => done,
+                Err(e) => Err(format!("the redis action failed: {e}")),
             }
         }
-        Some(Action::Command(cmd)) => {
+        Action::Command(cmd) => {
             let out = tokio::process::Command::new(&cmd[0])
                 .args(&cmd[1..])
                 .kill_on_drop(true)
@@ -137,26 +137,30 @@ async fn run_one(
                             .take(500)
                             .collect::<String>()
                     };
-                    (
-                        o.status.success(),
-                        format!(
-                            "{}; stdout: {:?}; stderr: {:?}",
-                            o.status,
-                            text(&o.stdout),
-                            text(&o.stderr)
-                        ),
-                    )
+                    let what = format!(
+                        "{}; stdout: {:?}; stderr: {:?}",
+                        o.status,
+                        text(&o.stdout),
+                        text(&o.stderr)
+                    );
+                    if o.status.success() {
+                        Ok(what)
+                    } else {
+                        Err(what)
+                    }
                 }
-                Err(err) => (false, format!("cannot run {:?}: {err}", cmd[0])),
+                Err(err) => Err(format!("cannot run {:?}: {err}", cmd[0])),
             }
         }
-        // A checked scenario's events have exactly one.
-        None => (false, "no action, or more than one".into()),
     }
 }
 
-/// Whether an admin call was taken (2xx), with the answer.
-async fn answered(r: reqwest::Result<reqwest::Response>, base: &str, path: &str) -> (bool, String) {
+/// The answer of an admin call: `Ok` when it was taken (2xx).
+async fn answered(
+    r: reqwest::Result<reqwest::Response>,
+    base: &str,
+    path: &str,
+) -> Result<String, String> {
     match r {
         Ok(r) => {
             let status = r.status();
@@ -167,11 +171,13 @@ async fn answered(r: reqwest::Result<reqwest::Response>, base: &str, path: &str)
                 .chars()
                 .take(300)
                 .collect();
-            (
-                status.is_success(),
-                format!("{base}{path}: HTTP {}: {body}", status.as_u16()),
-            )
+            let what = format!("{base}{path}: HTTP {}: {body}", status.as_u16());
+            if status.is_success() {
+                Ok(what)
+            } else {
+                Err(what)
+            }
         }
-        Err(err) => (false, format!("{base}{path}: {err}")),
+        Err(err) => Err(format!("{base}{path}: {err}")),
     }
 }

@@ -50,6 +50,7 @@ pub struct Scenario {
     /// the shard's index comes from Kubernetes' `JOB_COMPLETION_INDEX`
     /// (`loadgen run --shards` overrides it).
     pub shards: Option<u32>,
+    #[schemars(with = "LoadKeys")]
     pub load: Load,
     #[serde(default)]
     pub request: RequestMix,
@@ -80,7 +81,8 @@ pub struct Scenario {
     pub dataset: Option<Dataset>,
     /// Events on the target at given offsets from the run's start (a
     /// drill): `[[timeline]]` tables, each one action.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "timeline_of_keys")]
+    #[schemars(with = "Vec<EventKeys>")]
     pub timeline: Vec<TimelineEvent>,
     /// The guide's alert rules, evaluated during the run (a drill): their
     /// timings and, optionally, a Prometheus whose alerts are read too.
@@ -203,7 +205,9 @@ impl Recover {
 /// action on the target.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TimelineEvent {
+#[schemars(rename = "TimelineEvent")]
+// The file's spelling of a [`TimelineEvent`]: its action as five keys.
+pub struct EventKeys {
     /// From the run's first request (the CSV's time zero), e.g. `"30s"`.
     #[serde(with = "duration_str")]
     #[schemars(with = "String")]
@@ -255,60 +259,123 @@ pub enum RedisAction {
     Start,
 }
 
-/// What a timeline event does, as one value: the file spells it as one of
-/// five optional keys, and a checked scenario's events have exactly one.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Action<'a> {
+/// One event of a timeline, checked: at `at` after the run's first
+/// request, its one action. The file spells it as [`EventKeys`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(into = "EventKeys")]
+pub struct TimelineEvent {
+    pub at: Duration,
+    /// Its name in the reports (default: what it does).
+    pub name: Option<String>,
+    pub action: Action,
+    /// The guide's alerts it must set off (a drill's incident).
+    pub expect: Vec<String>,
+    /// The incident (an earlier event's name) it mitigates.
+    pub mitigates: Option<String>,
+    /// What recovered means (with `mitigates`).
+    pub recover: Option<Recover>,
+}
+
+/// What a timeline event does: the file spells it as one of five keys.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
     /// Set injected fault rates and delays.
-    Faults(&'a std::collections::BTreeMap<String, f64>),
+    Faults(std::collections::BTreeMap<String, f64>),
     /// Set the streaming rollout percentage.
     Rollout(u8),
     /// Run a program and its arguments.
-    Command(&'a [String]),
+    Command(Vec<String>),
     /// Reload the embedded server gracefully.
     Reload,
     /// Stop or start the embedded server's Redis.
     Redis(RedisAction),
 }
 
-impl TimelineEvent {
-    /// The actions it was written with, in this order: faults, rollout,
-    /// command, reload, redis (a checked scenario's events have one).
-    pub fn actions(&self) -> Vec<Action<'_>> {
-        [
-            self.faults.as_ref().map(Action::Faults),
+impl EventKeys {
+    /// Event `i` (from 0) of the timeline, its one action taken from the
+    /// key that spells it; an error in the scenario check's words.
+    fn into_event(self, i: usize) -> Result<TimelineEvent, InvalidField> {
+        let mut actions: Vec<Action> = [
+            self.faults.map(Action::Faults),
             self.rollout.map(Action::Rollout),
-            self.command.as_deref().map(Action::Command),
+            self.command.map(Action::Command),
             (self.reload == Some(true)).then_some(Action::Reload),
             self.redis.map(Action::Redis),
         ]
         .into_iter()
         .flatten()
-        .collect()
-    }
-
-    /// Its one action; `None` when it has none or more than one (which a
-    /// checked scenario refuses).
-    pub fn action(&self) -> Option<Action<'_>> {
-        match self.actions()[..] {
-            [one] => Some(one),
-            _ => None,
+        .collect();
+        if actions.len() != 1 {
+            return Err(invalid(
+                "timeline",
+                format!(
+                    "event {} (at {}): one action each: faults, rollout, redis, reload = true or command; it has {}",
+                    i + 1,
+                    humantime::format_duration(self.at),
+                    actions.len()
+                ),
+            ));
         }
+        Ok(TimelineEvent {
+            at: self.at,
+            name: self.name,
+            action: actions.remove(0),
+            expect: self.expect,
+            mitigates: self.mitigates,
+            recover: self.recover,
+        })
     }
+}
 
-    /// What it does, in a few words (its name when it has none).
+impl From<TimelineEvent> for EventKeys {
+    fn from(e: TimelineEvent) -> EventKeys {
+        let mut k = EventKeys {
+            at: e.at,
+            name: e.name,
+            faults: None,
+            rollout: None,
+            command: None,
+            redis: None,
+            reload: None,
+            expect: e.expect,
+            mitigates: e.mitigates,
+            recover: e.recover,
+        };
+        match e.action {
+            Action::Faults(f) => k.faults = Some(f),
+            Action::Rollout(p) => k.rollout = Some(p),
+            Action::Command(c) => k.command = Some(c),
+            Action::Reload => k.reload = Some(true),
+            Action::Redis(r) => k.redis = Some(r),
+        }
+        k
+    }
+}
+
+/// `[[timeline]]` as read: each event's keys made its one action.
+fn timeline_of_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<TimelineEvent>, D::Error> {
+    Vec::<EventKeys>::deserialize(d)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| k.into_event(i).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+impl TimelineEvent {
+    /// What it does, in a few words.
     pub fn describe(&self) -> String {
-        match self.actions().first() {
-            Some(Action::Faults(f)) => {
+        match &self.action {
+            Action::Faults(f) => {
                 let set: Vec<String> = f.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 format!("faults: {}", set.join(", "))
             }
-            Some(Action::Rollout(p)) => format!("streaming rollout {p} %"),
-            Some(Action::Command(c)) => format!("command: {}", c.join(" ")),
-            Some(Action::Reload) => "graceful reload".to_owned(),
-            Some(Action::Redis(RedisAction::Stop)) => "redis stop".to_owned(),
-            Some(Action::Redis(RedisAction::Start)) => "redis start".to_owned(),
-            None => "nothing".to_owned(),
+            Action::Rollout(p) => format!("streaming rollout {p} %"),
+            Action::Command(c) => format!("command: {}", c.join(" ")),
+            Action::Reload => "graceful reload".to_owned(),
+            Action::Redis(RedisAction::Stop) => "redis stop".to_owned(),
+            Action::Redis(RedisAction::Start) => "redis start".to_owned(),
         }
     }
 
@@ -459,32 +526,49 @@ impl Scenario {
     }
 }
 
-/// A checked load, one variant a model ([`Load::shape`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LoadShape<'a> {
-    /// Closed: users, each sending one request after another, all started
-    /// over `ramp_up`.
-    Users { users: usize, ramp_up: Duration },
-    /// Closed: a goose test plan (users,time pairs).
-    TestPlan(&'a str),
-    /// Open: requests per second, whether or not earlier ones finished.
-    Open {
-        rate: f64,
-        arrival: Arrival,
-        max_users: usize,
-        max_lateness: Duration,
-    },
-}
-
 /// A problem the check found: the key, and what is wrong.
 fn invalid(field: &'static str, problem: String) -> InvalidField {
     InvalidField { field, problem }
 }
 
+/// The load: who sends the requests ([`LoadShape`]) and, for the open
+/// model, how their starts are spaced. The file spells it as the keys of
+/// [`LoadKeys`]; a load read from one has exactly the keys of its model.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "LoadKeys", into = "LoadKeys")]
+pub struct Load {
+    pub shape: LoadShape,
+    /// Open: evenly spaced or Poisson starts. A closed load keeps the
+    /// file's for a capacity search, which opens it.
+    pub arrival: Arrival,
+}
+
+/// One variant a model. The options are the file's keys left out, so a
+/// load written back (reports, `--dry-run`) is the one read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadShape {
+    /// Closed: users, each sending one request after another, all started
+    /// over `ramp_up` (none: at once).
+    Users {
+        users: usize,
+        ramp_up: Option<Duration>,
+    },
+    /// Closed: a goose test plan (users,time pairs).
+    TestPlan(String),
+    /// Open: requests per second, whether or not earlier ones finished.
+    Open {
+        rate: f64,
+        max_users: Option<usize>,
+        max_lateness: Option<Duration>,
+    },
+}
+
 /// The load model: `model = "closed"` (users) or `"open"` (arrival rate).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Load {
+#[schemars(rename = "Load")]
+// The file's spelling of a [`Load`]: the keys of the model in use.
+pub struct LoadKeys {
     pub model: Model,
     /// Closed: users, each sending one request after another.
     pub users: Option<usize>,
@@ -520,56 +604,114 @@ impl Load {
     pub const DEFAULT_MAX_USERS: usize = 500;
     pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_secs(1);
 
-    pub fn max_users(&self) -> usize {
-        self.max_users.unwrap_or(Self::DEFAULT_MAX_USERS)
+    pub fn is_open(&self) -> bool {
+        matches!(self.shape, LoadShape::Open { .. })
     }
 
+    /// Open: requests per second.
+    pub fn rate(&self) -> Option<f64> {
+        match self.shape {
+            LoadShape::Open { rate, .. } => Some(rate),
+            _ => None,
+        }
+    }
+
+    /// Open: the users that carry the requests (the default when unset,
+    /// or for a closed load).
+    pub fn max_users(&self) -> usize {
+        match self.shape {
+            LoadShape::Open {
+                max_users: Some(n), ..
+            } => n,
+            _ => Self::DEFAULT_MAX_USERS,
+        }
+    }
+
+    /// Open: how late a request may start before it is dropped.
     pub fn max_lateness(&self) -> Duration {
-        self.max_lateness.unwrap_or(Self::DEFAULT_MAX_LATENESS)
+        match self.shape {
+            LoadShape::Open {
+                max_lateness: Some(d),
+                ..
+            } => d,
+            _ => Self::DEFAULT_MAX_LATENESS,
+        }
     }
 
     /// An open model at `rate` requests/s in place of this load: its
     /// arrival process, users and lateness kept when it is open already.
     pub fn open_at(&self, rate: f64) -> Load {
-        let open = self.model == Model::Open;
-        Load {
-            model: Model::Open,
-            rate: Some(rate),
-            users: None,
-            ramp_up: None,
-            test_plan: None,
-            arrival: if open {
-                self.arrival
-            } else {
-                Arrival::default()
-            },
-            max_users: self.max_users.filter(|_| open),
-            max_lateness: self.max_lateness.filter(|_| open),
-        }
-    }
-
-    /// This load as its variant. A run sees only checked scenarios, where
-    /// the model's keys are there; the defaults below are the ones the
-    /// check leaves to the model (no ramp-up, 500 users, 1 s lateness).
-    pub fn shape(&self) -> LoadShape<'_> {
-        match (self.model, &self.test_plan) {
-            (Model::Open, _) => LoadShape::Open {
-                rate: self.rate.unwrap_or(1.0),
+        match &self.shape {
+            LoadShape::Open {
+                max_users,
+                max_lateness,
+                ..
+            } => Load {
+                shape: LoadShape::Open {
+                    rate,
+                    max_users: *max_users,
+                    max_lateness: *max_lateness,
+                },
                 arrival: self.arrival,
-                max_users: self.max_users(),
-                max_lateness: self.max_lateness(),
             },
-            (Model::Closed, Some(plan)) => LoadShape::TestPlan(plan),
-            (Model::Closed, None) => LoadShape::Users {
-                users: self.users.unwrap_or(1),
-                ramp_up: self.ramp_up.unwrap_or_default(),
+            _ => Load {
+                shape: LoadShape::Open {
+                    rate,
+                    max_users: None,
+                    max_lateness: None,
+                },
+                arrival: Arrival::default(),
             },
         }
     }
 
-    /// The keys of the model in use, and its users or rate.
+    /// `users` closed users in place of this load, its ramp-up kept when
+    /// it has users already.
+    pub fn closed_users(&self, users: usize) -> Load {
+        let ramp_up = match self.shape {
+            LoadShape::Users { ramp_up, .. } => ramp_up,
+            _ => None,
+        };
+        Load {
+            shape: LoadShape::Users { users, ramp_up },
+            arrival: Arrival::default(),
+        }
+    }
+
+    /// The values a flag can set: at least one user, a test plan goose
+    /// reads, a rate in range, at least one open-model user.
     fn check(&self) -> Result<(), InvalidField> {
-        let l = self;
+        match &self.shape {
+            LoadShape::Users { users: 0, .. } => Err(invalid(
+                "load.users",
+                "at least 1 user, or a test_plan, with model = \"closed\"".into(),
+            )),
+            LoadShape::Users { .. } => Ok(()),
+            LoadShape::TestPlan(plan) => {
+                check_test_plan(plan).map_err(|m| invalid("load.test_plan", m))
+            }
+            LoadShape::Open { rate, .. }
+                if !(rate.is_finite() && *rate > 0.0 && *rate <= 100_000.0) =>
+            {
+                Err(invalid(
+                    "load.rate",
+                    format!("requests per second, more than 0 and at most 100000, got {rate}"),
+                ))
+            }
+            LoadShape::Open {
+                max_users: Some(0), ..
+            } => Err(invalid("load.max_users", "at least 1".into())),
+            LoadShape::Open { .. } => Ok(()),
+        }
+    }
+}
+
+impl TryFrom<LoadKeys> for Load {
+    type Error = InvalidField;
+
+    /// The keys of the model in use, and its users or rate; an error in
+    /// the words (and with the dotted key) of the scenario's check.
+    fn try_from(k: LoadKeys) -> Result<Load, InvalidField> {
         let only = |set: bool, key: &'static str, model: &str| {
             if set {
                 Err(invalid(key, format!("only with model = \"{model}\"")))
@@ -577,57 +719,87 @@ impl Load {
                 Ok(())
             }
         };
-        match l.model {
+        let shape = match k.model {
             Model::Closed => {
-                only(l.rate.is_some(), "load.rate", "open")?;
-                only(l.max_users.is_some(), "load.max_users", "open")?;
-                only(l.max_lateness.is_some(), "load.max_lateness", "open")?;
-                match (&l.test_plan, l.users) {
-                    (Some(plan), None) => {
-                        check_test_plan(plan).map_err(|m| invalid("load.test_plan", m))?
-                    }
+                only(k.rate.is_some(), "load.rate", "open")?;
+                only(k.max_users.is_some(), "load.max_users", "open")?;
+                only(k.max_lateness.is_some(), "load.max_lateness", "open")?;
+                match (k.test_plan, k.users) {
                     (Some(_), Some(_)) => {
                         return Err(invalid(
                             "load.test_plan",
                             "either users (with ramp_up) or a test_plan, not both".into(),
                         ));
                     }
-                    (None, Some(0)) | (None, None) => {
+                    (Some(_), None) if k.ramp_up.is_some() => {
                         return Err(invalid(
-                            "load.users",
-                            "at least 1 user, or a test_plan, with model = \"closed\"".into(),
+                            "load.ramp_up",
+                            "only with users: a test_plan gives its own ramps".into(),
                         ));
                     }
-                    (None, Some(_)) => {}
+                    (Some(plan), None) => LoadShape::TestPlan(plan),
+                    (None, users) => LoadShape::Users {
+                        users: users.unwrap_or(0),
+                        ramp_up: k.ramp_up,
+                    },
                 }
             }
             Model::Open => {
-                only(l.users.is_some(), "load.users", "closed")?;
-                only(l.ramp_up.is_some(), "load.ramp_up", "closed")?;
-                only(l.test_plan.is_some(), "load.test_plan", "closed")?;
-                match l.rate {
-                    None => {
-                        return Err(invalid(
-                            "load",
-                            "rate (requests per second) is required with model = \"open\"".into(),
-                        ));
-                    }
-                    Some(rate) if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) => {
-                        return Err(invalid(
-                            "load.rate",
-                            format!(
-                                "requests per second, more than 0 and at most 100000, got {rate}"
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-                if l.max_users == Some(0) {
-                    return Err(invalid("load.max_users", "at least 1".into()));
+                only(k.users.is_some(), "load.users", "closed")?;
+                only(k.ramp_up.is_some(), "load.ramp_up", "closed")?;
+                only(k.test_plan.is_some(), "load.test_plan", "closed")?;
+                let Some(rate) = k.rate else {
+                    return Err(invalid(
+                        "load",
+                        "rate (requests per second) is required with model = \"open\"".into(),
+                    ));
+                };
+                LoadShape::Open {
+                    rate,
+                    max_users: k.max_users,
+                    max_lateness: k.max_lateness,
                 }
             }
+        };
+        let load = Load {
+            shape,
+            arrival: k.arrival,
+        };
+        load.check()?;
+        Ok(load)
+    }
+}
+
+impl From<Load> for LoadKeys {
+    fn from(l: Load) -> LoadKeys {
+        let mut k = LoadKeys {
+            model: Model::Closed,
+            users: None,
+            ramp_up: None,
+            test_plan: None,
+            rate: None,
+            arrival: l.arrival,
+            max_users: None,
+            max_lateness: None,
+        };
+        match l.shape {
+            LoadShape::Users { users, ramp_up } => {
+                k.users = Some(users);
+                k.ramp_up = ramp_up;
+            }
+            LoadShape::TestPlan(plan) => k.test_plan = Some(plan),
+            LoadShape::Open {
+                rate,
+                max_users,
+                max_lateness,
+            } => {
+                k.model = Model::Open;
+                k.rate = Some(rate);
+                k.max_users = max_users;
+                k.max_lateness = max_lateness;
+            }
         }
-        Ok(())
+        k
     }
 }
 
@@ -830,17 +1002,6 @@ impl Scenario {
     /// Timeline event `i` (from 0): one action, within the run, one this
     /// target allows; a drill's names, alerts and mitigations.
     fn check_event(&self, i: usize, e: &TimelineEvent) -> Result<(), InvalidField> {
-        let actions = e.actions().len();
-        if actions != 1 {
-            return Err(invalid(
-                "timeline",
-                format!(
-                    "event {} (at {}): one action each: faults, rollout, redis, reload = true or command; it has {actions}",
-                    i + 1,
-                    humantime::format_duration(e.at)
-                ),
-            ));
-        }
         if e.at > self.warmup + self.max_measured() {
             return Err(invalid(
                 "timeline",
@@ -852,7 +1013,7 @@ impl Scenario {
                 ),
             ));
         }
-        if e.redis.is_some() && !(self.server.redis && self.target.is_none()) {
+        if matches!(e.action, Action::Redis(_)) && !(self.server.redis && self.target.is_none()) {
             return Err(invalid(
                 "timeline",
                 format!(
@@ -861,7 +1022,7 @@ impl Scenario {
                 ),
             ));
         }
-        if e.reload == Some(true) && self.target.is_some() {
+        if e.action == Action::Reload && self.target.is_some() {
             return Err(invalid(
                 "timeline",
                 format!(
@@ -870,13 +1031,13 @@ impl Scenario {
                 ),
             ));
         }
-        if e.rollout.is_some_and(|p| p > 100) {
+        if matches!(e.action, Action::Rollout(p) if p > 100) {
             return Err(invalid(
                 "timeline",
                 format!("event {}: rollout is a percentage, 0 to 100", i + 1),
             ));
         }
-        if let Some(f) = &e.faults
+        if let Action::Faults(f) = &e.action
             && let Some(bad) = f
                 .keys()
                 .find(|k| !crate::monitoring::FAULT_KEYS.contains(&k.as_str()))
@@ -890,7 +1051,7 @@ impl Scenario {
                 ),
             ));
         }
-        if let Some(f) = &e.faults
+        if let Action::Faults(f) = &e.action
             && let Some((k, v)) = f
                 .iter()
                 .find(|(k, v)| k.ends_with("_ms") && !(v.fract() == 0.0 && **v >= 0.0))
@@ -903,7 +1064,7 @@ impl Scenario {
                 ),
             ));
         }
-        if e.command.as_ref().is_some_and(|c| c.is_empty()) {
+        if matches!(&e.action, Action::Command(c) if c.is_empty()) {
             return Err(invalid(
                 "timeline",
                 format!(
@@ -1122,7 +1283,7 @@ impl Scenario {
                     "conversations need protocol = \"openai-chat\" (its messages carry the history)".into(),
                 ));
             }
-            if self.load.model != Model::Closed {
+            if self.load.is_open() {
                 return Err(invalid(
                     "dataset.turns_field",
                     "conversations need model = \"closed\": a turn waits for the answer before it"
@@ -1180,38 +1341,37 @@ impl Scenario {
         let mut s = self.clone();
         s.seed = shard_seed(self.seed, index);
         s.min_requests = self.min_requests.div_ceil(u64::from(count));
-        let l = &mut s.load;
-        match l.model {
-            Model::Open => {
-                l.rate = l.rate.map(|r| r / f64::from(count));
-                l.max_users = Some(self.load.max_users().div_ceil(count as usize).max(1));
+        match &mut s.load.shape {
+            LoadShape::Open {
+                rate, max_users, ..
+            } => {
+                *rate /= f64::from(count);
+                *max_users = Some(self.load.max_users().div_ceil(count as usize).max(1));
             }
-            Model::Closed => {
-                if let Some(users) = l.users {
-                    let mine = share(users, index, count);
-                    if mine == 0 {
-                        return Err(bad(
-                            "load.users",
-                            format!(
-                                "{users} users cannot be split among {count} shards: shard {index} would have none; use at most {users} shards"
-                            ),
-                        ));
-                    }
-                    l.users = Some(mine);
+            LoadShape::Users { users, .. } => {
+                let mine = share(*users, index, count);
+                if mine == 0 {
+                    return Err(bad(
+                        "load.users",
+                        format!(
+                            "{users} users cannot be split among {count} shards: shard {index} would have none; use at most {users} shards"
+                        ),
+                    ));
                 }
-                if let Some(plan) = &l.test_plan {
-                    let steps: Vec<String> = plan
-                        .split(';')
-                        .map(|step| match step.split_once(',') {
-                            Some((users, time)) => match users.trim().parse::<usize>() {
-                                Ok(n) => format!("{},{}", share(n, index, count), time.trim()),
-                                Err(_) => step.to_owned(),
-                            },
-                            None => step.to_owned(),
-                        })
-                        .collect();
-                    l.test_plan = Some(steps.join(";"));
-                }
+                *users = mine;
+            }
+            LoadShape::TestPlan(plan) => {
+                let steps: Vec<String> = plan
+                    .split(';')
+                    .map(|step| match step.split_once(',') {
+                        Some((users, time)) => match users.trim().parse::<usize>() {
+                            Ok(n) => format!("{},{}", share(n, index, count), time.trim()),
+                            Err(_) => step.to_owned(),
+                        },
+                        None => step.to_owned(),
+                    })
+                    .collect();
+                *plan = steps.join(";");
             }
         }
         Ok(s)
@@ -1236,6 +1396,19 @@ fn check_test_plan(plan: &str) -> Result<(), String> {
 
 /// A TOML error as `FILE:LINE: message (at `the line`)`.
 pub fn toml_error(e: toml::de::Error, file: &str, text: &str) -> FileError {
+    // A table checked as it is read (`serde(try_from)`, e.g. [`LoadKeys`])
+    // speaks as the scenario's check: its dotted key, found the same way.
+    if let Some((key, _)) = e.message().split_once(": ")
+        && CHECKED_AS_READ
+            .iter()
+            .any(|t| key == *t || key.strip_prefix(t).is_some_and(|k| k.starts_with('.')))
+    {
+        return FileError {
+            file: file.to_owned(),
+            line: line_of(text, key),
+            message: e.message().to_owned(),
+        };
+    }
     let line = e
         .span()
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
@@ -1252,6 +1425,10 @@ pub fn toml_error(e: toml::de::Error, file: &str, text: &str) -> FileError {
         },
     }
 }
+
+/// The tables whose rules their type's conversion checks as the file is
+/// read; its errors name their keys as [`Scenario::validate`]'s do.
+const CHECKED_AS_READ: &[&str] = &["load", "timeline"];
 
 /// The line of a template key: `template.event[N].key` is looked for in
 /// the Nth `[[template.event]]` table (its header when the key is not
@@ -1383,17 +1560,19 @@ repeat_ratio = 0.5
             with("at = \"1s\"\nrollout = 0").unwrap().timeline[0].describe(),
             "streaming rollout 0 %"
         );
-        // Its one action as a value; none when the file gave two.
+        // Its one action as a value, written back as the key it was.
+        let s = with("at = \"1s\"\nrollout = 40").unwrap();
+        assert_eq!(s.timeline[0].action, Action::Rollout(40));
+        let back = serde_json::to_value(&s.timeline[0]).unwrap();
         assert_eq!(
-            with("at = \"1s\"\nrollout = 40").unwrap().timeline[0].action(),
-            Some(Action::Rollout(40))
+            (&back["rollout"], &back["reload"]),
+            (&40.into(), &None::<bool>.into())
         );
-        let two: TimelineEvent =
-            toml::from_str("at = \"1s\"\nrollout = 0\nreload = true\ncommand = [\"true\"]")
-                .unwrap();
-        assert_eq!(two.actions().len(), 3);
-        assert_eq!(two.action(), None);
-        assert_eq!(two.describe(), "streaming rollout 0 %");
+        let e = with("at = \"1s\"\nrollout = 0\nreload = true\ncommand = [\"true\"]").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml: timeline: event 1 (at 1s): one action each: faults, rollout, redis, reload = true or command; it has 3"
+        );
         for (event, says) in [
             (
                 "at = \"1s\"\nrollout = 0\nfaults = { tts_rate = 1.0 }",
@@ -1469,7 +1648,7 @@ repeat_ratio = 0.5
     fn shards_split_the_load_and_add_up_to_it() {
         let open = Scenario::from_toml(GOOD, "smoke.toml").unwrap();
         let parts: Vec<Scenario> = (0..4).map(|i| open.shard(i, 4).unwrap()).collect();
-        let rate: f64 = parts.iter().map(|p| p.load.rate.unwrap()).sum();
+        let rate: f64 = parts.iter().map(|p| p.load.rate().unwrap()).sum();
         assert!((rate - 5.0).abs() < 1e-9, "{rate}");
         assert!(parts.iter().all(|p| p.load.max_users() == 125));
         let seeds: std::collections::BTreeSet<u64> = parts.iter().map(|p| p.seed).collect();
@@ -1494,7 +1673,10 @@ repeat_ratio = 0.5
         )
         .unwrap();
         let users: Vec<usize> = (0..4)
-            .map(|i| closed.shard(i, 4).unwrap().load.users.unwrap())
+            .map(|i| match closed.shard(i, 4).unwrap().load.shape {
+                LoadShape::Users { users, .. } => users,
+                other => panic!("{other:?}"),
+            })
             .collect();
         assert_eq!(users, [3, 3, 2, 2]);
         let e = closed.shard(10, 11).unwrap_err();
@@ -1504,10 +1686,12 @@ repeat_ratio = 0.5
         assert!(e.problem.contains("counts from 0"), "{e}");
 
         let mut planned = closed.clone();
-        planned.load.users = None;
-        planned.load.test_plan = Some("10,5s;3,30s;0,0s".into());
+        planned.load.shape = LoadShape::TestPlan("10,5s;3,30s;0,0s".into());
         let plans: Vec<String> = (0..2)
-            .map(|i| planned.shard(i, 2).unwrap().load.test_plan.unwrap())
+            .map(|i| match planned.shard(i, 2).unwrap().load.shape {
+                LoadShape::TestPlan(plan) => plan,
+                other => panic!("{other:?}"),
+            })
             .collect();
         assert_eq!(plans, ["5,5s;2,30s;0,0s", "5,5s;1,30s;0,0s"]);
 
@@ -1519,38 +1703,75 @@ repeat_ratio = 0.5
     #[test]
     fn an_open_load_in_place_of_another_keeps_only_what_is_open() {
         let open = Load {
-            model: Model::Open,
-            rate: Some(5.0),
-            users: None,
-            ramp_up: None,
-            test_plan: None,
+            shape: LoadShape::Open {
+                rate: 5.0,
+                max_users: Some(40),
+                max_lateness: Some(Duration::from_secs(2)),
+            },
             arrival: Arrival::Poisson,
-            max_users: Some(40),
-            max_lateness: Some(Duration::from_secs(2)),
         };
+        let nine = open.open_at(9.0);
         assert_eq!(
-            open.open_at(9.0),
-            Load {
-                rate: Some(9.0),
-                ..open.clone()
-            }
+            (
+                nine.rate(),
+                nine.max_users(),
+                nine.max_lateness(),
+                nine.arrival
+            ),
+            (Some(9.0), 40, Duration::from_secs(2), Arrival::Poisson)
         );
         let closed = Load {
-            model: Model::Closed,
-            rate: None,
-            users: Some(10),
-            ramp_up: Some(Duration::from_secs(3)),
-            test_plan: None,
+            shape: LoadShape::Users {
+                users: 10,
+                ramp_up: Some(Duration::from_secs(3)),
+            },
             arrival: Arrival::Poisson,
-            max_users: None,
-            max_lateness: None,
         };
         let l = closed.open_at(9.0);
         assert_eq!(
-            (l.model, l.rate, l.users, l.ramp_up),
-            (Model::Open, Some(9.0), None, None)
+            l.shape,
+            LoadShape::Open {
+                rate: 9.0,
+                max_users: None,
+                max_lateness: None
+            }
         );
         assert_eq!(l.arrival, Arrival::Constant);
+        assert_eq!(
+            open.closed_users(3).shape,
+            LoadShape::Users {
+                users: 3,
+                ramp_up: None
+            },
+            "an open load has no ramp-up to keep"
+        );
+        assert_eq!(
+            closed.closed_users(4).shape,
+            LoadShape::Users {
+                users: 4,
+                ramp_up: Some(Duration::from_secs(3))
+            }
+        );
+    }
+
+    #[test]
+    fn a_load_is_written_back_as_it_was_read() {
+        for keys in [
+            "model = \"open\"\nrate = 2.5\narrival = \"poisson\"\nmax_users = 7\nmax_lateness = \"2s\"",
+            "model = \"open\"\nrate = 1.0",
+            "model = \"closed\"\nusers = 3\nramp_up = \"4s\"",
+            "model = \"closed\"\nusers = 3\narrival = \"poisson\"",
+            "model = \"closed\"\ntest_plan = \"1,1s;0,0s\"",
+        ] {
+            let raw: LoadKeys = toml::from_str(keys).unwrap();
+            let load: Load = toml::from_str(keys).unwrap();
+            assert_eq!(LoadKeys::from(load.clone()), raw, "{keys}");
+            assert_eq!(
+                serde_json::to_value(&load).unwrap(),
+                serde_json::to_value(&raw).unwrap(),
+                "{keys}"
+            );
+        }
     }
 
     #[test]
@@ -1558,7 +1779,7 @@ repeat_ratio = 0.5
         let s = Scenario::from_toml(GOOD, "smoke.toml").unwrap();
         assert_eq!(s.duration, Duration::from_secs(20));
         assert_eq!(s.target, None);
-        assert_eq!(s.load.model, Model::Open);
+        assert!(s.load.is_open());
         assert_eq!(s.load.arrival, Arrival::Poisson);
         assert_eq!(s.load.max_users(), 500);
         assert_eq!(s.request.timeout, Duration::from_secs(30));
@@ -1610,6 +1831,20 @@ repeat_ratio = 0.5
         let e = Scenario::from_toml(closed, "c.toml").unwrap_err();
         assert_eq!(e.line, Some(6));
         assert!(e.message.contains("USERS,TIME"), "{e}");
+        let e = Scenario::from_toml(
+            &closed.replace("10;5s", "10,5s;0,0s\"\nramp_up = \"3s"),
+            "c.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:7: load.ramp_up: only with users: a test_plan gives its own ramps"
+        );
+        let e = Scenario::from_toml(&GOOD.replace("rate = 5.0\n", ""), "s.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.toml: load: rate (requests per second) is required with model = \"open\""
+        );
     }
 
     #[test]
