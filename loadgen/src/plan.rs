@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// Measured duration, over the scenario's (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+    /// The warm-up before the measured part (e.g. 5s, 0s), over the
+    /// scenario's: its requests load the target but are not judged.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
     /// The cap of a run that sizes itself (`min_requests`,
     /// `until_conclusive`), over the scenario's `max_duration`.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -395,6 +399,9 @@ fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
     }
     if let Some(d) = args.max_duration {
         scenario.max_duration = Some(d);
+    }
+    if let Some(w) = args.warmup {
+        scenario.warmup = w;
     }
     if let Some(users) = args.users {
         scenario.load = scenario.load.closed_users(users);

@@ -5,6 +5,37 @@ use crate::support::{BIN, records, scenario, temp_dir};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `--duration`, `--warmup` and `--users` override the file's, as the
+/// dry run's plan shows; the file itself is not changed.
+#[test]
+fn flags_override_the_files_duration_warm_up_and_load() {
+    let dir = temp_dir("cli-flags");
+    let file = scenario(
+        &dir,
+        "name = \"x\"\nduration = \"5s\"\nwarmup = \"10s\"\n[load]\nmodel = \"open\"\nrate = 5.0\n",
+    );
+    let plan = |flags: &[&str]| {
+        let o = Command::new(BIN)
+            .args(["run", file.to_str().unwrap(), "--dry-run"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let p = plan(&[]);
+    assert!(p.contains("duration: 5s after a 10s warm-up"), "{p}");
+    assert!(p.contains("load: open model, 5 requests/s"), "{p}");
+    let p = plan(&["--duration", "7s", "--warmup", "0s", "--users", "3"]);
+    assert!(p.contains("duration: 7s after a 0s warm-up"), "{p}");
+    assert!(p.contains("load: closed model, 3 users"), "{p}");
+}
+
 #[test]
 fn usage_errors_exit_2_and_name_what_is_wrong() {
     let dir = temp_dir("cli");

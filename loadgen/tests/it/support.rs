@@ -107,6 +107,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         target: None,
         out: Some(out.to_owned()),
         duration: None,
+        warmup: None,
         max_duration: None,
         users: None,
         rate: None,
