@@ -3,7 +3,7 @@
 //! intact), its body read as it arrives and parsed with the WHATWG SSE
 //! parser, every moment stamped on the monotonic clock.
 
-use crate::protocol::{Ask, ChatProtocol, Event, Failure, ServerFigures};
+use crate::protocol::{Ask, AskedLength, ChatProtocol, Event, Failure, ServerFigures};
 use crate::shared::{Msg, Shared};
 use futures_util::StreamExt;
 use goose::goose::GooseResponse;
@@ -142,7 +142,7 @@ pub async fn exchange(
         ..RequestRecord::default()
     };
     let mut stamps = Stamps {
-        answer: shared.multi_turn.then(String::new),
+        answer: (shared.multi_turn || shared.tokens.is_some()).then(String::new),
         ..Stamps::default()
     };
     let goose = receive(sent, shared, start, &mut stamps, &mut rec).await;
@@ -150,6 +150,10 @@ pub async fn exchange(
     shared.active.fetch_sub(1, Ordering::Relaxed);
 
     rec.end_us = us(end - start);
+    if let Some(work) = &shared.tokens {
+        let asked = (ask.history.as_slice(), ask.message.as_str(), ask.length);
+        count_tokens(&work.tokenizer, asked, stamps.answer.as_deref(), &mut rec);
+    }
     if shared.multi_turn {
         let answer = stamps.answer.take().unwrap_or_default();
         turn_done(
@@ -183,13 +187,35 @@ pub async fn exchange(
     }
 }
 
+/// The client's counts of the prompt (every message) and of the answer,
+/// and the answer length asked, with the run's tokenizer.
+fn count_tokens(
+    tokenizer: &tokens::Tokenizer,
+    (history, message, length): (&[(String, String)], &str, Option<AskedLength>),
+    answer: Option<&str>,
+    rec: &mut RequestRecord,
+) {
+    let count = |text: &str| u32::try_from(tokenizer.count(text)).unwrap_or(u32::MAX);
+    let before: u32 = history
+        .iter()
+        .map(|(q, a)| count(q).saturating_add(count(a)))
+        .sum();
+    rec.client_input_tokens = Some(before.saturating_add(count(message)));
+    rec.client_output_tokens = answer.map(count);
+    rec.asked_output_tokens = length.map(|l| l.tokens);
+}
+
 /// What this request asks: the next turn of the user's conversation, or
 /// the next prompt of the mix.
 fn next_ask(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
     if shared.multi_turn {
         return next_turn(user, shared, seq);
     }
-    let (chatbot_id, message) = shared.mix.lock().expect("mix lock").next_ask();
+    let (chatbot_id, message, length) = {
+        let mut mix = shared.mix.lock().expect("mix lock");
+        let (bot, message) = mix.next_ask();
+        (bot, message, mix.next_length())
+    };
     Ask {
         client_id: format!("lg-{}-{seq}", shared.run_id),
         chatbot_id,
@@ -197,6 +223,7 @@ fn next_ask(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
         audio: shared.audio,
         history: Vec::new(),
         seq,
+        length,
     }
 }
 
@@ -383,6 +410,7 @@ fn next_turn(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
         audio: shared.audio,
         history: chat.history.clone(),
         seq,
+        length: None,
     }
 }
 

@@ -32,6 +32,7 @@ pub mod stop;
 pub mod timeline;
 pub mod users;
 pub mod watch;
+pub mod workload;
 
 pub use cli::{Cli, ExitStatus};
 pub use cmd::run;

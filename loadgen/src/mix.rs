@@ -4,6 +4,8 @@
 //! rates settle near `repeat_ratio` whatever its cache does.
 
 use crate::dataset::Conversation;
+use crate::protocol::AskedLength;
+use crate::workload::TokenWork;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -19,6 +21,8 @@ pub struct PromptMix {
     fresh: usize,
     /// This pass's order of a shuffled dataset.
     pass: Vec<usize>,
+    /// `[tokens]`: the answer lengths drawn.
+    lengths: Option<Arc<TokenWork>>,
 }
 
 /// Where new questions come from.
@@ -32,6 +36,9 @@ pub enum Source {
         conversations: Vec<Arc<Conversation>>,
         shuffle: bool,
     },
+    /// Prompts of drawn lengths in tokens, cut from a corpus (`[tokens]
+    /// input`), with or without the mix's own questions' lengths counted.
+    Cut(Arc<TokenWork>),
 }
 
 /// Questions a chat user asks; each new one gets a number so it is new to
@@ -79,7 +86,25 @@ impl PromptMix {
             asked: Vec::new(),
             fresh: 0,
             pass: Vec::new(),
+            lengths: None,
         }
+    }
+
+    /// Answers of lengths drawn from `work` (and its prompts, when it
+    /// draws them, are the source).
+    pub fn with_lengths(mut self, work: Arc<TokenWork>) -> Self {
+        self.lengths = Some(work);
+        self
+    }
+
+    /// The answer length the next request asks (`[tokens] output`).
+    pub fn next_length(&mut self) -> Option<AskedLength> {
+        let work = self.lengths.as_ref()?;
+        Some(AskedLength {
+            tokens: work.output(&mut self.rng)?,
+            min_tokens: work.min_tokens,
+            ignore_eos: work.ignore_eos,
+        })
     }
 
     /// The chatbot and the question of the next request (the first turn
@@ -99,6 +124,11 @@ impl PromptMix {
         let n = self.fresh;
         self.fresh += 1;
         let c = match &self.source {
+            Source::Cut(work) => Arc::new(vec![
+                work.prompt(&mut self.rng)
+                    .map(|(text, _)| text)
+                    .unwrap_or_default(),
+            ]),
             Source::Numbered(prompts) => {
                 let base = &prompts[n % prompts.len()];
                 // A list given in the scenario is asked as written the first time round.

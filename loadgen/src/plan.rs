@@ -228,6 +228,8 @@ pub struct Plan {
     /// The dataset's conversations, read (None: the scenario's prompts or
     /// the built-in corpus).
     pub dataset: Option<std::sync::Arc<Vec<crate::dataset::Conversation>>>,
+    /// `[tokens]`: the tokenizer loaded, the corpus read.
+    pub tokens: Option<std::sync::Arc<crate::workload::TokenWork>>,
     /// What fails the run: `--fail-on`, `--allow-missing`,
     /// `--accept-inconclusive`.
     pub gate: slo::objective::Gate,
@@ -309,6 +311,12 @@ impl Plan {
             )?)),
             None => None,
         };
+        let tokens = match &scenario.tokens {
+            Some(t) => Some(std::sync::Arc::new(
+                crate::workload::TokenWork::load(t, &args.scenario).map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
         let slo = slo_of(args, &scenario, &base)?;
         let out = out_of(args, &scenario, shard)?;
         Ok(Plan {
@@ -319,6 +327,7 @@ impl Plan {
             slo,
             reach,
             dataset,
+            tokens,
             gate: slo::objective::Gate {
                 fail_on: args.fail_on.into(),
                 allow_missing: args.allow_missing,

@@ -18,6 +18,19 @@ pub struct Ask {
     pub history: Vec<(String, String)>,
     /// The request's number in the run.
     pub seq: u64,
+    /// The answer's length asked in tokens (`[tokens] output`), over the
+    /// scenario's `max_tokens`.
+    pub length: Option<AskedLength>,
+}
+
+/// An answer length asked of an OpenAI-compatible target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AskedLength {
+    pub tokens: u32,
+    /// Also `min_tokens` = `tokens` (vLLM, SGLang).
+    pub min_tokens: bool,
+    /// Also `ignore_eos = true` (vLLM).
+    pub ignore_eos: bool,
 }
 
 /// What one stream event means for the measurement.
@@ -271,9 +284,11 @@ impl ChatProtocol for OpenAiChat {
             stream_options: r.stream.then_some(slo::openai::StreamOptions {
                 include_usage: true,
             }),
-            max_tokens: r.max_tokens,
+            max_tokens: ask.length.map_or(r.max_tokens, |l| Some(l.tokens)),
             max_completion_tokens: None,
             temperature: r.temperature,
+            min_tokens: ask.length.filter(|l| l.min_tokens).map(|l| l.tokens),
+            ignore_eos: ask.length.filter(|l| l.ignore_eos).map(|_| true),
             user: Some(ask.client_id.clone()),
             extra: r.extra.clone(),
         })
@@ -554,6 +569,7 @@ mod tests {
             audio: true,
             history: vec![("Hello".into(), "Hi there".into())],
             seq: 0,
+            length: None,
         }))
         .unwrap();
         let roles: Vec<_> = body["messages"]
@@ -574,6 +590,37 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["max_tokens"], 64);
         assert_eq!(body["user"], "lg-1");
+        assert!(body.get("min_tokens").is_none() && body.get("ignore_eos").is_none());
+        // A drawn length: over the scenario's max_tokens, with vLLM's
+        // extensions when asked.
+        let asked = |min_tokens, ignore_eos| -> serde_json::Value {
+            serde_json::from_slice(&p.body(&Ask {
+                chatbot_id: String::new(),
+                client_id: "lg-2".into(),
+                message: "Hi?".into(),
+                audio: false,
+                history: Vec::new(),
+                seq: 1,
+                length: Some(AskedLength {
+                    tokens: 300,
+                    min_tokens,
+                    ignore_eos,
+                }),
+            }))
+            .unwrap()
+        };
+        let b = asked(true, false);
+        assert_eq!(
+            (&b["max_tokens"], &b["min_tokens"]),
+            (&300.into(), &300.into())
+        );
+        assert!(b.get("ignore_eos").is_none());
+        let b = asked(false, true);
+        assert_eq!(
+            (&b["max_tokens"], &b["ignore_eos"]),
+            (&300.into(), &true.into())
+        );
+        assert!(b.get("min_tokens").is_none());
         let o = p.error_answer(400, br#"{"error":{"message":"x","type":"invalid_request_error","param":"messages","code":null}}"#).outcome;
         assert_eq!(o, Outcome::Validation);
         let o = p.error_answer(

@@ -140,19 +140,8 @@ fn new_shared(
         warmup: sc.warmup,
         timeout: sc.request.timeout,
         audio: sc.request.audio,
-        mix: Mutex::new(PromptMix::new(
-            sc.seed,
-            match &plan.dataset {
-                Some(conversations) => Source::dataset(
-                    conversations.as_ref().clone(),
-                    sc.dataset.as_ref().map(|d| d.order)
-                        == Some(slo::scenario::DatasetOrder::Shuffle),
-                ),
-                None => Source::prompts(&sc.request.prompts),
-            },
-            &sc.request.chatbot_ids,
-            sc.request.repeat_ratio,
-        )),
+        mix: Mutex::new(mix_of(plan)),
+        tokens: plan.tokens.clone(),
         multi_turn: sc.dataset.as_ref().is_some_and(|d| d.turns_field.is_some()),
         seq: AtomicU64::new(0),
         active: Arc::clone(active),
@@ -178,6 +167,31 @@ fn new_shared(
         measured_done: AtomicU64::new(0),
         stopped: Arc::new(AtomicBool::new(false)),
         measured_end: std::sync::OnceLock::new(),
+    }
+}
+
+/// Where the run's prompts come from, and the answer lengths it asks.
+fn mix_of(plan: &Plan) -> PromptMix {
+    let sc = &plan.scenario;
+    let source = match (&plan.dataset, &plan.tokens) {
+        (Some(conversations), _) => Source::dataset(
+            conversations.as_ref().clone(),
+            sc.dataset.as_ref().map(|d| d.order) == Some(slo::scenario::DatasetOrder::Shuffle),
+        ),
+        (None, Some(work)) if sc.tokens.as_ref().is_some_and(|t| t.input.is_some()) => {
+            Source::Cut(Arc::clone(work))
+        }
+        (None, _) => Source::prompts(&sc.request.prompts),
+    };
+    let mix = PromptMix::new(
+        sc.seed,
+        source,
+        &sc.request.chatbot_ids,
+        sc.request.repeat_ratio,
+    );
+    match &plan.tokens {
+        Some(work) => mix.with_lengths(Arc::clone(work)),
+        None => mix,
     }
 }
 

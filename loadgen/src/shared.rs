@@ -55,6 +55,8 @@ pub struct Shared {
     pub timeout: Duration,
     pub audio: bool,
     pub mix: Mutex<PromptMix>,
+    /// `[tokens]`: counts every prompt and answer on the client's side.
+    pub tokens: Option<Arc<crate::workload::TokenWork>>,
     /// Conversations: each goose user sends a conversation's turns one
     /// after another, each with the history.
     pub multi_turn: bool,

@@ -38,6 +38,25 @@ pub fn normalize(message: &str) -> String {
         .join(" ")
 }
 
+/// A long English text of at least `words` words: the answers to
+/// "question 0", "question 1", ... of one chatbot, in order. Prompts of a
+/// chosen length and answers of an asked length are cut from it.
+pub fn prose(words: usize) -> String {
+    let mut text = String::new();
+    let mut count = 0;
+    let mut n = 0;
+    while count < words {
+        let a = answer("000000000000000000000000", &format!("question {n}"));
+        count += a.word_count();
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text += &a.text();
+        n += 1;
+    }
+    text
+}
+
 /// The answer of `chatbot_id` to `message`.
 pub fn answer(chatbot_id: &str, message: &str) -> Answer {
     let key = format!("{chatbot_id}\n{}", normalize(message));

@@ -103,11 +103,13 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
     let job = Job {
         client_id,
         chatbot_id: input.chatbot_id,
+        prompt_tokens: app.engine.count_tokens(&input.message),
         message: input.message,
         audio: input.audio,
         streaming,
         received,
         max_tokens: None,
+        min_tokens: None,
     };
     let (tx, rx) = mpsc::channel(STEP_BUFFER);
     let engine = Arc::clone(&app.engine);

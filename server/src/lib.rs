@@ -107,6 +107,17 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 0.0)]
     pub model_tokens_per_sec: f64,
 
+    /// Prompt tokens the model reads a second before its first token
+    /// (prefill, in its slot: long prompts cost capacity). 0 = no time.
+    #[arg(long, value_name = "N", default_value_t = 0.0)]
+    pub prefill_tokens_per_sec: f64,
+
+    /// Count and stream tokens of this tokenizer, as an engine does:
+    /// `cl100k_base`, `o200k_base`, or a Hugging Face tokenizer.json (a
+    /// file or a model's folder). Without it a token is a word.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub tokenizer: Option<String>,
+
     /// Concurrent requests answered at most; beyond, 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_streams: u64,
@@ -241,6 +252,29 @@ pub enum LogFormat {
     Text,
 }
 
+/// Words of the prose `--tokenizer` answers are cut from: about 40,000
+/// tokens.
+const PROSE_WORDS: usize = 30_000;
+
+/// `--tokenizer`'s prose, as its tokens; `--prefill-tokens-per-sec`
+/// checked.
+fn tokens_of(cli: &Cli) -> anyhow::Result<Option<Arc<tokens::Corpus>>> {
+    if !cli.prefill_tokens_per_sec.is_finite() || cli.prefill_tokens_per_sec < 0.0 {
+        anyhow::bail!(
+            "--prefill-tokens-per-sec must be 0 (no prefill time) or a positive number, got {}",
+            cli.prefill_tokens_per_sec
+        );
+    }
+    let Some(spec) = &cli.tokenizer else {
+        return Ok(None);
+    };
+    let t = tokens::Tokenizer::load(spec).map_err(|e| anyhow::anyhow!("--tokenizer: {e}"))?;
+    Ok(Some(Arc::new(tokens::Corpus::new(
+        Arc::new(t),
+        &corpus::prose(PROSE_WORDS),
+    ))))
+}
+
 /// A validated plan: everything the server needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -250,6 +284,9 @@ pub struct Config {
     pub seed: u64,
     pub model_slots: usize,
     pub model_tokens_per_sec: f64,
+    pub prefill_tokens_per_sec: f64,
+    /// `--tokenizer`: the prose exact lengths are cut from, as its tokens.
+    pub tokens: Option<Arc<tokens::Corpus>>,
     pub max_streams: u64,
     pub admin_token: Option<String>,
     pub api_key: Option<String>,
@@ -308,6 +345,7 @@ impl Config {
                 cli.model_tokens_per_sec
             );
         }
+        let tokens = tokens_of(cli)?;
         if cli.max_streams == 0 {
             bail!("--max-streams must be at least 1");
         }
@@ -355,6 +393,8 @@ impl Config {
             seed,
             model_slots: cli.model_slots,
             model_tokens_per_sec: cli.model_tokens_per_sec,
+            prefill_tokens_per_sec: cli.prefill_tokens_per_sec,
+            tokens,
             max_streams: cli.max_streams,
             admin_token: cli.admin_token.clone(),
             api_key: cli.api_key.clone(),
@@ -387,14 +427,16 @@ impl Config {
     pub fn state(&self) -> AppState {
         let metrics = Arc::new(Metrics::new(self.events_capacity));
         metrics.set_rollout(self.streaming_percent);
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             self.profile.clone(),
             self.faults.clone(),
-            Model::new(self.model_slots, self.model_tokens_per_sec),
+            Model::new(self.model_slots, self.model_tokens_per_sec)
+                .with_prefill(self.prefill_tokens_per_sec),
             &self.cache,
             metrics,
             self.seed,
         );
+        engine.tokens = self.tokens.clone();
         AppState {
             engine: Arc::new(engine),
             flags: Arc::new(FeatureFlags::new(self.streaming_percent)),

@@ -18,6 +18,8 @@ pub struct Model {
     slots: Option<Arc<Semaphore>>,
     slot_count: usize,
     tokens_per_sec: f64,
+    /// Prompt tokens read a second before the first token (0: no time).
+    prefill_tokens_per_sec: f64,
     generating: AtomicUsize,
 }
 
@@ -35,7 +37,24 @@ impl Model {
             slots: (slots > 0).then(|| Arc::new(Semaphore::new(slots))),
             slot_count: slots,
             tokens_per_sec,
+            prefill_tokens_per_sec: 0.0,
             generating: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reads `tokens_per_sec` prompt tokens a second before a first token
+    /// (in its slot, so long prompts cost capacity as an engine's do).
+    pub fn with_prefill(mut self, tokens_per_sec: f64) -> Self {
+        self.prefill_tokens_per_sec = tokens_per_sec;
+        self
+    }
+
+    /// The prefill of a prompt of `tokens`.
+    pub fn prefill(&self, tokens: u64) -> Duration {
+        if self.prefill_tokens_per_sec <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(tokens as f64 / self.prefill_tokens_per_sec)
         }
     }
 

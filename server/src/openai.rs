@@ -160,7 +160,11 @@ pub async fn chat_completions(
         id: format!("chatcmpl-{}", ANSWERS.fetch_add(1, Ordering::Relaxed)),
         created: unix_now(),
         model: request.model.clone(),
-        prompt_tokens: request.prompt_tokens(),
+        prompt_tokens: request
+            .messages
+            .iter()
+            .map(|m| app.engine.count_tokens(&m.content))
+            .sum(),
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),
         max_tokens: request.max_limit().map(|m| m as usize),
     };
@@ -172,6 +176,8 @@ pub async fn chat_completions(
         streaming,
         received,
         max_tokens: answer.max_tokens,
+        min_tokens: request.min_limit().map(|m| m as usize),
+        prompt_tokens: answer.prompt_tokens,
     };
     let (tx, rx) = mpsc::channel(STEP_BUFFER);
     let engine = Arc::clone(&app.engine);

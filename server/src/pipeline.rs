@@ -51,6 +51,61 @@ pub struct Job {
     /// Stop after this many tokens (an OpenAI `max_tokens`); the answer
     /// then has that many words.
     pub max_tokens: Option<usize>,
+    /// Go on to at least this many tokens (`min_tokens`, or `max_tokens`
+    /// with `ignore_eos`): the answer continues with the corpus's prose.
+    pub min_tokens: Option<usize>,
+    /// The prompt's tokens: the model's prefill before the first token
+    /// takes `--prefill-tokens-per-sec` of them a second.
+    pub prompt_tokens: u64,
+}
+
+/// One piece of an answer as it is streamed: a word and its space, or a
+/// token of the server's tokenizer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Piece {
+    text: String,
+    /// Its sentence, and whether it ends it (the speech follows sentences).
+    sentence: usize,
+    ends_sentence: bool,
+}
+
+/// The words of an answer, each with the space after it but the last:
+/// split as they are sent, so a stream holds no list of them.
+struct Words<'a> {
+    sentences: &'a [String],
+    s: usize,
+    words: Option<std::iter::Peekable<std::str::Split<'a, char>>>,
+}
+
+impl Iterator for Words<'_> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        loop {
+            let words = match &mut self.words {
+                Some(w) => w,
+                None => self
+                    .words
+                    .insert(self.sentences.get(self.s)?.split(' ').peekable()),
+            };
+            let Some(word) = words.next() else {
+                self.s += 1;
+                self.words = None;
+                continue;
+            };
+            let ends_sentence = words.peek().is_none();
+            let last = ends_sentence && self.s + 1 == self.sentences.len();
+            return Some(Piece {
+                text: if last {
+                    word.to_owned()
+                } else {
+                    format!("{word} ")
+                },
+                sentence: self.s,
+                ends_sentence,
+            });
+        }
+    }
 }
 
 /// Where the caches live.
@@ -77,6 +132,9 @@ pub struct Engine {
     /// The Redis both caches live in, when they do.
     pub redis: Option<Arc<RedisLink>>,
     pub metrics: Arc<Metrics>,
+    /// `--tokenizer`: answers streamed a token of it at a time, and the
+    /// prose exact lengths are cut from.
+    pub tokens: Option<Arc<tokens::Corpus>>,
     seed: u64,
     requests: AtomicU64,
 }
@@ -188,6 +246,7 @@ impl Engine {
             tts_cache,
             redis,
             metrics,
+            tokens: None,
             seed,
             requests: AtomicU64::new(0),
         }
@@ -209,6 +268,14 @@ impl Engine {
                 self.metrics.cache_ping(None);
                 CacheState::Unavailable(why)
             }
+        }
+    }
+
+    /// The tokens of a text: the tokenizer's count, or its words.
+    pub fn count_tokens(&self, text: &str) -> u64 {
+        match &self.tokens {
+            Some(prose) => prose.tokenizer().count(text) as u64,
+            None => text.split_whitespace().count() as u64,
         }
     }
 
@@ -286,7 +353,7 @@ impl Engine {
         )
         .await?;
 
-        let answer = corpus::answer(&job.chatbot_id, &job.message);
+        let answer = self.sized_answer(job);
         let kb_key = format!("{}\n{}", job.chatbot_id, corpus::normalize(&job.message));
         let kb_found = self.kb_cache.lookup(&kb_key).await;
         self.metrics.kb_lookup(&kb_found);
@@ -294,14 +361,19 @@ impl Engine {
         let p = &self.profile;
         pause(if kb_hit { p.kb_hit_ms } else { p.kb_miss_ms }.sample(rng)).await;
 
-        // Words are split as they are sent: a stream holds no list of them.
+        // Words are split as they are sent: a stream holds no list of them
+        // (tokens of a tokenizer are listed: the count is the encoding's).
         let sentences = answer.sentences.len();
-        let total_tokens: usize = answer.sentences.iter().map(|s| s.split(' ').count()).sum();
+        let pieces = self.token_pieces(job, &answer);
+        let total_tokens: usize = pieces.as_ref().map_or_else(
+            || answer.sentences.iter().map(|s| s.split(' ').count()).sum(),
+            Vec::len,
+        );
         let plan = FaultPlan::draw(&self.faults(), total_tokens, sentences, job, rng);
         let mut tts_rng = StdRng::seed_from_u64(rng.random());
         let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
 
-        let tokens = self.tokens(job, &answer, &plan, rng, (tx, sentence_tx));
+        let tokens = self.tokens(job, (&answer, pieces), &plan, rng, (tx, sentence_tx));
         let speech = self.speech(job, &answer, &plan, &mut tts_rng, (tx, &mut sentence_rx));
 
         let ((first_token_at, sent), (first_audio_at, tts_hits, tts_misses)) =
@@ -310,7 +382,10 @@ impl Engine {
         // metrics take the complete latency with the request's end.
         let complete = job.received.elapsed();
         let done = Done {
-            word_count: if job.max_tokens.is_some() {
+            word_count: if job.max_tokens.is_some()
+                || job.min_tokens.is_some()
+                || self.tokens.is_some()
+            {
                 sent as u64
             } else {
                 answer.word_count() as u64
@@ -329,68 +404,119 @@ impl Engine {
         Ok((complete, done))
     }
 
+    /// The answer to the job's question, continued with the prose until
+    /// it has the least number of words asked (without a tokenizer: a
+    /// word is a token).
+    fn sized_answer(&self, job: &Job) -> corpus::Answer {
+        let mut answer = corpus::answer(&job.chatbot_id, &job.message);
+        if let (None, Some(least)) = (&self.tokens, job.min_tokens) {
+            let mut more = 0;
+            while answer.word_count() < least {
+                let next = corpus::answer(&job.chatbot_id, &format!("{} ({more})", job.message));
+                answer.sentences.extend(next.sentences);
+                more += 1;
+            }
+        }
+        answer
+    }
+
+    /// With a tokenizer (and no audio, which follows sentences): the
+    /// answer's tokens, one piece each; at least the least asked, cut from
+    /// the prose at a place of the question's own when the answer is
+    /// shorter; at most `max_tokens`.
+    fn token_pieces(&self, job: &Job, answer: &corpus::Answer) -> Option<Vec<Piece>> {
+        let prose = self.tokens.as_ref().filter(|_| !job.audio)?;
+        let t = prose.tokenizer();
+        let mut ids = t.encode(&answer.text());
+        if let Some(least) = job.min_tokens
+            && ids.len() < least
+        {
+            let at = (wire::protocol::fnv1a64(&job.message) % prose.len().max(1) as u64) as usize;
+            if let Ok(text) = prose.cut(at, least) {
+                ids = t.encode(&text);
+            }
+        }
+        if let Some(most) = job.max_tokens {
+            ids.truncate(most);
+        }
+        let n = ids.len();
+        Some(
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| Piece {
+                    text: t.decode(&[*id]),
+                    sentence: 0,
+                    ends_sentence: i + 1 == n,
+                })
+                .collect(),
+        )
+    }
+
     /// The model's tokens, each at its due time; a sentence's index goes
     /// to the speech once its last word is out. Returns when the first
     /// token went and how many were sent.
     async fn tokens(
         &self,
         job: &Job,
-        answer: &corpus::Answer,
+        (answer, pieces): (&corpus::Answer, Option<Vec<Piece>>),
         plan: &FaultPlan,
         rng: &mut StdRng,
         (tx, sentence_tx): (&mpsc::Sender<Step>, mpsc::UnboundedSender<usize>),
     ) -> Result<(Instant, usize), Failure> {
         let p = &self.profile;
-        let sentences = answer.sentences.len();
         let generation = self.model.generate().await;
-        pause(p.first_token_ms.sample(rng) + plan.model_slowdown).await;
+        pause(
+            p.first_token_ms.sample(rng)
+                + plan.model_slowdown
+                + self.model.prefill(job.prompt_tokens),
+        )
+        .await;
         let mean_gap = p.token_interval_ms.sample(rng);
         let mut first_token_at = None;
         let mut index = 0;
         // Tokens are due at absolute times, so the timer's granularity
         // (about 1 ms a sleep) does not add up over a long answer.
         let mut due = Instant::now();
-        'generation: for (s, sentence) in answer.sentences.iter().enumerate() {
-            let mut words = sentence.split(' ').peekable();
-            while let Some(word) = words.next() {
-                if job.max_tokens.is_some_and(|most| index >= most) {
-                    break 'generation;
-                }
-                if index > 0 {
-                    due += p.jittered(mean_gap, rng).max(self.model.token_floor());
-                }
-                if plan.stall_at == Some(index) {
-                    due += plan.stall;
-                }
-                if due > Instant::now() {
-                    sleep_until(due).await;
-                }
-                if let Some((kind, at)) = plan.fail_at_token
-                    && at == index
-                {
-                    return Err(match kind {
-                        ErrorKind::Network => Failure::Drop,
-                        kind => Failure::Stream(kind, message_of(kind)),
-                    });
-                }
-                let last = s + 1 == sentences && words.peek().is_none();
-                let text = if last {
-                    word.to_owned()
-                } else {
-                    format!("{word} ")
-                };
-                send(tx, Step::Token(text)).await?;
-                if first_token_at.is_none() {
-                    let now = Instant::now();
-                    first_token_at = Some(now);
-                    // Counted as it happens: a stream that runs for
-                    // minutes shows in the latencies at once.
-                    self.metrics.first_token(now - job.received);
-                }
-                index += 1;
+        let stream: Box<dyn Iterator<Item = Piece> + Send + '_> = match pieces {
+            Some(tokens) => Box::new(tokens.into_iter()),
+            None => Box::new(Words {
+                sentences: &answer.sentences,
+                s: 0,
+                words: None,
+            }),
+        };
+        for piece in stream {
+            if job.max_tokens.is_some_and(|most| index >= most) {
+                break;
             }
-            if job.audio {
-                let _ = sentence_tx.send(s);
+            if index > 0 {
+                due += p.jittered(mean_gap, rng).max(self.model.token_floor());
+            }
+            if plan.stall_at == Some(index) {
+                due += plan.stall;
+            }
+            if due > Instant::now() {
+                sleep_until(due).await;
+            }
+            if let Some((kind, at)) = plan.fail_at_token
+                && at == index
+            {
+                return Err(match kind {
+                    ErrorKind::Network => Failure::Drop,
+                    kind => Failure::Stream(kind, message_of(kind)),
+                });
+            }
+            send(tx, Step::Token(piece.text)).await?;
+            if first_token_at.is_none() {
+                let now = Instant::now();
+                first_token_at = Some(now);
+                // Counted as it happens: a stream that runs for
+                // minutes shows in the latencies at once.
+                self.metrics.first_token(now - job.received);
+            }
+            index += 1;
+            if piece.ends_sentence && job.audio {
+                let _ = sentence_tx.send(piece.sentence);
             }
         }
         drop(sentence_tx);

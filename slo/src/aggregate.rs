@@ -222,6 +222,8 @@ pub struct Aggregate {
     /// stream because the server gave no count.
     pub output_counted: u64,
     pub input_tokens: u64,
+    /// `[tokens]`: the client's counts.
+    pub client_tokens: ClientTokens,
     pub reasoning_tokens: u64,
     pub requests_with_reasoning: u64,
     pub underruns: u64,
@@ -335,6 +337,7 @@ impl Aggregate {
             self.input_tokens = self
                 .input_tokens
                 .saturating_add(r.input_tokens.unwrap_or(0));
+            self.client_tokens.add(r);
         }
         if r.reasoning_tokens > 0 {
             self.reasoning_tokens = self
@@ -384,6 +387,7 @@ impl Aggregate {
             output_tokens,
             output_counted,
             input_tokens,
+            client_tokens,
             reasoning_tokens,
             requests_with_reasoning,
             underruns,
@@ -401,6 +405,7 @@ impl Aggregate {
             good,
         } = other;
         self.histograms.merge(histograms);
+        self.client_tokens.merge(client_tokens);
         for (o, n) in outcomes {
             let c = self.outcomes.entry(*o).or_default();
             *c = c.saturating_add(*n);
@@ -527,6 +532,7 @@ impl Aggregate {
                 per_request_per_s: RateFigures::inverse_of(&h.per_output_token),
                 reasoning: self.reasoning_tokens,
                 requests_with_reasoning: self.requests_with_reasoning,
+                client: self.client_tokens.clone(),
             },
             audio: AudioFigures {
                 requests_with_audio: self.requests_with_audio,
@@ -757,6 +763,87 @@ pub struct TokenFigures {
     /// Reasoning chunks (not in `output`).
     pub reasoning: u64,
     pub requests_with_reasoning: u64,
+    /// `[tokens]`: the client's own counts, with the run's tokenizer,
+    /// beside the server's above.
+    #[serde(default)]
+    pub client: ClientTokens,
+}
+
+/// `[tokens]`: the client's own counts of the successful requests, and
+/// how they compare with the server's and with what was asked.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ClientTokens {
+    /// Successful requests the client counted (a tokenizer was given).
+    pub counted: u64,
+    /// Their prompts' tokens (every message) and their answers' tokens,
+    /// by the client's tokenizer.
+    pub input: u64,
+    pub output: u64,
+    /// Counted requests where the server also counted (`usage`), and its
+    /// counts of their prompts and answers.
+    pub compared: u64,
+    pub server_input: u64,
+    pub server_output: u64,
+    /// Compared requests whose prompt or answer count differs from the
+    /// server's: another tokenizer, or the server's chat template (its
+    /// prompt count includes it).
+    pub disagreements: u64,
+    /// Successful requests asked for an answer length (`[tokens] output`,
+    /// sent as `max_tokens`), and those whose answer came back shorter (by
+    /// the server's count where it gave one, else the client's).
+    pub asked: u64,
+    pub short: u64,
+}
+
+impl ClientTokens {
+    fn add(&mut self, r: &RequestRecord) {
+        if let (Some(input), Some(output)) = (r.client_input_tokens, r.client_output_tokens) {
+            self.counted += 1;
+            self.input = self.input.saturating_add(u64::from(input));
+            self.output = self.output.saturating_add(u64::from(output));
+            if let (Some(si), Some(so)) = (r.input_tokens, r.word_count) {
+                self.compared += 1;
+                self.server_input = self.server_input.saturating_add(si);
+                self.server_output = self.server_output.saturating_add(so);
+                self.disagreements += u64::from(si != u64::from(input) || so != u64::from(output));
+            }
+        }
+        if let Some(asked) = r.asked_output_tokens {
+            self.asked += 1;
+            let served = r
+                .word_count
+                .or(r.client_output_tokens.map(u64::from))
+                .unwrap_or(0);
+            self.short += u64::from(served < u64::from(asked));
+        }
+    }
+
+    fn merge(&mut self, o: &ClientTokens) {
+        let ClientTokens {
+            counted,
+            input,
+            output,
+            compared,
+            server_input,
+            server_output,
+            disagreements,
+            asked,
+            short,
+        } = o;
+        for (mine, theirs) in [
+            (&mut self.counted, counted),
+            (&mut self.input, input),
+            (&mut self.output, output),
+            (&mut self.compared, compared),
+            (&mut self.server_input, server_input),
+            (&mut self.server_output, server_output),
+            (&mut self.disagreements, disagreements),
+            (&mut self.asked, asked),
+            (&mut self.short, short),
+        ] {
+            *mine = mine.saturating_add(*theirs);
+        }
+    }
 }
 
 /// Percentiles of a per-request rate, where low is bad: `p5` is the rate
@@ -843,6 +930,25 @@ impl Figures {
                 s.buffered,
                 s.checked,
                 crate::format::num(s.buffered_share.unwrap_or(0.0)),
+            ));
+        }
+        let c = &self.tokens.client;
+        let mean = |n: u64, of: u64| crate::format::num(n as f64 / of.max(1) as f64);
+        if c.disagreements > 0 {
+            f.push(format!(
+                "TOKEN COUNTS: in {} of {} requests the client's count and the server's differ (prompts: {} client, {} server on average; answers: {} client, {} server): another tokenizer than the server's, or its chat template, which its prompt count includes. The token figures use the server's counts; tokens.client has the client's",
+                c.disagreements,
+                c.compared,
+                mean(c.input, c.counted),
+                mean(c.server_input, c.compared),
+                mean(c.output, c.counted),
+                mean(c.server_output, c.compared),
+            ));
+        }
+        if c.short > 0 {
+            f.push(format!(
+                "SHORT ANSWERS: {} of {} answers asked for a length came back shorter: the target stops at its end-of-sequence token unless told otherwise (tokens.min_tokens or tokens.ignore_eos, where it honours them)",
+                c.short, c.asked
             ));
         }
         f

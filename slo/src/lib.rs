@@ -15,6 +15,7 @@ pub mod drill;
 pub mod evidence;
 pub mod format;
 pub mod headers;
+pub mod invalid;
 pub mod logs;
 pub mod merge;
 pub mod metric_paths;
@@ -30,6 +31,7 @@ pub mod severity;
 pub mod template;
 #[cfg(test)]
 mod test_rng;
+pub mod workload;
 
 // What both sides speak lives in `wire`; the core names it as its own.
 pub use wire::{histogram, monitoring, openai, protocol, sse};

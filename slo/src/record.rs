@@ -168,6 +168,16 @@ pub struct RequestRecord {
     /// [`looks_buffered`]).
     #[serde(default)]
     pub buffered: bool,
+    /// `[tokens]`: the client's count of the prompt (every message's
+    /// text) with the run's tokenizer.
+    #[serde(default)]
+    pub client_input_tokens: Option<u32>,
+    /// `[tokens]`: the client's count of the answer's text.
+    #[serde(default)]
+    pub client_output_tokens: Option<u32>,
+    /// `[tokens] output`: the answer's length asked (`max_tokens`).
+    #[serde(default)]
+    pub asked_output_tokens: Option<u32>,
 }
 
 /// Fewer tokens than this tell nothing about buffering.

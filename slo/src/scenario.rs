@@ -79,6 +79,9 @@ pub struct Scenario {
     /// corpus.
     #[serde(default)]
     pub dataset: Option<Dataset>,
+    /// Prompts and answers of drawn lengths in tokens (`openai-chat`).
+    #[serde(default)]
+    pub tokens: Option<crate::workload::Tokens>,
     /// Events on the target at given offsets from the run's start (a
     /// drill): `[[timeline]]` tables, each one action.
     #[serde(default, deserialize_with = "timeline_of_keys")]
@@ -890,14 +893,7 @@ pub struct FileError {
     pub message: String,
 }
 
-/// A value of a scenario that breaks its rule: the dotted key and what
-/// it must be.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{field}: {problem}")]
-pub struct InvalidField {
-    pub field: &'static str,
-    pub problem: String,
-}
+pub use crate::invalid::InvalidField;
 
 impl Scenario {
     pub fn from_toml(text: &str, file: &str) -> Result<Scenario, FileError> {
@@ -946,6 +942,28 @@ impl Scenario {
         self.check_protocol_tables()?;
         if let Some(d) = &self.dataset {
             self.check_dataset(d)?;
+        }
+        if let Some(t) = &self.tokens {
+            self.check_tokens(t)?;
+        }
+        Ok(())
+    }
+
+    /// `[tokens]`: lengths that can be drawn, on the protocol that asks
+    /// for an answer's length, not beside a dataset's prompts.
+    fn check_tokens(&self, t: &crate::workload::Tokens) -> Result<(), InvalidField> {
+        t.check()?;
+        if self.protocol != ProtocolName::OpenaiChat {
+            return Err(invalid(
+                "tokens",
+                "prompts and answers by length need protocol = \"openai-chat\" (its max_tokens asks an answer's length)".into(),
+            ));
+        }
+        if t.input.is_some() && (self.dataset.is_some() || !self.request.prompts.is_empty()) {
+            return Err(invalid(
+                "tokens.input",
+                "prompts are cut to a drawn length from tokens.corpus: not beside a dataset or request.prompts (drop tokens.input to count those)".into(),
+            ));
         }
         Ok(())
     }

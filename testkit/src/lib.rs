@@ -326,3 +326,24 @@ pub fn redis_server(port: u16, dir: &Path) -> Daemon {
     wait_for_port(port, "redis-server");
     daemon
 }
+
+/// A Hugging Face `tokenizer.json` trained on `text` and saved by
+/// Hugging Face's own `tokenizers` (PyPI, installed by ci/install.sh;
+/// `ci/tokenizer.py`), in a model's folder: `dir/model`, returned.
+pub fn trained_tokenizer(dir: &Path, text: &str) -> PathBuf {
+    let corpus = dir.join("corpus.txt");
+    std::fs::write(&corpus, text).unwrap();
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let o = Command::new("python3")
+        .arg(root().join("ci/tokenizer.py"))
+        .args(["train", corpus.to_str().unwrap(), model.to_str().unwrap()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        o.status.success(),
+        "ci/tokenizer.py train (tokenizers from PyPI, ci/install.sh): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    model
+}

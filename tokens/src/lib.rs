@@ -10,6 +10,7 @@
 //! messages' own).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The OpenAI encodings this crate carries, by the names tiktoken gives
 /// them.
@@ -136,17 +137,19 @@ impl Tokenizer {
 
 /// A corpus as tokens, from which text of an exact length is cut.
 #[derive(Debug)]
-pub struct Corpus<'t> {
-    tokenizer: &'t Tokenizer,
+pub struct Corpus {
+    tokenizer: Arc<Tokenizer>,
     ids: Vec<u32>,
 }
 
-impl<'t> Corpus<'t> {
-    pub fn new(tokenizer: &'t Tokenizer, text: &str) -> Self {
-        Corpus {
-            tokenizer,
-            ids: tokenizer.encode(text),
-        }
+impl Corpus {
+    pub fn new(tokenizer: Arc<Tokenizer>, text: &str) -> Self {
+        let ids = tokenizer.encode(text);
+        Corpus { tokenizer, ids }
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     /// The corpus's length in tokens.
@@ -273,8 +276,8 @@ mod tests {
     fn cuts_are_exact_at_every_length_and_offset() {
         let text = TEXT.repeat(40);
         for name in ENCODINGS {
-            let t = Tokenizer::load(name).unwrap();
-            let corpus = Corpus::new(&t, &text);
+            let t = Arc::new(Tokenizer::load(name).unwrap());
+            let corpus = Corpus::new(Arc::clone(&t), &text);
             for n in [1, 2, 3, 7, 50, 128, 300, 1000, 2000] {
                 for at in [0, 1, 5, 17, 333, corpus.len() - 3] {
                     let cut = corpus.cut(at, n).unwrap();
@@ -286,8 +289,8 @@ mod tests {
 
     #[test]
     fn a_corpus_shorter_than_the_cut_says_so() {
-        let t = Tokenizer::load("cl100k_base").unwrap();
-        let corpus = Corpus::new(&t, "just a few words");
+        let t = Arc::new(Tokenizer::load("cl100k_base").unwrap());
+        let corpus = Corpus::new(t, "just a few words");
         assert_eq!(
             corpus.cut(0, 50).unwrap_err(),
             CutError::TooShort {

@@ -16,24 +16,6 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/tokenizer.py")
 }
 
-fn trained(dir: &Path) -> PathBuf {
-    let corpus = dir.join("corpus.txt");
-    std::fs::write(&corpus, TEXT.repeat(30)).unwrap();
-    let model = dir.join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    let o = Command::new("python3")
-        .arg(script())
-        .args(["train", corpus.to_str().unwrap(), model.to_str().unwrap()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        o.status.success(),
-        "ci/tokenizer.py train (tokenizers from PyPI, ci/install.sh): {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    model
-}
-
 fn python_counts(model: &Path, texts: &[&str]) -> Vec<usize> {
     let mut child = Command::new("python3")
         .arg(script())
@@ -53,13 +35,13 @@ fn python_counts(model: &Path, texts: &[&str]) -> Vec<usize> {
 fn a_hugging_face_tokenizer_counts_as_its_library_does() {
     let dir = std::env::temp_dir().join(format!("tokens-hf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let model = trained(&dir);
+    let model = testkit::trained_tokenizer(&dir, &TEXT.repeat(30));
     // The folder, as a model's files are laid out, or the file itself.
-    let t = Tokenizer::load(model.to_str().unwrap()).unwrap();
+    let t = std::sync::Arc::new(Tokenizer::load(model.to_str().unwrap()).unwrap());
     let same = Tokenizer::load(model.join("tokenizer.json").to_str().unwrap()).unwrap();
     assert!(t.name().ends_with("tokenizer.json"), "{}", t.name());
 
-    let corpus = Corpus::new(&t, &TEXT.repeat(20));
+    let corpus = Corpus::new(std::sync::Arc::clone(&t), &TEXT.repeat(20));
     let cuts: Vec<String> = [1, 9, 64, 500]
         .iter()
         .map(|&n| corpus.cut(n * 3, n).unwrap())

@@ -3,7 +3,6 @@
 //! its rules, the streamed chunks ending with `data: [DONE]`, the one-JSON
 //! answer, usage, error bodies and the model list.
 
-use crate::protocol::MAX_MESSAGE_CHARS;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,6 +11,9 @@ pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
 pub const MODELS_PATH: &str = "/v1/models";
 /// The `data:` of the last event of a stream.
 pub const DONE: &str = "[DONE]";
+/// The longest last message the reference server takes, in characters:
+/// about 128,000 tokens of English, a large model's context.
+pub const MAX_PROMPT_CHARS: usize = 512_000;
 
 /// A chat completion request. Fields the server does not use are kept in
 /// `extra` (and ignored), as OpenAI-compatible servers do.
@@ -29,6 +31,14 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// Generate at least this many tokens before stopping (vLLM's and
+    /// SGLang's sampling extension): with `max_tokens`, an exact length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tokens: Option<u32>,
+    /// Generate past the end-of-sequence token, up to `max_tokens` (vLLM's
+    /// sampling extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_eos: Option<bool>,
     /// The end user; the reference server takes it as the client id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -88,10 +98,10 @@ impl ChatCompletionRequest {
             ));
         }
         let chars = last.content.trim().chars().count();
-        if chars == 0 || chars > MAX_MESSAGE_CHARS {
+        if chars == 0 || chars > MAX_PROMPT_CHARS {
             return Err(invalid(
                 format!(
-                    "the last message must be 1 to {MAX_MESSAGE_CHARS} characters after trimming, got {chars}"
+                    "the last message must be 1 to {MAX_PROMPT_CHARS} characters after trimming, got {chars}"
                 ),
                 "messages",
             ));
@@ -102,12 +112,29 @@ impl ChatCompletionRequest {
                 "max_tokens",
             ));
         }
+        if let (Some(least), Some(most)) = (r.min_tokens, r.max_limit())
+            && least > most
+        {
+            return Err(invalid(
+                format!("min_tokens ({least}) must not be more than max_tokens ({most})"),
+                "min_tokens",
+            ));
+        }
         Ok(r)
     }
 
     /// The most tokens to generate (`max_completion_tokens` over `max_tokens`).
     pub fn max_limit(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// The fewest tokens to generate: `min_tokens`, or every one up to
+    /// the limit with `ignore_eos`.
+    pub fn min_limit(&self) -> Option<u32> {
+        match (self.ignore_eos, self.max_limit()) {
+            (Some(true), Some(most)) => Some(most),
+            _ => self.min_tokens,
+        }
     }
 
     /// The question: the last user message, trimmed.
@@ -250,6 +277,29 @@ mod tests {
         assert_eq!(ok.max_limit(), Some(5));
         assert!(ok.stream_options.unwrap().include_usage);
         assert_eq!(ok.extra["seed"], 7, "unknown fields are kept");
+        assert_eq!(ok.min_limit(), None);
+        // vLLM's extensions: at least min_tokens, or all with ignore_eos.
+        let exact = |extra: &str| {
+            ChatCompletionRequest::parse(
+                format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"max_tokens":9{extra}}}"#
+                )
+                .as_bytes(),
+            )
+        };
+        assert_eq!(exact(r#","min_tokens":4"#).unwrap().min_limit(), Some(4));
+        assert_eq!(exact(r#","ignore_eos":true"#).unwrap().min_limit(), Some(9));
+        assert_eq!(
+            exact(r#","min_tokens":10"#).unwrap_err().param.as_deref(),
+            Some("min_tokens")
+        );
+        // A long prompt, as an engine takes (chat-v1's 4,000 characters
+        // are that protocol's rule, not this one's).
+        let long = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+            "word ".repeat(4000)
+        );
+        assert!(ChatCompletionRequest::parse(long.as_bytes()).is_ok());
         for (body, param) in [
             (r#"{"model":"m","messages":[]}"#, Some("messages")),
             (

@@ -32,3 +32,4 @@ mod stops;
 mod support;
 mod third_party;
 mod timeline;
+mod tokens;

@@ -96,6 +96,41 @@ async fn a_streamed_answer_is_chunks_then_usage_then_done() {
     server.stop().await.unwrap();
 }
 
+/// vLLM's `min_tokens` and `ignore_eos` make an answer of the asked
+/// length: the built-in answer continued with more prose (a word a token
+/// without `--tokenizer`); without them it ends where it ends.
+#[tokio::test]
+async fn min_tokens_and_ignore_eos_give_the_asked_length() {
+    let server = start(EXACT).await;
+    let url = server.url();
+    let length = async |extra: &[(&str, serde_json::Value)]| {
+        let mut body = ask("Do you deliver?", false);
+        body["max_tokens"] = 400.into();
+        for (k, v) in extra {
+            body[*k] = v.clone();
+        }
+        let (status, v) = once(&url, &body).await;
+        assert_eq!(status, 200, "{v}");
+        let answer: ChatCompletion = serde_json::from_value(v).unwrap();
+        let words = answer.choices[0].message.content.split_whitespace().count() as u64;
+        assert_eq!(answer.usage.completion_tokens, words);
+        (words, answer.choices[0].finish_reason.clone())
+    };
+    let (natural, why) = length(&[]).await;
+    assert!(natural < 400 && why == "stop", "{natural} {why}");
+    assert_eq!(
+        length(&[("min_tokens", 400.into())]).await,
+        (400, "length".into())
+    );
+    assert_eq!(
+        length(&[("ignore_eos", true.into())]).await,
+        (400, "length".into())
+    );
+    let (between, _) = length(&[("min_tokens", (natural + 20).into())]).await;
+    assert!((natural + 20..=400).contains(&between), "{between}");
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn one_json_answer_and_max_tokens() {
     let server = start(EXACT).await;

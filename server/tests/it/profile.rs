@@ -113,3 +113,37 @@ async fn the_same_seed_gives_the_same_run() {
     assert_eq!(a, timeline("7").await);
     assert_ne!(a, timeline("8").await, "another seed draws other delays");
 }
+
+/// The first token of a run with `--first-token-ms 50` (paused time:
+/// exact), after the cache lookup and the prefill of the prompt's tokens.
+async fn first_token_us(args: &[&str], message: &str) -> u128 {
+    let engine = engine(&[&["--profile", "fast", "--first-token-ms", "50"], args].concat());
+    let t0 = tokio::time::Instant::now();
+    let steps = run_job(&engine, message, false).await;
+    let (at, _) = steps
+        .iter()
+        .find(|(_, s)| matches!(s, server::pipeline::Step::Token(_)))
+        .expect("a token");
+    (*at - t0).as_micros()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_prompt_costs_its_prefill_before_the_first_token() {
+    // 2,000 words, and 2,000 tokens of cl100k_base ("word", " word"...).
+    let prompt = format!("word{}", " word".repeat(1999));
+    let base = first_token_us(&[], &prompt).await;
+    assert!((50_000..60_000).contains(&base), "{base}");
+    // 2,000 words (tokens without a tokenizer) at 20,000 a second: 100 ms;
+    // two words: 100 µs, within tokio's 1 ms timer.
+    let slow = ["--prefill-tokens-per-sec", "20000"];
+    assert_eq!(first_token_us(&slow, &prompt).await, base + 100_000);
+    assert!(first_token_us(&slow, "word word").await - base <= 1_000);
+    // Counted by cl100k_base: the same 2,000.
+    let counted = [
+        "--prefill-tokens-per-sec",
+        "20000",
+        "--tokenizer",
+        "cl100k_base",
+    ];
+    assert_eq!(first_token_us(&counted, &prompt).await, base + 100_000);
+}

@@ -160,6 +160,8 @@ pub async fn run_job(
         streaming: true,
         received: tokio::time::Instant::now(),
         max_tokens: None,
+        min_tokens: None,
+        prompt_tokens: engine.count_tokens(message),
     };
     let guard = engine.metrics.begin(true, &job.client_id, &job.chatbot_id);
     let (tx, mut rx) = mpsc::channel(1024);

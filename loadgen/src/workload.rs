@@ -1,0 +1,214 @@
+//! A scenario's `[tokens]` at run time: the tokenizer that counts on the
+//! client's side, the corpus prompts are cut from, and the draws of each
+//! prompt's and each answer's length.
+
+use rand::Rng;
+use slo::workload::{Lengths, Tokens};
+use std::path::Path;
+use std::sync::Arc;
+use tokens::{Corpus, Tokenizer};
+
+/// Words of the built-in corpus: about 40,000 tokens, room for prompts of
+/// several thousand tokens each starting elsewhere.
+const BUILTIN_WORDS: usize = 30_000;
+
+/// The run's token workload.
+#[derive(Debug)]
+pub struct TokenWork {
+    pub tokenizer: Arc<Tokenizer>,
+    /// Where prompts are cut from: only with input lengths.
+    corpus: Option<Corpus>,
+    input: Option<Lengths>,
+    output: Option<Lengths>,
+    pub min_tokens: bool,
+    pub ignore_eos: bool,
+}
+
+impl TokenWork {
+    /// `[tokens]` of the scenario file `file`: its tokenizer loaded, its
+    /// corpus read and long enough for the longest prompt it may draw.
+    pub fn load(t: &Tokens, file: &Path) -> Result<TokenWork, String> {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let spec = if tokens::ENCODINGS.contains(&t.tokenizer.as_str()) {
+            t.tokenizer.clone()
+        } else {
+            dir.join(&t.tokenizer).display().to_string()
+        };
+        let tokenizer = Arc::new(
+            Tokenizer::load(&spec)
+                .map_err(|e| format!("{}: tokens.tokenizer: {e}", file.display()))?,
+        );
+        let corpus = match &t.input {
+            None => None,
+            Some(lengths) => {
+                let text = match &t.corpus {
+                    Some(p) => {
+                        let path = dir.join(p);
+                        std::fs::read_to_string(&path).map_err(|e| {
+                            format!(
+                                "{}: tokens.corpus: cannot read {}: {e}",
+                                file.display(),
+                                path.display()
+                            )
+                        })?
+                    }
+                    None => server::corpus::prose(BUILTIN_WORDS),
+                };
+                let corpus = Corpus::new(Arc::clone(&tokenizer), &text);
+                let longest = lengths.range().1 as usize;
+                if corpus.len() <= longest {
+                    return Err(format!(
+                        "{}: tokens.corpus: {} tokens of {}, and prompts may be {longest}: give a longer text",
+                        file.display(),
+                        corpus.len(),
+                        tokenizer.name()
+                    ));
+                }
+                Some(corpus)
+            }
+        };
+        Ok(TokenWork {
+            tokenizer,
+            corpus,
+            input: t.input.clone(),
+            output: t.output.clone(),
+            min_tokens: t.min_tokens,
+            ignore_eos: t.ignore_eos,
+        })
+    }
+
+    /// A new prompt of a drawn length, cut at a drawn place of the corpus,
+    /// and the length drawn; `None` without input lengths.
+    pub fn prompt(&self, rng: &mut impl Rng) -> Option<(String, u32)> {
+        let (corpus, lengths) = (self.corpus.as_ref()?, self.input.as_ref()?);
+        let n = draw(lengths, rng);
+        let at = rng.random_range(0..corpus.len());
+        // A cut that cannot be exact (none was seen in the tests, for
+        // either encoding) is sent as the nearest the corpus gives at the
+        // next place: the record's client count shows it.
+        let text = corpus
+            .cut(at, n as usize)
+            .or_else(|_| corpus.cut(at + 1, n as usize))
+            .unwrap_or_default();
+        Some((text, n))
+    }
+
+    /// A drawn answer length; `None` without output lengths.
+    pub fn output(&self, rng: &mut impl Rng) -> Option<u32> {
+        self.output.as_ref().map(|l| draw(l, rng))
+    }
+}
+
+/// One length of the distribution.
+pub fn draw(lengths: &Lengths, rng: &mut impl Rng) -> u32 {
+    match lengths {
+        Lengths::Fixed { value } => *value,
+        Lengths::Uniform { min, max } => rng.random_range(*min..=*max),
+        Lengths::Normal {
+            mean,
+            stddev,
+            min,
+            max,
+        } => loop {
+            // Box-Muller; drawn again outside min..=max (the check keeps
+            // the range within three deviations of the mean).
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            let v = (mean + stddev * z).round();
+            if v >= f64::from(*min) && v <= f64::from(*max) {
+                break v as u32;
+            }
+        },
+        Lengths::Histogram { values } => {
+            let total: f64 = values.iter().map(|v| v.1).sum();
+            let mut pick = rng.random::<f64>() * total;
+            for (len, w) in values {
+                if pick < *w {
+                    return *len;
+                }
+                pick -= w;
+            }
+            values.last().map_or(1, |v| v.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn draws_follow_their_distribution() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let n = 20_000;
+        let normal = Lengths::Normal {
+            mean: 2000.0,
+            stddev: 200.0,
+            min: 1500,
+            max: 2500,
+        };
+        let v: Vec<f64> = (0..n).map(|_| f64::from(draw(&normal, &mut rng))).collect();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        // Truncated at 2.5 deviations: the mean stays, the spread narrows
+        // a little (to 0.95 of it).
+        assert!((mean - 2000.0).abs() < 6.0, "{mean}");
+        assert!((sd - 190.0).abs() < 6.0, "{sd}");
+        assert!(v.iter().all(|x| (1500.0..=2500.0).contains(x)));
+        let uniform = Lengths::Uniform { min: 10, max: 12 };
+        let mut seen = [0; 3];
+        for _ in 0..3000 {
+            seen[(draw(&uniform, &mut rng) - 10) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&c| (900..1100).contains(&c)), "{seen:?}");
+        let hist = Lengths::Histogram {
+            values: vec![(100, 3.0), (900, 1.0)],
+        };
+        let short = (0..4000).filter(|_| draw(&hist, &mut rng) == 100).count();
+        assert!((2900..3100).contains(&short), "{short}");
+        assert_eq!(draw(&Lengths::Fixed { value: 5 }, &mut rng), 5);
+    }
+
+    #[test]
+    fn prompts_have_the_drawn_length_and_start_in_different_places() {
+        let t: Tokens = toml::from_str(
+            "tokenizer = \"cl100k_base\"\ninput = { dist = \"uniform\", min = 50, max = 3000 }\noutput = { dist = \"fixed\", value = 7 }\n",
+        )
+        .unwrap();
+        let work = TokenWork::load(&t, Path::new("scenario.toml")).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut starts = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let (text, n) = work.prompt(&mut rng).unwrap();
+            assert_eq!(work.tokenizer.count(&text), n as usize);
+            starts.insert(text.chars().take(40).collect::<String>());
+        }
+        assert_eq!(starts.len(), 20);
+        assert_eq!(work.output(&mut rng), Some(7));
+    }
+
+    #[test]
+    fn a_bad_tokenizer_or_a_short_corpus_names_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("loadgen-work-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("short.txt"), "only a few words here").unwrap();
+        let file = dir.join("s.toml");
+        let t: Tokens = toml::from_str("tokenizer = \"gpt2\"").unwrap();
+        let e = TokenWork::load(&t, &file).unwrap_err();
+        assert!(
+            e.contains("s.toml: tokens.tokenizer: tokenizer") && e.contains("gpt2"),
+            "{e}"
+        );
+        let t: Tokens = toml::from_str(
+            "tokenizer = \"o200k_base\"\ncorpus = \"short.txt\"\ninput = { dist = \"fixed\", value = 100 }\n",
+        )
+        .unwrap();
+        let e = TokenWork::load(&t, &file).unwrap_err();
+        assert!(
+            e.contains("tokens.corpus: 5 tokens of o200k_base, and prompts may be 100"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
