@@ -124,6 +124,13 @@ fn capacity(run: &RunArgs, flags: &CapacityFlags) -> anyhow::Result<ExitStatus> 
         );
     }
     let plan = plan::Plan::from_args(run)?;
+    if let slo::scenario::LoadShape::Trace(t) = &plan.scenario.load.shape {
+        anyhow::bail!(
+            "{}: load.trace: a capacity search sets the rate step by step and a trace ({}) sets its own; search with [tokens] input and output lengths (e.g. the trace's) at an open model instead",
+            run.scenario.display(),
+            t.file.display()
+        );
+    }
     let args = capacity::CapacityArgs {
         step_duration,
         step_warmup,

@@ -5,11 +5,13 @@
 
 use crate::protocol::{Ask, AskedLength, ChatProtocol, Event, Failure, ServerFigures};
 use crate::shared::{Msg, Shared};
+use crate::trace::TraceRow;
 use futures_util::StreamExt;
 use goose::goose::GooseResponse;
 use goose::prelude::*;
 use slo::record::{Outcome, RequestRecord, playback};
 use slo::sse::SseParser;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
@@ -112,9 +114,10 @@ pub async fn exchange(
     user: &mut GooseUser,
     shared: &Shared,
     scheduled: Option<Instant>,
+    row: Option<Arc<TraceRow>>,
 ) -> TransactionResult {
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let ask = next_ask(user, shared, seq);
+    let ask = next_ask(user, shared, seq, row.as_deref());
     // The whole URL: a target with a path (`https://host/prefix`) keeps it
     // (goose would replace it with an absolute path).
     let path = format!("{}{}", shared.base_url, shared.protocol.path());
@@ -207,14 +210,19 @@ fn count_tokens(
 
 /// What this request asks: the next turn of the user's conversation, or
 /// the next prompt of the mix.
-fn next_ask(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
+fn next_ask(user: &mut GooseUser, shared: &Shared, seq: u64, row: Option<&TraceRow>) -> Ask {
     if shared.multi_turn {
         return next_turn(user, shared, seq);
     }
     let (chatbot_id, message, length) = {
         let mut mix = shared.mix.lock().expect("mix lock");
-        let (bot, message) = mix.next_ask();
-        (bot, message, mix.next_length())
+        match row {
+            Some(row) => mix.trace_ask(row),
+            None => {
+                let (bot, message) = mix.next_ask();
+                (bot, message, mix.next_length())
+            }
+        }
     };
     Ask {
         client_id: format!("lg-{}-{seq}", shared.run_id),

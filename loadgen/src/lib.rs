@@ -30,6 +30,7 @@ pub mod scrape;
 pub mod shared;
 pub mod stop;
 pub mod timeline;
+pub mod trace;
 pub mod users;
 pub mod watch;
 pub mod workload;

@@ -107,6 +107,25 @@ impl PromptMix {
         })
     }
 
+    /// The chatbot, the prompt and the answer length of a trace's row:
+    /// its input length cut from the corpus, its output length asked.
+    pub fn trace_ask(
+        &mut self,
+        row: &crate::trace::TraceRow,
+    ) -> (String, String, Option<AskedLength>) {
+        let bot = self.chatbot_ids[self.rng.random_range(0..self.chatbot_ids.len())].clone();
+        let Some(work) = self.lengths.clone() else {
+            return (bot, String::new(), None);
+        };
+        let message = work.prompt_of(row.input, &mut self.rng).unwrap_or_default();
+        let length = AskedLength {
+            tokens: row.output,
+            min_tokens: work.min_tokens,
+            ignore_eos: work.ignore_eos,
+        };
+        (bot, message, Some(length))
+    }
+
     /// The chatbot and the question of the next request (the first turn
     /// of the next conversation).
     pub fn next_ask(&mut self) -> (String, String) {

@@ -230,6 +230,8 @@ pub struct Plan {
     pub dataset: Option<std::sync::Arc<Vec<crate::dataset::Conversation>>>,
     /// `[tokens]`: the tokenizer loaded, the corpus read.
     pub tokens: Option<std::sync::Arc<crate::workload::TokenWork>>,
+    /// A trace's rows this run replays, at their offsets.
+    pub replay: Option<std::sync::Arc<crate::trace::Replay>>,
     /// What fails the run: `--fail-on`, `--allow-missing`,
     /// `--accept-inconclusive`.
     pub gate: slo::objective::Gate,
@@ -311,9 +313,25 @@ impl Plan {
             )?)),
             None => None,
         };
+        let replay = match &scenario.load.shape {
+            LoadShape::Trace(t) => {
+                let rows = crate::trace::read(&base.join(&t.file), t.format)
+                    .map_err(anyhow::Error::msg)?;
+                Some(std::sync::Arc::new(crate::trace::window(
+                    &rows,
+                    t,
+                    scenario.duration,
+                )))
+            }
+            _ => None,
+        };
+        let longest = replay
+            .as_ref()
+            .and_then(|r| r.iter().map(|(_, row)| row.input).max());
         let tokens = match &scenario.tokens {
             Some(t) => Some(std::sync::Arc::new(
-                crate::workload::TokenWork::load(t, &args.scenario).map_err(anyhow::Error::msg)?,
+                crate::workload::TokenWork::load(t, &args.scenario, longest)
+                    .map_err(anyhow::Error::msg)?,
             )),
             None => None,
         };
@@ -328,6 +346,7 @@ impl Plan {
             reach,
             dataset,
             tokens,
+            replay,
             gate: slo::objective::Gate {
                 fail_on: args.fail_on.into(),
                 allow_missing: args.allow_missing,
@@ -354,6 +373,14 @@ impl Plan {
             LoadShape::Open { rate, .. } => format!("open model, {rate} requests/s"),
             LoadShape::Users { users, .. } => format!("closed model, {users} users"),
             LoadShape::TestPlan(p) => format!("closed model, test plan {p}"),
+            LoadShape::Trace(t) => format!(
+                "trace {} at {}x{}",
+                t.file.display(),
+                t.speedup(),
+                self.replay
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(", {} requests", r.len()))
+            ),
         };
         let mut o = format!(
             "scenario: {} ({})\ntarget: {}\nload: {}\n",

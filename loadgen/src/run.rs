@@ -159,6 +159,9 @@ fn new_shared(
                     _ => 0.0,
                 },
             ))),
+            LoadShape::Trace(_) => Some(Mutex::new(Schedule::trace(
+                plan.replay.as_deref().cloned().unwrap_or_default(),
+            ))),
             LoadShape::Users { .. } | LoadShape::TestPlan(_) => None,
         },
         max_lateness: sc.load.max_lateness(),
@@ -382,6 +385,7 @@ impl Tasks {
         if let Some(t) = &self.timeline {
             t.abort();
         }
+        crate::users::drop_unclaimed(&self.shared);
         self.shared.records.close();
         for h in &self.helpers {
             h.abort();
@@ -490,7 +494,7 @@ impl Ended {
             self.aggregate.total,
         );
         let users = match sc.load.shape {
-            LoadShape::Open { .. } => Some(sc.load.max_users()),
+            LoadShape::Open { .. } | LoadShape::Trace(_) => Some(sc.load.max_users()),
             LoadShape::Users { users, .. } => Some(users),
             LoadShape::TestPlan(_) => None,
         };
@@ -745,7 +749,7 @@ fn build_attack(plan: &Plan, url: &str, shared: &Arc<Shared>) -> anyhow::Result<
         attack = attack.set_default(GooseDefault::NoResetMetrics, true)?;
     }
     attack = match shape {
-        LoadShape::Open { .. } => {
+        LoadShape::Open { .. } | LoadShape::Trace(_) => {
             let max_users = sc.load.max_users();
             attack
                 .set_default(GooseDefault::Users, max_users)?

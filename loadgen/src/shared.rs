@@ -144,32 +144,59 @@ impl Sender {
     }
 }
 
-/// Intended start times of an open model, from the run's t = 0.
+/// Intended start times of an open model, from the run's t = 0: at a
+/// rate, or a trace's rows at their times.
 #[derive(Debug)]
-pub struct Schedule {
-    next: f64,
-    rate: f64,
-    poisson: Option<StdRng>,
+pub enum Schedule {
+    Rate {
+        next: f64,
+        rate: f64,
+        poisson: Option<Box<StdRng>>,
+    },
+    Trace {
+        rows: crate::trace::Replay,
+        next: usize,
+    },
 }
 
 impl Schedule {
     /// `first`: the first intended start, in seconds from t = 0.
     pub fn new(rate: f64, poisson: bool, seed: u64, first: f64) -> Self {
-        Self {
+        Schedule::Rate {
             next: first,
             rate,
-            poisson: poisson.then(|| StdRng::seed_from_u64(seed ^ 0x5eed)),
+            poisson: poisson.then(|| Box::new(StdRng::seed_from_u64(seed ^ 0x5eed))),
         }
     }
 
-    /// The next intended start, in seconds from t = 0.
-    pub fn next_start(&mut self) -> f64 {
-        let at = self.next;
-        let gap = match &mut self.poisson {
-            Some(rng) => -(1.0 - rng.random::<f64>()).ln() / self.rate,
-            None => 1.0 / self.rate,
-        };
-        self.next += gap;
-        at
+    /// A trace's rows, each at its offset.
+    pub fn trace(rows: crate::trace::Replay) -> Self {
+        Schedule::Trace { rows, next: 0 }
+    }
+
+    /// The next intended start, in seconds from t = 0, and its trace row
+    /// (a spent trace: never).
+    pub fn next_start(&mut self) -> (f64, Option<Arc<crate::trace::TraceRow>>) {
+        match self {
+            Schedule::Rate {
+                next,
+                rate,
+                poisson,
+            } => {
+                let at = *next;
+                *next += match poisson {
+                    Some(rng) => -(1.0 - rng.random::<f64>()).ln() / *rate,
+                    None => 1.0 / *rate,
+                };
+                (at, None)
+            }
+            Schedule::Trace { rows, next } => match rows.get(*next) {
+                Some((at, row)) => {
+                    *next += 1;
+                    (*at, Some(Arc::clone(row)))
+                }
+                None => (f64::INFINITY, None),
+            },
+        }
     }
 }

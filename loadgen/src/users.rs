@@ -12,15 +12,16 @@ use tokio::time::Instant;
 
 pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
     let clock = s.clock();
-    let offset = s
+    let (offset, row) = s
         .schedule
         .as_ref()
         .expect("open model")
         .lock()
         .expect("schedule lock")
         .next_start();
-    let intended = clock.started + Duration::from_secs_f64(offset);
+    let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
     if s.stopped.load(Ordering::Relaxed) || intended >= clock.cap {
+        stopped_with(s, &clock, intended);
         // The schedule is spent: idle until the run ends.
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
@@ -34,32 +35,16 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         tokio::time::sleep_until(intended.min(Instant::now() + Duration::from_millis(100))).await;
     }
     if s.stopped.load(Ordering::Relaxed) {
+        // Waited for on time and beaten by the run's end by a hair: the
+        // boundary, not the target (a busy user is `stopped_with`'s case).
         return Ok(());
     }
     let now = Instant::now();
     if now.saturating_duration_since(intended) > s.max_lateness {
-        // Not served: a record of its own, so the CSV holds it and every
-        // figure counts it.
-        let us = |t: Instant| {
-            u64::try_from(t.saturating_duration_since(clock.started).as_micros())
-                .unwrap_or(u64::MAX)
-        };
-        let rec = RequestRecord::dropped(
-            s.seq.fetch_add(1, Ordering::Relaxed),
-            us(intended),
-            us(now),
-            intended < clock.warmup_end,
-        );
-        if !rec.warmup {
-            s.measured_done.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = s.records.send(Msg {
-            record: Box::new(rec),
-            gaps_us: Vec::new(),
-        });
+        record_drop(s, &clock, intended, now);
         return Ok(());
     }
-    exchange(user, s, Some(intended)).await
+    exchange(user, s, Some(intended), row).await
 }
 
 pub async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
@@ -67,5 +52,60 @@ pub async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionRe
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
-    exchange(user, s, None).await
+    exchange(user, s, None, None).await
+}
+
+/// An arrival not served: a record of its own, so the CSV holds it and
+/// every figure counts it.
+fn record_drop(s: &Shared, clock: &crate::shared::Clock, intended: Instant, now: Instant) {
+    let us = |t: Instant| {
+        u64::try_from(t.saturating_duration_since(clock.started).as_micros()).unwrap_or(u64::MAX)
+    };
+    let rec = RequestRecord::dropped(
+        s.seq.fetch_add(1, Ordering::Relaxed),
+        us(intended),
+        us(now),
+        intended < clock.warmup_end,
+    );
+    if !rec.warmup {
+        s.measured_done.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = s.records.send(Msg {
+        record: Box::new(rec),
+        gaps_us: Vec::new(),
+    });
+}
+
+/// The run had stopped when a user came for this arrival: due before the
+/// measured end, every user was busy until now, and already later than
+/// `max_lateness`: it would have been dropped had the run gone on, so it
+/// is (one less late than that might still have been sent: not counted).
+fn stopped_with(s: &Shared, clock: &crate::shared::Clock, intended: Instant) {
+    let now = Instant::now();
+    if s.measured_end.get().is_some_and(|end| intended < *end)
+        && now.saturating_duration_since(intended) > s.max_lateness
+    {
+        record_drop(s, clock, intended, now);
+    }
+}
+
+/// When the run has ended: every arrival due before its measured end that
+/// no user took (all of them busy to the end) and already later than
+/// `max_lateness` is dropped, as a user coming for it now would have
+/// dropped it: a schedule the target could not keep shows in full.
+pub fn drop_unclaimed(s: &Shared) {
+    let (Some(schedule), Some(clock)) = (&s.schedule, s.clock.get()) else {
+        return;
+    };
+    let now = Instant::now();
+    let end = s.measured_end.get().copied().unwrap_or(now).min(now);
+    let mut schedule = schedule.lock().expect("schedule lock");
+    loop {
+        let (offset, _) = schedule.next_start();
+        let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
+        if intended >= end || now.saturating_duration_since(intended) <= s.max_lateness {
+            break;
+        }
+        record_drop(s, clock, intended, now);
+    }
 }

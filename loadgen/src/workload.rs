@@ -26,8 +26,9 @@ pub struct TokenWork {
 
 impl TokenWork {
     /// `[tokens]` of the scenario file `file`: its tokenizer loaded, its
-    /// corpus read and long enough for the longest prompt it may draw.
-    pub fn load(t: &Tokens, file: &Path) -> Result<TokenWork, String> {
+    /// corpus read and long enough for the longest prompt it may draw (or
+    /// a trace's longest, `trace_longest`).
+    pub fn load(t: &Tokens, file: &Path, trace_longest: Option<u32>) -> Result<TokenWork, String> {
         let dir = file.parent().unwrap_or(Path::new("."));
         let spec = if tokens::ENCODINGS.contains(&t.tokenizer.as_str()) {
             t.tokenizer.clone()
@@ -38,9 +39,10 @@ impl TokenWork {
             Tokenizer::load(&spec)
                 .map_err(|e| format!("{}: tokens.tokenizer: {e}", file.display()))?,
         );
-        let corpus = match &t.input {
+        let longest = t.input.as_ref().map(|l| l.range().1).or(trace_longest);
+        let corpus = match longest {
             None => None,
-            Some(lengths) => {
+            Some(longest) => {
                 let text = match &t.corpus {
                     Some(p) => {
                         let path = dir.join(p);
@@ -55,7 +57,7 @@ impl TokenWork {
                     None => server::corpus::prose(BUILTIN_WORDS),
                 };
                 let corpus = Corpus::new(Arc::clone(&tokenizer), &text);
-                let longest = lengths.range().1 as usize;
+                let longest = longest as usize;
                 if corpus.len() <= longest {
                     return Err(format!(
                         "{}: tokens.corpus: {} tokens of {}, and prompts may be {longest}: give a longer text",
@@ -80,17 +82,24 @@ impl TokenWork {
     /// A new prompt of a drawn length, cut at a drawn place of the corpus,
     /// and the length drawn; `None` without input lengths.
     pub fn prompt(&self, rng: &mut impl Rng) -> Option<(String, u32)> {
-        let (corpus, lengths) = (self.corpus.as_ref()?, self.input.as_ref()?);
-        let n = draw(lengths, rng);
+        let n = draw(self.input.as_ref()?, rng);
+        Some((self.prompt_of(n, rng)?, n))
+    }
+
+    /// A prompt of `n` tokens cut at a drawn place of the corpus; `None`
+    /// without a corpus.
+    pub fn prompt_of(&self, n: u32, rng: &mut impl Rng) -> Option<String> {
+        let corpus = self.corpus.as_ref()?;
         let at = rng.random_range(0..corpus.len());
         // A cut that cannot be exact (none was seen in the tests, for
         // either encoding) is sent as the nearest the corpus gives at the
         // next place: the record's client count shows it.
-        let text = corpus
-            .cut(at, n as usize)
-            .or_else(|_| corpus.cut(at + 1, n as usize))
-            .unwrap_or_default();
-        Some((text, n))
+        Some(
+            corpus
+                .cut(at, n as usize)
+                .or_else(|_| corpus.cut(at + 1, n as usize))
+                .unwrap_or_default(),
+        )
     }
 
     /// A drawn answer length; `None` without output lengths.
@@ -176,7 +185,7 @@ mod tests {
             "tokenizer = \"cl100k_base\"\ninput = { dist = \"uniform\", min = 50, max = 3000 }\noutput = { dist = \"fixed\", value = 7 }\n",
         )
         .unwrap();
-        let work = TokenWork::load(&t, Path::new("scenario.toml")).unwrap();
+        let work = TokenWork::load(&t, Path::new("scenario.toml"), None).unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut starts = std::collections::BTreeSet::new();
         for _ in 0..20 {
@@ -195,7 +204,7 @@ mod tests {
         std::fs::write(dir.join("short.txt"), "only a few words here").unwrap();
         let file = dir.join("s.toml");
         let t: Tokens = toml::from_str("tokenizer = \"gpt2\"").unwrap();
-        let e = TokenWork::load(&t, &file).unwrap_err();
+        let e = TokenWork::load(&t, &file, None).unwrap_err();
         assert!(
             e.contains("s.toml: tokens.tokenizer: tokenizer") && e.contains("gpt2"),
             "{e}"
@@ -204,7 +213,7 @@ mod tests {
             "tokenizer = \"o200k_base\"\ncorpus = \"short.txt\"\ninput = { dist = \"fixed\", value = 100 }\n",
         )
         .unwrap();
-        let e = TokenWork::load(&t, &file).unwrap_err();
+        let e = TokenWork::load(&t, &file, None).unwrap_err();
         assert!(
             e.contains("tokens.corpus: 5 tokens of o200k_base, and prompts may be 100"),
             "{e}"

@@ -234,6 +234,8 @@ pub struct Aggregate {
     pub streams_checked: u64,
     pub streams_buffered: u64,
     pub stall: LatencyHistogram,
+    /// Open model: each sent request's lateness against its schedule.
+    pub send_error: LatencyHistogram,
     pub kb_hits: u64,
     pub kb_misses: u64,
     pub tts_hits: u64,
@@ -304,6 +306,9 @@ impl Aggregate {
         }
         if r.lateness_us > LATE_US && r.outcome != Outcome::Dropped {
             self.late += 1;
+        }
+        if r.scheduled_us.is_some() && r.outcome != Outcome::Dropped {
+            self.send_error.record_us(r.lateness_us);
         }
         if r.client_stall_us > crate::record::STALL_FLAG_US {
             self.client_stalled += 1;
@@ -396,6 +401,7 @@ impl Aggregate {
             streams_checked,
             streams_buffered,
             stall,
+            send_error,
             kb_hits,
             kb_misses,
             tts_hits,
@@ -440,6 +446,7 @@ impl Aggregate {
         }
         self.warmup_s = self.warmup_s.max(*warmup_s);
         self.stall.add(stall);
+        self.send_error.add(send_error);
         for s in series {
             let mine = self.second(s.t);
             mine.started = mine.started.saturating_add(s.started);
@@ -510,6 +517,7 @@ impl Aggregate {
                 warmup_excluded: self.warmup_excluded,
                 error_rate: self.percent_of_total(self.failed()),
                 success_rate: self.percent_of_total(self.ok()),
+                send_error_ms: open_model.then(|| LatencyFigures::of(&self.send_error, None)),
             },
             error_rates: errors
                 .iter()
@@ -888,6 +896,11 @@ pub struct RequestFigures {
     pub dropped: u64,
     /// Sent more than 10 ms after their schedule (open model).
     pub late: u64,
+    /// Open model (a rate or a trace): how late each sent request left
+    /// against its schedule, the send-time error (dropped ones are in
+    /// `dropped`).
+    #[serde(default)]
+    pub send_error_ms: Option<LatencyFigures>,
     /// Requests that a stall of the load generator's own scheduler
     /// overlapped: their latencies may be the client's, not the server's.
     pub client_stalled: u64,

@@ -66,6 +66,9 @@ pub fn direction_of(metric: &str) -> Option<Direction> {
         "latency_ms" | "scheduled_latency_ms" if leaf != "count" => Some(Direction::Max),
         "errors" | "error_rates" | "errors_by_cause" | "errors_by_status" => Some(Direction::Max),
         "audio" if leaf != "count" && leaf != "requests_with_audio" => Some(Direction::Max),
+        "requests" if parts.get(1) == Some(&"send_error_ms") && leaf != "count" => {
+            Some(Direction::Max)
+        }
         "requests" => match leaf {
             "failed" | "dropped" | "late" | "error_rate" | "client_stalled" => Some(Direction::Max),
             "ok" | "success_rate" => Some(Direction::Min),

@@ -564,6 +564,45 @@ pub enum LoadShape {
         max_users: Option<usize>,
         max_lateness: Option<Duration>,
     },
+    /// Open, on a trace's schedule: each request at its row's time, with
+    /// its row's lengths.
+    Trace(TraceLoad),
+}
+
+/// A trace replayed (`model = "trace"`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceLoad {
+    /// Relative to the scenario file.
+    pub file: PathBuf,
+    /// Absent: from the file (`.jsonl` Mooncake; `.csv` Azure's header
+    /// or ours).
+    pub format: Option<TraceFormat>,
+    /// Trace seconds per run second (default 1).
+    pub speedup: Option<f64>,
+    /// Where in the trace the replay starts (default its first row).
+    pub start: Option<Duration>,
+    pub max_users: Option<usize>,
+    pub max_lateness: Option<Duration>,
+}
+
+impl TraceLoad {
+    pub fn speedup(&self) -> f64 {
+        self.speedup.unwrap_or(1.0)
+    }
+}
+
+/// The public trace formats a replay reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    /// Mooncake's JSONL: `timestamp` (ms), `input_length`,
+    /// `output_length`, `hash_ids`.
+    Mooncake,
+    /// The Azure LLM inference trace's CSV: `TIMESTAMP`, `ContextTokens`,
+    /// `GeneratedTokens`.
+    Azure,
+    /// Ours: CSV with `time_s`, `input_tokens`, `output_tokens`.
+    Csv,
 }
 
 /// The load model: `model = "closed"` (users) or `"open"` (arrival rate).
@@ -594,6 +633,18 @@ pub struct LoadKeys {
     #[serde(default, with = "opt_duration_str")]
     #[schemars(with = "Option<String>")]
     pub max_lateness: Option<Duration>,
+    /// Trace: the file replayed, relative to the scenario file.
+    pub trace: Option<PathBuf>,
+    /// Trace: `mooncake`, `azure` or `csv` (default: from the file).
+    pub format: Option<TraceFormat>,
+    /// Trace: trace seconds per run second, e.g. 4 replays 4 times as
+    /// fast (default 1). The run's `duration` is the replay's length.
+    pub speedup: Option<f64>,
+    /// Trace: where in the trace the replay starts, from its first row
+    /// (default `"0s"`).
+    #[serde(default, with = "opt_duration_str")]
+    #[schemars(with = "Option<String>")]
+    pub trace_start: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -601,14 +652,17 @@ pub struct LoadKeys {
 pub enum Model {
     Closed,
     Open,
+    Trace,
 }
 
 impl Load {
     pub const DEFAULT_MAX_USERS: usize = 500;
     pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_secs(1);
 
+    /// Requests start on a schedule (a rate or a trace), not as users
+    /// finish.
     pub fn is_open(&self) -> bool {
-        matches!(self.shape, LoadShape::Open { .. })
+        matches!(self.shape, LoadShape::Open { .. } | LoadShape::Trace(_))
     }
 
     /// Open: requests per second.
@@ -622,21 +676,28 @@ impl Load {
     /// Open: the users that carry the requests (the default when unset,
     /// or for a closed load).
     pub fn max_users(&self) -> usize {
-        match self.shape {
+        match &self.shape {
             LoadShape::Open {
                 max_users: Some(n), ..
-            } => n,
+            }
+            | LoadShape::Trace(TraceLoad {
+                max_users: Some(n), ..
+            }) => *n,
             _ => Self::DEFAULT_MAX_USERS,
         }
     }
 
     /// Open: how late a request may start before it is dropped.
     pub fn max_lateness(&self) -> Duration {
-        match self.shape {
+        match &self.shape {
             LoadShape::Open {
                 max_lateness: Some(d),
                 ..
-            } => d,
+            }
+            | LoadShape::Trace(TraceLoad {
+                max_lateness: Some(d),
+                ..
+            }) => *d,
             _ => Self::DEFAULT_MAX_LATENESS,
         }
     }
@@ -703,8 +764,24 @@ impl Load {
             }
             LoadShape::Open {
                 max_users: Some(0), ..
-            } => Err(invalid("load.max_users", "at least 1".into())),
-            LoadShape::Open { .. } => Ok(()),
+            }
+            | LoadShape::Trace(TraceLoad {
+                max_users: Some(0), ..
+            }) => Err(invalid("load.max_users", "at least 1".into())),
+            LoadShape::Trace(t)
+                if !t
+                    .speedup
+                    .is_none_or(|x| x.is_finite() && x > 0.0 && x <= 1000.0) =>
+            {
+                Err(invalid(
+                    "load.speedup",
+                    format!(
+                        "trace seconds per run second, more than 0 and at most 1000, got {}",
+                        t.speedup()
+                    ),
+                ))
+            }
+            LoadShape::Open { .. } | LoadShape::Trace(_) => Ok(()),
         }
     }
 }
@@ -723,6 +800,45 @@ impl TryFrom<LoadKeys> for Load {
             }
         };
         let shape = match k.model {
+            Model::Closed | Model::Open
+                if k.trace.is_some()
+                    || k.speedup.is_some()
+                    || k.trace_start.is_some()
+                    || k.format.is_some() =>
+            {
+                return Err(invalid(
+                    if k.trace.is_some() {
+                        "load.trace"
+                    } else if k.speedup.is_some() {
+                        "load.speedup"
+                    } else if k.trace_start.is_some() {
+                        "load.trace_start"
+                    } else {
+                        "load.format"
+                    },
+                    "only with model = \"trace\"".into(),
+                ));
+            }
+            Model::Trace => {
+                only(k.users.is_some(), "load.users", "closed")?;
+                only(k.ramp_up.is_some(), "load.ramp_up", "closed")?;
+                only(k.test_plan.is_some(), "load.test_plan", "closed")?;
+                only(k.rate.is_some(), "load.rate", "open")?;
+                let Some(file) = k.trace else {
+                    return Err(invalid(
+                        "load",
+                        "trace (the file replayed) is required with model = \"trace\"".into(),
+                    ));
+                };
+                LoadShape::Trace(TraceLoad {
+                    file,
+                    format: k.format,
+                    speedup: k.speedup,
+                    start: k.trace_start,
+                    max_users: k.max_users,
+                    max_lateness: k.max_lateness,
+                })
+            }
             Model::Closed => {
                 only(k.rate.is_some(), "load.rate", "open")?;
                 only(k.max_users.is_some(), "load.max_users", "open")?;
@@ -784,6 +900,10 @@ impl From<Load> for LoadKeys {
             arrival: l.arrival,
             max_users: None,
             max_lateness: None,
+            trace: None,
+            format: None,
+            speedup: None,
+            trace_start: None,
         };
         match l.shape {
             LoadShape::Users { users, ramp_up } => {
@@ -800,6 +920,15 @@ impl From<Load> for LoadKeys {
                 k.rate = Some(rate);
                 k.max_users = max_users;
                 k.max_lateness = max_lateness;
+            }
+            LoadShape::Trace(t) => {
+                k.model = Model::Trace;
+                k.trace = Some(t.file);
+                k.format = t.format;
+                k.speedup = t.speedup;
+                k.trace_start = t.start;
+                k.max_users = t.max_users;
+                k.max_lateness = t.max_lateness;
             }
         }
         k
@@ -946,6 +1075,17 @@ impl Scenario {
         if let Some(t) = &self.tokens {
             self.check_tokens(t)?;
         }
+        if let LoadShape::Trace(_) = &self.load.shape
+            && !self
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.input.is_none() && t.output.is_none())
+        {
+            return Err(invalid(
+                "load.trace",
+                "a trace gives each request's prompt and answer lengths: add [tokens] with a tokenizer (and neither input nor output), and protocol = \"openai-chat\"".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -953,6 +1093,19 @@ impl Scenario {
     /// for an answer's length, not beside a dataset's prompts.
     fn check_tokens(&self, t: &crate::workload::Tokens) -> Result<(), InvalidField> {
         t.check()?;
+        if (t.min_tokens || t.ignore_eos)
+            && t.output.is_none()
+            && !matches!(self.load.shape, LoadShape::Trace(_))
+        {
+            return Err(invalid(
+                if t.min_tokens {
+                    "tokens.min_tokens"
+                } else {
+                    "tokens.ignore_eos"
+                },
+                "asks for the drawn answer length: give tokens.output (or replay a trace)".into(),
+            ));
+        }
         if self.protocol != ProtocolName::OpenaiChat {
             return Err(invalid(
                 "tokens",
@@ -1377,6 +1530,12 @@ impl Scenario {
                     ));
                 }
                 *users = mine;
+            }
+            LoadShape::Trace(_) => {
+                return Err(bad(
+                    "load.trace",
+                    "a trace is replayed by one load generator: its rows cannot be split among shards yet".into(),
+                ));
             }
             LoadShape::TestPlan(plan) => {
                 let steps: Vec<String> = plan

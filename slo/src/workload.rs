@@ -135,16 +135,6 @@ impl Tokens {
         if let Some(l) = &self.output {
             l.check("tokens.output")?;
         }
-        if (self.min_tokens || self.ignore_eos) && self.output.is_none() {
-            return Err(InvalidField {
-                field: if self.min_tokens {
-                    "tokens.min_tokens"
-                } else {
-                    "tokens.ignore_eos"
-                },
-                problem: "asks for the drawn answer length: give tokens.output".into(),
-            });
-        }
         Ok(())
     }
 }
@@ -192,10 +182,6 @@ mod tests {
             (
                 "tokenizer = \"x\"\ninput = { dist = \"histogram\", values = [[5, 0]] }",
                 "not all 0",
-            ),
-            (
-                "tokenizer = \"x\"\nmin_tokens = true",
-                "tokens.min_tokens: asks for the drawn answer length",
             ),
             ("tokenizer = \" \"", "tokens.tokenizer"),
             (

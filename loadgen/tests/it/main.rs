@@ -33,3 +33,4 @@ mod support;
 mod third_party;
 mod timeline;
 mod tokens;
+mod trace;
