@@ -2,8 +2,9 @@
 //! wrote: mockllm from PyPI (installed by ci/install.sh), served by
 //! uvicorn on loopback. It streams its canned answers a character a chunk
 //! and sends no `usage`, so the output tokens are counted from the stream
-//! (and the report says so). A run measures and passes its gate; a wrong
-//! base path is classified and fails it.
+//! (and the report says so). A run measures and passes its gate; the
+//! client's tokenizer counts its streams; a wrong base path is classified
+//! and fails it.
 
 use crate::support::{checked_report, records, run_bin, temp_dir};
 use slo::record::Outcome;
@@ -101,6 +102,46 @@ timeout = "10s"
     assert!(md.contains("counted from the stream"), "{md}");
     // No server metrics: said, not faked.
     assert_eq!(report["server"]["available"], false);
+
+    // The client's own count of the same streams (`[tokens]`, no lengths
+    // asked): the answer's cl100k_base tokens, which mockllm, sending no
+    // usage, cannot contradict.
+    let counted = dir.join("counted.toml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(
+        &counted,
+        format!("{text}\n[tokens]\ntokenizer = \"cl100k_base\"\n"),
+    )
+    .unwrap();
+    let out = dir.join("counted");
+    run_bin(
+        &counted,
+        &out,
+        &["--duration", "2s", "--max-duration", "3s"],
+    );
+    let report = checked_report(&out);
+    let cl = tokens::Tokenizer::load("cl100k_base").unwrap();
+    let rows: Vec<_> = records(&out)
+        .into_iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .collect();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(
+            r.client_output_tokens,
+            Some(cl.count(ANSWER) as u32),
+            "{r:?}"
+        );
+        assert!(
+            QUESTIONS
+                .iter()
+                .any(|q| Some(cl.count(q) as u32) == r.client_input_tokens),
+            "{r:?}"
+        );
+    }
+    let c = &report["tokens"]["client"];
+    assert_eq!(c["counted"], report["requests"]["ok"], "{c}");
+    assert_eq!(c["compared"], 0, "no usage to compare with: {c}");
 
     // A wrong base path: every request is mockllm's 404, classified, and
     // the gate fails.
