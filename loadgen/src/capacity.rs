@@ -124,6 +124,7 @@ fn open_run(base: &Plan, url: &str, rate: f64, out: PathBuf) -> Plan {
     plan.scenario.load = slo::scenario::Load {
         // A search keeps the file's arrival process even on a closed model.
         arrival: base.scenario.load.arrival,
+        burstiness: base.scenario.load.burstiness,
         shape: base.scenario.load.open_at(rate).shape,
     };
     plan.out = out;

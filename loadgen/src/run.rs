@@ -147,9 +147,8 @@ fn new_shared(
         active: Arc::clone(active),
         records: Sender::new(tx),
         schedule: match sc.load.shape {
-            LoadShape::Open { rate, .. } => Some(Mutex::new(Schedule::new(
-                rate,
-                sc.load.arrival == slo::scenario::Arrival::Poisson,
+            LoadShape::Open { .. } => Some(Mutex::new(Schedule::rate(
+                &sc.load,
                 sc.seed,
                 // Evenly spaced shards interleave: shard I starts I
                 // intervals of the whole rate late, so together they are

@@ -4,8 +4,6 @@
 
 use crate::mix::PromptMix;
 use crate::protocol::ChatProtocol;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use slo::record::RequestRecord;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -149,9 +147,11 @@ impl Sender {
 #[derive(Debug)]
 pub enum Schedule {
     Rate {
-        next: f64,
-        rate: f64,
-        poisson: Option<Box<StdRng>>,
+        /// The first start, and the rate's integral reached so far.
+        first: f64,
+        area: f64,
+        profile: crate::arrivals::Profile,
+        gaps: crate::arrivals::Gaps,
     },
     Trace {
         rows: crate::trace::Replay,
@@ -160,12 +160,23 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// `first`: the first intended start, in seconds from t = 0.
-    pub fn new(rate: f64, poisson: bool, seed: u64, first: f64) -> Self {
+    /// An open model's arrivals: from `rate` through the stages, spaced
+    /// as `load.arrival` says; `first`: the first intended start, in
+    /// seconds from t = 0.
+    pub fn rate(load: &slo::scenario::Load, seed: u64, first: f64) -> Self {
+        let (rate, stages) = match &load.shape {
+            slo::scenario::LoadShape::Open { rate, stages, .. } => (*rate, stages.as_slice()),
+            _ => (1.0, &[][..]),
+        };
+        let stages: Vec<(f64, f64)> = stages
+            .iter()
+            .map(|s| (s.target, s.duration.as_secs_f64()))
+            .collect();
         Schedule::Rate {
-            next: first,
-            rate,
-            poisson: poisson.then(|| Box::new(StdRng::seed_from_u64(seed ^ 0x5eed))),
+            first,
+            area: 0.0,
+            profile: crate::arrivals::Profile::new(rate, &stages),
+            gaps: crate::arrivals::Gaps::new(load.arrival, load.burstiness.unwrap_or(1.0), seed),
         }
     }
 
@@ -179,15 +190,13 @@ impl Schedule {
     pub fn next_start(&mut self) -> (f64, Option<Arc<crate::trace::TraceRow>>) {
         match self {
             Schedule::Rate {
-                next,
-                rate,
-                poisson,
+                first,
+                area,
+                profile,
+                gaps,
             } => {
-                let at = *next;
-                *next += match poisson {
-                    Some(rng) => -(1.0 - rng.random::<f64>()).ln() / *rate,
-                    None => 1.0 / *rate,
-                };
+                let at = *first + profile.time_at(*area);
+                *area += gaps.draw();
                 (at, None)
             }
             Schedule::Trace { rows, next } => match rows.get(*next) {

@@ -541,9 +541,12 @@ fn invalid(field: &'static str, problem: String) -> InvalidField {
 #[serde(try_from = "LoadKeys", into = "LoadKeys")]
 pub struct Load {
     pub shape: LoadShape,
-    /// Open: evenly spaced or Poisson starts. A closed load keeps the
-    /// file's for a capacity search, which opens it.
+    /// Open: evenly spaced, Poisson or gamma starts. A closed load keeps
+    /// the file's for a capacity search, which opens it.
     pub arrival: Arrival,
+    /// `arrival = "gamma"`: the gamma's shape (1 = Poisson; lower is
+    /// burstier, higher more even).
+    pub burstiness: Option<f64>,
 }
 
 /// One variant a model. The options are the file's keys left out, so a
@@ -558,15 +561,29 @@ pub enum LoadShape {
     },
     /// Closed: a goose test plan (users,time pairs).
     TestPlan(String),
-    /// Open: requests per second, whether or not earlier ones finished.
+    /// Open: requests per second, whether or not earlier ones finished;
+    /// from `rate`, ramping through the stages, if any.
     Open {
         rate: f64,
         max_users: Option<usize>,
         max_lateness: Option<Duration>,
+        stages: Vec<Stage>,
     },
     /// Open, on a trace's schedule: each request at its row's time, with
     /// its row's lengths.
     Trace(TraceLoad),
+}
+
+/// A stage of an open model's rate: from the rate before it, linearly to
+/// `target` over `duration` (k6's ramping arrival rate).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Requests per second at the stage's end.
+    pub target: f64,
+    #[serde(with = "duration_str")]
+    #[schemars(with = "String")]
+    pub duration: Duration,
 }
 
 /// A trace replayed (`model = "trace"`).
@@ -623,9 +640,18 @@ pub struct LoadKeys {
     pub test_plan: Option<String>,
     /// Open: requests per second, whether or not earlier ones finished.
     pub rate: Option<f64>,
-    /// Open: evenly spaced (`constant`) or Poisson (`poisson`) starts.
+    /// Open: evenly spaced (`constant`), Poisson (`poisson`) or gamma
+    /// (`gamma`, with `burstiness`) starts.
     #[serde(default)]
     pub arrival: Arrival,
+    /// `arrival = "gamma"`: the gamma's shape, as vLLM's `--burstiness`:
+    /// 1 is Poisson, lower is burstier (0.5: gaps vary 1.4 times as much),
+    /// higher more even. Default 1.
+    pub burstiness: Option<f64>,
+    /// Open: the rate ramps from `rate` through these, e.g. `[{ target =
+    /// 50, duration = "1m" }, { target = 50, duration = "2m" }]`; after the
+    /// last, it stays at its target.
+    pub stages: Option<Vec<Stage>>,
     /// Open: users that carry the requests (default 500). A request whose
     /// start comes while all are busy starts late.
     pub max_users: Option<usize>,
@@ -715,16 +741,20 @@ impl Load {
                     rate,
                     max_users: *max_users,
                     max_lateness: *max_lateness,
+                    stages: Vec::new(),
                 },
                 arrival: self.arrival,
+                burstiness: self.burstiness,
             },
             _ => Load {
                 shape: LoadShape::Open {
                     rate,
                     max_users: None,
                     max_lateness: None,
+                    stages: Vec::new(),
                 },
                 arrival: Arrival::default(),
+                burstiness: None,
             },
         }
     }
@@ -739,12 +769,24 @@ impl Load {
         Load {
             shape: LoadShape::Users { users, ramp_up },
             arrival: Arrival::default(),
+            burstiness: None,
         }
     }
 
     /// The values a flag can set: at least one user, a test plan goose
     /// reads, a rate in range, at least one open-model user.
     fn check(&self) -> Result<(), InvalidField> {
+        if let Some(b) = self.burstiness
+            && !(b.is_finite() && b > 0.0 && b <= 100.0)
+        {
+            return Err(invalid(
+                "load.burstiness",
+                format!("the gamma's shape, more than 0 and at most 100 (1 is Poisson), got {b}"),
+            ));
+        }
+        if let LoadShape::Open { stages, .. } = &self.shape {
+            check_stages(stages)?;
+        }
         match &self.shape {
             LoadShape::Users { users: 0, .. } => Err(invalid(
                 "load.users",
@@ -824,6 +866,7 @@ impl TryFrom<LoadKeys> for Load {
                 only(k.ramp_up.is_some(), "load.ramp_up", "closed")?;
                 only(k.test_plan.is_some(), "load.test_plan", "closed")?;
                 only(k.rate.is_some(), "load.rate", "open")?;
+                only(k.stages.is_some(), "load.stages", "open")?;
                 let Some(file) = k.trace else {
                     return Err(invalid(
                         "load",
@@ -841,6 +884,7 @@ impl TryFrom<LoadKeys> for Load {
             }
             Model::Closed => {
                 only(k.rate.is_some(), "load.rate", "open")?;
+                only(k.stages.is_some(), "load.stages", "open")?;
                 only(k.max_users.is_some(), "load.max_users", "open")?;
                 only(k.max_lateness.is_some(), "load.max_lateness", "open")?;
                 match (k.test_plan, k.users) {
@@ -877,12 +921,20 @@ impl TryFrom<LoadKeys> for Load {
                     rate,
                     max_users: k.max_users,
                     max_lateness: k.max_lateness,
+                    stages: k.stages.unwrap_or_default(),
                 }
             }
         };
+        if k.burstiness.is_some() && k.arrival != Arrival::Gamma {
+            return Err(invalid(
+                "load.burstiness",
+                "only with arrival = \"gamma\"".into(),
+            ));
+        }
         let load = Load {
             shape,
             arrival: k.arrival,
+            burstiness: k.burstiness,
         };
         load.check()?;
         Ok(load)
@@ -898,6 +950,8 @@ impl From<Load> for LoadKeys {
             test_plan: None,
             rate: None,
             arrival: l.arrival,
+            burstiness: l.burstiness,
+            stages: None,
             max_users: None,
             max_lateness: None,
             trace: None,
@@ -915,11 +969,13 @@ impl From<Load> for LoadKeys {
                 rate,
                 max_users,
                 max_lateness,
+                stages,
             } => {
                 k.model = Model::Open;
                 k.rate = Some(rate);
                 k.max_users = max_users;
                 k.max_lateness = max_lateness;
+                k.stages = (!stages.is_empty()).then_some(stages);
             }
             LoadShape::Trace(t) => {
                 k.model = Model::Trace;
@@ -945,6 +1001,8 @@ pub enum Arrival {
     Constant,
     /// Exponential gaps (a Poisson process) with the same mean rate.
     Poisson,
+    /// Gamma gaps with the same mean rate and a `burstiness` shape.
+    Gamma,
 }
 
 /// What each request asks.
@@ -1514,9 +1572,15 @@ impl Scenario {
         s.min_requests = self.min_requests.div_ceil(u64::from(count));
         match &mut s.load.shape {
             LoadShape::Open {
-                rate, max_users, ..
+                rate,
+                max_users,
+                stages,
+                ..
             } => {
                 *rate /= f64::from(count);
+                for st in stages.iter_mut() {
+                    st.target /= f64::from(count);
+                }
                 *max_users = Some(self.load.max_users().div_ceil(count as usize).max(1));
             }
             LoadShape::Users { users, .. } => {
@@ -1553,6 +1617,35 @@ impl Scenario {
         }
         Ok(s)
     }
+}
+
+/// An open model's stages: rates a run can offer, durations that pass.
+fn check_stages(stages: &[Stage]) -> Result<(), InvalidField> {
+    if stages.len() > 100 {
+        return Err(invalid(
+            "load.stages",
+            format!("at most 100 stages, got {}", stages.len()),
+        ));
+    }
+    for (i, st) in stages.iter().enumerate() {
+        if !(st.target.is_finite() && st.target >= 0.0 && st.target <= 100_000.0) {
+            return Err(invalid(
+                "load.stages",
+                format!(
+                    "stage {}: target, requests per second from 0 to 100000, got {}",
+                    i + 1,
+                    st.target
+                ),
+            ));
+        }
+        if st.duration.is_zero() {
+            return Err(invalid(
+                "load.stages",
+                format!("stage {}: a duration of more than 0, e.g. \"30s\"", i + 1),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `users,time;users,time;...` as goose reads a test plan.
@@ -1878,14 +1971,75 @@ repeat_ratio = 0.5
     }
 
     #[test]
+    fn arrival_shapes_and_traces_name_what_is_wrong() {
+        let load = |keys: &str| {
+            toml::from_str::<Load>(keys)
+                .map(|_| ())
+                .map_err(|e| e.message().to_owned())
+        };
+        assert_eq!(
+            load(
+                "model = \"open\"\nrate = 2.0\narrival = \"gamma\"\nburstiness = 0.25\nstages = [{ target = 0.0, duration = \"1s\" }]"
+            ),
+            Ok(())
+        );
+        for (keys, says) in [
+            (
+                "model = \"open\"\nrate = 2.0\nburstiness = 0.5",
+                "load.burstiness: only with arrival = \"gamma\"",
+            ),
+            (
+                "model = \"open\"\nrate = 2.0\narrival = \"gamma\"\nburstiness = 0.0",
+                "load.burstiness: the gamma's shape",
+            ),
+            (
+                "model = \"open\"\nrate = 2.0\nstages = [{ target = -1.0, duration = \"1s\" }]",
+                "load.stages: stage 1: target",
+            ),
+            (
+                "model = \"open\"\nrate = 2.0\nstages = [{ target = 1.0, duration = \"0s\" }]",
+                "load.stages: stage 1: a duration",
+            ),
+            (
+                "model = \"closed\"\nusers = 2\nstages = []",
+                "load.stages: only with model = \"open\"",
+            ),
+            (
+                "model = \"open\"\nrate = 2.0\ntrace = \"t.csv\"",
+                "load.trace: only with model = \"trace\"",
+            ),
+            (
+                "model = \"trace\"",
+                "load: trace (the file replayed) is required",
+            ),
+            (
+                "model = \"trace\"\ntrace = \"t.csv\"\nrate = 3.0",
+                "load.rate: only with model = \"open\"",
+            ),
+            (
+                "model = \"trace\"\ntrace = \"t.csv\"\nspeedup = 0.0",
+                "load.speedup: trace seconds per run second",
+            ),
+        ] {
+            let e = load(keys).unwrap_err();
+            assert!(e.contains(says), "{keys}: {e}");
+        }
+    }
+
+    #[test]
     fn an_open_load_in_place_of_another_keeps_only_what_is_open() {
         let open = Load {
             shape: LoadShape::Open {
                 rate: 5.0,
                 max_users: Some(40),
                 max_lateness: Some(Duration::from_secs(2)),
+                stages: vec![Stage {
+                    target: 20.0,
+                    duration: Duration::from_secs(5),
+                }],
             },
-            arrival: Arrival::Poisson,
+            arrival: Arrival::Gamma,
+            burstiness: Some(0.5),
         };
         let nine = open.open_at(9.0);
         assert_eq!(
@@ -1895,14 +2049,18 @@ repeat_ratio = 0.5
                 nine.max_lateness(),
                 nine.arrival
             ),
-            (Some(9.0), 40, Duration::from_secs(2), Arrival::Poisson)
+            (Some(9.0), 40, Duration::from_secs(2), Arrival::Gamma)
         );
+        // A step of a search holds its rate: no stages; its burstiness kept.
+        assert!(matches!(&nine.shape, LoadShape::Open { stages, .. } if stages.is_empty()));
+        assert_eq!(nine.burstiness, Some(0.5));
         let closed = Load {
             shape: LoadShape::Users {
                 users: 10,
                 ramp_up: Some(Duration::from_secs(3)),
             },
             arrival: Arrival::Poisson,
+            burstiness: None,
         };
         let l = closed.open_at(9.0);
         assert_eq!(
@@ -1910,7 +2068,8 @@ repeat_ratio = 0.5
             LoadShape::Open {
                 rate: 9.0,
                 max_users: None,
-                max_lateness: None
+                max_lateness: None,
+                stages: Vec::new(),
             }
         );
         assert_eq!(l.arrival, Arrival::Constant);
@@ -1936,6 +2095,8 @@ repeat_ratio = 0.5
         for keys in [
             "model = \"open\"\nrate = 2.5\narrival = \"poisson\"\nmax_users = 7\nmax_lateness = \"2s\"",
             "model = \"open\"\nrate = 1.0",
+            "model = \"open\"\nrate = 2.0\narrival = \"gamma\"\nburstiness = 0.5\nstages = [{ target = 9.0, duration = \"5s\" }]",
+            "model = \"trace\"\ntrace = \"t.jsonl\"\nspeedup = 4.0\ntrace_start = \"1m\"\nmax_users = 9",
             "model = \"closed\"\nusers = 3\nramp_up = \"4s\"",
             "model = \"closed\"\nusers = 3\narrival = \"poisson\"",
             "model = \"closed\"\ntest_plan = \"1,1s;0,0s\"",
