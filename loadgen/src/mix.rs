@@ -117,7 +117,9 @@ impl PromptMix {
         let Some(work) = self.lengths.clone() else {
             return (bot, String::new(), None);
         };
-        let message = work.prompt_of(row.input, &mut self.rng).unwrap_or_default();
+        let message = work
+            .prompt_with_blocks(&row.hash_ids, row.input, &mut self.rng)
+            .unwrap_or_default();
         let length = AskedLength {
             tokens: row.output,
             min_tokens: work.min_tokens,

@@ -77,22 +77,18 @@ fn record_drop(s: &Shared, clock: &crate::shared::Clock, intended: Instant, now:
 }
 
 /// The run had stopped when a user came for this arrival: due before the
-/// measured end, every user was busy until now, and already later than
-/// `max_lateness`: it would have been dropped had the run gone on, so it
-/// is (one less late than that might still have been sent: not counted).
+/// measured end, every user was busy until now, and it will never be
+/// sent: dropped.
 fn stopped_with(s: &Shared, clock: &crate::shared::Clock, intended: Instant) {
-    let now = Instant::now();
-    if s.measured_end.get().is_some_and(|end| intended < *end)
-        && now.saturating_duration_since(intended) > s.max_lateness
-    {
-        record_drop(s, clock, intended, now);
+    if s.measured_end.get().is_some_and(|end| intended < *end) {
+        record_drop(s, clock, intended, Instant::now());
     }
 }
 
 /// When the run has ended: every arrival due before its measured end that
-/// no user took (all of them busy to the end) and already later than
-/// `max_lateness` is dropped, as a user coming for it now would have
-/// dropped it: a schedule the target could not keep shows in full.
+/// no user took (all of them busy to the end) will never be sent:
+/// dropped, so a schedule the target (or the client) could not keep shows
+/// in full.
 pub fn drop_unclaimed(s: &Shared) {
     let (Some(schedule), Some(clock)) = (&s.schedule, s.clock.get()) else {
         return;
@@ -103,7 +99,7 @@ pub fn drop_unclaimed(s: &Shared) {
     loop {
         let (offset, _) = schedule.next_start();
         let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
-        if intended >= end || now.saturating_duration_since(intended) <= s.max_lateness {
+        if intended >= end {
             break;
         }
         record_drop(s, clock, intended, now);

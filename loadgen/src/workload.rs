@@ -12,12 +12,17 @@ use tokens::{Corpus, Tokenizer};
 /// several thousand tokens each starting elsewhere.
 const BUILTIN_WORDS: usize = 30_000;
 
+/// Tokens of one of a trace's `hash_ids` (Mooncake's block size).
+pub const TRACE_BLOCK_TOKENS: usize = 512;
+
 /// The run's token workload.
 #[derive(Debug)]
 pub struct TokenWork {
     pub tokenizer: Arc<Tokenizer>,
     /// Where prompts are cut from: only with input lengths.
     corpus: Option<Corpus>,
+    /// `prefix`: the shared beginnings.
+    prefixes: Vec<String>,
     input: Option<Lengths>,
     output: Option<Lengths>,
     pub min_tokens: bool,
@@ -69,9 +74,19 @@ impl TokenWork {
                 Some(corpus)
             }
         };
+        let prefixes = match (&corpus, t.prefix) {
+            (Some(c), Some(p)) => (0..p.count)
+                .map(|i| {
+                    let at = block_place(u64::from(i) ^ 0x9e37_79b9, c.len());
+                    tokenizer.decode(&c.ids(at, p.tokens as usize))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(TokenWork {
             tokenizer,
             corpus,
+            prefixes,
             input: t.input.clone(),
             output: t.output.clone(),
             min_tokens: t.min_tokens,
@@ -79,11 +94,54 @@ impl TokenWork {
         })
     }
 
-    /// A new prompt of a drawn length, cut at a drawn place of the corpus,
-    /// and the length drawn; `None` without input lengths.
+    /// A new prompt of a drawn length, cut at a drawn place of the corpus
+    /// (after one of the shared prefixes, drawn, when there are), and the
+    /// length drawn; `None` without input lengths.
     pub fn prompt(&self, rng: &mut impl Rng) -> Option<(String, u32)> {
         let n = draw(self.input.as_ref()?, rng);
-        Some((self.prompt_of(n, rng)?, n))
+        if self.prefixes.is_empty() {
+            return Some((self.prompt_of(n, rng)?, n));
+        }
+        let prefix = &self.prefixes[rng.random_range(0..self.prefixes.len())];
+        Some((self.after(prefix, n, rng)?, n))
+    }
+
+    /// A prompt of `n` tokens beginning with the blocks of a trace row's
+    /// `hash_ids` but its last (each id the same 512 tokens wherever it
+    /// appears, so rows sharing leading ids share a beginning), the rest
+    /// cut at a drawn place.
+    pub fn prompt_with_blocks(
+        &self,
+        hash_ids: &[u64],
+        n: u32,
+        rng: &mut impl Rng,
+    ) -> Option<String> {
+        let corpus = self.corpus.as_ref()?;
+        let whole = hash_ids
+            .len()
+            .saturating_sub(1)
+            .min((n as usize).saturating_sub(1) / TRACE_BLOCK_TOKENS);
+        if whole == 0 {
+            return self.prompt_of(n, rng);
+        }
+        let ids: Vec<u32> = hash_ids[..whole]
+            .iter()
+            .flat_map(|id| corpus.ids(block_place(*id, corpus.len()), TRACE_BLOCK_TOKENS))
+            .collect();
+        self.after(&self.tokenizer.decode(&ids), n, rng)
+    }
+
+    /// `prefix` and text of its own after it, `n` tokens in all (the
+    /// prefix alone when it cannot be made exact: the count shows it).
+    fn after(&self, prefix: &str, n: u32, rng: &mut impl Rng) -> Option<String> {
+        let corpus = self.corpus.as_ref()?;
+        let at = rng.random_range(0..corpus.len());
+        Some(
+            corpus
+                .after(prefix, at, n as usize)
+                .or_else(|| corpus.after(prefix, at + 1, n as usize))
+                .unwrap_or_else(|| prefix.to_owned()),
+        )
     }
 
     /// A prompt of `n` tokens cut at a drawn place of the corpus; `None`
@@ -106,6 +164,14 @@ impl TokenWork {
     pub fn output(&self, rng: &mut impl Rng) -> Option<u32> {
         self.output.as_ref().map(|l| draw(l, rng))
     }
+}
+
+/// Where the block of a hash id starts in a corpus of `len` tokens.
+fn block_place(id: u64, len: usize) -> usize {
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) % len.max(1) as u64) as usize
 }
 
 /// One length of the distribution.
@@ -195,6 +261,50 @@ mod tests {
         }
         assert_eq!(starts.len(), 20);
         assert_eq!(work.output(&mut rng), Some(7));
+    }
+
+    #[test]
+    fn shared_prefixes_and_trace_blocks_begin_prompts_alike() {
+        let t: Tokens = toml::from_str(
+            "tokenizer = \"cl100k_base\"\ninput = { dist = \"uniform\", min = 300, max = 900 }\nprefix = { count = 2, tokens = 200 }\n",
+        )
+        .unwrap();
+        let work = TokenWork::load(&t, Path::new("s.toml"), None).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut beginnings = std::collections::BTreeSet::new();
+        for _ in 0..12 {
+            let (text, n) = work.prompt(&mut rng).unwrap();
+            assert_eq!(work.tokenizer.count(&text), n as usize);
+            let p = work
+                .prefixes
+                .iter()
+                .position(|p| text.starts_with(p.as_str()));
+            beginnings.insert(p.expect("begins with a prefix"));
+        }
+        assert_eq!(beginnings.len(), 2, "both prefixes drawn");
+        // Trace rows: ids 7, 8 shared; the third block each row's own.
+        let a = work
+            .prompt_with_blocks(&[7, 8, 100], 1500, &mut rng)
+            .unwrap();
+        let b = work
+            .prompt_with_blocks(&[7, 8, 200], 1300, &mut rng)
+            .unwrap();
+        let c = work
+            .prompt_with_blocks(&[9, 8, 300], 1200, &mut rng)
+            .unwrap();
+        assert_eq!(work.tokenizer.count(&a), 1500);
+        assert_eq!(work.tokenizer.count(&b), 1300);
+        let common =
+            |x: &str, y: &str| x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count();
+        let ab = common(&a, &b);
+        let shared = work
+            .tokenizer
+            .count(&a.chars().take(ab).collect::<String>());
+        assert!(
+            (1000..=1030).contains(&shared),
+            "a and b share two blocks: {shared} tokens"
+        );
+        assert!(common(&a, &c) < 40, "a and c share nothing but by chance");
     }
 
     #[test]

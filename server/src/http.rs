@@ -103,7 +103,7 @@ async fn chat(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Re
     let job = Job {
         client_id,
         chatbot_id: input.chatbot_id,
-        prompt_tokens: app.engine.count_tokens(&input.message),
+        prompt_ids: app.engine.prompt_ids(&input.message),
         message: input.message,
         audio: input.audio,
         streaming,

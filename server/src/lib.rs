@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod openai;
 pub mod pipeline;
+pub mod prefix;
 pub mod profile;
 pub mod shared;
 pub mod sse;
@@ -111,6 +112,12 @@ pub struct Cli {
     /// (prefill, in its slot: long prompts cost capacity). 0 = no time.
     #[arg(long, value_name = "N", default_value_t = 0.0)]
     pub prefill_tokens_per_sec: f64,
+
+    /// Blocks of 16 prompt tokens the model's prefix cache holds (least
+    /// recently used out first): a prompt's leading blocks seen before
+    /// skip their prefill. 0 = no prefix cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub prefix_cache_blocks: usize,
 
     /// Count and stream tokens of this tokenizer, as an engine does:
     /// `cl100k_base`, `o200k_base`, or a Hugging Face tokenizer.json (a
@@ -285,6 +292,7 @@ pub struct Config {
     pub model_slots: usize,
     pub model_tokens_per_sec: f64,
     pub prefill_tokens_per_sec: f64,
+    pub prefix_cache_blocks: usize,
     /// `--tokenizer`: the prose exact lengths are cut from, as its tokens.
     pub tokens: Option<Arc<tokens::Corpus>>,
     pub max_streams: u64,
@@ -394,6 +402,7 @@ impl Config {
             model_slots: cli.model_slots,
             model_tokens_per_sec: cli.model_tokens_per_sec,
             prefill_tokens_per_sec: cli.prefill_tokens_per_sec,
+            prefix_cache_blocks: cli.prefix_cache_blocks,
             tokens,
             max_streams: cli.max_streams,
             admin_token: cli.admin_token.clone(),
@@ -437,6 +446,8 @@ impl Config {
             self.seed,
         );
         engine.tokens = self.tokens.clone();
+        engine.prefix = (self.prefix_cache_blocks > 0)
+            .then(|| std::sync::Mutex::new(prefix::PrefixCache::new(self.prefix_cache_blocks)));
         AppState {
             engine: Arc::new(engine),
             flags: Arc::new(FeatureFlags::new(self.streaming_percent)),

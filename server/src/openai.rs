@@ -156,15 +156,18 @@ pub async fn chat_completions(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
+    // Every message's tokens, in order: what the model reads (and what
+    // its prefix cache sees).
+    let prompt_ids: Vec<u32> = request
+        .messages
+        .iter()
+        .flat_map(|m| app.engine.prompt_ids(&m.content))
+        .collect();
     let answer = Answer {
         id: format!("chatcmpl-{}", ANSWERS.fetch_add(1, Ordering::Relaxed)),
         created: unix_now(),
         model: request.model.clone(),
-        prompt_tokens: request
-            .messages
-            .iter()
-            .map(|m| app.engine.count_tokens(&m.content))
-            .sum(),
+        prompt_tokens: prompt_ids.len() as u64,
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),
         max_tokens: request.max_limit().map(|m| m as usize),
     };
@@ -177,7 +180,7 @@ pub async fn chat_completions(
         received,
         max_tokens: answer.max_tokens,
         min_tokens: request.min_limit().map(|m| m as usize),
-        prompt_tokens: answer.prompt_tokens,
+        prompt_ids,
     };
     let (tx, rx) = mpsc::channel(STEP_BUFFER);
     let engine = Arc::clone(&app.engine);

@@ -54,9 +54,10 @@ pub struct Job {
     /// Go on to at least this many tokens (`min_tokens`, or `max_tokens`
     /// with `ignore_eos`): the answer continues with the corpus's prose.
     pub min_tokens: Option<usize>,
-    /// The prompt's tokens: the model's prefill before the first token
-    /// takes `--prefill-tokens-per-sec` of them a second.
-    pub prompt_tokens: u64,
+    /// The prompt's tokens (the tokenizer's ids, or its words hashed):
+    /// the model's prefill before the first token reads those the prefix
+    /// cache does not hold, `--prefill-tokens-per-sec` of them a second.
+    pub prompt_ids: Vec<u32>,
 }
 
 /// One piece of an answer as it is streamed: a word and its space, or a
@@ -135,6 +136,8 @@ pub struct Engine {
     /// `--tokenizer`: answers streamed a token of it at a time, and the
     /// prose exact lengths are cut from.
     pub tokens: Option<Arc<tokens::Corpus>>,
+    /// `--prefix-cache-blocks`: the model's prefix cache.
+    pub prefix: Option<std::sync::Mutex<crate::prefix::PrefixCache>>,
     seed: u64,
     requests: AtomicU64,
 }
@@ -247,6 +250,7 @@ impl Engine {
             redis,
             metrics,
             tokens: None,
+            prefix: None,
             seed,
             requests: AtomicU64::new(0),
         }
@@ -271,12 +275,34 @@ impl Engine {
         }
     }
 
-    /// The tokens of a text: the tokenizer's count, or its words.
+    /// The tokens of a text: the tokenizer's ids, or its words hashed.
+    pub fn prompt_ids(&self, text: &str) -> Vec<u32> {
+        match &self.tokens {
+            Some(prose) => prose.tokenizer().encode(text),
+            None => text
+                .split_whitespace()
+                .map(|w| wire::protocol::fnv1a64(w) as u32)
+                .collect(),
+        }
+    }
+
+    /// How many tokens a text is: the tokenizer's count, or its words.
     pub fn count_tokens(&self, text: &str) -> u64 {
         match &self.tokens {
             Some(prose) => prose.tokenizer().count(text) as u64,
             None => text.split_whitespace().count() as u64,
         }
+    }
+
+    /// The prompt's tokens the prefix cache holds (then it holds them
+    /// all), counted in the metrics; 0 without a prefix cache.
+    fn prefix_hit(&self, ids: &[u32]) -> usize {
+        let Some(cache) = &self.prefix else {
+            return 0;
+        };
+        let hit = cache.lock().expect("prefix cache lock").lookup(ids);
+        self.metrics.prefix_lookup(ids.len() as u64, hit as u64);
+        hit
     }
 
     pub fn faults(&self) -> Faults {
@@ -465,10 +491,11 @@ impl Engine {
     ) -> Result<(Instant, usize), Failure> {
         let p = &self.profile;
         let generation = self.model.generate().await;
+        let cached = self.prefix_hit(&job.prompt_ids);
         pause(
             p.first_token_ms.sample(rng)
                 + plan.model_slowdown
-                + self.model.prefill(job.prompt_tokens),
+                + self.model.prefill((job.prompt_ids.len() - cached) as u64),
         )
         .await;
         let mean_gap = p.token_interval_ms.sample(rng);

@@ -35,6 +35,18 @@ pub struct Tokens {
     /// Also ask `ignore_eos = true` (vLLM): the model does not stop early.
     #[serde(default)]
     pub ignore_eos: bool,
+    /// Shared prefixes: each prompt begins with one of `count` texts of
+    /// `tokens` tokens (drawn per request), the rest its own, so a
+    /// target's prefix cache shows (a system prompt, a few-shot header).
+    pub prefix: Option<Prefix>,
+}
+
+/// `[tokens] prefix = { count, tokens }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prefix {
+    pub count: u32,
+    pub tokens: u32,
 }
 
 /// A distribution of lengths in tokens, e.g. `{ dist = "normal", mean =
@@ -135,6 +147,19 @@ impl Tokens {
         if let Some(l) = &self.output {
             l.check("tokens.output")?;
         }
+        if let Some(p) = self.prefix {
+            let shortest = self.input.as_ref().map(|l| l.range().0);
+            if p.count == 0 || p.tokens == 0 || shortest.is_none_or(|s| s <= p.tokens) {
+                return Err(InvalidField {
+                    field: "tokens.prefix",
+                    problem: format!(
+                        "count and tokens of 1 or more, and tokens.input longer than the prefix's {} tokens (its shortest is {})",
+                        p.tokens,
+                        shortest.map_or("absent".to_owned(), |s| s.to_string())
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -184,6 +209,14 @@ mod tests {
                 "not all 0",
             ),
             ("tokenizer = \" \"", "tokens.tokenizer"),
+            (
+                "tokenizer = \"x\"\ninput = { dist = \"uniform\", min = 300, max = 900 }\nprefix = { count = 2, tokens = 300 }",
+                "tokens.prefix: count and tokens of 1 or more, and tokens.input longer than the prefix's 300 tokens (its shortest is 300)",
+            ),
+            (
+                "tokenizer = \"x\"\nprefix = { count = 2, tokens = 30 }",
+                "(its shortest is absent)",
+            ),
             (
                 "tokenizer = \"x\"\ninput = { dist = \"poisson\", mean = 3 }",
                 "unknown variant `poisson`",

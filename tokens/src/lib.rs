@@ -161,6 +161,32 @@ impl Corpus {
         self.ids.is_empty()
     }
 
+    /// `n` token ids from token `at` (wrapping around the corpus's end).
+    pub fn ids(&self, at: usize, n: usize) -> Vec<u32> {
+        if self.ids.is_empty() {
+            return Vec::new();
+        }
+        (0..n)
+            .map(|i| self.ids[(at + i) % self.ids.len()])
+            .collect()
+    }
+
+    /// `prefix` followed by text cut from token `at`, exactly `n` tokens
+    /// in all when encoded (the join can merge or split a token: the cut
+    /// is adjusted); `None` when no cut there makes it exact.
+    pub fn after(&self, prefix: &str, at: usize, n: usize) -> Option<String> {
+        let mut rest = n.checked_sub(self.tokenizer.count(prefix))?;
+        for _ in 0..6 {
+            let text = format!("{prefix}{}", self.cut(at, rest).ok()?);
+            let got = self.tokenizer.count(&text);
+            if got == n {
+                return Some(text);
+            }
+            rest = (rest + n).checked_sub(got)?;
+        }
+        None
+    }
+
     /// Text of exactly `n` tokens (as the tokenizer counts it again), cut
     /// from the corpus at token `at` (wrapping around its end). A cut's
     /// edges can merge into fewer tokens or split into more when the text
@@ -285,6 +311,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn text_after_a_prefix_is_exact_in_all() {
+        let t = Arc::new(Tokenizer::load("cl100k_base").unwrap());
+        let corpus = Corpus::new(Arc::clone(&t), &TEXT.repeat(40));
+        let prefix = t.decode(&corpus.ids(100, 512));
+        for (n, at) in [(600, 7), (513, 900), (2000, 31)] {
+            let text = corpus.after(&prefix, at, n).unwrap();
+            assert!(text.starts_with(&prefix));
+            assert_eq!(t.count(&text), n, "{n} at {at}");
+        }
+        assert_eq!(
+            corpus.after(&prefix, 0, 100),
+            None,
+            "shorter than its prefix"
+        );
     }
 
     #[test]

@@ -162,6 +162,12 @@ impl Metrics {
 
     /// A KB lookup; an unavailable cache counts as a miss (it was served
     /// as one) and as unavailable.
+    /// A prompt of `tokens` looked up in the model's prefix cache, `hit`
+    /// of them found.
+    pub fn prefix_lookup(&self, tokens: u64, hit: u64) {
+        self.prom.prefix(tokens, hit);
+    }
+
     pub fn kb_lookup(&self, found: &Lookup) {
         self.state().kb.count(found.is_hit());
         self.prom.cache("kb", found);

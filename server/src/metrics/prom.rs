@@ -30,6 +30,8 @@ pub(super) struct Prom {
     cache_hits: Family<Labels, Counter>,
     cache_misses: Family<Labels, Counter>,
     cache_unavailable: Family<Labels, Counter>,
+    prefix_queries: Counter,
+    prefix_hits: Counter,
     cache_up: Gauge,
     cache_ping: Gauge<f64, AtomicU64>,
     active: Gauge,
@@ -63,6 +65,8 @@ impl Prom {
             cache_hits: Family::default(),
             cache_misses: Family::default(),
             cache_unavailable: Family::default(),
+            prefix_queries: Counter::default(),
+            prefix_hits: Counter::default(),
             cache_up: Gauge::default(),
             cache_ping: Gauge::default(),
             active: Gauge::default(),
@@ -111,6 +115,16 @@ impl Prom {
             "chatbot_cache_unavailable",
             "Cache lookups served as misses because the cache did not answer, by cache (kb, tts)",
             p.cache_unavailable.clone(),
+        );
+        r.register(
+            "chatbot_prefix_cache_queries",
+            "Prompt tokens looked up in the model's prefix cache (--prefix-cache-blocks)",
+            p.prefix_queries.clone(),
+        );
+        r.register(
+            "chatbot_prefix_cache_hits",
+            "Prompt tokens found in the model's prefix cache: their prefill is skipped",
+            p.prefix_hits.clone(),
         );
         r.register(
             "chatbot_cache_up",
@@ -253,6 +267,11 @@ impl Prom {
                 .inc();
             self.cache_up.set(0);
         }
+    }
+
+    pub(super) fn prefix(&self, tokens: u64, hit: u64) {
+        self.prefix_queries.inc_by(tokens);
+        self.prefix_hits.inc_by(hit);
     }
 
     pub(super) fn cache_ping(&self, rtt: Option<std::time::Duration>) {

@@ -147,3 +147,41 @@ async fn a_long_prompt_costs_its_prefill_before_the_first_token() {
     ];
     assert_eq!(first_token_us(&counted, &prompt).await, base + 100_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_prompt_seen_before_skips_the_prefill_of_what_the_prefix_cache_holds() {
+    let prompt = format!("word{}", " word".repeat(1999));
+    let base = first_token_us(&[], &prompt).await;
+    // One engine, the same 2,000-token prompt twice: the second reads only
+    // what its 16-token blocks do not cover (2,000 = 125 whole blocks).
+    let engine = engine(&[
+        "--profile",
+        "fast",
+        "--first-token-ms",
+        "50",
+        "--prefill-tokens-per-sec",
+        "20000",
+        "--prefix-cache-blocks",
+        "1000",
+    ]);
+    let mut firsts = Vec::new();
+    for _ in 0..2 {
+        let t0 = tokio::time::Instant::now();
+        let steps = run_job(&engine, &prompt, false).await;
+        let (at, _) = steps
+            .iter()
+            .find(|(_, s)| matches!(s, server::pipeline::Step::Token(_)))
+            .expect("a token");
+        firsts.push((*at - t0).as_micros());
+    }
+    assert_eq!(firsts, [base + 100_000, base], "{firsts:?}");
+    let metrics = engine.metrics.prometheus();
+    assert!(
+        metrics.contains("chatbot_prefix_cache_queries_total 4000"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("chatbot_prefix_cache_hits_total 2000"),
+        "{metrics}"
+    );
+}

@@ -161,7 +161,7 @@ pub async fn run_job(
         received: tokio::time::Instant::now(),
         max_tokens: None,
         min_tokens: None,
-        prompt_tokens: engine.count_tokens(message),
+        prompt_ids: engine.prompt_ids(message),
     };
     let guard = engine.metrics.begin(true, &job.client_id, &job.chatbot_id);
     let (tx, mut rx) = mpsc::channel(1024);
