@@ -34,9 +34,11 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         }
         tokio::time::sleep_until(intended.min(Instant::now() + Duration::from_millis(100))).await;
     }
-    if s.stopped.load(Ordering::Relaxed) {
-        // Waited for on time and beaten by the run's end by a hair: the
-        // boundary, not the target (a busy user is `stopped_with`'s case).
+    // Due before the measured end, it is sent even when its user woke after
+    // the end (a client lagging at the boundary): every arrival the run
+    // owed is sent or dropped, never left out.
+    if s.stopped.load(Ordering::Relaxed) && !s.measured_end.get().is_some_and(|end| intended < *end)
+    {
         return Ok(());
     }
     let now = Instant::now();
