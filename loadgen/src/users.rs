@@ -37,7 +37,7 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
     // Due before the measured end, it is sent even when its user woke after
     // the end (a client lagging at the boundary): every arrival the run
     // owed is sent or dropped, never left out.
-    if s.stopped.load(Ordering::Relaxed) && !s.measured_end.get().is_some_and(|end| intended < *end)
+    if s.stopped.load(Ordering::Relaxed) && s.measured_end.get().is_none_or(|end| intended >= *end)
     {
         return Ok(());
     }
