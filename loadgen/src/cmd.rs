@@ -131,6 +131,12 @@ fn capacity(run: &RunArgs, flags: &CapacityFlags) -> anyhow::Result<ExitStatus> 
             t.file.display()
         );
     }
+    if plan.scenario.load.is_open() && plan.scenario.multi_turn() {
+        anyhow::bail!(
+            "{}: conversation: a capacity search steps a rate of requests, and here each arrival is a whole conversation; search with model = \"closed\" (users hold conversations) or without conversations",
+            run.scenario.display()
+        );
+    }
     let args = capacity::CapacityArgs {
         step_duration,
         step_warmup,

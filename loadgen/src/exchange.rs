@@ -5,13 +5,11 @@
 
 use crate::protocol::{Ask, AskedLength, ChatProtocol, Event, Failure, ServerFigures};
 use crate::shared::{Msg, Shared};
-use crate::trace::TraceRow;
 use futures_util::StreamExt;
 use goose::goose::GooseResponse;
 use goose::prelude::*;
 use slo::record::{Outcome, RequestRecord, playback};
 use slo::sse::SseParser;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
@@ -107,21 +105,22 @@ impl Stamps {
     }
 }
 
-/// Sends one request and records it. `scheduled` is its intended start
-/// under an open model. In phases: the ask, the request, the exchange on
-/// the wire, the record filled from what arrived, goose's accounting.
+/// Sends one request and records it; returns its answer's text when it
+/// succeeded and a conversation (or the client's token count) keeps it.
+/// `scheduled` is its intended start under an open model. In phases: the
+/// request, the exchange on the wire, the record filled from what
+/// arrived, goose's accounting.
 pub async fn exchange(
     user: &mut GooseUser,
     shared: &Shared,
     scheduled: Option<Instant>,
-    row: Option<Arc<TraceRow>>,
-) -> TransactionResult {
-    let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let ask = next_ask(user, shared, seq, row.as_deref());
+    ask: &Ask,
+) -> Result<Option<String>, Box<TransactionError>> {
+    let seq = ask.seq;
     // The whole URL: a target with a path (`https://host/prefix`) keeps it
     // (goose would replace it with an absolute path).
     let path = format!("{}{}", shared.base_url, shared.protocol.path());
-    let request = chat_request(user, shared, &ask, &path)?;
+    let request = chat_request(user, shared, ask, &path)?;
     let clock = shared.clock();
     let start = Instant::now();
     shared.active.fetch_add(1, Ordering::Relaxed);
@@ -134,8 +133,8 @@ pub async fn exchange(
     let mut rec = RequestRecord {
         seq,
         user: user.weighted_users_index,
-        client_id: ask.client_id,
-        chatbot_id: ask.chatbot_id,
+        client_id: ask.client_id.clone(),
+        chatbot_id: ask.chatbot_id.clone(),
         warmup: scheduled.unwrap_or(start) < clock.warmup_end,
         scheduled_us: scheduled.map(|s| us(s.saturating_duration_since(clock.started))),
         start_us: us(start.saturating_duration_since(clock.started)),
@@ -157,15 +156,11 @@ pub async fn exchange(
         let asked = (ask.history.as_slice(), ask.message.as_str(), ask.length);
         count_tokens(&work.tokenizer, asked, stamps.answer.as_deref(), &mut rec);
     }
-    if shared.multi_turn {
-        let answer = stamps.answer.take().unwrap_or_default();
-        turn_done(
-            user,
-            ask.message,
-            answer,
-            stamps.done.is_some() && stamps.end.is_none(),
-        );
-    }
+    let answer = if stamps.done.is_some() && stamps.end.is_none() {
+        stamps.answer.take()
+    } else {
+        None
+    };
     fill_record(&mut rec, &mut stamps, start);
     if rec.outcome.is_ok() {
         goose_latencies(user, &rec).await?;
@@ -183,10 +178,10 @@ pub async fn exchange(
     match goose {
         // A 2xx answer goose counted as a success, but the stream failed.
         Some(mut g) if g.success => match failure {
-            Some(tag) => user.set_failure(&tag, &mut g, None, None),
-            None => Ok(()),
+            Some(tag) => user.set_failure(&tag, &mut g, None, None).map(|()| None),
+            None => Ok(answer),
         },
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -206,33 +201,6 @@ fn count_tokens(
     rec.client_input_tokens = Some(before.saturating_add(count(message)));
     rec.client_output_tokens = answer.map(count);
     rec.asked_output_tokens = length.map(|l| l.tokens);
-}
-
-/// What this request asks: the next turn of the user's conversation, or
-/// the next prompt of the mix.
-fn next_ask(user: &mut GooseUser, shared: &Shared, seq: u64, row: Option<&TraceRow>) -> Ask {
-    if shared.multi_turn {
-        return next_turn(user, shared, seq);
-    }
-    let (chatbot_id, message, length) = {
-        let mut mix = shared.mix.lock().expect("mix lock");
-        match row {
-            Some(row) => mix.trace_ask(row),
-            None => {
-                let (bot, message) = mix.next_ask();
-                (bot, message, mix.next_length())
-            }
-        }
-    };
-    Ask {
-        client_id: format!("lg-{}-{seq}", shared.run_id),
-        chatbot_id,
-        message,
-        audio: shared.audio,
-        history: Vec::new(),
-        seq,
-        length,
-    }
 }
 
 /// The ask as a goose request named `chat`, with the protocol's method,
@@ -382,57 +350,6 @@ async fn goose_latencies(user: &mut GooseUser, rec: &RequestRecord) -> Transacti
         }
     }
     Ok(())
-}
-
-/// A goose user's conversation in progress.
-#[derive(Clone)]
-struct Chat {
-    chatbot_id: String,
-    turns: std::sync::Arc<crate::dataset::Conversation>,
-    next: usize,
-    history: Vec<(String, String)>,
-}
-
-/// The next turn of this user's conversation (a new conversation when it
-/// has none going), with the history so far.
-fn next_turn(user: &mut GooseUser, shared: &Shared, seq: u64) -> Ask {
-    let going = user
-        .get_session_data::<Chat>()
-        .is_some_and(|c| c.next < c.turns.len());
-    if !going {
-        let (chatbot_id, turns) = shared.mix.lock().expect("mix lock").next_conversation();
-        user.set_session_data(Chat {
-            chatbot_id,
-            turns,
-            next: 0,
-            history: Vec::new(),
-        });
-    }
-    let chat = user
-        .get_session_data::<Chat>()
-        .expect("the conversation was just set");
-    Ask {
-        client_id: format!("lg-{}-{seq}", shared.run_id),
-        chatbot_id: chat.chatbot_id.clone(),
-        message: chat.turns[chat.next].clone(),
-        audio: shared.audio,
-        history: chat.history.clone(),
-        seq,
-        length: None,
-    }
-}
-
-/// A turn ended: its question and answer join the history; a failed turn
-/// ends the conversation (the next request starts another).
-fn turn_done(user: &mut GooseUser, question: String, answer: String, ok: bool) {
-    if let Some(chat) = user.get_session_data_mut::<Chat>() {
-        if ok {
-            chat.history.push((question, answer));
-            chat.next += 1;
-        } else {
-            chat.next = chat.turns.len();
-        }
-    }
 }
 
 async fn read_body(

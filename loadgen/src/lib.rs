@@ -21,6 +21,7 @@ pub mod files;
 pub mod merge;
 pub mod mix;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod protocol;
 pub mod rebuild;

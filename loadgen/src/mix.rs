@@ -23,6 +23,23 @@ pub struct PromptMix {
     pass: Vec<usize>,
     /// `[tokens]`: the answer lengths drawn.
     lengths: Option<Arc<TokenWork>>,
+    /// `[conversation] turns`: each new conversation's turn count.
+    turns: Option<slo::workload::Lengths>,
+}
+
+/// What one arrival (or one closed user's iteration) sends: a chatbot and
+/// its turns, each sent with the answers to those before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub chatbot_id: String,
+    pub turns: Vec<Turn>,
+}
+
+/// One request of a session: its message and the answer length it asks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Turn {
+    pub message: String,
+    pub length: Option<AskedLength>,
 }
 
 /// Where new questions come from.
@@ -87,6 +104,37 @@ impl PromptMix {
             fresh: 0,
             pass: Vec::new(),
             lengths: None,
+            turns: None,
+        }
+    }
+
+    /// New conversations of a drawn number of turns (`[conversation]`).
+    pub fn with_turns(mut self, turns: slo::workload::Lengths) -> Self {
+        self.turns = Some(turns);
+        self
+    }
+
+    /// The next session: a conversation (a repeat or a new one) and an
+    /// answer length drawn for each of its turns.
+    pub fn next_session(&mut self) -> Session {
+        let (chatbot_id, c) = self.next_conversation();
+        let turns = c
+            .iter()
+            .map(|message| Turn {
+                message: message.clone(),
+                length: self.next_length(),
+            })
+            .collect();
+        Session { chatbot_id, turns }
+    }
+
+    /// The session of a trace's row: one turn, its input length cut from
+    /// the corpus, its output length asked.
+    pub fn trace_session(&mut self, row: &crate::trace::TraceRow) -> Session {
+        let (chatbot_id, message, length) = self.trace_ask(row);
+        Session {
+            chatbot_id,
+            turns: vec![Turn { message, length }],
         }
     }
 
@@ -109,10 +157,7 @@ impl PromptMix {
 
     /// The chatbot, the prompt and the answer length of a trace's row:
     /// its input length cut from the corpus, its output length asked.
-    pub fn trace_ask(
-        &mut self,
-        row: &crate::trace::TraceRow,
-    ) -> (String, String, Option<AskedLength>) {
+    fn trace_ask(&mut self, row: &crate::trace::TraceRow) -> (String, String, Option<AskedLength>) {
         let bot = self.chatbot_ids[self.rng.random_range(0..self.chatbot_ids.len())].clone();
         let Some(work) = self.lengths.clone() else {
             return (bot, String::new(), None);
@@ -142,27 +187,46 @@ impl PromptMix {
             let (bot, c) = &self.asked[self.rng.random_range(0..self.asked.len())];
             return (self.chatbot_ids[*bot].clone(), Arc::clone(c));
         }
-        let n = self.fresh;
-        self.fresh += 1;
+        let turns = self
+            .turns
+            .as_ref()
+            .map_or(1, |t| crate::workload::draw(t, &mut self.rng) as usize);
         let c = match &self.source {
-            Source::Cut(work) => Arc::new(vec![
-                work.prompt(&mut self.rng)
-                    .map(|(text, _)| text)
-                    .unwrap_or_default(),
-            ]),
-            Source::Numbered(prompts) => {
-                let base = &prompts[n % prompts.len()];
-                // A list given in the scenario is asked as written the first time round.
-                Arc::new(vec![if n < prompts.len() {
-                    format!("{base}?")
-                } else {
-                    format!("{base}? (question {n})")
-                }])
-            }
+            Source::Cut(work) => Arc::new(
+                (0..turns)
+                    .map(|i| {
+                        // Only a first turn begins with a shared prefix:
+                        // the later ones follow it in the history.
+                        if i == 0 {
+                            work.prompt(&mut self.rng).map(|(text, _)| text)
+                        } else {
+                            work.prompt_without_prefix(&mut self.rng)
+                        }
+                        .unwrap_or_default()
+                    })
+                    .collect(),
+            ),
+            Source::Numbered(prompts) => Arc::new(
+                (0..turns)
+                    .map(|_| {
+                        let n = self.fresh;
+                        self.fresh += 1;
+                        let base = &prompts[n % prompts.len()];
+                        // A list given in the scenario is asked as written the first time round.
+                        if n < prompts.len() {
+                            format!("{base}?")
+                        } else {
+                            format!("{base}? (question {n})")
+                        }
+                    })
+                    .collect(),
+            ),
             Source::Dataset {
                 conversations,
                 shuffle,
             } => {
+                let n = self.fresh;
+                self.fresh += 1;
                 let len = conversations.len();
                 if n.is_multiple_of(len) && *shuffle {
                     // A new order each pass, from the seed.
@@ -224,5 +288,22 @@ mod tests {
         let mut first: Vec<_> = a[..5].to_vec();
         first.sort();
         assert_eq!(first, sequential[..5], "each pass asks every prompt once");
+    }
+
+    #[test]
+    fn a_conversation_draws_its_turns_and_a_length_for_each() {
+        let ids = vec!["60f7b3b3e6b6f40015e6b6f4".to_owned()];
+        let mut m = PromptMix::new(4, Source::prompts(&["Hi".to_owned()]), &ids, 0.0)
+            .with_turns(slo::workload::Lengths::Uniform { min: 2, max: 4 });
+        let mut counts = std::collections::BTreeSet::new();
+        let mut asked = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let s = m.next_session();
+            counts.insert(s.turns.len());
+            for t in s.turns {
+                assert!(asked.insert(t.message), "every turn is a new question");
+            }
+        }
+        assert_eq!(counts, [2, 3, 4].into(), "turn counts drawn");
     }
 }

@@ -310,6 +310,10 @@ impl Plan {
             Some(d) => Some(std::sync::Arc::new(crate::dataset::load(
                 d,
                 &base.join(&d.file),
+                match scenario.protocol {
+                    slo::scenario::ProtocolName::ChatV1 => slo::protocol::MAX_MESSAGE_CHARS,
+                    _ => slo::openai::MAX_PROMPT_CHARS,
+                },
             )?)),
             None => None,
         };

@@ -61,6 +61,8 @@ struct Target {
     client: reqwest::Client,
     scraper: Scraper,
     before: Result<Value, crate::scrape::ScrapeError>,
+    /// Its Prometheus text before the run, when it has one.
+    prometheus_before: Option<String>,
 }
 
 impl Target {
@@ -69,14 +71,27 @@ impl Target {
         let (url, embedded) = crate::embedded::target(plan.target.as_deref(), &sc.server)?;
         let client = crate::client::build(&plan.reach)?;
         let scraper = Scraper::with_client(&url, client.clone());
-        let before = scraper.get(paths::DETAILED).await.and_then(ok_json);
+        let (before, prometheus_before) = tokio::join!(
+            async { scraper.get(paths::DETAILED).await.and_then(ok_json) },
+            prometheus_text(&scraper, sc),
+        );
         Ok(Target {
             url,
             embedded: embedded.map(Arc::new),
             client,
             scraper,
             before,
+            prometheus_before,
         })
+    }
+}
+
+/// A token workload's target's Prometheus text (its prefix cache's
+/// counters), read beside the monitoring endpoints; other runs do not ask.
+async fn prometheus_text(scraper: &Scraper, sc: &slo::scenario::Scenario) -> Option<String> {
+    match sc.tokens {
+        Some(_) => scraper.text(paths::PROMETHEUS).await.ok(),
+        None => None,
     }
 }
 
@@ -140,10 +155,12 @@ fn new_shared(
         warmup: sc.warmup,
         timeout: sc.request.timeout,
         audio: sc.request.audio,
-        mix: Mutex::new(mix_of(plan)),
+        prepared: prepared(plan),
         tokens: plan.tokens.clone(),
-        multi_turn: sc.dataset.as_ref().is_some_and(|d| d.turns_field.is_some()),
+        multi_turn: sc.multi_turn(),
+        turn_think: sc.turn_think_time(),
         seq: AtomicU64::new(0),
+        sessions: AtomicU64::new(0),
         active: Arc::clone(active),
         records: Sender::new(tx),
         schedule: match sc.load.shape {
@@ -172,6 +189,24 @@ fn new_shared(
     }
 }
 
+/// The thread that draws each arrival's session ahead of it: about two
+/// seconds of arrivals at the peak rate (two sessions a closed user).
+fn prepared(plan: &Plan) -> Arc<crate::prepare::Prepared> {
+    let sc = &plan.scenario;
+    let (source, depth) = match (&sc.load.shape, &plan.replay) {
+        (LoadShape::Trace(_), Some(rows)) => {
+            (crate::prepare::Source::Trace(Arc::clone(rows)), rows.len())
+        }
+        (LoadShape::Open { rate, stages, .. }, _) => {
+            let peak = stages.iter().map(|s| s.target).fold(*rate, f64::max);
+            (crate::prepare::Source::Mix, (peak * 2.0).ceil() as usize)
+        }
+        (LoadShape::Users { users, .. }, _) => (crate::prepare::Source::Mix, users * 2),
+        _ => (crate::prepare::Source::Mix, sc.load.max_users() * 2),
+    };
+    crate::prepare::Prepared::start(mix_of(plan), source, depth.clamp(16, 2048))
+}
+
 /// Where the run's prompts come from, and the answer lengths it asks.
 fn mix_of(plan: &Plan) -> PromptMix {
     let sc = &plan.scenario;
@@ -191,6 +226,10 @@ fn mix_of(plan: &Plan) -> PromptMix {
         &sc.request.chatbot_ids,
         sc.request.repeat_ratio,
     );
+    let mix = match sc.conversation.as_ref().and_then(|c| c.turns.clone()) {
+        Some(turns) => mix.with_turns(turns),
+        None => mix,
+    };
     match &plan.tokens {
         Some(work) => mix.with_lengths(Arc::clone(work)),
         None => mix,
@@ -385,6 +424,7 @@ impl Tasks {
             t.abort();
         }
         crate::users::drop_unclaimed(&self.shared);
+        self.shared.prepared.close();
         self.shared.records.close();
         for h in &self.helpers {
             h.abort();
@@ -511,15 +551,22 @@ impl Ended {
 /// self-check. The embedded server stops here.
 async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
     let sc = &plan.scenario;
-    let after = target.scraper.get(paths::DETAILED).await.and_then(ok_json);
-    let system = target.scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v);
+    let (after, system, prometheus_after) = tokio::join!(
+        async { target.scraper.get(paths::DETAILED).await.and_then(ok_json) },
+        async { target.scraper.get(paths::SYSTEM).await.ok().map(|(_, v)| v) },
+        prometheus_text(&target.scraper, sc),
+    );
     drop(target.embedded);
-    let server = scrape::section(
+    let mut server = scrape::section(
         target.before,
         after,
         system,
         std::mem::take(&mut ended.health),
     );
+    server.prefix_cache = target
+        .prometheus_before
+        .zip(prometheus_after)
+        .and_then(|(b, a)| scrape::prefix_cache(&b, &a));
     RunInfo {
         alerts: ended
             .alerting

@@ -4,6 +4,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use slo::alerts::eval::parse_exposition;
 use slo::histogram::LatencySummary;
 use slo::monitoring::{self, Detailed, Health, System, paths};
 use slo::server_view::{
@@ -271,7 +272,49 @@ pub fn section(
         health,
         health_unhealthy_samples,
         health_degraded_samples,
+        prefix_cache: None,
     }
+}
+
+/// The counter families of a prefix cache, queries then hits: vLLM's
+/// first, then the reference server's.
+const PREFIX_COUNTERS: [(&str, &str); 2] = [
+    (
+        "vllm:prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total",
+    ),
+    (
+        "chatbot_prefix_cache_queries_total",
+        "chatbot_prefix_cache_hits_total",
+    ),
+];
+
+/// The target's prefix cache over the run, from its Prometheus text
+/// before and after (every label set summed: vLLM labels by model and
+/// engine); `None` when it has no such counters or they went backwards.
+pub fn prefix_cache(before: &str, after: &str) -> Option<slo::server_view::PrefixCacheView> {
+    let (before, after) = (
+        parse_exposition(before).ok()?,
+        parse_exposition(after).ok()?,
+    );
+    let total = |samples: &[slo::alerts::eval::Sample], name: &str| {
+        let mut it = samples.iter().filter(|x| x.name == name).peekable();
+        it.peek()?;
+        Some(it.map(|x| x.value).sum::<f64>())
+    };
+    PREFIX_COUNTERS.iter().find_map(|(queries, hits)| {
+        let change = |name: &str| {
+            let d = total(&after, name)? - total(&before, name).unwrap_or(0.0);
+            (d >= 0.0).then_some(d as u64)
+        };
+        let (q, h) = (change(queries)?, change(hits)?);
+        Some(slo::server_view::PrefixCacheView {
+            metric: (*queries).to_owned(),
+            queries: q,
+            hits: h,
+            hit_rate: (q > 0).then(|| h as f64 * 100.0 / q as f64),
+        })
+    })
 }
 
 /// `v` read as the answer at `path`, or why it is not one.
@@ -285,6 +328,7 @@ fn parse<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, ScrapeError> {
 #[cfg(test)]
 mod tests {
     use super::ScrapeError as E;
+    use super::prefix_cache;
 
     /// The words are the report's `server.reason` and the drill's
     /// problems: typed, they read as they did when they were strings.
@@ -340,5 +384,26 @@ mod tests {
         for (e, words) in cases {
             assert_eq!(e.to_string(), words);
         }
+    }
+
+    #[test]
+    fn a_prefix_cache_is_read_from_vllm_or_the_reference_server_counters() {
+        let vllm = |q: u64, h: u64| {
+            format!(
+                "# TYPE vllm:prefix_cache_queries counter\nvllm:prefix_cache_queries_total{{engine=\"0\",model_name=\"m\"}} {q}\nvllm:prefix_cache_queries_total{{engine=\"1\",model_name=\"m\"}} 100\n# TYPE vllm:prefix_cache_hits counter\nvllm:prefix_cache_hits_total{{engine=\"0\",model_name=\"m\"}} {h}\n"
+            )
+        };
+        let p = prefix_cache(&vllm(1000, 200), &vllm(3000, 1200)).unwrap();
+        assert_eq!((p.queries, p.hits, p.hit_rate), (2000, 1000, Some(50.0)));
+        assert_eq!(p.metric, "vllm:prefix_cache_queries_total");
+        let ours = "chatbot_prefix_cache_queries_total 0\nchatbot_prefix_cache_hits_total 0\n";
+        let p = prefix_cache(ours, ours).unwrap();
+        assert_eq!((p.queries, p.hit_rate), (0, None), "no queries: no rate");
+        assert_eq!(
+            prefix_cache(&vllm(3000, 1200), &vllm(10, 0)),
+            None,
+            "a restart"
+        );
+        assert_eq!(prefix_cache("up 1\n", "up 1\n"), None, "no prefix cache");
     }
 }

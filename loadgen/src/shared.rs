@@ -2,7 +2,6 @@
 //! its open-model schedule, and the recorder's inbox. A leaf: it imports
 //! no other module of the run.
 
-use crate::mix::PromptMix;
 use crate::protocol::ChatProtocol;
 use slo::record::RequestRecord;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
@@ -52,13 +51,18 @@ pub struct Shared {
     pub(crate) warmup: Duration,
     pub timeout: Duration,
     pub audio: bool,
-    pub mix: Mutex<PromptMix>,
+    /// Each arrival's session (chatbot, turns, answer lengths), drawn
+    /// ahead of it.
+    pub prepared: Arc<crate::prepare::Prepared>,
     /// `[tokens]`: counts every prompt and answer on the client's side.
     pub tokens: Option<Arc<crate::workload::TokenWork>>,
-    /// Conversations: each goose user sends a conversation's turns one
-    /// after another, each with the history.
+    /// Conversations: answers are kept for the next turn's history.
     pub multi_turn: bool,
+    /// The pause between a conversation's turns.
+    pub turn_think: Duration,
     pub seq: AtomicU64,
+    /// Sessions taken by closed users (their arrival index).
+    pub sessions: AtomicU64,
     pub active: Arc<AtomicI64>,
     pub records: Sender,
     pub schedule: Option<Mutex<Schedule>>,
@@ -149,6 +153,8 @@ pub enum Schedule {
     Rate {
         /// The first start, and the rate's integral reached so far.
         first: f64,
+        /// Arrivals handed out.
+        taken: u64,
         area: f64,
         profile: crate::arrivals::Profile,
         gaps: crate::arrivals::Gaps,
@@ -174,6 +180,7 @@ impl Schedule {
             .collect();
         Schedule::Rate {
             first,
+            taken: 0,
             area: 0.0,
             profile: crate::arrivals::Profile::new(rate, &stages),
             gaps: crate::arrivals::Gaps::new(load.arrival, load.burstiness.unwrap_or(1.0), seed),
@@ -185,26 +192,28 @@ impl Schedule {
         Schedule::Trace { rows, next: 0 }
     }
 
-    /// The next intended start, in seconds from t = 0, and its trace row
-    /// (a spent trace: never).
-    pub fn next_start(&mut self) -> (f64, Option<Arc<crate::trace::TraceRow>>) {
+    /// The next arrival's index (its session's: a trace's row) and its
+    /// intended start, in seconds from t = 0 (a spent trace: never).
+    pub fn next_start(&mut self) -> (u64, f64) {
         match self {
             Schedule::Rate {
                 first,
+                taken,
                 area,
                 profile,
                 gaps,
             } => {
                 let at = *first + profile.time_at(*area);
                 *area += gaps.draw();
-                (at, None)
+                *taken += 1;
+                (*taken - 1, at)
             }
             Schedule::Trace { rows, next } => match rows.get(*next) {
-                Some((at, row)) => {
+                Some((at, _)) => {
                     *next += 1;
-                    (*at, Some(Arc::clone(row)))
+                    (*next as u64 - 1, *at)
                 }
-                None => (f64::INFINITY, None),
+                None => (*next as u64, f64::INFINITY),
             },
         }
     }

@@ -1,8 +1,11 @@
 //! What each goose user does per iteration: under an open model, wait for
 //! its intended start (or record a dropped arrival when it is too late);
-//! then one exchange.
+//! then one session: a request, or a conversation's turns one after
+//! another.
 
 use crate::exchange::exchange;
+use crate::mix::Session;
+use crate::protocol::Ask;
 use crate::shared::{Msg, Shared};
 use goose::prelude::*;
 use slo::record::RequestRecord;
@@ -12,7 +15,7 @@ use tokio::time::Instant;
 
 pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
     let clock = s.clock();
-    let (offset, row) = s
+    let (k, offset) = s
         .schedule
         .as_ref()
         .expect("open model")
@@ -21,6 +24,7 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         .next_start();
     let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
     if s.stopped.load(Ordering::Relaxed) || intended >= clock.cap {
+        s.prepared.skip(k);
         stopped_with(s, &clock, intended);
         // The schedule is spent: idle until the run ends.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -30,6 +34,7 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
     // of a run that sizes itself is known only when it comes).
     while Instant::now() < intended {
         if s.stopped.load(Ordering::Relaxed) {
+            s.prepared.skip(k);
             return Ok(());
         }
         tokio::time::sleep_until(intended.min(Instant::now() + Duration::from_millis(100))).await;
@@ -39,14 +44,19 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
     // owed is sent or dropped, never left out.
     if s.stopped.load(Ordering::Relaxed) && s.measured_end.get().is_none_or(|end| intended >= *end)
     {
+        s.prepared.skip(k);
         return Ok(());
     }
     let now = Instant::now();
     if now.saturating_duration_since(intended) > s.max_lateness {
+        s.prepared.skip(k);
         record_drop(s, &clock, intended, now);
         return Ok(());
     }
-    exchange(user, s, Some(intended), row).await
+    match s.prepared.take(k).await {
+        Some(session) => run_session(user, s, session, Some(intended)).await,
+        None => Ok(()),
+    }
 }
 
 pub async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
@@ -54,7 +64,59 @@ pub async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionRe
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
-    exchange(user, s, None, None).await
+    let k = s.sessions.fetch_add(1, Ordering::Relaxed);
+    match s.prepared.take(k).await {
+        Some(session) => run_session(user, s, session, None).await,
+        None => Ok(()),
+    }
+}
+
+/// Sends a session's turns one after another, each with the questions and
+/// answers before it and the think time between; a failed turn ends the
+/// conversation, and so does the end of the run. `first`: the first
+/// turn's intended start (open model); a later turn's is the end of its
+/// think time.
+async fn run_session(
+    user: &mut GooseUser,
+    s: &Shared,
+    session: Session,
+    first: Option<Instant>,
+) -> TransactionResult {
+    let mut history = Vec::new();
+    let mut scheduled = first;
+    let last = session.turns.len().saturating_sub(1);
+    for (i, turn) in session.turns.into_iter().enumerate() {
+        if i > 0 {
+            let due = Instant::now() + s.turn_think;
+            while Instant::now() < due && !s.stopped.load(Ordering::Relaxed) {
+                tokio::time::sleep_until(due.min(Instant::now() + Duration::from_millis(100)))
+                    .await;
+            }
+            if s.stopped.load(Ordering::Relaxed) || Instant::now() >= s.clock().cap {
+                return Ok(());
+            }
+            scheduled = first.map(|_| due);
+        }
+        let seq = s.seq.fetch_add(1, Ordering::Relaxed);
+        let ask = Ask {
+            client_id: format!("lg-{}-{seq}", s.run_id),
+            chatbot_id: session.chatbot_id.clone(),
+            message: turn.message,
+            audio: s.audio,
+            history,
+            seq,
+            length: turn.length,
+        };
+        let answer = exchange(user, s, scheduled, &ask).await?;
+        match answer {
+            Some(answer) if i < last => {
+                history = ask.history;
+                history.push((ask.message, answer));
+            }
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// An arrival not served: a record of its own, so the CSV holds it and
@@ -99,11 +161,12 @@ pub fn drop_unclaimed(s: &Shared) {
     let end = s.measured_end.get().copied().unwrap_or(now).min(now);
     let mut schedule = schedule.lock().expect("schedule lock");
     loop {
-        let (offset, _) = schedule.next_start();
+        let (k, offset) = schedule.next_start();
         let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
         if intended >= end {
             break;
         }
+        s.prepared.skip(k);
         record_drop(s, clock, intended, now);
     }
 }

@@ -2,6 +2,7 @@
 //! client's side, the corpus prompts are cut from, and the draws of each
 //! prompt's and each answer's length.
 
+use crate::dataset::Cell;
 use rand::Rng;
 use slo::workload::{Lengths, Tokens};
 use std::path::Path;
@@ -30,6 +31,13 @@ pub struct TokenWork {
 }
 
 impl TokenWork {
+    /// A prompt of a drawn length without a shared prefix (a
+    /// conversation's later turn); `None` without input lengths.
+    pub fn prompt_without_prefix(&self, rng: &mut impl Rng) -> Option<String> {
+        let n = draw(self.input.as_ref()?, rng);
+        self.prompt_of(n, rng)
+    }
+
     /// `[tokens]` of the scenario file `file`: its tokenizer loaded, its
     /// corpus read and long enough for the longest prompt it may draw (or
     /// a trace's longest, `trace_longest`).
@@ -44,7 +52,28 @@ impl TokenWork {
             Tokenizer::load(&spec)
                 .map_err(|e| format!("{}: tokens.tokenizer: {e}", file.display()))?,
         );
-        let longest = t.input.as_ref().map(|l| l.range().1).or(trace_longest);
+        let counted = |key: &str, l: &Option<Lengths>| {
+            l.as_ref()
+                .map(|l| of_dataset(l, dir, &tokenizer, key))
+                .transpose()
+        };
+        let (input, output) = (
+            counted("tokens.input", &t.input)?,
+            counted("tokens.output", &t.output)?,
+        );
+        // A dataset's lengths are known now: the checks that need them.
+        Tokens {
+            input: input.clone(),
+            output: output.clone(),
+            ..t.clone()
+        }
+        .check()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+        let longest = input
+            .as_ref()
+            .and_then(Lengths::range)
+            .map(|r| r.1)
+            .or(trace_longest);
         let corpus = match longest {
             None => None,
             Some(longest) => {
@@ -87,8 +116,8 @@ impl TokenWork {
             tokenizer,
             corpus,
             prefixes,
-            input: t.input.clone(),
-            output: t.output.clone(),
+            input,
+            output,
             min_tokens: t.min_tokens,
             ignore_eos: t.ignore_eos,
         })
@@ -166,6 +195,74 @@ impl TokenWork {
     }
 }
 
+/// A dataset's lengths (`{ dist = "dataset", file, field }`) as the
+/// histogram of its rows: a whole number is a length, a text is counted
+/// with `tokenizer`; other lengths as they are. Errors name the file, the
+/// line and `key`.
+fn of_dataset(
+    lengths: &Lengths,
+    dir: &Path,
+    tokenizer: &Tokenizer,
+    key: &str,
+) -> Result<Lengths, String> {
+    let Lengths::Dataset { file, field } = lengths else {
+        return Ok(lengths.clone());
+    };
+    let path = dir.join(file);
+    let ds = slo::scenario::Dataset {
+        file: path.clone(),
+        format: None,
+        field: field.clone(),
+        turns_field: None,
+        order: slo::scenario::DatasetOrder::default(),
+    };
+    let most = slo::workload::MAX_TOKENS;
+    let mut counts = std::collections::BTreeMap::<u32, u64>::new();
+    let rows = crate::dataset::cells(&ds, &path).map_err(|e| format!("{e} ({key})"))?;
+    for (line, cell) in rows {
+        let n = match cell {
+            Cell::Number(x) if x.fract() == 0.0 && (0.0..=f64::from(most)).contains(&x) => x as u32,
+            Cell::Number(x) => {
+                return Err(at(
+                    &path,
+                    line,
+                    &format!("{key}: a length of 1 to {most} tokens, got {x}"),
+                ));
+            }
+            Cell::Text(text) => match text.trim().parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => u32::try_from(tokenizer.count(&text)).unwrap_or(u32::MAX),
+            },
+        };
+        if n == 0 || n > most {
+            return Err(at(
+                &path,
+                line,
+                &format!(
+                    "{key}: a length of 1 to {most} tokens, got {n} (every row of the dataset is a sample)"
+                ),
+            ));
+        }
+        *counts.entry(n).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return Err(format!(
+            "{}: {key}: the dataset holds no row",
+            path.display()
+        ));
+    }
+    Ok(Lengths::Histogram {
+        values: counts.into_iter().map(|(n, c)| (n, c as f64)).collect(),
+    })
+}
+
+fn at(path: &Path, line: Option<usize>, message: &str) -> String {
+    match line {
+        Some(l) => format!("{}:{l}: {message}", path.display()),
+        None => format!("{}: {message}", path.display()),
+    }
+}
+
 /// Where the block of a hash id starts in a corpus of `len` tokens.
 fn block_place(id: u64, len: usize) -> usize {
     let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -205,6 +302,8 @@ pub fn draw(lengths: &Lengths, rng: &mut impl Rng) -> u32 {
             }
             values.last().map_or(1, |v| v.0)
         }
+        // Read into a histogram when the run is planned (`of_dataset`).
+        Lengths::Dataset { .. } => unreachable!("a dataset's lengths drawn before it was read"),
     }
 }
 
@@ -329,5 +428,61 @@ mod tests {
             "{e}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `{ dist = "dataset" }`: the histogram of a dataset's rows, numbers
+    /// as lengths and texts counted; a bad row names the file and line.
+    #[test]
+    fn lengths_from_a_dataset_are_its_rows_histogram() {
+        let dir = testkit::Scratch::new("loadgen-workload-dataset");
+        std::fs::write(
+            dir.join("lengths.csv"),
+            "id,input_length\n1,100\n2,300\n3,100\n4,100\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("answers.jsonl"),
+            "{\"completion\": \"one two three\"}\n{\"completion\": \"one two three\"}\n{\"completion\": 7}\n",
+        )
+        .unwrap();
+        let scenario = dir.join("s.toml");
+        let t: Tokens = toml::from_str(
+            "tokenizer = \"cl100k_base\"\ninput = { dist = \"dataset\", file = \"lengths.csv\", field = \"input_length\" }\noutput = { dist = \"dataset\", file = \"answers.jsonl\", field = \"completion\" }\n",
+        )
+        .unwrap();
+        t.check().unwrap();
+        let work = TokenWork::load(&t, &scenario, None).unwrap();
+        assert_eq!(
+            work.input,
+            Some(Lengths::Histogram {
+                values: vec![(100, 3.0), (300, 1.0)]
+            })
+        );
+        assert_eq!(
+            work.output,
+            Some(Lengths::Histogram {
+                values: vec![(3, 2.0), (7, 1.0)]
+            }),
+            "\"one two three\" is 3 tokens of cl100k_base"
+        );
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let short = (0..4000)
+            .filter(|_| work.prompt(&mut rng).unwrap().1 == 100)
+            .count();
+        assert!(
+            (2850..3150).contains(&short),
+            "{short} of 4000 at 100 tokens"
+        );
+        for (text, says) in [
+            (
+                "id,input_length\n1,0\n",
+                "lengths.csv:2: tokens.input: a length of 1 to",
+            ),
+            ("id,length\n1,5\n", "no column \"input_length\""),
+        ] {
+            std::fs::write(dir.join("lengths.csv"), text).unwrap();
+            let e = TokenWork::load(&t, &scenario, None).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
     }
 }

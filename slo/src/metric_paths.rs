@@ -180,6 +180,7 @@ mod tests {
             "system.memory.usage",
             "max_active_streams",
             "health_degraded_samples",
+            "prefix_cache.hit_rate",
         ] {
             assert!(check(Source::Server, p).is_ok(), "{p}");
         }

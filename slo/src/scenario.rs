@@ -82,6 +82,10 @@ pub struct Scenario {
     /// Prompts and answers of drawn lengths in tokens (`openai-chat`).
     #[serde(default)]
     pub tokens: Option<crate::workload::Tokens>,
+    /// Synthetic conversations (`openai-chat`): each arrival (or each
+    /// closed user's next iteration) is a conversation of several turns.
+    #[serde(default)]
+    pub conversation: Option<Conversation>,
     /// Events on the target at given offsets from the run's start (a
     /// drill): `[[timeline]]` tables, each one action.
     #[serde(default, deserialize_with = "timeline_of_keys")]
@@ -385,6 +389,29 @@ impl TimelineEvent {
     pub fn name(&self) -> String {
         self.name.clone().unwrap_or_else(|| self.describe())
     }
+}
+
+/// The most turns a synthetic conversation may have.
+pub const MAX_TURNS: u32 = 1_000;
+
+/// `[conversation]`: synthetic multi-turn sessions, as AIPerf's and
+/// GuideLLM's multi-turn workloads: each conversation's turn count is
+/// drawn, each turn is sent with the history (the earlier turns and the
+/// answers received) after the user's think time. Under the open model
+/// conversations arrive at the rate; under the closed model each user
+/// holds one conversation at a time.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Conversation {
+    /// Turns per conversation, e.g. `{ dist = "uniform", min = 2, max = 6
+    /// }`; absent with a dataset's `turns_field` (its conversations give
+    /// theirs).
+    pub turns: Option<crate::workload::Lengths>,
+    /// The pause between an answer and the next turn (a user reading and
+    /// typing); absent: `request.think_time`.
+    #[serde(default, with = "opt_duration_str")]
+    #[schemars(with = "Option<String>")]
+    pub think_time: Option<std::time::Duration>,
 }
 
 /// A file of prompts: plain text (one a line), JSONL or CSV.
@@ -1133,6 +1160,9 @@ impl Scenario {
         if let Some(t) = &self.tokens {
             self.check_tokens(t)?;
         }
+        if let Some(c) = &self.conversation {
+            self.check_conversation(c)?;
+        }
         if let LoadShape::Trace(_) = &self.load.shape
             && !self
                 .tokens
@@ -1177,6 +1207,72 @@ impl Scenario {
             ));
         }
         Ok(())
+    }
+
+    /// `[conversation]`: turns that can be drawn (or a dataset's), on the
+    /// protocol whose messages carry the history, not in a trace.
+    fn check_conversation(&self, c: &Conversation) -> Result<(), InvalidField> {
+        let from_dataset = self
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.turns_field.is_some());
+        match &c.turns {
+            Some(crate::workload::Lengths::Dataset { .. }) => {
+                return Err(invalid(
+                    "conversation.turns",
+                    "fixed, uniform, normal or histogram: a dataset gives token lengths, not turns (its conversations: dataset.turns_field)".into(),
+                ));
+            }
+            Some(t) => {
+                t.check_within("conversation.turns", MAX_TURNS, "turns")?;
+                if from_dataset {
+                    return Err(invalid(
+                        "conversation.turns",
+                        "the dataset's conversations (dataset.turns_field) give their own turns: drop conversation.turns".into(),
+                    ));
+                }
+            }
+            None if !from_dataset => {
+                return Err(invalid(
+                    "conversation.turns",
+                    "how many turns, e.g. turns = { dist = \"fixed\", value = 4 } (or a dataset with turns_field)".into(),
+                ));
+            }
+            None => {}
+        }
+        if self.protocol != ProtocolName::OpenaiChat {
+            return Err(invalid(
+                "conversation",
+                "conversations need protocol = \"openai-chat\" (its messages carry the history)"
+                    .into(),
+            ));
+        }
+        if let LoadShape::Trace(_) = self.load.shape {
+            return Err(invalid(
+                "conversation",
+                "a trace gives single requests at their times: not with [conversation]".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether each arrival (or closed iteration) is a conversation of
+    /// turns sent with their history.
+    pub fn multi_turn(&self) -> bool {
+        self.conversation.is_some()
+            || self
+                .dataset
+                .as_ref()
+                .is_some_and(|d| d.turns_field.is_some())
+    }
+
+    /// The pause between a conversation's turns: `[conversation]
+    /// think_time`, else `request.think_time`.
+    pub fn turn_think_time(&self) -> Duration {
+        self.conversation
+            .as_ref()
+            .and_then(|c| c.think_time)
+            .unwrap_or(self.request.think_time)
     }
 
     /// The name, the target, the headers' names and the duration.
@@ -1512,13 +1608,6 @@ impl Scenario {
                     "conversations need protocol = \"openai-chat\" (its messages carry the history)".into(),
                 ));
             }
-            if self.load.is_open() {
-                return Err(invalid(
-                    "dataset.turns_field",
-                    "conversations need model = \"closed\": a turn waits for the answer before it"
-                        .into(),
-                ));
-            }
         }
         Ok(())
     }
@@ -1817,6 +1906,58 @@ arrival = "poisson"
 audio = false
 repeat_ratio = 0.5
 "#;
+
+    #[test]
+    fn a_conversation_needs_its_turns_and_openai_chat() {
+        let openai = GOOD.replace(
+            "[load]",
+            "protocol = \"openai-chat\"\n[openai]\nmodel = \"m\"\n[load]",
+        );
+        let with =
+            |base: &str, text: &str| Scenario::from_toml(&format!("{base}\n{text}\n"), "c.toml");
+        let s = with(
+            &openai,
+            "[conversation]\nturns = { dist = \"uniform\", min = 2, max = 5 }\nthink_time = \"2s\"",
+        )
+        .unwrap();
+        assert!(s.multi_turn());
+        assert_eq!(s.turn_think_time(), Duration::from_secs(2));
+        let s = with(
+            &openai,
+            "[conversation]\nturns = { dist = \"fixed\", value = 3 }",
+        )
+        .unwrap();
+        assert_eq!(
+            s.turn_think_time(),
+            s.request.think_time,
+            "absent: request.think_time"
+        );
+        for (base, text, says) in [
+            (
+                &openai,
+                "[conversation]\nthink_time = \"1s\"",
+                "conversation.turns: how many turns",
+            ),
+            (
+                &openai,
+                "[conversation]\nturns = { dist = \"fixed\", value = 0 }",
+                "conversation.turns: lengths of 1 to 1000 turns, got 0 to 0",
+            ),
+            (
+                &GOOD.to_owned(),
+                "[conversation]\nturns = { dist = \"fixed\", value = 2 }",
+                "conversation: conversations need protocol = \"openai-chat\"",
+            ),
+            (
+                &openai,
+                "[conversation]\nturns = { dist = \"fixed\", value = 2 }\nthink = \"1s\"",
+                "unknown field `think`",
+            ),
+        ] {
+            let e = with(base, text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
 
     #[test]
     fn a_timeline_takes_one_known_action_per_event_within_the_run() {

@@ -38,6 +38,24 @@ pub struct ServerView {
     pub health_unhealthy_samples: Option<u64>,
     #[serde(default)]
     pub health_degraded_samples: Option<u64>,
+    /// The target's prefix cache over the run, from its Prometheus
+    /// metrics; null when it exposes none (or they went backwards: a
+    /// restart).
+    #[serde(default)]
+    pub prefix_cache: Option<PrefixCacheView>,
+}
+
+/// Prompt tokens the target looked up in its prefix cache over the run,
+/// and those it found (vLLM's `vllm:prefix_cache_queries` / `_hits`, or
+/// the reference server's `chatbot_prefix_cache_queries` / `_hits`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PrefixCacheView {
+    /// The counter read, e.g. `vllm:prefix_cache_queries_total`.
+    pub metric: String,
+    pub queries: u64,
+    pub hits: u64,
+    /// Percent of the queried tokens found; null without queries.
+    pub hit_rate: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

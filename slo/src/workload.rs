@@ -66,35 +66,61 @@ pub enum Lengths {
         max: u32,
     },
     /// `[[length, weight], ...]`: each length with its share of the
-    /// weights (e.g. a histogram taken from a dataset).
+    /// weights.
     Histogram { values: Vec<(u32, f64)> },
+    /// The histogram of a dataset's rows, each row one sample: `field`'s
+    /// value (default `prompt`) in a JSONL line or a CSV column, or a text
+    /// file's lines; a whole number is a length, a text is counted with
+    /// the run's tokenizer. The file is relative to the scenario file and
+    /// read when the run is planned (it becomes a `Histogram` then).
+    Dataset {
+        file: PathBuf,
+        field: Option<String>,
+    },
 }
 
 impl Lengths {
-    /// The shortest and longest length it can draw.
-    pub fn range(&self) -> (u32, u32) {
-        match self {
+    /// The shortest and longest length it can draw; `None` for a
+    /// dataset not yet read.
+    pub fn range(&self) -> Option<(u32, u32)> {
+        Some(match self {
             Lengths::Fixed { value } => (*value, *value),
             Lengths::Uniform { min, max } | Lengths::Normal { min, max, .. } => (*min, *max),
             Lengths::Histogram { values } => (
                 values.iter().map(|v| v.0).min().unwrap_or(0),
                 values.iter().map(|v| v.0).max().unwrap_or(0),
             ),
-        }
+            Lengths::Dataset { .. } => return None,
+        })
     }
 
     /// Whether it can be drawn: lengths of 1 to [`MAX_TOKENS`], a range
     /// the right way round, a spread that is a number, weights that are.
     fn check(&self, field: &'static str) -> Result<(), InvalidField> {
+        self.check_within(field, MAX_TOKENS, "tokens")
+    }
+
+    /// As a count of `unit`s (e.g. turns): 1 to `most`.
+    pub fn check_within(
+        &self,
+        field: &'static str,
+        most: u32,
+        unit: &str,
+    ) -> Result<(), InvalidField> {
         let bad = |problem: String| Err(InvalidField { field, problem });
         if matches!(self, Lengths::Histogram { values } if values.is_empty()) {
             return bad("at least one [length, weight] pair".into());
         }
-        let (lo, hi) = self.range();
-        if lo == 0 || hi > MAX_TOKENS {
-            return bad(format!(
-                "lengths of 1 to {MAX_TOKENS} tokens, got {lo} to {hi}"
-            ));
+        let Some((lo, hi)) = self.range() else {
+            return match self {
+                Lengths::Dataset { file, .. } if file.as_os_str().is_empty() => {
+                    bad("a dataset's file".into())
+                }
+                _ => Ok(()),
+            };
+        };
+        if lo == 0 || hi > most {
+            return bad(format!("lengths of 1 to {most} {unit}, got {lo} to {hi}"));
         }
         match self {
             Lengths::Uniform { min, max } | Lengths::Normal { min, max, .. } if min > max => {
@@ -148,7 +174,11 @@ impl Tokens {
             l.check("tokens.output")?;
         }
         if let Some(p) = self.prefix {
-            let shortest = self.input.as_ref().map(|l| l.range().0);
+            let shortest = match self.input.as_ref().map(Lengths::range) {
+                // Checked once the dataset is read.
+                Some(None) => return Ok(()),
+                known => known.flatten().map(|r| r.0),
+            };
             if p.count == 0 || p.tokens == 0 || shortest.is_none_or(|s| s <= p.tokens) {
                 return Err(InvalidField {
                     field: "tokens.prefix",
@@ -180,13 +210,13 @@ mod tests {
             "tokenizer = \"cl100k_base\"\ninput = { dist = \"normal\", mean = 2000, stddev = 200, min = 1500, max = 2500 }\noutput = { dist = \"fixed\", value = 300 }\nignore_eos = true\n",
         )
         .unwrap();
-        assert_eq!(t.input.unwrap().range(), (1500, 2500));
+        assert_eq!(t.input.unwrap().range(), Some((1500, 2500)));
         assert_eq!(t.output, Some(Lengths::Fixed { value: 300 }));
         let h = tokens(
             "tokenizer = \"o200k_base\"\ninput = { dist = \"histogram\", values = [[100, 3], [900, 1]] }\n",
         )
         .unwrap();
-        assert_eq!(h.input.unwrap().range(), (100, 900));
+        assert_eq!(h.input.unwrap().range(), Some((100, 900)));
         for (text, says) in [
             (
                 "tokenizer = \"x\"\ninput = { dist = \"fixed\", value = 0 }",

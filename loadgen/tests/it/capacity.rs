@@ -188,6 +188,101 @@ fn the_shipped_scenario_finds_the_known_capacity() {
 /// An objective the server fails without load (its first token takes an
 /// exact 100 ms; the objective asks for 50): set aside and reported, exit
 /// 3, and the capacity comes from the other objective only.
+/// The reference server as an engine: `slots` generations at once, each
+/// holding its slot for the first-token delay, the prefill of its prompt
+/// and a gap per further token, all exact (no jitter).
+const ENGINE: (f64, f64, f64, f64) = (16.0, 5.0, 1500.0, 4.0);
+
+/// The capacity the knobs imply for prompts of `input` tokens and answers
+/// of `output`: slots / generation time, in requests a second.
+fn engine_capacity(input: u32, output: u32) -> f64 {
+    let (slots, first_ms, prefill_per_s, gap_ms) = ENGINE;
+    let g_ms =
+        first_ms + f64::from(input) * 1000.0 / prefill_per_s + f64::from(output - 1) * gap_ms;
+    slots / (g_ms / 1000.0)
+}
+
+/// Two token-length workloads against the same engine knobs: long
+/// prompts with short answers, short prompts with long answers. Each
+/// search finds the capacity its lengths imply (within 15 %), and the two
+/// differ as the lengths make them.
+#[test]
+fn token_length_workloads_find_the_capacity_their_lengths_imply() {
+    let _turn = crate::support::turn();
+    let (slots, first_ms, prefill_per_s, gap_ms) = ENGINE;
+    let mut found_each = Vec::new();
+    for (name, input, output) in [("prompts", 300, 16), ("answers", 30, 128)] {
+        let known = engine_capacity(input, output);
+        let dir = temp_dir(&format!("capacity-tokens-{name}"));
+        // First token at idle: its delay and its prompt's prefill. Held
+        // while the slots keep up (constant arrivals: no queue below the
+        // capacity), broken within a step above it (the queue grows).
+        // Its p90 (50 requests decide it, where a p95 needs 100) keeps
+        // each step to about two seconds.
+        let idle = first_ms + f64::from(input) * 1000.0 / prefill_per_s;
+        std::fs::write(
+            dir.join("slo.toml"),
+            format!(
+                "name = \"ttft\"\n[[objective]]\nname = \"first token p90\"\nmetric = \"scheduled_latency_ms.first_token.p90\"\ndirection = \"max\"\ntarget = {}\nwarning = {}\ncritical = {}\n\
+                 [[objective]]\nname = \"success rate\"\nmetric = \"requests.success_rate\"\ndirection = \"min\"\ntarget = 99\nwarning = 98\ncritical = 95\n",
+                idle + 50.0,
+                idle + 100.0,
+                idle + 300.0
+            ),
+        )
+        .unwrap();
+        let file = dir.join("s.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"tokens-{name}\"\nduration = \"5s\"\nslo = \"slo.toml\"\nprotocol = \"openai-chat\"\n\
+                 [openai]\nmodel = \"m\"\n\
+                 [server]\nargs = [\"--profile\", \"fast\", \"--model-slots\", \"{slots}\", \"--first-token-ms\", \"{first_ms}\", \"--token-interval-ms\", \"{gap_ms}\", \"--prefill-tokens-per-sec\", \"{prefill_per_s}\", \"--tokenizer\", \"cl100k_base\"]\n\
+                 [load]\nmodel = \"open\"\nrate = 1.0\narrival = \"constant\"\nmax_users = 400\nmax_lateness = \"2s\"\n\
+                 [request]\naudio = false\nrepeat_ratio = 0.0\ntimeout = \"20s\"\n\
+                 [tokens]\ntokenizer = \"cl100k_base\"\ninput = {{ dist = \"fixed\", value = {input} }}\noutput = {{ dist = \"fixed\", value = {output} }}\nmin_tokens = true\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.join("out");
+        let start = format!("{:.2}", known * 0.5);
+        let (o, cap) = capacity(&[
+            file.to_str().unwrap(),
+            "--start-rps",
+            &start,
+            "--factor",
+            "1.4",
+            "--warm",
+            "1s",
+            "--step-duration",
+            "2s",
+            "--step-warmup",
+            "1s",
+            "--step-max-duration",
+            "8s",
+            "--precision",
+            "0.15",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let found = cap["max_sustainable"]["value"].as_f64().unwrap_or(0.0);
+        eprintln!(
+            "{name}: {input} in, {output} out: known {known:.1}/s, found {found:.1}/s\n{stderr}"
+        );
+        assert_eq!(cap["status"], "found", "{stderr}");
+        // Stated tolerance: within 15 % of the knobs' capacity (the
+        // search stops within 15 % below the first rate that breaks).
+        assert!(
+            (found / known - 1.0).abs() <= 0.15,
+            "{name}: found {found:.2}/s, known {known:.2}/s\n{stderr}"
+        );
+        found_each.push(found);
+    }
+    // Long answers hold a slot twice as long as long prompts do here.
+    assert!(found_each[0] > 1.5 * found_each[1], "{found_each:?}");
+}
+
 #[test]
 fn an_objective_failing_at_idle_is_reported_not_made_a_capacity() {
     let _turn = crate::support::turn();

@@ -102,3 +102,71 @@ fn other_counts_and_short_answers_are_findings() {
         assert!((5..40).contains(&counted), "{r:?}");
     }
 }
+
+/// Synthetic conversations under the open model: sessions arrive at the
+/// rate, each sends its three turns one after another with the think time
+/// between, and each turn carries the earlier questions and answers (the
+/// client's count and the server's grow by exactly one turn's tokens).
+#[test]
+fn conversations_arrive_at_a_rate_and_carry_their_history() {
+    let dir = temp_dir("tokens-conversations");
+    let file = scenario(
+        &dir,
+        ", \"--tokenizer\", \"cl100k_base\"",
+        "tokenizer = \"cl100k_base\"\ninput = { dist = \"fixed\", value = 40 }\noutput = { dist = \"fixed\", value = 8 }\nmin_tokens = true\n\
+         [conversation]\nturns = { dist = \"fixed\", value = 3 }\nthink_time = \"300ms\"\n",
+    );
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("rate = 10.0", "rate = 2.0\narrival = \"constant\"");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    run_bin(&file, &out, &[]);
+    let rows = records(&out);
+    assert!(rows.iter().all(|r| r.outcome.is_ok()), "{rows:?}");
+    // Six sessions in 3 s at 2 a second, every 500 ms.
+    let mut firsts: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.turn == 0)
+        .map(|r| r.scheduled_us.unwrap())
+        .collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts.len(), 6, "{firsts:?}");
+    for (i, at) in firsts.iter().enumerate() {
+        assert!(at.abs_diff(i as u64 * 500_000) < 1_000, "{firsts:?}");
+    }
+    let mut by_user: std::collections::BTreeMap<usize, Vec<_>> = Default::default();
+    for r in &rows {
+        by_user.entry(r.user).or_default().push(r);
+    }
+    let mut later = 0;
+    for turns in by_user.values_mut() {
+        turns.sort_by_key(|r| r.start_us);
+        for (i, r) in turns.iter().enumerate() {
+            let expected = 48 * r.turn + 40;
+            assert_eq!(r.client_input_tokens, Some(expected), "{r:?}");
+            assert_eq!(
+                r.input_tokens,
+                Some(u64::from(expected)),
+                "the server's count"
+            );
+            if r.turn == 0 {
+                continue;
+            }
+            later += 1;
+            let before = turns[i - 1];
+            assert_eq!(before.turn + 1, r.turn, "{turns:?}");
+            // The think time after the answer (generous: 200 ms over it
+            // for a debug build beside the suite's other tests).
+            let gap = r.start_us - (before.start_us + before.end_us);
+            assert!((300_000..500_000).contains(&gap), "think gap {gap} µs");
+            assert_eq!(
+                r.scheduled_us.map(|s| s.abs_diff(r.start_us) < 50_000),
+                Some(true),
+                "a later turn is due at its think time's end: {r:?}"
+            );
+        }
+    }
+    // Sessions started before the last second finish their turns.
+    assert!(later >= 8, "{later} later turns");
+}

@@ -184,7 +184,8 @@ async fn shared_prefixes_raise_the_prefix_cache_hit_rate_the_trace_implies() {
     std::fs::write(&file, text).unwrap();
     let out = dir.join("out");
     tokio::task::block_in_place(|| run_bin(&file, &out, &[]));
-    assert_eq!(checked_report(&out)["requests"]["total"], rows.len());
+    let report = checked_report(&out);
+    assert_eq!(report["requests"]["total"], rows.len());
     // What the trace says: each row's leading whole blocks (not its last,
     // which the replay cuts on its own) that an earlier row began with.
     let mut seen = std::collections::HashSet::new();
@@ -230,5 +231,19 @@ async fn shared_prefixes_raise_the_prefix_cache_hit_rate_the_trace_implies() {
         got <= expected && got >= expected - 16.0 * rows.len() as f64 / total,
         "{got} vs {expected}"
     );
+    // The run's server view holds the same change over the run (the
+    // server was fresh: its counters are the run's).
+    let view = &report["server"]["prefix_cache"];
+    assert_eq!(
+        view["metric"], "chatbot_prefix_cache_queries_total",
+        "{view}"
+    );
+    assert_eq!(
+        (view["queries"].as_f64(), view["hits"].as_f64()),
+        (Some(queries), Some(hits)),
+        "{view}"
+    );
+    let rate = view["hit_rate"].as_f64().unwrap();
+    assert!((rate - got * 100.0).abs() < 1e-9, "{rate} vs {got}");
     server.stop().await.unwrap();
 }

@@ -434,6 +434,15 @@ fn client_and_server(o: &mut String, r: &Report) {
     for (name, c, sval) in rows {
         let _ = write!(o, "<tr><td>{name}</td><td>{c}</td><td>{sval}</td></tr>");
     }
+    if let Some(p) = &r.server.prefix_cache {
+        let _ = write!(
+            o,
+            "<tr><td>prefix cache hit rate (%)</td><td>—</td><td>{} ({} of {} prompt tokens)</td></tr>",
+            opt(p.hit_rate),
+            p.hits,
+            p.queries
+        );
+    }
     o.push_str("</table>");
 }
 

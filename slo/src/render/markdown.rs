@@ -297,6 +297,15 @@ fn client_and_server(o: &mut String, r: &Report) {
         pct(r.figures.cache.tts_hit_rate),
         pct(delta.and_then(|d| d.tts_hit_rate))
     );
+    if let Some(p) = &s.prefix_cache {
+        let _ = writeln!(
+            o,
+            "| prefix cache hit rate | — | {} ({} of {} prompt tokens) |",
+            pct(p.hit_rate),
+            p.hits,
+            p.queries
+        );
+    }
     let ms = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{} ms", num(v)));
     let _ = writeln!(
         o,
