@@ -43,11 +43,11 @@ def quantile(values, q):
     return v[min(len(v) - 1, max(0, int(round(q * len(v) + 0.5)) - 1))] if v else None
 
 
-def server(port, log):
+def server(port, log, ft=FT, ti=TI):
     p = subprocess.Popen(
         ["taskset", "-c", "0", str(ROOT / "target/release/refserver"),
          "--listen", f"127.0.0.1:{port}", "--profile", "fast",
-         "--first-token-ms", str(FT), "--token-interval-ms", str(TI),
+         "--first-token-ms", str(ft), "--token-interval-ms", str(ti),
          "--model-slots", "0", "--max-streams", "20000", "--seed", "1"],
         stdout=open(log, "w"), stderr=subprocess.STDOUT)
     for _ in range(100):

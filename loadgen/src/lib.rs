@@ -20,6 +20,7 @@ pub mod exporter;
 pub mod files;
 pub mod merge;
 pub mod mix;
+pub mod pacer;
 pub mod plan;
 pub mod prepare;
 pub mod progress;

@@ -79,6 +79,11 @@ impl Prepared {
     }
 
     fn draw(&self, mut mix: PromptMix, source: &Source) {
+        // The least of the process's threads: cutting prompts must not
+        // take the core from a user due to send (best effort: a system
+        // that refuses keeps the usual priority, and the sessions ahead
+        // still come from here).
+        let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
         loop {
             let k = {
                 let mut q = self.queue.lock().expect("prepare lock");

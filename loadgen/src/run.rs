@@ -180,6 +180,7 @@ fn new_shared(
             ))),
             LoadShape::Users { .. } | LoadShape::TestPlan(_) => None,
         },
+        pacer: crate::pacer::Pacer::start(),
         max_lateness: sc.load.max_lateness(),
         max_event_bytes: usize::try_from(sc.request.max_event_bytes).unwrap_or(usize::MAX),
         max_body_bytes: usize::try_from(sc.request.max_body_bytes).unwrap_or(usize::MAX),

@@ -66,6 +66,8 @@ pub struct Shared {
     pub active: Arc<AtomicI64>,
     pub records: Sender,
     pub schedule: Option<Mutex<Schedule>>,
+    /// Wakes an open model's users at their arrivals' instants.
+    pub pacer: crate::pacer::Pacer,
     pub max_lateness: Duration,
     pub max_event_bytes: usize,
     pub max_body_bytes: usize,

@@ -37,7 +37,16 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
             s.prepared.skip(k);
             return Ok(());
         }
-        tokio::time::sleep_until(intended.min(Instant::now() + Duration::from_millis(100))).await;
+        // The last stretch on the pacer's precise clock, not tokio's
+        // millisecond one.
+        if intended <= Instant::now() + crate::pacer::AHEAD {
+            s.pacer.until(intended).await;
+        } else {
+            // A slot claimed far ahead: wake each 100 ms to see the run stop.
+            let wake =
+                (intended - crate::pacer::AHEAD).min(Instant::now() + Duration::from_millis(100));
+            tokio::time::sleep_until(wake).await;
+        }
     }
     // Due before the measured end, it is sent even when its user woke after
     // the end (a client lagging at the boundary): every arrival the run

@@ -49,7 +49,47 @@ pub struct ChatCompletionRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Message {
     pub role: String,
+    /// The text. A request may also send a list of content parts, as the
+    /// OpenAI API takes (GuideLLM sends `[{"type": "text", "text": ...}]`):
+    /// the text parts are read, joined; written back, it is a string.
+    #[serde(deserialize_with = "content_text")]
+    #[schemars(with = "Content")]
     pub content: String,
+}
+
+/// `content` as a request may send it.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // read through `content_text`; the schema shows it
+enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ContentPart {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+fn content_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+    match Content::deserialize(d)? {
+        Content::Text(text) => Ok(text),
+        Content::Parts(parts) => parts
+            .into_iter()
+            .map(|p| match (p.kind.as_str(), p.text) {
+                ("text", Some(text)) => Ok(text),
+                ("text", None) => Err(D::Error::custom("a \"text\" content part without its text")),
+                (kind, _) => Err(D::Error::custom(format!(
+                    "a content part of type {kind:?}: the reference server reads text parts only"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|texts| texts.concat()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -265,6 +305,30 @@ pub struct ModelEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_is_a_string_or_its_text_parts() {
+        let r = ChatCompletionRequest::parse(
+            br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"Hello, "},{"type":"text","text":"there"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages[0].content, "Hello, there");
+        let back = serde_json::to_value(&r.messages[0]).unwrap();
+        assert_eq!(back["content"], "Hello, there", "written back as a string");
+        for (body, says) in [
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#,
+                "a content part of type \"image_url\": the reference server reads text parts only",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":7}]}"#,
+                "did not match any variant",
+            ),
+        ] {
+            let e = ChatCompletionRequest::parse(body.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
 
     #[test]
     fn a_request_names_the_parameter_it_breaks() {
