@@ -191,12 +191,17 @@ fn new_shared(
 }
 
 /// The thread that draws each arrival's session ahead of it: about two
-/// seconds of arrivals at the peak rate (two sessions a closed user).
+/// seconds of arrivals at the peak rate (two sessions a closed user), 16
+/// to 2,048 sessions.
 fn prepared(plan: &Plan) -> Arc<crate::prepare::Prepared> {
     let sc = &plan.scenario;
     let (source, depth) = match (&sc.load.shape, &plan.replay) {
         (LoadShape::Trace(_), Some(rows)) => {
-            (crate::prepare::Source::Trace(Arc::clone(rows)), rows.len())
+            // Two seconds at the window's mean rate (its bursts wait, and
+            // show as lateness; not the whole trace: prompts can be large).
+            let mean = rows.len() as f64 / sc.duration.as_secs_f64().max(1.0);
+            let depth = (mean * 2.0).ceil() as usize;
+            (crate::prepare::Source::Trace(Arc::clone(rows)), depth)
         }
         (LoadShape::Open { rate, stages, .. }, _) => {
             let peak = stages.iter().map(|s| s.target).fold(*rate, f64::max);
