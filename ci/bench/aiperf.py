@@ -74,11 +74,20 @@ def server_first_tokens(log):
     return out
 
 
-def measured(cmd, env=None):
-    """Runs cmd to its end; its process tree's CPU seconds and wall time."""
+def measured(cmd, env=None, log=None, timeout=None):
+    """Runs cmd to its end, or kills its process group after `timeout`
+    seconds (a tool that hangs after its run); its process tree's CPU
+    seconds and wall time. Its output goes to `log` when given."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    out = open(log, "w") if log else subprocess.DEVNULL
+    p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        p.wait()
+        print(f"{cmd}: killed after {timeout} s", file=sys.stderr)
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall

@@ -28,7 +28,6 @@ Needs: target/release/{refserver,loadgen}, tcpdump, and the tools' venvs
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wire  # noqa: E402  (the pcap reader)
-from aiperf import free_port, quantile, server as aiperf_server  # noqa: E402
+from aiperf import free_port, quantile, measured as aiperf_measured, server as aiperf_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = float(os.environ.get("RATE", "500"))
@@ -87,22 +86,9 @@ def trace(d):
 
 
 def measured(cmd, env=None, log=None):
-    """Runs cmd to its end, or kills its process group after DURATION x 10
-    + 120 s (a tool that hangs after its run: GuideLLM did at 500/s);
-    its process tree's CPU seconds and wall time."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    out = open(log, "w") if log else subprocess.DEVNULL
-    p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        p.wait(timeout=DURATION * 10 + 120)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, 9)
-        p.wait()
-        print(f"{cmd[3]}: killed after {DURATION * 10 + 120} s", file=sys.stderr)
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+    """aiperf.measured, killing a tool that is still there DURATION x 10 +
+    120 s after it started (GuideLLM hung after its run at 500/s)."""
+    return aiperf_measured(cmd, env=env, log=log, timeout=DURATION * 10 + 120)
 
 
 def ours(port, d, trace_file, model):

@@ -90,7 +90,7 @@ fn where_in(ds: &Dataset) -> String {
 }
 
 /// An error naming the file (and the line, when there is one).
-fn failure(file: &Path) -> impl Fn(Option<usize>, String) -> FileError {
+pub fn failure(file: &Path) -> impl Fn(Option<usize>, String) -> FileError {
     let name = file.display().to_string();
     move |line, message| FileError {
         file: name.clone(),
@@ -138,7 +138,7 @@ pub fn cells(ds: &Dataset, file: &Path) -> Result<Vec<(Option<usize>, Cell)>, Fi
                     }
                     _ => {
                         return Err(at(format!(
-                            "dataset.field: no string at \"{key}\" (set dataset.field to the prompt's key)"
+                            "dataset.field: no string or number at \"{key}\" (set the field to the key that holds it)"
                         )));
                     }
                 };
@@ -264,6 +264,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("b.txt:2:"), "{e}");
+        // The limit is the protocol's: an OpenAI target takes it.
+        let long = load(&ds(&t, None, None), &t, slo::openai::MAX_PROMPT_CHARS).unwrap();
+        assert_eq!(long[1][0].chars().count(), MAX_MESSAGE_CHARS + 1);
         let missing = Path::new("/nonexistent/p.txt");
         let e = load(&ds(missing, None, None), missing, MAX_MESSAGE_CHARS)
             .unwrap_err()

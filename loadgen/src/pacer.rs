@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -21,7 +20,7 @@ type Wake = (Instant, oneshot::Sender<()>);
 
 /// The pacer's inbox; its thread ends when the last handle is dropped.
 #[derive(Debug, Clone)]
-pub struct Pacer(Arc<Mutex<Sender<Wake>>>);
+pub struct Pacer(Sender<Wake>);
 
 impl Pacer {
     pub fn start() -> Pacer {
@@ -30,7 +29,7 @@ impl Pacer {
             .name("pacer".into())
             .spawn(move || run(&rx))
             .expect("a thread for the pacer");
-        Pacer(Arc::new(Mutex::new(tx)))
+        Pacer(tx)
     }
 
     /// Returns at `at` (at once when it has passed).
@@ -40,7 +39,7 @@ impl Pacer {
             return;
         }
         let (tx, rx) = oneshot::channel();
-        let sent = self.0.lock().expect("pacer lock").send((at, tx)).is_ok();
+        let sent = self.0.send((at, tx)).is_ok();
         if sent {
             let _ = rx.await;
         } else {

@@ -176,7 +176,7 @@ fn new_shared(
                 },
             ))),
             LoadShape::Trace(_) => Some(Mutex::new(Schedule::trace(
-                plan.replay.as_deref().cloned().unwrap_or_default(),
+                plan.replay.clone().unwrap_or_default(),
             ))),
             LoadShape::Users { .. } | LoadShape::TestPlan(_) => None,
         },

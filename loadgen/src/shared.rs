@@ -162,7 +162,7 @@ pub enum Schedule {
         gaps: crate::arrivals::Gaps,
     },
     Trace {
-        rows: crate::trace::Replay,
+        rows: Arc<crate::trace::Replay>,
         next: usize,
     },
 }
@@ -190,7 +190,7 @@ impl Schedule {
     }
 
     /// A trace's rows, each at its offset.
-    pub fn trace(rows: crate::trace::Replay) -> Self {
+    pub fn trace(rows: Arc<crate::trace::Replay>) -> Self {
         Schedule::Trace { rows, next: 0 }
     }
 

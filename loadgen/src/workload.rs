@@ -217,50 +217,35 @@ fn of_dataset(
         order: slo::scenario::DatasetOrder::default(),
     };
     let most = slo::workload::MAX_TOKENS;
+    let fail = |line, message| crate::dataset::failure(&path)(line, message).to_string();
     let mut counts = std::collections::BTreeMap::<u32, u64>::new();
     let rows = crate::dataset::cells(&ds, &path).map_err(|e| format!("{e} ({key})"))?;
     for (line, cell) in rows {
+        // A number (a JSON one, or a CSV or text cell that reads as one)
+        // is the length; any other text is counted.
         let n = match cell {
-            Cell::Number(x) if x.fract() == 0.0 && (0.0..=f64::from(most)).contains(&x) => x as u32,
-            Cell::Number(x) => {
-                return Err(at(
-                    &path,
-                    line,
-                    &format!("{key}: a length of 1 to {most} tokens, got {x}"),
-                ));
-            }
-            Cell::Text(text) => match text.trim().parse::<u32>() {
-                Ok(n) => n,
-                Err(_) => u32::try_from(tokenizer.count(&text)).unwrap_or(u32::MAX),
-            },
+            Cell::Number(x) => x,
+            Cell::Text(text) => text
+                .trim()
+                .parse::<f64>()
+                .unwrap_or_else(|_| tokenizer.count(&text) as f64),
         };
-        if n == 0 || n > most {
-            return Err(at(
-                &path,
+        if n.fract() != 0.0 || !(1.0..=f64::from(most)).contains(&n) {
+            return Err(fail(
                 line,
-                &format!(
+                format!(
                     "{key}: a length of 1 to {most} tokens, got {n} (every row of the dataset is a sample)"
                 ),
             ));
         }
-        *counts.entry(n).or_default() += 1;
+        *counts.entry(n as u32).or_default() += 1;
     }
     if counts.is_empty() {
-        return Err(format!(
-            "{}: {key}: the dataset holds no row",
-            path.display()
-        ));
+        return Err(fail(None, format!("{key}: the dataset holds no row")));
     }
     Ok(Lengths::Histogram {
         values: counts.into_iter().map(|(n, c)| (n, c as f64)).collect(),
     })
-}
-
-fn at(path: &Path, line: Option<usize>, message: &str) -> String {
-    match line {
-        Some(l) => format!("{}:{l}: {message}", path.display()),
-        None => format!("{}: {message}", path.display()),
-    }
 }
 
 /// Where the block of a hash id starts in a corpus of `len` tokens.
@@ -479,6 +464,10 @@ mod tests {
                 "lengths.csv:2: tokens.input: a length of 1 to",
             ),
             ("id,length\n1,5\n", "no column \"input_length\""),
+            (
+                "id,input_length\n1,12\n2,7.5\n",
+                "lengths.csv:3: tokens.input: a length of 1 to 1000000 tokens, got 7.5",
+            ),
         ] {
             std::fs::write(dir.join("lengths.csv"), text).unwrap();
             let e = TokenWork::load(&t, &scenario, None).unwrap_err();
