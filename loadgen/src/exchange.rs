@@ -3,7 +3,7 @@
 //! intact), its body read as it arrives and parsed with the WHATWG SSE
 //! parser, every moment stamped on the monotonic clock.
 
-use crate::protocol::{Ask, AskedLength, ChatProtocol, Event, Failure, ServerFigures};
+use crate::protocol::{Ask, ChatProtocol, Event, Failure, ServerFigures};
 use crate::shared::{Msg, Shared};
 use futures_util::StreamExt;
 use goose::goose::GooseResponse;
@@ -105,8 +105,17 @@ impl Stamps {
     }
 }
 
-/// Sends one request and records it; returns its answer's text when it
-/// succeeded and a conversation (or the client's token count) keeps it.
+/// A turn's answer, kept for the conversation's next turn: its text, and
+/// the client's count of the whole exchange (history, question and
+/// answer) when the run counts tokens.
+#[derive(Debug)]
+pub struct Answered {
+    pub text: String,
+    pub tokens: Option<u32>,
+}
+
+/// Sends one request and records it; returns its answer when it succeeded
+/// and a conversation (or the client's token count) keeps it.
 /// `scheduled` is its intended start under an open model. In phases: the
 /// request, the exchange on the wire, the record filled from what
 /// arrived, goose's accounting.
@@ -115,7 +124,7 @@ pub async fn exchange(
     shared: &Shared,
     scheduled: Option<Instant>,
     ask: &Ask,
-) -> Result<Option<String>, Box<TransactionError>> {
+) -> Result<Option<Answered>, Box<TransactionError>> {
     let seq = ask.seq;
     // The whole URL: a target with a path (`https://host/prefix`) keeps it
     // (goose would replace it with an absolute path).
@@ -153,11 +162,16 @@ pub async fn exchange(
 
     rec.end_us = us(end - start);
     if let Some(work) = &shared.tokens {
-        let asked = (ask.history.as_slice(), ask.message.as_str(), ask.length);
-        count_tokens(&work.tokenizer, asked, stamps.answer.as_deref(), &mut rec);
+        count_tokens(&work.tokenizer, ask, stamps.answer.as_deref(), &mut rec);
     }
     let answer = if stamps.done.is_some() && stamps.end.is_none() {
-        stamps.answer.take()
+        stamps.answer.take().map(|text| Answered {
+            text,
+            tokens: rec
+                .client_input_tokens
+                .zip(rec.client_output_tokens)
+                .map(|(i, o)| i.saturating_add(o)),
+        })
     } else {
         None
     };
@@ -186,21 +200,26 @@ pub async fn exchange(
 }
 
 /// The client's counts of the prompt (every message) and of the answer,
-/// and the answer length asked, with the run's tokenizer.
+/// and the answer length asked, with the run's tokenizer: what the ask
+/// already knows (a cut's exact length, the history's count) is not
+/// counted again.
 fn count_tokens(
     tokenizer: &tokens::Tokenizer,
-    (history, message, length): (&[(String, String)], &str, Option<AskedLength>),
+    ask: &Ask,
     answer: Option<&str>,
     rec: &mut RequestRecord,
 ) {
     let count = |text: &str| u32::try_from(tokenizer.count(text)).unwrap_or(u32::MAX);
-    let before: u32 = history
-        .iter()
-        .map(|(q, a)| count(q).saturating_add(count(a)))
-        .sum();
-    rec.client_input_tokens = Some(before.saturating_add(count(message)));
+    let before = ask.history_tokens.unwrap_or_else(|| {
+        ask.history
+            .iter()
+            .map(|(q, a)| count(q).saturating_add(count(a)))
+            .fold(0, u32::saturating_add)
+    });
+    let message = ask.message_tokens.unwrap_or_else(|| count(&ask.message));
+    rec.client_input_tokens = Some(before.saturating_add(message));
     rec.client_output_tokens = answer.map(count);
-    rec.asked_output_tokens = length.map(|l| l.tokens);
+    rec.asked_output_tokens = ask.length.map(|l| l.tokens);
 }
 
 /// The ask as a goose request named `chat`, with the protocol's method,

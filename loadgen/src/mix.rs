@@ -5,7 +5,7 @@
 
 use crate::dataset::Conversation;
 use crate::protocol::AskedLength;
-use crate::workload::TokenWork;
+use crate::workload::{Prompt, TokenWork};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -17,7 +17,7 @@ pub struct PromptMix {
     source: Source,
     chatbot_ids: Vec<String>,
     repeat_ratio: f64,
-    asked: Vec<(usize, Arc<Conversation>)>,
+    asked: Vec<Asked>,
     fresh: usize,
     /// This pass's order of a shuffled dataset.
     pass: Vec<usize>,
@@ -25,6 +25,16 @@ pub struct PromptMix {
     lengths: Option<Arc<TokenWork>>,
     /// `[conversation] turns`: each new conversation's turn count.
     turns: Option<slo::workload::Lengths>,
+}
+
+/// A conversation asked: its chatbot, its questions, and their counts
+/// with the run's tokenizer where they were known as they were cut (empty
+/// when none was).
+#[derive(Clone, Debug)]
+pub struct Asked {
+    bot: usize,
+    pub questions: Arc<Conversation>,
+    pub tokens: Arc<[Option<u32>]>,
 }
 
 /// What one arrival (or one closed user's iteration) sends: a chatbot and
@@ -35,10 +45,13 @@ pub struct Session {
     pub turns: Vec<Turn>,
 }
 
-/// One request of a session: its message and the answer length it asks.
+/// One request of a session: its message (and the message's count with
+/// the run's tokenizer, when known as it was drawn) and the answer length
+/// it asks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Turn {
     pub message: String,
+    pub tokens: Option<u32>,
     pub length: Option<AskedLength>,
 }
 
@@ -119,9 +132,12 @@ impl PromptMix {
     pub fn next_session(&mut self) -> Session {
         let (chatbot_id, c) = self.next_conversation();
         let turns = c
+            .questions
             .iter()
-            .map(|message| Turn {
+            .enumerate()
+            .map(|(i, message)| Turn {
                 message: message.clone(),
+                tokens: c.tokens.get(i).copied().flatten(),
                 length: self.next_length(),
             })
             .collect();
@@ -131,10 +147,14 @@ impl PromptMix {
     /// The session of a trace's row: one turn, its input length cut from
     /// the corpus, its output length asked.
     pub fn trace_session(&mut self, row: &crate::trace::TraceRow) -> Session {
-        let (chatbot_id, message, length) = self.trace_ask(row);
+        let (chatbot_id, prompt, length) = self.trace_ask(row);
         Session {
             chatbot_id,
-            turns: vec![Turn { message, length }],
+            turns: vec![Turn {
+                message: prompt.text,
+                tokens: prompt.tokens,
+                length,
+            }],
         }
     }
 
@@ -157,10 +177,10 @@ impl PromptMix {
 
     /// The chatbot, the prompt and the answer length of a trace's row:
     /// its input length cut from the corpus, its output length asked.
-    fn trace_ask(&mut self, row: &crate::trace::TraceRow) -> (String, String, Option<AskedLength>) {
+    fn trace_ask(&mut self, row: &crate::trace::TraceRow) -> (String, Prompt, Option<AskedLength>) {
         let bot = self.chatbot_ids[self.rng.random_range(0..self.chatbot_ids.len())].clone();
         let Some(work) = self.lengths.clone() else {
-            return (bot, String::new(), None);
+            return (bot, Prompt::default(), None);
         };
         let message = work
             .prompt_with_blocks(&row.hash_ids, row.input, &mut self.rng)
@@ -177,32 +197,35 @@ impl PromptMix {
     /// of the next conversation).
     pub fn next_ask(&mut self) -> (String, String) {
         let (bot, c) = self.next_conversation();
-        (bot, c[0].clone())
+        (bot, c.questions[0].clone())
     }
 
     /// The chatbot and the turns of the next conversation: a repeat of an
     /// earlier one (a share `repeat_ratio`) or a new one.
-    pub fn next_conversation(&mut self) -> (String, Arc<Conversation>) {
+    pub fn next_conversation(&mut self) -> (String, Asked) {
         if !self.asked.is_empty() && self.rng.random::<f64>() < self.repeat_ratio {
-            let (bot, c) = &self.asked[self.rng.random_range(0..self.asked.len())];
-            return (self.chatbot_ids[*bot].clone(), Arc::clone(c));
+            let c = self.asked[self.rng.random_range(0..self.asked.len())].clone();
+            return (self.chatbot_ids[c.bot].clone(), c);
         }
         let turns = self
             .turns
             .as_ref()
             .map_or(1, |t| crate::workload::draw(t, &mut self.rng) as usize);
+        let mut tokens = Vec::new();
         let c = match &self.source {
             Source::Cut(work) => Arc::new(
                 (0..turns)
                     .map(|i| {
                         // Only a first turn begins with a shared prefix:
                         // the later ones follow it in the history.
-                        if i == 0 {
-                            work.prompt(&mut self.rng).map(|(text, _)| text)
+                        let p = if i == 0 {
+                            work.prompt(&mut self.rng).map(|(p, _)| p)
                         } else {
                             work.prompt_without_prefix(&mut self.rng)
                         }
-                        .unwrap_or_default()
+                        .unwrap_or_default();
+                        tokens.push(p.tokens);
+                        p.text
                     })
                     .collect(),
             ),
@@ -241,9 +264,13 @@ impl PromptMix {
                 Arc::clone(&conversations[i])
             }
         };
-        let bot = self.rng.random_range(0..self.chatbot_ids.len());
-        self.asked.push((bot, Arc::clone(&c)));
-        (self.chatbot_ids[bot].clone(), c)
+        let asked = Asked {
+            bot: self.rng.random_range(0..self.chatbot_ids.len()),
+            questions: c,
+            tokens: tokens.into(),
+        };
+        self.asked.push(asked.clone());
+        (self.chatbot_ids[asked.bot].clone(), asked)
     }
 }
 

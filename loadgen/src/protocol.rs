@@ -13,9 +13,15 @@ pub struct Ask {
     pub chatbot_id: String,
     pub client_id: String,
     pub message: String,
+    /// The message's count with the run's tokenizer, when known before
+    /// the send (a prompt cut to an exact length): not counted again.
+    pub message_tokens: Option<u32>,
     pub audio: bool,
     /// The conversation so far: (question, answer) pairs, oldest first.
     pub history: Vec<(String, String)>,
+    /// The history's count with the run's tokenizer, when known (the
+    /// turns before counted it as they went).
+    pub history_tokens: Option<u32>,
     /// The request's number in the run.
     pub seq: u64,
     /// The answer's length asked in tokens (`[tokens] output`), over the
@@ -566,8 +572,10 @@ mod tests {
             chatbot_id: String::new(),
             client_id: "lg-1".into(),
             message: "Hi?".into(),
+            message_tokens: None,
             audio: true,
             history: vec![("Hello".into(), "Hi there".into())],
+            history_tokens: None,
             seq: 0,
             length: None,
         }))
@@ -598,8 +606,10 @@ mod tests {
                 chatbot_id: String::new(),
                 client_id: "lg-2".into(),
                 message: "Hi?".into(),
+                message_tokens: None,
                 audio: false,
                 history: Vec::new(),
+                history_tokens: None,
                 seq: 1,
                 length: Some(AskedLength {
                     tokens: 300,

@@ -185,7 +185,7 @@ fn new_shared(
         max_event_bytes: usize::try_from(sc.request.max_event_bytes).unwrap_or(usize::MAX),
         max_body_bytes: usize::try_from(sc.request.max_body_bytes).unwrap_or(usize::MAX),
         measured_done: AtomicU64::new(0),
-        stopped: Arc::new(AtomicBool::new(false)),
+        stopped: Arc::default(),
         measured_end: std::sync::OnceLock::new(),
     }
 }
@@ -734,7 +734,7 @@ async fn end_of_run(s: Arc<Shared>, completed: Arc<AtomicBool>) {
     }
     let end = Instant::now().min(clock.cap);
     let _ = s.measured_end.set(end);
-    s.stopped.store(true, Ordering::SeqCst);
+    s.stopped.set();
     let give_up = end + s.timeout + Duration::from_secs(1);
     while s.active.load(Ordering::Relaxed) > 0 && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(10)).await;

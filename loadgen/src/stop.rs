@@ -85,14 +85,14 @@ pub async fn on_sigterm() {
 pub async fn drain(
     grace: Duration,
     cancel: CancellationToken,
-    halt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    halt: std::sync::Arc<crate::shared::Halt>,
     started: impl Fn() -> bool + Send + 'static,
 ) {
     let mut rx = CHANGED.subscribe();
     if rx.wait_for(|n| *n >= 1).await.is_err() {
         return;
     }
-    halt.store(true, Ordering::SeqCst);
+    halt.set();
     let why = reason().unwrap_or_default();
     let deadline = tokio::time::Instant::now() + grace;
     let mut again = rx.clone();

@@ -23,17 +23,24 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         .expect("schedule lock")
         .next_start();
     let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
-    if s.stopped.load(Ordering::Relaxed) || intended >= clock.cap {
+    if s.stopped.is_set() || intended >= clock.cap {
         s.prepared.skip(k);
         stopped_with(s, &clock, intended);
-        // The schedule is spent: idle until the run ends.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The schedule is spent: idle until the run stops (asleep, woken
+        // by the stop: a trace shorter than the users' reach leaves most
+        // of them here for the whole run), then until goose ends the user.
+        if s.stopped.is_set() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        } else {
+            let latest = clock.cap.max(Instant::now()) + Duration::from_millis(100);
+            s.stopped.sleep_until(latest).await;
+        }
         return Ok(());
     }
     // Users claim slots ahead of time: wake to see the run stop (the end
     // of a run that sizes itself is known only when it comes).
     while Instant::now() < intended {
-        if s.stopped.load(Ordering::Relaxed) {
+        if s.stopped.is_set() {
             s.prepared.skip(k);
             return Ok(());
         }
@@ -42,17 +49,15 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         if intended <= Instant::now() + crate::pacer::AHEAD {
             s.pacer.until(intended).await;
         } else {
-            // A slot claimed far ahead: wake each 100 ms to see the run stop.
-            let wake =
-                (intended - crate::pacer::AHEAD).min(Instant::now() + Duration::from_millis(100));
-            tokio::time::sleep_until(wake).await;
+            // A slot claimed far ahead: asleep until the pacer's stretch,
+            // woken early by the run's stop.
+            s.stopped.sleep_until(intended - crate::pacer::AHEAD).await;
         }
     }
     // Due before the measured end, it is sent even when its user woke after
     // the end (a client lagging at the boundary): every arrival the run
     // owed is sent or dropped, never left out.
-    if s.stopped.load(Ordering::Relaxed) && s.measured_end.get().is_none_or(|end| intended >= *end)
-    {
+    if s.stopped.is_set() && s.measured_end.get().is_none_or(|end| intended >= *end) {
         s.prepared.skip(k);
         return Ok(());
     }
@@ -69,7 +74,7 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
 }
 
 pub async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResult {
-    if s.stopped.load(Ordering::Relaxed) || Instant::now() >= s.clock().cap {
+    if s.stopped.is_set() || Instant::now() >= s.clock().cap {
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
@@ -92,16 +97,14 @@ async fn run_session(
     first: Option<Instant>,
 ) -> TransactionResult {
     let mut history = Vec::new();
+    let mut history_tokens = Some(0);
     let mut scheduled = first;
     let last = session.turns.len().saturating_sub(1);
     for (i, turn) in session.turns.into_iter().enumerate() {
         if i > 0 {
             let due = Instant::now() + s.turn_think;
-            while Instant::now() < due && !s.stopped.load(Ordering::Relaxed) {
-                tokio::time::sleep_until(due.min(Instant::now() + Duration::from_millis(100)))
-                    .await;
-            }
-            if s.stopped.load(Ordering::Relaxed) || Instant::now() >= s.clock().cap {
+            s.stopped.sleep_until(due).await;
+            if s.stopped.is_set() || Instant::now() >= s.clock().cap {
                 return Ok(());
             }
             scheduled = first.map(|_| due);
@@ -111,8 +114,10 @@ async fn run_session(
             client_id: format!("lg-{}-{seq}", s.run_id),
             chatbot_id: session.chatbot_id.clone(),
             message: turn.message,
+            message_tokens: turn.tokens,
             audio: s.audio,
             history,
+            history_tokens,
             seq,
             length: turn.length,
         };
@@ -120,7 +125,8 @@ async fn run_session(
         match answer {
             Some(answer) if i < last => {
                 history = ask.history;
-                history.push((ask.message, answer));
+                history.push((ask.message, answer.text));
+                history_tokens = answer.tokens;
             }
             _ => break,
         }

@@ -30,10 +30,32 @@ pub struct TokenWork {
     pub ignore_eos: bool,
 }
 
+/// A prompt cut to a length, and its count with the run's tokenizer when
+/// the cut is exact (the count the record needs, known without counting
+/// the text again); `None` when no cut there was exact.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Prompt {
+    pub text: String,
+    pub tokens: Option<u32>,
+}
+
+impl Prompt {
+    fn exact(text: String, n: u32) -> Prompt {
+        Prompt {
+            text,
+            tokens: Some(n),
+        }
+    }
+
+    fn uncounted(text: String) -> Prompt {
+        Prompt { text, tokens: None }
+    }
+}
+
 impl TokenWork {
     /// A prompt of a drawn length without a shared prefix (a
     /// conversation's later turn); `None` without input lengths.
-    pub fn prompt_without_prefix(&self, rng: &mut impl Rng) -> Option<String> {
+    pub fn prompt_without_prefix(&self, rng: &mut impl Rng) -> Option<Prompt> {
         let n = draw(self.input.as_ref()?, rng);
         self.prompt_of(n, rng)
     }
@@ -126,7 +148,7 @@ impl TokenWork {
     /// A new prompt of a drawn length, cut at a drawn place of the corpus
     /// (after one of the shared prefixes, drawn, when there are), and the
     /// length drawn; `None` without input lengths.
-    pub fn prompt(&self, rng: &mut impl Rng) -> Option<(String, u32)> {
+    pub fn prompt(&self, rng: &mut impl Rng) -> Option<(Prompt, u32)> {
         let n = draw(self.input.as_ref()?, rng);
         if self.prefixes.is_empty() {
             return Some((self.prompt_of(n, rng)?, n));
@@ -144,7 +166,7 @@ impl TokenWork {
         hash_ids: &[u64],
         n: u32,
         rng: &mut impl Rng,
-    ) -> Option<String> {
+    ) -> Option<Prompt> {
         let corpus = self.corpus.as_ref()?;
         let whole = hash_ids
             .len()
@@ -162,20 +184,23 @@ impl TokenWork {
 
     /// `prefix` and text of its own after it, `n` tokens in all (the
     /// prefix alone when it cannot be made exact: the count shows it).
-    fn after(&self, prefix: &str, n: u32, rng: &mut impl Rng) -> Option<String> {
+    fn after(&self, prefix: &str, n: u32, rng: &mut impl Rng) -> Option<Prompt> {
         let corpus = self.corpus.as_ref()?;
         let at = rng.random_range(0..corpus.len());
         Some(
             corpus
                 .after(prefix, at, n as usize)
                 .or_else(|| corpus.after(prefix, at + 1, n as usize))
-                .unwrap_or_else(|| prefix.to_owned()),
+                .map_or_else(
+                    || Prompt::uncounted(prefix.to_owned()),
+                    |text| Prompt::exact(text, n),
+                ),
         )
     }
 
     /// A prompt of `n` tokens cut at a drawn place of the corpus; `None`
     /// without a corpus.
-    pub fn prompt_of(&self, n: u32, rng: &mut impl Rng) -> Option<String> {
+    pub fn prompt_of(&self, n: u32, rng: &mut impl Rng) -> Option<Prompt> {
         let corpus = self.corpus.as_ref()?;
         let at = rng.random_range(0..corpus.len());
         // A cut that cannot be exact (none was seen in the tests, for
@@ -185,7 +210,10 @@ impl TokenWork {
             corpus
                 .cut(at, n as usize)
                 .or_else(|_| corpus.cut(at + 1, n as usize))
-                .unwrap_or_default(),
+                .map_or_else(
+                    |_| Prompt::uncounted(String::new()),
+                    |text| Prompt::exact(text, n),
+                ),
         )
     }
 
@@ -339,8 +367,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut starts = std::collections::BTreeSet::new();
         for _ in 0..20 {
-            let (text, n) = work.prompt(&mut rng).unwrap();
+            let (Prompt { text, tokens }, n) = work.prompt(&mut rng).unwrap();
             assert_eq!(work.tokenizer.count(&text), n as usize);
+            assert_eq!(tokens, Some(n), "the count carried is the text's");
             starts.insert(text.chars().take(40).collect::<String>());
         }
         assert_eq!(starts.len(), 20);
@@ -357,8 +386,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let mut beginnings = std::collections::BTreeSet::new();
         for _ in 0..12 {
-            let (text, n) = work.prompt(&mut rng).unwrap();
+            let (Prompt { text, tokens }, n) = work.prompt(&mut rng).unwrap();
             assert_eq!(work.tokenizer.count(&text), n as usize);
+            assert_eq!(tokens, Some(n));
             let p = work
                 .prefixes
                 .iter()
@@ -376,6 +406,8 @@ mod tests {
         let c = work
             .prompt_with_blocks(&[9, 8, 300], 1200, &mut rng)
             .unwrap();
+        assert_eq!((a.tokens, b.tokens), (Some(1500), Some(1300)));
+        let (a, b, c) = (a.text, b.text, c.text);
         assert_eq!(work.tokenizer.count(&a), 1500);
         assert_eq!(work.tokenizer.count(&b), 1300);
         let common =
