@@ -114,6 +114,13 @@ pub enum Command {
     /// regression beyond tolerance, or on a figure too few samples leave
     /// undecided (unless --accept-inconclusive). Prints a Markdown table.
     Compare(CompareArgs),
+    /// The candidate against the baseline on one schedule: every arrival
+    /// to both (or alternately) with the same prompt, the difference on
+    /// each objective judged on the pairs, and the run stopped as soon as
+    /// every objective is shown within its tolerance (exit 0) or one past
+    /// it (exit 1); undecided at the cap, it fails (exit 1). Writes
+    /// ab.json, ab.md, ab.html, ab-junit.xml and each target's run.
+    Ab(AbArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -177,6 +184,77 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::CapacityUndefined => 3,
         })
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AbArgs {
+    /// The scenario: an open model or a trace (one schedule for both).
+    pub scenario: PathBuf,
+    /// The target the candidate is held against.
+    #[arg(long, value_name = "URL")]
+    pub baseline: String,
+    /// The target judged (the same URL twice: an A/A check of the load
+    /// generator and the machine).
+    #[arg(long, value_name = "URL")]
+    pub candidate: String,
+    /// A header sent to both ('NAME: VALUE', ${ENV} expanded).
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// A header sent to the baseline only.
+    #[arg(long = "baseline-header", value_name = "'NAME: VALUE'")]
+    pub baseline_headers: Vec<String>,
+    /// A header sent to the candidate only.
+    #[arg(long = "candidate-header", value_name = "'NAME: VALUE'")]
+    pub candidate_headers: Vec<String>,
+    /// The wire format of both (default: the scenario's).
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub protocol: Option<crate::plan::ProtocolArg>,
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub baseline_protocol: Option<crate::plan::ProtocolArg>,
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub candidate_protocol: Option<crate::plan::ProtocolArg>,
+    /// A CA certificate (PEM) both targets' TLS is trusted with.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub baseline_ca_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub candidate_ca_cert: Option<PathBuf>,
+    /// Skip TLS verification for both (a test target only).
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long, value_enum, default_value_t = crate::plan::Pairing::Mirror)]
+    pub pairing: crate::plan::Pairing,
+    /// An objective, FIGURE.pNN=TOLERANCE or success_rate=POINTS (e.g.
+    /// first_token.p95=5%, complete.p99=20ms); repeat for more. Figures:
+    /// first_token, first_audio, complete, inter_token, tokens_per_s,
+    /// success_rate. Default: first_token, complete and inter_token p95
+    /// +5 %, first_audio p95 +5 % with audio, tokens_per_s p50 -5 %,
+    /// success_rate -1 point.
+    #[arg(long = "objective", value_name = "SPEC")]
+    pub objectives: Vec<String>,
+    /// The chance of a right verdict whatever the candidate (1 - alpha).
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Judge at most this many pairs (default: the scenario's arrivals
+    /// after its warm-up, half of them alternating).
+    #[arg(long, value_name = "N")]
+    pub max_pairs: Option<usize>,
+    /// Where ab.json, the reports and each target's run go (default
+    /// runs/ab-NAME-SECONDS).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The two runs start together this long after ab does (each reads
+    /// its scenario and loads its tokenizer first; a run not ready by
+    /// then fails, and says so).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub start_in: std::time::Duration,
+    /// When decided, how long each target's requests in flight may finish.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub stop_grace: std::time::Duration,
+    /// Only the verdict and the objectives.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]

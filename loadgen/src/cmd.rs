@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }),
         Command::Logs(args) => logs(args),
         Command::Compare(args) => compare(args),
+        Command::Ab(args) => crate::ab::ab(&args),
         Command::Run(args) => run_once(&args),
     }
 }

@@ -150,6 +150,7 @@ pub async fn exchange(
         lateness_us: scheduled.map_or(0, |s| us(start.saturating_duration_since(s))),
         prompt_chars: u32::try_from(ask.message.chars().count()).unwrap_or(u32::MAX),
         turn: u32::try_from(ask.history.len()).unwrap_or(u32::MAX),
+        arrival: ask.arrival,
         ..RequestRecord::default()
     };
     let mut stamps = Stamps {

@@ -6,6 +6,7 @@
 //! the per-request CSV, an HdrHistogram interval log, goose's report and
 //! `report.json`. ARCHITECTURE.md maps its modules.
 
+pub mod ab;
 pub mod arrivals;
 pub mod capacity;
 pub mod cli;

@@ -122,6 +122,13 @@ pub struct RunArgs {
     /// judge the drill (the scenario's `[alerts] prometheus`).
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
+    /// `loadgen ab` runs each target as a run of its own with this: which
+    /// target it is. It stops when its standard input closes.
+    #[arg(long, hide = true, value_enum)]
+    pub ab_arm: Option<Arm>,
+    /// `loadgen ab`: how the two targets share the arrivals.
+    #[arg(long, hide = true, value_enum, default_value_t = Pairing::Mirror)]
+    pub ab_pairing: Pairing,
 }
 
 /// `I/N`, as `--shard` takes it.
@@ -198,6 +205,25 @@ impl From<ProtocolArg> for ProtocolName {
     }
 }
 
+/// One of `loadgen ab`'s two targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arm {
+    Baseline,
+    Candidate,
+}
+
+/// How `loadgen ab` gives the arrivals to its two targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pairing {
+    /// Every arrival to both, at the same instant (the second of each
+    /// pair, drawn at random, 0.2 ms later).
+    Mirror,
+    /// Arrivals in twos: the first to one target (drawn at random), the
+    /// second to the other, both with the pair's prompt: each target gets
+    /// half the rate.
+    Alternate,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOnArg {
     Target,
@@ -258,6 +284,8 @@ pub struct Plan {
     /// Where the run's own metrics are served, and how long after it.
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub metrics_linger: Duration,
+    /// One target of `loadgen ab`.
+    pub ab: Option<crate::shared::AbArm>,
 }
 
 impl Plan {
@@ -341,6 +369,11 @@ impl Plan {
         };
         let slo = slo_of(args, &scenario, &base)?;
         let out = out_of(args, &scenario, shard)?;
+        let ab = args.ab_arm.map(|arm| crate::shared::AbArm {
+            candidate: arm == Arm::Candidate,
+            alternate: args.ab_pairing == Pairing::Alternate,
+            seed: scenario.seed,
+        });
         Ok(Plan {
             target: scenario.target.clone(),
             scenario,
@@ -367,6 +400,7 @@ impl Plan {
             judge: shard.is_none() || args.judge,
             metrics_listen: args.metrics_listen,
             metrics_linger: args.metrics_linger,
+            ab,
         })
     }
 

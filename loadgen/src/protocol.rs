@@ -24,6 +24,8 @@ pub struct Ask {
     pub history_tokens: Option<u32>,
     /// The request's number in the run.
     pub seq: u64,
+    /// Open model: its arrival's index in the schedule.
+    pub arrival: Option<u64>,
     /// The answer's length asked in tokens (`[tokens] output`), over the
     /// scenario's `max_tokens`.
     pub length: Option<AskedLength>,
@@ -577,6 +579,7 @@ mod tests {
             history: vec![("Hello".into(), "Hi there".into())],
             history_tokens: None,
             seq: 0,
+            arrival: None,
             length: None,
         }))
         .unwrap();
@@ -611,6 +614,7 @@ mod tests {
                 history: Vec::new(),
                 history_tokens: None,
                 seq: 1,
+                arrival: None,
                 length: Some(AskedLength {
                     tokens: 300,
                     min_tokens,

@@ -34,6 +34,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let _one = ONE_RUN.lock().await;
     crate::stop::reset();
     crate::stop::install();
+    if plan.ab.is_some() {
+        crate::ab::stop_when_stdin_closes();
+    }
     let target = Target::resolve(plan).await?;
     let active = Arc::new(AtomicI64::new(0));
     let probe = Arc::new(Mutex::new(ClientProbe::default()));
@@ -187,6 +190,7 @@ fn new_shared(
         measured_done: AtomicU64::new(0),
         stopped: Arc::default(),
         measured_end: std::sync::OnceLock::new(),
+        ab: plan.ab,
     }
 }
 

@@ -78,6 +78,55 @@ pub struct Shared {
     /// When the measured part ended (it may outlast `duration` when the
     /// run sizes itself).
     pub measured_end: std::sync::OnceLock<Instant>,
+    /// This run is one target of `loadgen ab`.
+    pub ab: Option<AbArm>,
+}
+
+/// One target of `loadgen ab` (a run of its own, beside the other's, on
+/// the same schedule and prompts): which one, and how arrivals pair. A
+/// pair's order is a coin seeded by the scenario, so neither target is
+/// always first: mirrored, both get every arrival and the second of a
+/// pair is sent [`AbArm::ORDER_GAP`] after the first; alternating, the
+/// pair is two arrivals in a row, the first to the coin's target, each
+/// with the pair's prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbArm {
+    pub candidate: bool,
+    pub alternate: bool,
+    pub seed: u64,
+}
+
+impl AbArm {
+    /// Above the pacer's jitter (p50 0.1-0.2 ms), far below a latency.
+    pub const ORDER_GAP: Duration = Duration::from_micros(200);
+
+    /// Whether this target is first in `pair`.
+    fn first(self, pair: u64) -> bool {
+        let mut z = (self.seed ^ pair.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_add(1);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let baseline_first = (z ^ (z >> 31)) & 1 == 0;
+        baseline_first != self.candidate
+    }
+
+    /// The pair of arrival `k`, and the session (prompt) it is sent with.
+    pub fn pair(self, k: u64) -> u64 {
+        if self.alternate { k / 2 } else { k }
+    }
+
+    /// Whether arrival `k` is this target's (alternating: one of two).
+    pub fn owns(self, k: u64) -> bool {
+        !self.alternate || k.is_multiple_of(2) == self.first(k / 2)
+    }
+
+    /// How much later than its arrival this target sends it.
+    pub fn delay(self, k: u64) -> Duration {
+        if self.alternate || self.first(k) {
+            Duration::ZERO
+        } else {
+            Self::ORDER_GAP
+        }
+    }
 }
 
 /// No new request may start: a flag read at every arrival, and a wake-up

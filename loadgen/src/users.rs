@@ -22,10 +22,17 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
         .lock()
         .expect("schedule lock")
         .next_start();
-    let intended = clock.started + Duration::from_secs_f64(offset.min(1e9));
+    // `loadgen ab`: the other target's arrival, or this one's place in
+    // its pair; the pair's prompt.
+    let (session, late) = match s.ab {
+        Some(ab) if !ab.owns(k) => return Ok(()),
+        Some(ab) => (ab.pair(k), ab.delay(k)),
+        None => (k, Duration::ZERO),
+    };
+    let intended = clock.started + Duration::from_secs_f64(offset.min(1e9)) + late;
     if s.stopped.is_set() || intended >= clock.cap {
-        s.prepared.skip(k);
-        stopped_with(s, &clock, intended);
+        s.prepared.skip(session);
+        stopped_with(s, &clock, (k, intended));
         // The schedule is spent: idle until the run stops (asleep, woken
         // by the stop: a trace shorter than the users' reach leaves most
         // of them here for the whole run), then until goose ends the user.
@@ -41,7 +48,7 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
     // of a run that sizes itself is known only when it comes).
     while Instant::now() < intended {
         if s.stopped.is_set() {
-            s.prepared.skip(k);
+            s.prepared.skip(session);
             return Ok(());
         }
         // The last stretch on the pacer's precise clock, not tokio's
@@ -58,17 +65,17 @@ pub async fn open_iteration(user: &mut GooseUser, s: &Shared) -> TransactionResu
     // the end (a client lagging at the boundary): every arrival the run
     // owed is sent or dropped, never left out.
     if s.stopped.is_set() && s.measured_end.get().is_none_or(|end| intended >= *end) {
-        s.prepared.skip(k);
+        s.prepared.skip(session);
         return Ok(());
     }
     let now = Instant::now();
     if now.saturating_duration_since(intended) > s.max_lateness {
-        s.prepared.skip(k);
-        record_drop(s, &clock, intended, now);
+        s.prepared.skip(session);
+        record_drop(s, &clock, (k, intended), now);
         return Ok(());
     }
-    match s.prepared.take(k).await {
-        Some(session) => run_session(user, s, session, Some(intended)).await,
+    match s.prepared.take(session).await {
+        Some(session) => run_session(user, s, session, Some((k, intended))).await,
         None => Ok(()),
     }
 }
@@ -87,15 +94,16 @@ pub async fn closed_iteration(user: &mut GooseUser, s: &Shared) -> TransactionRe
 
 /// Sends a session's turns one after another, each with the questions and
 /// answers before it and the think time between; a failed turn ends the
-/// conversation, and so does the end of the run. `first`: the first
-/// turn's intended start (open model); a later turn's is the end of its
-/// think time.
+/// conversation, and so does the end of the run. `arrival`: the open
+/// model's arrival and its intended start, the first turn's (a later
+/// turn's is the end of its think time).
 async fn run_session(
     user: &mut GooseUser,
     s: &Shared,
     session: Session,
-    first: Option<Instant>,
+    arrival: Option<(u64, Instant)>,
 ) -> TransactionResult {
+    let first = arrival.map(|(_, at)| at);
     let mut history = Vec::new();
     let mut history_tokens = Some(0);
     let mut scheduled = first;
@@ -119,6 +127,7 @@ async fn run_session(
             history,
             history_tokens,
             seq,
+            arrival: arrival.map(|(k, _)| k),
             length: turn.length,
         };
         let answer = exchange(user, s, scheduled, &ask).await?;
@@ -136,12 +145,18 @@ async fn run_session(
 
 /// An arrival not served: a record of its own, so the CSV holds it and
 /// every figure counts it.
-fn record_drop(s: &Shared, clock: &crate::shared::Clock, intended: Instant, now: Instant) {
+fn record_drop(
+    s: &Shared,
+    clock: &crate::shared::Clock,
+    (k, intended): (u64, Instant),
+    now: Instant,
+) {
     let us = |t: Instant| {
         u64::try_from(t.saturating_duration_since(clock.started).as_micros()).unwrap_or(u64::MAX)
     };
     let rec = RequestRecord::dropped(
         s.seq.fetch_add(1, Ordering::Relaxed),
+        k,
         us(intended),
         us(now),
         intended < clock.warmup_end,
@@ -158,9 +173,9 @@ fn record_drop(s: &Shared, clock: &crate::shared::Clock, intended: Instant, now:
 /// The run had stopped when a user came for this arrival: due before the
 /// measured end, every user was busy until now, and it will never be
 /// sent: dropped.
-fn stopped_with(s: &Shared, clock: &crate::shared::Clock, intended: Instant) {
+fn stopped_with(s: &Shared, clock: &crate::shared::Clock, (k, intended): (u64, Instant)) {
     if s.measured_end.get().is_some_and(|end| intended < *end) {
-        record_drop(s, clock, intended, Instant::now());
+        record_drop(s, clock, (k, intended), Instant::now());
     }
 }
 
@@ -181,7 +196,10 @@ pub fn drop_unclaimed(s: &Shared) {
         if intended >= end {
             break;
         }
-        s.prepared.skip(k);
-        record_drop(s, clock, intended, now);
+        if s.ab.is_some_and(|ab| !ab.owns(k)) {
+            continue;
+        }
+        s.prepared.skip(s.ab.map_or(k, |ab| ab.pair(k)));
+        record_drop(s, clock, (k, intended), now);
     }
 }

@@ -153,6 +153,14 @@ pub struct Cli {
     /// Extra delay on the model's time to first token, in ms.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub model_slowdown_ms: u64,
+    /// A known regression: the profile's time to first token this many
+    /// percent longer (a candidate for `loadgen ab`).
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub slower_first_token: f64,
+    /// A known regression: the profile's gap between tokens this many
+    /// percent longer.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub slower_tokens: f64,
     /// Share of streamed requests (0-1) failing with an `other` error
     /// event: a fault of the streaming path, gone with the rollout at 0 %.
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
@@ -306,6 +314,29 @@ pub struct Config {
     pub limits: conn::Limits,
 }
 
+/// `--slower-first-token` and `--slower-tokens`: the profile's delays
+/// made longer by a percentage, a known regression.
+fn slower(cli: &Cli, profile: &mut Profile) -> anyhow::Result<()> {
+    for (flag, pct, delay) in [
+        (
+            "--slower-first-token",
+            cli.slower_first_token,
+            &mut profile.first_token_ms,
+        ),
+        (
+            "--slower-tokens",
+            cli.slower_tokens,
+            &mut profile.token_interval_ms,
+        ),
+    ] {
+        if !(0.0..=1000.0).contains(&pct) {
+            anyhow::bail!("{flag} {pct}: give a percentage from 0 to 1000");
+        }
+        *delay = delay.scaled(1.0 + pct / 100.0);
+    }
+    Ok(())
+}
+
 impl Config {
     /// Validates the command line; the error names the flag or file.
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Config> {
@@ -330,6 +361,7 @@ impl Config {
             tts_hit_ms: fixed(cli.tts_hit_ms),
             tts_miss_ms: fixed(cli.tts_miss_ms),
         });
+        slower(cli, &mut profile)?;
         if let Err(e) = profile.validate() {
             bail!("{}: {}", e.field.flag(), e.problem);
         }

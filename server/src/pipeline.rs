@@ -395,7 +395,11 @@ impl Engine {
             || answer.sentences.iter().map(|s| s.split(' ').count()).sum(),
             Vec::len,
         );
-        let plan = FaultPlan::draw(&self.faults(), total_tokens, sentences, job, rng);
+        // A failure strikes before a token the stream sends: one past a
+        // `max_tokens` cut would never come, and fewer requests would
+        // fail than the rate says.
+        let sent = total_tokens.min(job.max_tokens.unwrap_or(usize::MAX));
+        let plan = FaultPlan::draw(&self.faults(), sent, sentences, job, rng);
         let mut tts_rng = StdRng::seed_from_u64(rng.random());
         let (sentence_tx, mut sentence_rx) = mpsc::unbounded_channel::<usize>();
 

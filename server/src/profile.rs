@@ -40,6 +40,17 @@ impl Delay {
         Duration::from_secs_f64(ms.max(0.0) / 1000.0)
     }
 
+    /// The same delay `factor` times as long (its spread alike).
+    pub fn scaled(self, factor: f64) -> Delay {
+        match self {
+            Delay::Fixed(ms) => Delay::Fixed(ms * factor),
+            Delay::LogNormal { median, sigma } => Delay::LogNormal {
+                median: median * factor,
+                sigma,
+            },
+        }
+    }
+
     /// The median in ms (for capacity estimates and docs).
     pub fn median_ms(&self) -> f64 {
         match *self {

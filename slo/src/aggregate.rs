@@ -1143,7 +1143,10 @@ mod tests {
             },
             &[],
         );
-        a.add(&RequestRecord::dropped(9, 3_000_000, 4_500_000, false), &[]);
+        a.add(
+            &RequestRecord::dropped(9, 9, 3_000_000, 4_500_000, false),
+            &[],
+        );
         let f = a.figures(Duration::from_secs(4), true);
         // The dropped arrival counts: the service did not serve it.
         assert_eq!(f.requests.total, 4);

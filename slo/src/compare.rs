@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// How much worse a metric may get: relative (percent of the baseline)
 /// or absolute (in the metric's unit).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Tolerance {
     Percent(f64),
     Absolute(f64),

@@ -223,7 +223,7 @@ impl Percentile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::Rng;
+    use crate::rng::Rng;
 
     #[test]
     fn a_percentile_is_named_exactly() {

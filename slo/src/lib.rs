@@ -7,6 +7,7 @@
 //!
 //! ARCHITECTURE.md maps its modules.
 
+pub mod ab;
 pub mod aggregate;
 pub mod alerts;
 pub mod capacity;
@@ -23,14 +24,13 @@ pub mod objective;
 pub mod record;
 pub mod render;
 pub mod report;
+mod rng;
 pub mod scenario;
 pub mod schema;
 pub mod self_check;
 pub mod server_view;
 pub mod severity;
 pub mod template;
-#[cfg(test)]
-mod test_rng;
 pub mod workload;
 
 // What both sides speak lives in `wire`; the core names it as its own.

@@ -183,7 +183,7 @@ mod tests {
     use super::*;
     use crate::aggregate::{Aggregate, GoodputLimits};
     use crate::record::{Outcome, RequestRecord};
-    use crate::test_rng::Rng;
+    use crate::rng::Rng;
     use std::time::Duration;
 
     fn pick(rng: &mut Rng, n: u64) -> u64 {

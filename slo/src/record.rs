@@ -178,6 +178,11 @@ pub struct RequestRecord {
     /// `[tokens] output`: the answer's length asked (`max_tokens`).
     #[serde(default)]
     pub asked_output_tokens: Option<u32>,
+    /// Open model and trace: the arrival's index in the schedule, from 0
+    /// (every turn of its conversation has it; `loadgen ab` pairs the two
+    /// targets' requests by it).
+    #[serde(default)]
+    pub arrival: Option<u64>,
 }
 
 /// Fewer tokens than this tell nothing about buffering.
@@ -243,9 +248,10 @@ impl RequestRecord {
 
     /// An open-model arrival that was never sent: `at_us` is when it was
     /// given up, from the run start.
-    pub fn dropped(seq: u64, scheduled_us: u64, at_us: u64, warmup: bool) -> Self {
+    pub fn dropped(seq: u64, arrival: u64, scheduled_us: u64, at_us: u64, warmup: bool) -> Self {
         RequestRecord {
             seq,
+            arrival: Some(arrival),
             warmup,
             scheduled_us: Some(scheduled_us),
             start_us: at_us,

@@ -32,9 +32,10 @@ fn of<T: schemars::JsonSchema>() -> Value {
 /// A schema and where it is committed, relative to the workspace root.
 pub type SchemaFile = (&'static str, fn() -> Value);
 
-pub const FILES: [SchemaFile; 4] = [
+pub const FILES: [SchemaFile; 5] = [
     ("reports/schema/report.schema.json", report),
     ("reports/schema/capacity.schema.json", capacity),
+    ("reports/schema/ab.schema.json", of::<crate::ab::AbReport>),
     ("scenarios/schema/scenario.schema.json", scenario),
     ("scenarios/schema/slo.schema.json", slo_file),
 ];

@@ -7,6 +7,7 @@
 
 #![allow(clippy::await_holding_lock)]
 
+mod ab;
 mod arrivals;
 mod capacity;
 mod cli;

@@ -12,8 +12,7 @@
 //! At 30 requests/s the load generator was still growing into its
 //! steady state 20 s in (99 -> 106 MB): the rate stays at 20.
 
-use crate::support::{BIN, checked_report, spawn_run, temp_dir};
-use std::process::{Command, Stdio};
+use crate::support::{checked_report, spawn_run, temp_dir};
 use std::time::{Duration, Instant};
 
 const GROWTH_MB: f64 = 12.0;
@@ -34,30 +33,14 @@ fn rss_mb(pid: u32) -> Option<f64> {
 fn a_steady_load_grows_neither_process() {
     let _turn = crate::support::turn();
     let dir = temp_dir("soak");
-    // The server's binary sits beside the load generator's (cargo test
-    // --workspace builds both).
-    let refserver = std::path::Path::new(BIN).with_file_name("refserver");
-    assert!(
-        refserver.exists(),
-        "{} is missing: build it with cargo build -p server (cargo test --workspace does)",
-        refserver.display()
-    );
-    let port = testkit::free_port();
-    let server = testkit::Daemon(
-        Command::new(&refserver)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--profile",
-                "fast",
-            ])
-            .args(["--first-token-ms", "50", "--token-interval-ms", "10"])
-            .args(["--log-level", "error"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    testkit::wait_for_port(port, "refserver");
+    let (server, port) = crate::support::refserver(&[
+        "--profile",
+        "fast",
+        "--first-token-ms",
+        "50",
+        "--token-interval-ms",
+        "10",
+    ]);
     let scenario = dir.join("soak.toml");
     std::fs::write(
         &scenario,

@@ -89,6 +89,30 @@ pub fn passed_unless_distrusted(code: Option<i32>, report: &serde_json::Value) {
     eprintln!("the self-check distrusted this run beside other tests: {reasons}");
 }
 
+/// The reference server (its binary beside the load generator's: cargo
+/// test --workspace builds both) on a free port with `args`, its logs
+/// off; the port.
+pub fn refserver(args: &[&str]) -> (testkit::Daemon, u16) {
+    let bin = Path::new(BIN).with_file_name("refserver");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with cargo build -p server (cargo test --workspace does)",
+        bin.display()
+    );
+    let port = testkit::free_port();
+    let d = testkit::Daemon(
+        std::process::Command::new(&bin)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--log-level", "error"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    testkit::wait_for_port(port, "refserver");
+    (d, port)
+}
+
 /// A fresh folder under the system temp dir, removed when the test passes.
 pub fn temp_dir(name: &str) -> Scratch {
     Scratch::new(&format!("loadgen-it-{name}"))
@@ -130,6 +154,8 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         metrics_linger: std::time::Duration::ZERO,
         allow_commands: false,
         prometheus: None,
+        ab_arm: None,
+        ab_pairing: loadgen::plan::Pairing::Mirror,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 use crate::evidence::{CONFIDENCE, min_samples, rank_interval};
 use crate::objective::{Direction, Objective, Source};
-use crate::test_rng::Rng;
+use crate::rng::Rng;
 use serde_json::json;
 
 /// A service of capacity `c` requests/s: a log-normal idle latency (median

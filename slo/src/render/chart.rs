@@ -441,7 +441,7 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::Rng;
+    use crate::rng::Rng;
 
     /// Whether `step` is 1, 2, 2.5 or 5 times a power of ten.
     fn round(step: f64) -> bool {

@@ -260,7 +260,7 @@ fn cdf(doc: &Value, latency: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;padding:0 24px;color:#222;max-width:1400px}\
 h1{margin:0;font-size:1.5em}.verdict{padding:14px 20px;border-radius:6px;color:#fff;margin-bottom:12px}\
 .verdict.pass{background:#1b7f3b}.verdict.fail{background:#b3261e}\
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\

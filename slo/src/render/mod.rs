@@ -6,6 +6,7 @@
 //!   and the threshold.
 //! - [`html`]: one self-contained, offline page with SVG charts.
 
+pub mod ab;
 pub mod capacity;
 pub mod chart;
 pub mod comparison;
