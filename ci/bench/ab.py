@@ -4,8 +4,9 @@
 first-token p95 regression past a 5 % tolerance, and the false alarms of
 each over A/A repeats.
 
-Two release refservers (`--profile fast`: log-normal delays, its own
-spread), the candidate with `--slower-first-token 10`; an open model at
+Two release refservers (`--profile fast`, first token FT ms (40), a
+token each TI ms (3): exact delays, so what varies is the machine's doing, as
+between two CI runs), the candidate with `--slower-first-token 10`; an open model at
 RATE/s, Poisson arrivals, OpenAI chat, 24 tokens an answer. Both methods
 judge one objective, first token p95 within +5 %, at 95 % confidence:
 - ab: `loadgen ab --objective first_token.p95=5%` until it decides; the
@@ -16,6 +17,11 @@ judge one objective, first token p95 within +5 %, at 95 % confidence:
   requests are 2N.
 Then AA repeats of each with the baseline twice (ab: one server as both;
 compare: two runs of one server at the N it needed), counting failures.
+
+All of it beside a noisy neighbour (NOISE=1, the default): a process
+that keeps one core busy for a spell, then idles for one (SPELLS=0.2,2:
+0.2 to 2 s each, seeded), as another job on a shared CI runner does;
+NOISE=0 for a quiet machine.
 
     python3 ci/bench/ab.py          # RATE=200 REPEATS=5 AA=20
 Prints one JSON line per measurement and a summary.
@@ -35,9 +41,24 @@ from aiperf import free_port  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "target/release"
 RATE = int(os.environ.get("RATE", "200"))
+# The servers' first token and token gap (ms): exact delays.
+FT, TI = os.environ.get("FT", "40"), os.environ.get("TI", "3")
 REPEATS = int(os.environ.get("REPEATS", "5"))
 AA = int(os.environ.get("AA", "20"))
-LADDER = [200, 400, 800, 1600, 3200, 6400]
+LADDER = [50, 100, 200, 400, 800, 1600, 3200, 6400]
+NOISE = os.environ.get("NOISE", "1") == "1"
+# How long the neighbour's busy and idle spells last (s): short ones hit
+# two back-to-back runs alike; long ones (SPELLS=5,15) differ between them.
+SPELLS = [float(x) for x in os.environ.get("SPELLS", "0.2,2").split(",")]
+NEIGHBOUR = f"""
+import random, time
+r = random.Random(29)
+while True:
+    end = time.time() + r.uniform({SPELLS[0]}, {SPELLS[1]})
+    while time.time() < end:
+        pass
+    time.sleep(r.uniform({SPELLS[0]}, {SPELLS[1]}))
+"""
 OUT = Path(os.environ.get("OUT", "/tmp/ab-bench"))
 
 
@@ -45,7 +66,7 @@ def server(extra, log):
     port = free_port()
     p = subprocess.Popen(
         [str(BIN / "refserver"), "--listen", f"127.0.0.1:{port}", "--profile", "fast",
-         "--model-slots", "0", "--max-streams", "20000", "--log-level", "error", *extra],
+         "--first-token-ms", FT, "--token-interval-ms", TI, "--model-slots", "0", "--max-streams", "20000", "--log-level", "error", *extra],
         stdout=open(log, "w"), stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
@@ -110,6 +131,7 @@ def compare(b, c, out):
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR]) if NOISE else None
     base_p, base = server([], OUT / "base.log")
     cand_p, cand = server(["--slower-first-token", "10"], OUT / "cand.log")
     results = {"ab": [], "compare": [], "ab_aa": [], "compare_aa": []}
@@ -139,10 +161,15 @@ def main():
     finally:
         base_p.terminate()
         cand_p.terminate()
+        if neighbour:
+            neighbour.terminate()
     ab_req = [r["requests"] for r in results["ab"] if r["verdict"] == "fail"]
     cmp_req = [r["requests"] for r in results["compare"] if r["requests"]]
     print(json.dumps({
         "rate": RATE,
+        "noise": NOISE,
+        "first_token_ms": FT,
+        "spells_s": SPELLS,
         "ab_detected": f"{len(ab_req)}/{REPEATS}",
         "ab_requests_median": statistics.median(ab_req) if ab_req else None,
         "compare_detected": f"{len(cmp_req)}/{REPEATS}",

@@ -153,7 +153,8 @@ pub struct Cli {
     /// Extra delay on the model's time to first token, in ms.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub model_slowdown_ms: u64,
-    /// A known regression: the profile's time to first token this many
+    /// A known regression: every delay before the first token (the
+    /// knowledge-base lookup and the model's first token) this many
     /// percent longer (a candidate for `loadgen ab`).
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub slower_first_token: f64,
@@ -315,25 +316,29 @@ pub struct Config {
 }
 
 /// `--slower-first-token` and `--slower-tokens`: the profile's delays
-/// made longer by a percentage, a known regression.
+/// made longer by a percentage, a known regression (before the first
+/// token: the lookup and the model's first token).
 fn slower(cli: &Cli, profile: &mut Profile) -> anyhow::Result<()> {
-    for (flag, pct, delay) in [
-        (
-            "--slower-first-token",
-            cli.slower_first_token,
-            &mut profile.first_token_ms,
-        ),
-        (
-            "--slower-tokens",
-            cli.slower_tokens,
-            &mut profile.token_interval_ms,
-        ),
+    for (flag, pct) in [
+        ("--slower-first-token", cli.slower_first_token),
+        ("--slower-tokens", cli.slower_tokens),
     ] {
         if !(0.0..=1000.0).contains(&pct) {
             anyhow::bail!("{flag} {pct}: give a percentage from 0 to 1000");
         }
-        *delay = delay.scaled(1.0 + pct / 100.0);
     }
+    let (first, tokens) = (
+        1.0 + cli.slower_first_token / 100.0,
+        1.0 + cli.slower_tokens / 100.0,
+    );
+    for d in [
+        &mut profile.kb_hit_ms,
+        &mut profile.kb_miss_ms,
+        &mut profile.first_token_ms,
+    ] {
+        *d = d.scaled(first);
+    }
+    profile.token_interval_ms = profile.token_interval_ms.scaled(tokens);
     Ok(())
 }
 

@@ -260,4 +260,7 @@ fn a_candidate_that_dies_mid_run_fails_and_keeps_what_was_measured() {
         v["candidate"]["requests"].as_u64().unwrap() as usize,
         c.iter().filter(|r| !r.warmup).count()
     );
+    // ab.html in a real browser: no console error, the verdict's colour,
+    // the charts drawn.
+    crate::support::assert_html_renders(&out.join("ab.html"), &dir, "fail", &[]);
 }
