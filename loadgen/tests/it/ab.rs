@@ -31,7 +31,7 @@ fn scenario(dir: &Path, rate: u32, duration: &str, seed: u64) -> PathBuf {
     std::fs::write(
         &p,
         format!(
-            "name = \"ab\"\nduration = \"{duration}\"\nwarmup = \"1s\"\nseed = {seed}\nprotocol = \"openai-chat\"\n\
+            "name = \"ab\"\nduration = \"{duration}\"\nwarmup = \"0.5s\"\nseed = {seed}\nprotocol = \"openai-chat\"\n\
              [openai]\nmodel = \"refserver\"\nmax_tokens = 24\n\
              [load]\nmodel = \"open\"\nrate = {rate}\narrival = \"poisson\"\nmax_users = 200\n\
              [request]\naudio = false\nrepeat_ratio = 0.0\ntimeout = \"5s\"\n"
@@ -49,7 +49,7 @@ fn ab(
     extra: &[&str],
 ) -> (Output, Value) {
     let o = Command::new(BIN)
-        .args(["ab", scenario.to_str().unwrap(), "-q", "--start-in", "2s"])
+        .args(["ab", scenario.to_str().unwrap(), "-q", "--start-in", "1s"])
         .args(["--baseline", baseline, "--candidate", candidate, "--out"])
         .arg(out)
         .args(extra)
@@ -224,7 +224,7 @@ fn a_candidate_that_dies_mid_run_fails_and_keeps_what_was_measured() {
     let out = dir.join("out");
     let scenario = scenario(&dir, 100, "20s", 10);
     let child = Command::new(BIN)
-        .args(["ab", scenario.to_str().unwrap(), "-q", "--start-in", "2s"])
+        .args(["ab", scenario.to_str().unwrap(), "-q", "--start-in", "1s"])
         .args(["--baseline", &base, "--candidate", &cand, "--out"])
         .arg(&out)
         // Only the success rate: nothing decides before the kill.
@@ -232,7 +232,7 @@ fn a_candidate_that_dies_mid_run_fails_and_keeps_what_was_measured() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The runs start 2 s after ab does; 3 s of pairs, then the candidate
+    // The runs start 1 s after ab does; 4 s of pairs, then the candidate
     // goes.
     std::thread::sleep(std::time::Duration::from_secs(5));
     cand_server.0.kill().unwrap();
