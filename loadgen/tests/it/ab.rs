@@ -264,3 +264,49 @@ fn a_candidate_that_dies_mid_run_fails_and_keeps_what_was_measured() {
     // the charts drawn.
     crate::support::assert_html_renders(&out.join("ab.html"), &dir, "fail", &[]);
 }
+
+#[test]
+fn bad_input_is_named_before_anything_starts() {
+    let dir = temp_dir("ab-bad");
+    let open = scenario(&dir, 100, "10s", 1);
+    let closed = dir.join("closed.toml");
+    std::fs::write(
+        &closed,
+        "name = \"c\"\nduration = \"10s\"\n[load]\nmodel = \"closed\"\nusers = 2\n",
+    )
+    .unwrap();
+    let url = "http://127.0.0.1:9";
+    for (file, extra, says) in [
+        (
+            &closed,
+            vec![],
+            "loadgen ab needs one schedule for both targets",
+        ),
+        (
+            &open,
+            vec!["--objective", "ttft.p95=5%"],
+            "unknown figure \"ttft\"",
+        ),
+        (&open, vec!["--confidence", "1.5"], "--confidence 1.5"),
+        (&open, vec!["--max-pairs", "10"], "the first look needs 100"),
+    ] {
+        let o = Command::new(BIN)
+            .args([
+                "ab",
+                file.to_str().unwrap(),
+                "--baseline",
+                url,
+                "--candidate",
+                url,
+            ])
+            .arg("--out")
+            .arg(dir.join("out"))
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    assert!(!dir.join("out/ab.json").exists(), "nothing ran");
+}
