@@ -387,6 +387,7 @@ fn compare(args: &AbArgs, setup: &Setup) -> anyhow::Result<AbReport> {
     let mut stopping = false;
     let mut exited: [Option<std::process::ExitStatus>; 2] = [None, None];
     let mut stopped_at = None::<Instant>;
+    let mut killed = [false; 2];
     loop {
         std::thread::sleep(TICK);
         for (i, t) in tails.iter_mut().enumerate() {
@@ -434,6 +435,7 @@ fn compare(args: &AbArgs, setup: &Setup) -> anyhow::Result<AbReport> {
             for (i, c) in children.iter_mut().enumerate() {
                 if exited[i].is_none() {
                     let _ = c.0.kill();
+                    killed[i] = true;
                     reasons.push(format!(
                         "the {} run did not stop within {} s of being asked: killed",
                         arm_name(c.1),
@@ -460,9 +462,8 @@ fn compare(args: &AbArgs, setup: &Setup) -> anyhow::Result<AbReport> {
     for (i, c) in children.iter().enumerate() {
         // 2: the run could not be made (bad input, a target it could not
         // reach): its log says why.
-        if exited[i].and_then(|s| s.code()) == Some(2)
-            || exited[i].is_some_and(|s| s.code().is_none())
-        {
+        let died = exited[i].is_some_and(|s| s.code().is_none()) && !killed[i];
+        if exited[i].and_then(|s| s.code()) == Some(2) || died {
             reasons.push(format!(
                 "the {} run failed: {}",
                 arm_name(c.1),
@@ -515,9 +516,7 @@ fn assemble(
         verdict = Verdict::Inconclusive;
     }
     let same_target = args.baseline.trim_end_matches('/') == args.candidate.trim_end_matches('/');
-    let self_check = (same_target && verdict == Verdict::Fail).then(|| {
-        "baseline and candidate are the same target: a difference between it and itself is the load generator's or the machine's (a core busy with something else, one child process starved), not the target's; rerun, or run ab on a quieter machine".to_owned()
-    });
+    let self_check = core::self_check(same_target, verdict);
     let arm = |i: usize| ArmReport {
         url: setup.arms[i].0.clone(),
         run: run_dir(setup, i).display().to_string(),

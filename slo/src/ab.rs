@@ -716,6 +716,14 @@ pub struct FigureCdf {
 /// was not kept and the comparison fails closed.
 pub const MAX_DROPPED_SHARE: f64 = 0.01;
 
+/// What an A/A comparison (one target as both) that fails says: the
+/// difference is the load generator's or the machine's.
+pub fn self_check(same_target: bool, verdict: Verdict) -> Option<String> {
+    (same_target && verdict == Verdict::Fail).then(|| {
+        "baseline and candidate are the same target: a difference between it and itself is the load generator's or the machine's (a core busy with something else, one run's process starved), not the target's; rerun, or run ab on a quieter machine".to_owned()
+    })
+}
+
 /// The verdict of the looks taken: the first that decided, else
 /// inconclusive; and that look.
 pub fn decided(looks: &[Look]) -> Option<&Look> {
@@ -947,6 +955,14 @@ mod tests {
         let l = look(&audio, &pairs(800, 1.0, 7));
         assert_eq!(l.judged[0].standing, Standing::NoData);
         assert_eq!(l.verdict, Verdict::Inconclusive, "no audio is no pass");
+    }
+
+    #[test]
+    fn only_a_failing_a_a_run_blames_the_machine() {
+        let said = self_check(true, Verdict::Fail).unwrap();
+        assert!(said.contains("load generator's or the machine's"), "{said}");
+        assert_eq!(self_check(true, Verdict::Pass), None);
+        assert_eq!(self_check(false, Verdict::Fail), None);
     }
 
     #[test]
