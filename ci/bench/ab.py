@@ -47,6 +47,13 @@ REPEATS = int(os.environ.get("REPEATS", "5"))
 AA = int(os.environ.get("AA", "20"))
 LADDER = [50, 100, 200, 400, 800, 1600, 3200, 6400]
 NOISE = os.environ.get("NOISE", "1") == "1"
+# PER_RUN=1: instead of one neighbour throughout, each run (each of
+# compare's two, or one ab run: its targets run at once) draws whether a
+# neighbour busy on one core runs beside it, as another CI job may or
+# may not share the runner: the shift between two runs that pairing is
+# for.
+PER_RUN = os.environ.get("PER_RUN", "0") == "1"
+COIN = __import__("random").Random(2029)
 # How long the neighbour's busy and idle spells last (s): short ones hit
 # two back-to-back runs alike; long ones (SPELLS=5,15) differ between them.
 SPELLS = [float(x) for x in os.environ.get("SPELLS", "0.2,2").split(",")]
@@ -100,12 +107,25 @@ timeout = "10s"
     return path
 
 
+def beside(cmd):
+    """Runs cmd, with a busy neighbour half the time when PER_RUN."""
+    hog = None
+    if PER_RUN and COIN.random() < 0.5:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        if hog:
+            hog.terminate()
+            hog.wait()
+
+
 def ab(base, cand, seed, out):
     """ab's verdict and the requests it took (both sides')."""
     cmd = [str(BIN / "loadgen"), "ab", str(scenario(seed, 120)), "-q", "--start-in", "2s",
            "--baseline", base, "--candidate", cand, "--objective", "first_token.p95=5%",
            "--out", str(out)]
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    beside(cmd)
     r = json.loads((out / "ab.json").read_text())
     return r["verdict"], 2 * r["pairs"], r["objectives"][0]["worse_by"]
 
@@ -113,7 +133,7 @@ def ab(base, cand, seed, out):
 def run(url, seed, n, out):
     cmd = [str(BIN / "loadgen"), "run", str(scenario(seed, max(1, round(n / RATE)))), "-q",
            "--target", url, "--out", str(out)]
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    beside(cmd)
     return out / "report.json"
 
 
@@ -131,7 +151,7 @@ def compare(b, c, out):
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
-    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR]) if NOISE else None
+    neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR]) if NOISE and not PER_RUN else None
     base_p, base = server([], OUT / "base.log")
     cand_p, cand = server(["--slower-first-token", "10"], OUT / "cand.log")
     results = {"ab": [], "compare": [], "ab_aa": [], "compare_aa": []}
@@ -169,7 +189,8 @@ def main():
         "rate": RATE,
         "noise": NOISE,
         "first_token_ms": FT,
-        "spells_s": SPELLS,
+        "spells_s": None if PER_RUN else SPELLS,
+        "per_run": PER_RUN,
         "ab_detected": f"{len(ab_req)}/{REPEATS}",
         "ab_requests_median": statistics.median(ab_req) if ab_req else None,
         "compare_detected": f"{len(cmp_req)}/{REPEATS}",
