@@ -333,8 +333,6 @@ struct Pairs {
     sides: [Recorded; 2],
     next: u64,
     pairs: Vec<Pair>,
-    /// Pairs left out: a side dropped or cut off.
-    void: u64,
 }
 
 impl Pairs {
@@ -349,13 +347,14 @@ impl Pairs {
                 self.next += 1;
                 continue;
             }
-            match (side_of(rb), side_of(rc)) {
-                (Some(baseline), Some(candidate)) => self.pairs.push(Pair {
+            // A pair with a side dropped or cut off is left out (each
+            // side's counts say how many).
+            if let (Some(baseline), Some(candidate)) = (side_of(rb), side_of(rc)) {
+                self.pairs.push(Pair {
                     at_s: rb.scheduled_us.unwrap_or(rb.start_us) as f64 / 1e6,
                     baseline,
                     candidate,
-                }),
-                _ => self.void += 1,
+                });
             }
             self.next += 1;
         }
@@ -379,7 +378,6 @@ fn compare(args: &AbArgs, setup: &Setup) -> anyhow::Result<AbReport> {
         sides: [Recorded::default(), Recorded::default()],
         next: 0,
         pairs: Vec::new(),
-        void: 0,
     };
     let planned = setup.plan.looks();
     let mut looks: Vec<Look> = Vec::new();

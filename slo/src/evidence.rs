@@ -99,15 +99,22 @@ pub fn proportion(k: u64, n: u64) -> Interval {
     }
     // z for a two-sided 95 %.
     const Z: f64 = 1.959_963_984_540_054;
-    let (nf, p) = (n as f64, k as f64 / n as f64);
-    let z2 = Z * Z;
-    let centre = (p + z2 / (2.0 * nf)) / (1.0 + z2 / nf);
-    let half = Z / (1.0 + z2 / nf) * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt();
+    let (lo, hi) = wilson(k as f64, n as f64, Z);
     Interval {
-        lo: Some(((centre - half) * 100.0).max(0.0)),
-        hi: Some(((centre + half) * 100.0).min(100.0)),
+        lo: Some(lo * 100.0),
+        hi: Some(hi * 100.0),
         min_samples: 0,
     }
+}
+
+/// Wilson's score interval of a proportion `k / n` (`n` > 0) at the
+/// normal quantile `z`, as fractions.
+pub fn wilson(k: f64, n: f64, z: f64) -> (f64, f64) {
+    let p = k / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// P(X <= k) for X ~ Poisson(mean): how likely a count this low is when

@@ -252,9 +252,15 @@ fn a_candidate_that_dies_mid_run_fails_and_keeps_what_was_measured() {
         b.len(),
         c.len()
     );
+    use slo::record::Outcome;
     assert!(
-        c.iter()
-            .any(|r| r.outcome == slo::record::Outcome::ConnectionRefused || !r.outcome.is_ok())
+        b.iter()
+            .all(|r| r.outcome.is_ok() || r.outcome == Outcome::Interrupted),
+        "the baseline answered everything"
+    );
+    assert!(
+        c.iter().any(|r| r.outcome == Outcome::ConnectionRefused),
+        "the candidate's later requests found no server"
     );
     assert_eq!(
         v["candidate"]["requests"].as_u64().unwrap() as usize,

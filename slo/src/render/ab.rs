@@ -28,6 +28,8 @@ fn standing(s: Standing) -> &'static str {
     }
 }
 
+/// Two places, not `format::opt`'s one: the differences judged here are
+/// often a few hundredths of a unit or a percent.
 fn opt(v: Option<f64>) -> String {
     v.map_or("—".to_owned(), |v| format!("{v:.2}"))
 }
@@ -328,7 +330,7 @@ fn look_charts(r: &AbReport, o: &mut String) {
                 .filter_map(|l| Some((l.pairs as f64, f(l.judged.get(i)?)?)))
                 .collect::<Vec<_>>()
         };
-        let limit = r.looks.iter().map(|l| (l.pairs as f64, obj_limit(obj)));
+        let limit = r.looks.iter().map(|l| (l.pairs as f64, obj.limit()));
         let chart = Chart {
             width: 640.0,
             ..Chart::new(
@@ -360,12 +362,6 @@ fn look_charts(r: &AbReport, o: &mut String) {
             )
         };
         let _ = write!(o, "<figure>{}</figure>", chart.svg());
-    }
-}
-
-fn obj_limit(o: &crate::ab::AbObjective) -> f64 {
-    match o.tolerance {
-        crate::compare::Tolerance::Percent(v) | crate::compare::Tolerance::Absolute(v) => v,
     }
 }
 
