@@ -165,11 +165,15 @@ fn a_two_percent_slowdown_passes_a_five_percent_tolerance() {
         (Some(0), Some("pass")),
         "{v:#}"
     );
-    // The knob makes the first token 2 % slower (a little less at p95,
-    // where the fixed part of the path weighs): the interval holds it.
+    // Passing is shown within: its upper bound under the tolerance, on
+    // at least the 400 pairs a p95 is judged on. (Whether the interval
+    // holds the knob's 2 % is a matter of its confidence, not a test's:
+    // CI once saw [-14.7, -2.1] % on 100 pairs, the miss that made ab
+    // resample in blocks.)
     let ft = objective(&v, "first_token.p95");
-    let (lower, upper) = (ft["lower"].as_f64().unwrap(), ft["upper"].as_f64().unwrap());
-    assert!(lower <= 2.0 && (1.0..=5.0).contains(&upper), "{ft}");
+    assert_eq!(ft["standing"], "within", "{ft}");
+    assert!(ft["upper"].as_f64().unwrap() <= 5.0, "{ft}");
+    assert!(ft["pairs"].as_u64().unwrap() >= 400, "{ft}");
 }
 
 #[test]
@@ -187,15 +191,32 @@ fn a_candidate_failing_five_percent_fails_the_success_rate() {
     assert_eq!(o.status.code(), Some(1), "{v:#}");
     assert_eq!(objective(&v, "success_rate")["standing"], "past");
     assert_eq!(v["pairing"], "alternate");
-    // The server fails the share it is told to, `max_tokens` or not.
-    let failed =
-        v["candidate"]["requests"].as_f64().unwrap() - v["candidate"]["ok"].as_f64().unwrap();
-    let share = failed / v["candidate"]["requests"].as_f64().unwrap();
-    assert!((0.03..0.07).contains(&share), "{share}");
     // Alternating: each arrival went to one target, a pair's two with
     // one prompt.
     let a = crate::support::records(&dir.join("out/baseline"));
     let b = crate::support::records(&dir.join("out/candidate"));
+    // The server fails about the share it is told to, `max_tokens` or not
+    // (a failure drawn past the 24th token would never be sent). The run
+    // stopped at the first look that showed the rate past, which is
+    // when failures happened to run high: the share at the stop is
+    // biased upwards (CI saw 7.8 % of 472), so the band is 3-10 % (10 %
+    // of 400 is 5 standard deviations above 5 %). Requests cut off by
+    // the stop are not failures of the server.
+    use slo::record::Outcome;
+    let judged: Vec<_> = b
+        .iter()
+        .filter(|r| !r.warmup && r.outcome != Outcome::Interrupted)
+        .collect();
+    let failed = judged
+        .iter()
+        .filter(|r| r.outcome == Outcome::Openai)
+        .count();
+    let share = failed as f64 / judged.len() as f64;
+    assert!(
+        (0.03..0.10).contains(&share),
+        "{failed} of {}",
+        judged.len()
+    );
     let arrivals = |r: &[slo::record::RequestRecord]| {
         r.iter()
             .filter_map(|x| x.arrival)
@@ -294,7 +315,7 @@ fn bad_input_is_named_before_anything_starts() {
             "unknown figure \"ttft\"",
         ),
         (&open, vec!["--confidence", "1.5"], "--confidence 1.5"),
-        (&open, vec!["--max-pairs", "10"], "the first look needs 100"),
+        (&open, vec!["--max-pairs", "10"], "the first look needs 400"),
     ] {
         let o = Command::new(BIN)
             .args([
