@@ -130,6 +130,7 @@ fn main() -> anyhow::Result<()> {
             shard_problems: Vec::new(),
             events: Vec::new(),
             alerts: None,
+            engine: Default::default(),
             server: slo::server_view::ServerView::default(),
             self_check: slo::self_check::SelfCheck {
                 trustworthy: true,

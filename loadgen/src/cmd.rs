@@ -312,6 +312,7 @@ pub fn paths() -> anyhow::Result<ExitStatus> {
         let side = match source {
             slo::objective::Source::Client => "client",
             slo::objective::Source::Server => "server",
+            slo::objective::Source::Engine => "engine",
         };
         for p in slo::metric_paths::catalogue(source) {
             let dir = slo::compare::direction_of(p).map_or("", |d| match d {

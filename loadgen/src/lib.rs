@@ -16,6 +16,7 @@ pub mod cmd;
 pub mod dataset;
 pub mod drill_alerts;
 pub mod embedded;
+pub mod engine;
 pub mod exchange;
 pub mod exporter;
 pub mod files;

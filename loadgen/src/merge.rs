@@ -275,6 +275,11 @@ fn merged_info(
         judge: true,
         shards: rows,
         shard_problems: problems,
+        // Every shard read the `[[scrape]]` endpoints: the first shard's
+        // figures stand for the run (the endpoints are the same).
+        engine: timeline_shard
+            .map(|(r, _)| r.engine.clone())
+            .unwrap_or_default(),
         // Shard 0 alone applied the timeline and evaluated the alerts:
         // its records, on the merged time base.
         events: timeline_shard

@@ -562,6 +562,18 @@ fn slo_of(
     Ok(match slo_path {
         Some(p) => {
             let file = crate::files::read_slo_file(&p)?;
+            // An engine figure names one of the scenario's scrapes.
+            for o in &file.objectives {
+                if o.source == slo::objective::Source::Engine {
+                    slo::engine::check_path(&scenario.scrape, &o.metric).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: objective {:?}: metric: {e}; the scenario's [[scrape]] tables name the series",
+                            p.display(),
+                            o.name
+                        )
+                    })?;
+                }
+            }
             Some((p, file))
         }
         None => None,

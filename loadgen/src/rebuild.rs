@@ -82,6 +82,7 @@ pub fn rebuild(
         // The timeline as it happened, failures included.
         events: serde_json::from_value(old["events"].clone()).unwrap_or_default(),
         alerts: serde_json::from_value(old["alerts"].clone()).unwrap_or_default(),
+        engine: engine(dir, &old, measured_s)?,
         server: if old["server"].is_null() {
             ServerView {
                 available: false,
@@ -116,6 +117,36 @@ pub fn rebuild(
     let report = slo::report::build(meta, &agg);
     report::write_all(dir, &report)?;
     Ok(report)
+}
+
+/// The `[[scrape]]` views: summed up again from `engine.jsonl` as the
+/// run did, or the old report's when the readings are not there.
+fn engine(
+    dir: &Path,
+    old: &Value,
+    measured_s: f64,
+) -> anyhow::Result<std::collections::BTreeMap<String, slo::engine::ScrapeView>> {
+    let views: std::collections::BTreeMap<String, slo::engine::ScrapeView> =
+        serde_json::from_value(old["engine"].clone()).unwrap_or_default();
+    let readings = crate::engine::read(dir)?;
+    if readings.is_empty() {
+        return Ok(views);
+    }
+    let from = old["warmup_s"].as_f64().unwrap_or(0.0);
+    let window = slo::engine::Window {
+        from,
+        to: from + measured_s,
+    };
+    Ok(views
+        .iter()
+        .map(|(name, v)| {
+            let config = v.config(name);
+            (
+                name.clone(),
+                slo::engine::summarize(&config, &v.url, &readings, window),
+            )
+        })
+        .collect())
 }
 
 /// requests.csv into one aggregate (the open streams from the run's own

@@ -288,6 +288,7 @@ struct Tasks {
     timeline: Option<tokio::task::JoinHandle<()>>,
     events_done: Arc<Mutex<Vec<slo::report::EventRecord>>>,
     alerting: Option<Arc<Mutex<crate::drill_alerts::Alerting>>>,
+    engine: crate::engine::Readings,
 }
 
 impl Tasks {
@@ -344,16 +345,7 @@ impl Tasks {
                 Arc::clone(&health),
             )),
         ];
-        let progress = (!plan.quiet && std::io::stderr().is_terminal())
-            .then(|| {
-                crate::progress::start(
-                    started.into_std(),
-                    plan.run_length(),
-                    Arc::clone(&live),
-                    Arc::clone(&active),
-                )
-            })
-            .transpose()?;
+        let progress = progress_line(plan, started, &live, &active)?;
         let completed = Arc::new(AtomicBool::new(false));
         helpers.push(tokio::spawn(end_of_run(
             Arc::clone(&shared),
@@ -399,6 +391,15 @@ impl Tasks {
                 shared.base_url.clone(),
             )));
         }
+        // The engine's endpoints (`[[scrape]]`): every shard reads them
+        // (a merged run keeps the first shard's).
+        let engine = crate::engine::Readings::default();
+        helpers.extend(crate::engine::spawn(
+            &sc.scrape,
+            (&shared.client, &shared.base_url),
+            &clock,
+            &engine,
+        )?);
         Ok(Tasks {
             shared,
             clock,
@@ -414,6 +415,7 @@ impl Tasks {
             timeline,
             events_done,
             alerting,
+            engine,
         })
     }
 
@@ -468,9 +470,29 @@ impl Tasks {
             health: std::mem::take(&mut *self.health.lock().expect("health lock")),
             events,
             alerting: self.alerting,
+            engine: std::mem::take(&mut *self.engine.lock().expect("readings lock")),
             stop_listeners: self.stop_listeners,
         })
     }
+}
+
+/// The progress line, on a terminal unless `-q`.
+fn progress_line(
+    plan: &Plan,
+    started: Instant,
+    live: &Arc<Mutex<Live>>,
+    active: &Arc<AtomicI64>,
+) -> std::io::Result<Option<crate::progress::Progress>> {
+    (!plan.quiet && std::io::stderr().is_terminal())
+        .then(|| {
+            crate::progress::start(
+                started.into_std(),
+                plan.run_length(),
+                Arc::clone(live),
+                Arc::clone(active),
+            )
+        })
+        .transpose()
 }
 
 /// What the attack left: goose's end, the recorder's figures, the tasks'
@@ -490,6 +512,8 @@ struct Ended {
     health: Vec<slo::server_view::HealthSample>,
     events: Vec<slo::report::EventRecord>,
     alerting: Option<Arc<Mutex<crate::drill_alerts::Alerting>>>,
+    /// The `[[scrape]]` endpoints' readings.
+    engine: Vec<slo::engine::Reading>,
     stop_listeners: [tokio::task::JoinHandle<()>; 2],
 }
 
@@ -577,6 +601,16 @@ async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
         .prometheus_before
         .zip(prometheus_after)
         .and_then(|(b, a)| scrape::prefix_cache(&b, &a));
+    let warmup = sc.warmup.as_secs_f64();
+    let engine = crate::engine::views(
+        &sc.scrape,
+        target.url.trim_end_matches('/'),
+        &ended.engine,
+        slo::engine::Window {
+            from: warmup,
+            to: warmup + ended.measured().as_secs_f64(),
+        },
+    );
     RunInfo {
         alerts: ended
             .alerting
@@ -622,6 +656,7 @@ async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
         shards: Vec::new(),
         shard_problems: Vec::new(),
         events: std::mem::take(&mut ended.events),
+        engine,
         server,
         self_check: ended.self_check(plan),
         slo: plan.slo.clone(),
@@ -656,7 +691,13 @@ async fn finish(
     for listener in &ended.stop_listeners {
         listener.abort();
     }
-    let written = report::write_all(&plan.out, &report);
+    let written = report::write_all(&plan.out, &report).and_then(|()| {
+        if ended.engine.is_empty() {
+            Ok(())
+        } else {
+            crate::engine::write(&plan.out, &ended.engine)
+        }
+    });
     if let Some((_, server)) = exporter {
         // The final counts, for a last scrape.
         tokio::time::sleep(plan.metrics_linger).await;

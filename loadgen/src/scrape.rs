@@ -276,16 +276,17 @@ pub fn section(
     }
 }
 
-/// The counter families of a prefix cache, queries then hits: vLLM's
-/// first, then the reference server's.
+/// The counter families of a prefix cache, queries then hits: the
+/// reference server's first (it exposes vLLM's names too, with the same
+/// counts), then vLLM's.
 const PREFIX_COUNTERS: [(&str, &str); 2] = [
-    (
-        "vllm:prefix_cache_queries_total",
-        "vllm:prefix_cache_hits_total",
-    ),
     (
         "chatbot_prefix_cache_queries_total",
         "chatbot_prefix_cache_hits_total",
+    ),
+    (
+        "vllm:prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total",
     ),
 ];
 

@@ -391,7 +391,11 @@ async fn prometheus(State(app): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
         )],
-        app.engine.metrics.prometheus(),
+        app.engine.metrics.prometheus((
+            app.engine.model.waiting(),
+            app.engine.model.generating(),
+            app.engine.model.slots(),
+        )),
     )
         .into_response()
 }

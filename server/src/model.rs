@@ -21,6 +21,8 @@ pub struct Model {
     /// Prompt tokens read a second before the first token (0: no time).
     prefill_tokens_per_sec: f64,
     generating: AtomicUsize,
+    /// Requests waiting for a slot.
+    waiting: AtomicUsize,
 }
 
 /// Held while a request generates: its slot and its share of the budget.
@@ -39,6 +41,7 @@ impl Model {
             tokens_per_sec,
             prefill_tokens_per_sec: 0.0,
             generating: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -61,12 +64,17 @@ impl Model {
     /// Waits for a generation slot.
     pub async fn generate(&self) -> Generation<'_> {
         let permit = match &self.slots {
-            Some(s) => Some(
-                Arc::clone(s)
-                    .acquire_owned()
-                    .await
-                    .expect("the slot semaphore is never closed"),
-            ),
+            Some(s) => {
+                // Counted while it waits, whether it gets a slot or its
+                // client leaves first.
+                let _waiting = Waiting::new(&self.waiting);
+                Some(
+                    Arc::clone(s)
+                        .acquire_owned()
+                        .await
+                        .expect("the slot semaphore is never closed"),
+                )
+            }
             None => None,
         };
         self.generating.fetch_add(1, Ordering::Relaxed);
@@ -74,6 +82,11 @@ impl Model {
             model: self,
             _permit: permit,
         }
+    }
+
+    /// Requests waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     pub fn generating(&self) -> usize {
@@ -96,6 +109,21 @@ impl Model {
         } else {
             Duration::from_secs_f64(self.generating().max(1) as f64 / self.tokens_per_sec)
         }
+    }
+}
+
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -13,6 +13,8 @@ pub mod alerts;
 pub mod capacity;
 pub mod compare;
 pub mod drill;
+pub mod durations;
+pub mod engine;
 pub mod evidence;
 pub mod format;
 pub mod headers;

@@ -348,6 +348,7 @@ mod tests {
             shard_problems: Vec::new(),
             events: Vec::new(),
             alerts: None,
+            engine: Default::default(),
             server: crate::server_view::ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,

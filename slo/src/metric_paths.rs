@@ -9,8 +9,9 @@ use crate::aggregate::Figures;
 use crate::server_view::ServerView;
 use serde::{Deserialize, Serialize};
 
-/// Where a figure comes from: the load generator's own measurements or the
-/// target's monitoring endpoints (report.json's `server`).
+/// Where a figure comes from: the load generator's own measurements, the
+/// target's monitoring endpoints (report.json's `server`), or an
+/// endpoint the scenario scrapes (`[[scrape]]`, report.json's `engine`).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
 )]
@@ -19,6 +20,7 @@ pub enum Source {
     #[default]
     Client,
     Server,
+    Engine,
 }
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -37,12 +39,19 @@ pub fn catalogue(source: Source) -> &'static [String] {
         Source::Server => SERVER.get_or_init(|| {
             leaves(&serde_json::to_value(schemars::schema_for!(ServerView)).expect("schema"))
         }),
+        // Its paths depend on the scenario's scrapes: see `check`.
+        Source::Engine => &[],
     }
 }
 
 /// Ok when `path` names a numeric figure of `source`; otherwise the
 /// message to show, with the nearest valid path.
 pub fn check(source: Source, path: &str) -> Result<(), String> {
+    if source == Source::Engine {
+        // The series are the scenario's: checked with it
+        // (`engine::check_path`); here, the path's shape and figure.
+        return crate::engine::check_shape(path);
+    }
     let known = catalogue(source);
     if known.iter().any(|k| matches(k, path)) {
         return Ok(());
@@ -55,6 +64,7 @@ pub fn check(source: Source, path: &str) -> Result<(), String> {
     let side = match source {
         Source::Client => "the client's figures (report.json)",
         Source::Server => "the server's view (report.json `server`)",
+        Source::Engine => unreachable!("checked above"),
     };
     Err(format!(
         "{path:?} is not a number in {side}; did you mean {nearest:?}? (every path: `loadgen paths`)"

@@ -364,9 +364,22 @@ impl Objective {
     /// [`crate::evidence`]) is decided by its interval as
     /// [`Self::decide`] says; otherwise it is `inconclusive`.
     pub fn judge(&self, client: &Value, server: &Value, fail_on: FailOn) -> Judged {
+        self.judge_in(
+            &Docs {
+                client,
+                server,
+                engine: &Value::Null,
+            },
+            fail_on,
+        )
+    }
+
+    /// [`Self::judge`] with the engine's figures too.
+    pub fn judge_in(&self, docs: &Docs, fail_on: FailOn) -> Judged {
         let doc = match self.source {
-            Source::Client => client,
-            Source::Server => server,
+            Source::Client => docs.client,
+            Source::Server => docs.server,
+            Source::Engine => docs.engine,
         };
         let value = lookup(doc, &self.metric);
         let (point_level, point_threshold) = match value {
@@ -518,6 +531,14 @@ pub fn number(v: &Value) -> Option<f64> {
 
 /// A number at a dotted path; strings like `"99.2%"` or `"450ms"` are read
 /// as their number (the guide's endpoints write them so).
+/// The documents objectives read their figures from, by [`Source`].
+pub struct Docs<'a> {
+    pub client: &'a Value,
+    pub server: &'a Value,
+    /// `{scrape: {series: {figure: value}}}` ([`crate::engine::document`]).
+    pub engine: &'a Value,
+}
+
 pub fn lookup(doc: &Value, path: &str) -> Option<f64> {
     let mut v = doc;
     for key in path.split('.') {

@@ -10,6 +10,7 @@ use crate::server_view::ServerView;
 use crate::severity::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -110,6 +111,10 @@ pub struct Report {
     /// The guide's alerts as they fired during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<crate::drill::AlertsSection>,
+    /// Each `[[scrape]]` of the scenario over the measured part: its
+    /// series and their figures (`slo::engine`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engine: BTreeMap<String, crate::engine::ScrapeView>,
     /// A drill's incidents, in the guide's incident-report format.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<crate::drill::Incident>,
@@ -271,6 +276,8 @@ pub struct RunInfo {
     pub events: Vec<EventRecord>,
     /// The guide's alerts as they fired during the run (a drill's).
     pub alerts: Option<crate::drill::AlertsSection>,
+    /// Each `[[scrape]]` of the scenario over the measured part.
+    pub engine: BTreeMap<String, crate::engine::ScrapeView>,
     pub server: ServerView,
     pub self_check: SelfCheck,
     pub slo: Option<(PathBuf, SloFile)>,
@@ -348,6 +355,7 @@ pub fn build(meta: RunInfo, agg: &Aggregate) -> Report {
         shard_problems: meta.shard_problems,
         events: meta.events,
         alerts: meta.alerts,
+        engine: meta.engine,
         incidents,
         figures,
         timeseries,
@@ -398,8 +406,14 @@ fn drill(
 /// client's figures and the server's view; none when the run is a part
 /// judged only merged.
 fn judge_objectives(meta: &RunInfo, figures: &Figures) -> Vec<Judged> {
-    let client_doc = serde_json::to_value(figures).expect("figures serialize");
-    let server_doc = serde_json::to_value(&meta.server).expect("the server view serializes");
+    let client = serde_json::to_value(figures).expect("figures serialize");
+    let server = serde_json::to_value(&meta.server).expect("the server view serializes");
+    let engine = crate::engine::document(&meta.engine);
+    let docs = crate::objective::Docs {
+        client: &client,
+        server: &server,
+        engine: &engine,
+    };
     // No SLO file: the documented default policy judges the run.
     let default_policy = crate::objective::default_policy();
     let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
@@ -407,7 +421,7 @@ fn judge_objectives(meta: &RunInfo, figures: &Figures) -> Vec<Judged> {
         policy
             .objectives
             .iter()
-            .map(|o| o.judge(&client_doc, &server_doc, meta.gate.fail_on))
+            .map(|o| o.judge_in(&docs, meta.gate.fail_on))
             .collect()
     } else {
         Vec::new()
@@ -641,6 +655,7 @@ mod build_tests {
             shard_problems: Vec::new(),
             events: Vec::new(),
             alerts: None,
+            engine: Default::default(),
             server: ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,

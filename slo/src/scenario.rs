@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::durations::{duration_str, opt_duration_str};
+
 /// A whole scenario file.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +99,11 @@ pub struct Scenario {
     /// expects an alert.
     #[serde(default)]
     pub alerts: Option<AlertsConfig>,
+    /// Prometheus endpoints read during the run (an engine's metrics, a
+    /// GPU exporter's): `[[scrape]]` tables, each judged and reported by
+    /// its name (see `slo::engine`).
+    #[serde(default)]
+    pub scrape: Vec<crate::engine::ScrapeConfig>,
 }
 
 /// How the guide's alert rules are evaluated during a run.
@@ -1148,6 +1155,17 @@ impl Scenario {
         if let Some(a) = &self.alerts {
             a.check()?;
         }
+        for s in &self.scrape {
+            s.validate().map_err(|problem| invalid("scrape", problem))?;
+        }
+        let mut names: Vec<&str> = self.scrape.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "scrape",
+                format!("two [[scrape]] named {:?}: each needs its own name", w[0]),
+            ));
+        }
         for (i, e) in self.timeline.iter().enumerate() {
             self.check_event(i, e)?;
         }
@@ -1850,42 +1868,6 @@ pub fn line_of(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
-}
-
-/// Optional durations as humantime strings.
-pub mod opt_duration_str {
-    use serde::{Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::duration_str::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::duration_str::deserialize(d).map(Some)
-    }
-}
-
-/// Durations as humantime strings: `"30s"`, `"1m 30s"`, `"250ms"`.
-pub mod duration_str {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "a duration like \"30s\", \"2m\" or \"250ms\", got {s:?} ({e})"
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod arrivals;
 mod capacity;
 mod cli;
 mod drills;
+mod engine;
 mod errors;
 mod evidence;
 mod fail_closed;

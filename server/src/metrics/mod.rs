@@ -6,6 +6,7 @@
 
 mod answers;
 mod prom;
+mod vllm;
 
 pub use prom::BUCKETS;
 
@@ -242,6 +243,7 @@ impl Metrics {
             .push_back((now, u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)));
         drop(s);
         self.prom.observe("first_token", latency);
+        self.prom.vllm.first_token(latency);
     }
 
     /// A stream's first audio chunk, when it is sent.
@@ -279,8 +281,11 @@ impl Metrics {
         }
     }
 
-    /// `GET /metrics` in the Prometheus text exposition format (0.0.4).
-    pub fn prometheus(&self) -> String {
+    /// `GET /metrics` in the Prometheus text exposition format (0.0.4),
+    /// with the model's slots as they are now (`waiting`, `running` of
+    /// `slots`).
+    pub fn prometheus(&self, (waiting, running, slots): (usize, usize, usize)) -> String {
+        self.prom.vllm.set_model(waiting, running, slots);
         self.prom.encode()
     }
 
@@ -358,6 +363,7 @@ impl StreamGuard {
     pub fn complete(mut self, complete: Duration, done: &wire::protocol::Done) {
         self.finished = true;
         self.metrics.finish(self.streaming, Ok(complete));
+        self.metrics.prom.vllm.answered(complete, done.word_count);
         self.metrics.event(Event::StreamComplete {
             timestamp: now_iso(),
             client_id: std::mem::take(&mut self.client_id),
@@ -486,10 +492,10 @@ mod tests {
         assert_eq!(s.avg_first_token_latency, 300);
         assert_eq!(m.detailed().metrics.requests.success_rate, "100.00%");
         assert!(
-            m.prometheus()
+            m.prometheus((0, 0, 0))
                 .contains("chatbot_latency_seconds_count{stage=\"first_token\"} 50"),
             "{}",
-            m.prometheus()
+            m.prometheus((0, 0, 0))
         );
         drop(open); // the clients go: network failures, now finished
         assert_eq!(m.summary().summary.success_rate, "0.0%");

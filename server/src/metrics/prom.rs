@@ -44,6 +44,8 @@ pub(super) struct Prom {
     memory_limit: Gauge,
     cpu: Counter<f64, AtomicU64>,
     cpu_usage: Gauge<f64, AtomicU64>,
+    /// The same figures under vLLM's names.
+    pub(super) vllm: super::vllm::Vllm,
 }
 
 fn latency_histogram() -> Histogram {
@@ -56,8 +58,8 @@ fn label(key: &str, value: &str) -> Labels {
 
 impl Prom {
     pub(super) fn new() -> Prom {
+        let mut registry = Registry::default();
         let mut p = Prom {
-            registry: Registry::default(),
             requests: Counter::default(),
             success: Counter::default(),
             failed: Counter::default(),
@@ -79,6 +81,8 @@ impl Prom {
             memory_limit: Gauge::default(),
             cpu: Counter::default(),
             cpu_usage: Gauge::default(),
+            vllm: super::vllm::Vllm::register(&mut registry),
+            registry,
         };
         let r = &mut p.registry;
         r.register(
@@ -272,6 +276,7 @@ impl Prom {
     pub(super) fn prefix(&self, tokens: u64, hit: u64) {
         self.prefix_queries.inc_by(tokens);
         self.prefix_hits.inc_by(hit);
+        self.vllm.prefix(tokens, hit);
     }
 
     pub(super) fn cache_ping(&self, rtt: Option<std::time::Duration>) {

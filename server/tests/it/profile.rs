@@ -175,7 +175,7 @@ async fn a_prompt_seen_before_skips_the_prefill_of_what_the_prefix_cache_holds()
         firsts.push((*at - t0).as_micros());
     }
     assert_eq!(firsts, [base + 100_000, base], "{firsts:?}");
-    let metrics = engine.metrics.prometheus();
+    let metrics = engine.metrics.prometheus((0, 0, 0));
     assert!(
         metrics.contains("chatbot_prefix_cache_queries_total 4000"),
         "{metrics}"

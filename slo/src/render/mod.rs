@@ -168,6 +168,7 @@ mod tests {
             shard_problems: Vec::new(),
             events: Vec::new(),
             alerts: None,
+            engine: Default::default(),
             incidents: Vec::new(),
             figures,
             timeseries: a.series(),
