@@ -42,7 +42,7 @@ pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
         let bad = |what: &str| format!("line {}: {what}: {line:?}", i + 1);
         let (name, labels, rest) = match line.find(['{', ' ']) {
             Some(b) if line.as_bytes()[b] == b'{' => {
-                let close = line[b..].find('}').ok_or_else(|| bad("no closing brace"))? + b;
+                let close = closing_brace(&line[b..]).ok_or_else(|| bad("no closing brace"))? + b;
                 (
                     &line[..b],
                     parse_labels(&line[b + 1..close]).map_err(|e| bad(&e))?,
@@ -68,6 +68,22 @@ pub fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
         });
     }
     Ok(out)
+}
+
+/// Where the label set that `s` opens ends: its first `}` outside a
+/// quoted value (a value may hold `}`, and `\"` does not end it).
+fn closing_brace(s: &str) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn parse_labels(s: &str) -> Result<Labels, String> {
@@ -393,10 +409,12 @@ mod tests {
     #[test]
     fn exposition_lines_with_labels_escapes_and_timestamps() {
         let s = parse_exposition(
-            "# TYPE x counter\nx_total 3 1700000000000\ny{a=\"1\",b=\"q\\\"uote\"} 2.5\nz{} +Inf\n",
+            "# TYPE x counter\nx_total 3 1700000000000\ny{a=\"1\",b=\"q\\\"uote\"} 2.5\nz{} +Inf\nw{path=\"/a}b\\\"}\"} 4\n",
         )
         .unwrap();
-        assert_eq!(s.len(), 3);
+        assert_eq!(s.len(), 4);
+        // A `}` inside a quoted value is not the label set's end.
+        assert_eq!(s[3].labels[0], ("path".into(), "/a}b\"}".into()));
         assert_eq!(s[0].value, 3.0);
         assert_eq!(s[1].labels[1], ("b".into(), "q\"uote".into()));
         assert!(s[2].value.is_infinite());
