@@ -6,6 +6,8 @@ set -euo pipefail
 need_apt=()
 # A real Prometheus scrapes the reference server; promtool tests the rules.
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need_apt+=(prometheus)
+# An exporter none of our code wrote, read by `[[scrape]]`.
+command -v prometheus-node-exporter >/dev/null 2>&1 || need_apt+=(prometheus-node-exporter)
 # The HTML report is opened in headless Chromium by the tests.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # junit.xml is validated against ci/junit.xsd with xmllint.

@@ -1,8 +1,9 @@
 //! `[[scrape]]` through the binary: the reference server read with the
 //! vLLM preset (its engine figures under vLLM's names), judged, failing
 //! closed on a series it does not have, and rebuilt by `loadgen report`;
-//! and a real Prometheus's own `/metrics` (an exporter none of our code
-//! wrote) read as counters, gauges and a histogram by their `# TYPE`.
+//! and exporters none of our code wrote (a real Prometheus's own
+//! `/metrics`, Debian's node exporter) read as counters, gauges and a
+//! histogram by their `# TYPE`.
 
 use crate::support::{checked_report, loadgen, run_bin, scenario, temp_dir};
 use serde_json::Value;
@@ -219,5 +220,58 @@ async fn a_real_prometheus_own_metrics_are_read_by_their_types() {
     assert!(h["count"].as_f64().unwrap() >= 8.0, "{h}");
     assert_eq!(*level(&report, "goroutines"), "ok");
     assert_eq!(*level(&report, "scrape latency"), "ok");
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
+}
+
+#[test]
+fn the_node_exporter_counts_every_cpu_second() {
+    let dir = temp_dir("engine-node");
+    let port = testkit::free_port();
+    let _exporter = testkit::Daemon(
+        std::process::Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args([
+                "--collector.disable-defaults",
+                "--collector.cpu",
+                "--collector.loadavg",
+                "--collector.meminfo",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter (Debian package, installed by ci/install.sh) starts"),
+    );
+    testkit::wait_for_port(port, "prometheus-node-exporter");
+    std::fs::write(
+        dir.join("slo.toml"),
+        "name = \"node\"\n\
+         [[objective]]\nname = \"memory available\"\nmetric = \"node.node_memory_MemAvailable_bytes.min\"\nsource = \"engine\"\ndirection = \"min\"\ntarget = 1\n",
+    )
+    .unwrap();
+    let file = scenario(
+        &dir,
+        &format!(
+            "name = \"node\"\nduration = \"2s\"\nslo = \"slo.toml\"\n[load]\nmodel = \"closed\"\nusers = 1\n[request]\naudio = false\n\
+             [[scrape]]\nname = \"node\"\nurl = \"http://127.0.0.1:{port}/metrics\"\ninterval = \"250ms\"\n\
+             metrics = [\"node_cpu_seconds\", \"node_load1\", \"node_memory_MemAvailable_bytes\"]\n"
+        ),
+    );
+    let out = dir.join("out");
+    let o = run_bin(&file, &out, &[]);
+    let report = checked_report(&out);
+    let series = &report["engine"]["node"]["series"];
+    assert_eq!(series["node_load1"]["kind"], "gauge", "{series}");
+    assert_eq!(series["node_cpu_seconds"]["kind"], "counter", "{series}");
+    // Every CPU's seconds in every mode, summed: the machine's CPUs, each
+    // second (the kernel's ticks: within a quarter of one).
+    let cpus = std::thread::available_parallelism().unwrap().get() as f64;
+    let rate = series["node_cpu_seconds"]["figures"]["rate"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (rate - cpus).abs() <= 0.25 * cpus,
+        "{rate} CPU-s/s on {cpus} CPUs"
+    );
+    assert_eq!(*level(&report, "memory available"), "ok");
     crate::support::passed_unless_distrusted(o.status.code(), &report);
 }
