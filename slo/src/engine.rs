@@ -954,6 +954,51 @@ pub fn bucket_quantile(q: f64, cumulative: &[(f64, f64)]) -> Option<f64> {
     Some(lower + (upper - lower) * (rank - below) / (count - below))
 }
 
+/// The engine series that moved most over the measured part, in words:
+/// of every series with points (a gauge's readings, a counter's rate), the
+/// one whose mean over the last quarter of its points differs most from
+/// its mean over the first quarter, relative to the larger of the two;
+/// `None` when none moved by a fifth or more (or none has 8 points).
+pub fn moved_most(views: &BTreeMap<String, ScrapeView>) -> Option<String> {
+    let mut best: Option<(f64, String)> = None;
+    for (name, view) in views {
+        for (series, v) in &view.series {
+            let n = v.points.len();
+            if n < 8 {
+                continue;
+            }
+            let mean = |p: &[(f64, f64)]| p.iter().map(|x| x.1).sum::<f64>() / p.len() as f64;
+            let (from, to) = (mean(&v.points[..n / 4]), mean(&v.points[n - n / 4..]));
+            let scale = from.abs().max(to.abs());
+            if scale <= 0.0 {
+                continue;
+            }
+            let moved = (to - from).abs() / scale;
+            if moved >= 0.2 && best.as_ref().is_none_or(|b| moved > b.0) {
+                let unit = if v.kind == Some(Counter) { "/s" } else { "" };
+                best = Some((
+                    moved,
+                    format!(
+                        "{name}.{series} moved most: {}{unit} in the first quarter of the run, {}{unit} in the last",
+                        round(from),
+                        round(to)
+                    ),
+                ));
+            }
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// Three significant digits, as reports write a figure.
+fn round(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
 /// The engine figures as objectives read them: `{scrape: {series:
 /// {figure: value}}}`.
 pub fn document(views: &BTreeMap<String, ScrapeView>) -> serde_json::Value {
@@ -1114,6 +1159,43 @@ mod tests {
         assert_eq!(generated["rate"], 180.0 / 4.5);
         assert!(s["first_token"].missing.is_some(), "no histogram read");
         assert_eq!(v.readings, 4);
+    }
+
+    #[test]
+    fn the_series_that_moved_most_is_named() {
+        let series = |points: Vec<(f64, f64)>, kind: Kind| SeriesView {
+            kind: Some(kind),
+            points,
+            ..SeriesView::default()
+        };
+        let line = |from: f64, to: f64| -> Vec<(f64, f64)> {
+            (0..12)
+                .map(|i| (f64::from(i), from + (to - from) * f64::from(i) / 11.0))
+                .collect()
+        };
+        let mut view = ScrapeView::default();
+        view.series
+            .insert("queue".into(), series(line(2.0, 30.0), Gauge));
+        view.series
+            .insert("running".into(), series(line(10.0, 11.0), Gauge));
+        view.series
+            .insert("tokens".into(), series(line(100.0, 60.0), Counter));
+        let views = BTreeMap::from([("vllm".to_owned(), view)]);
+        let said = moved_most(&views).unwrap();
+        // The queue: 2 + 28 × (1/11 mean of 0..2) = 4.55 to 27.5; the
+        // tokens' fall (100 → 60) is a smaller share of the larger.
+        assert_eq!(
+            said,
+            "vllm.queue moved most: 4.55 in the first quarter of the run, 27.5 in the last"
+        );
+        let calm = BTreeMap::from([(
+            "vllm".to_owned(),
+            ScrapeView {
+                series: BTreeMap::from([("running".into(), series(line(10.0, 11.0), Gauge))]),
+                ..ScrapeView::default()
+            },
+        )]);
+        assert_eq!(moved_most(&calm), None);
     }
 
     #[test]

@@ -16,10 +16,37 @@ pub fn root() -> PathBuf {
 /// A TCP port on loopback that was free a moment ago (for programs that
 /// take a port, not a listener).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("loopback has a free port")
-        .port()
+    // The kernel hands out a port that is free now; another test process
+    // may be handed the same one before the server this port is for has
+    // bound it (a third-party server on Python takes a second). Each port
+    // is claimed once in a file only one process can create, so no two
+    // tests of a suite get the same port (the suite once saw a test's requests
+    // answered by another test's reference server). A claim older than
+    // ten minutes is from an earlier suite and lapses.
+    let claims = std::env::temp_dir().join("loadgen-test-ports");
+    std::fs::create_dir_all(&claims).expect("the temp folder is writable");
+    for _ in 0..1000 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("loopback has a free port")
+            .port();
+        let claim = claims.join(port.to_string());
+        let lapsed = std::fs::metadata(&claim)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600));
+        if lapsed {
+            let _ = std::fs::remove_file(&claim);
+        }
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+            .is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no loopback port unclaimed in {}", claims.display());
 }
 
 /// Where `value` breaks the committed schema at `schema` (relative to the

@@ -105,6 +105,22 @@ fn the_vllm_preset_reads_the_reference_server_and_its_objectives_are_judged() {
     let reasons = report["verdict_reasons"].to_string();
     assert!(reasons.contains("nothing queued"), "{reasons}");
     assert!(!reasons.contains("engine inter-token"), "{reasons}");
+    // The failing run's report names what moved in the engine: the queue
+    // grew all along (one slot, more arrivals than it serves).
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("Meanwhile in the engine: vllm.queue moved most"),
+        "{md}"
+    );
+    // Drawn beside the client's figures: a chart per series with points,
+    // the queue's with its objective's band.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Engine: vllm"), "no engine section");
+    for chart in ["vllm.queue (", "vllm.running (", "vllm.generation_tokens ("] {
+        assert!(html.contains(chart), "no chart {chart}");
+    }
+    assert!(html.contains("target 0"), "the queue objective's band");
+    crate::support::assert_html_renders(&out.join("report.html"), &out, "fail", &[]);
     // The readings are kept, and `loadgen report` sums them up again.
     let lines = std::fs::read_to_string(out.join("engine.jsonl")).unwrap();
     assert!(lines.lines().count() >= 12, "{lines}");

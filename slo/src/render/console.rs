@@ -92,6 +92,11 @@ pub fn render(r: &Report, style: Style) -> String {
         for reason in &r.verdict_reasons {
             let _ = writeln!(o, "  - {reason}");
         }
+        if r.verdict == Verdict::Fail
+            && let Some(moved) = crate::engine::moved_most(&r.engine)
+        {
+            let _ = writeln!(o, "Meanwhile in the engine: {moved}.");
+        }
     }
     objectives(&mut o, r, style);
     latencies(&mut o, r);

@@ -267,6 +267,51 @@ fn charts(o: &mut String, r: &Report) {
         )
         .svg(),
     );
+    engine(o, r, &timeline);
+}
+
+/// Each `[[scrape]]` series that has points (a gauge's readings, a
+/// counter's rate), on the run's time axis beside the client's figures,
+/// with the bands of an objective that judges it.
+fn engine(o: &mut String, r: &Report, timeline: &dyn Fn(Chart<'static>, f64) -> Chart<'static>) {
+    for (name, view) in &r.engine {
+        o.push_str(&format!(
+            "<h2>Engine: {} <small>({})</small></h2><div class=\"grid\">",
+            escape(name),
+            escape(&view.url)
+        ));
+        for (series, v) in view.series.iter().filter(|(_, v)| !v.points.is_empty()) {
+            let unit = if v.kind == Some(crate::engine::Kind::Counter) {
+                "per second"
+            } else {
+                "value"
+            };
+            let metric = v.metric.clone().unwrap_or_default();
+            let mut c = timeline(
+                Chart::new(
+                    &format!("{name}.{series} ({metric})"),
+                    "seconds since the run started",
+                    unit,
+                    vec![Series {
+                        name: "engine",
+                        color: "#17becf",
+                        points: v.points.clone(),
+                    }],
+                ),
+                r.warmup_s,
+            );
+            c.width = 470.0;
+            let prefix = format!("{name}.{series}.");
+            if let Some(j) = r.slo.iter().find(|j| {
+                j.source == crate::objective::Source::Engine && j.metric.starts_with(&prefix)
+            }) && let Some(l) = j.levels
+            {
+                c.bands = super::chart::level_bands(&j.name, &l);
+            }
+            o.push_str(&c.svg());
+        }
+        o.push_str("</div>");
+    }
 }
 
 /// Labelled points of a time axis.

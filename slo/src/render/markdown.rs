@@ -94,6 +94,11 @@ fn verdict(o: &mut String, r: &Report) {
         for reason in &r.verdict_reasons {
             let _ = writeln!(o, "- {reason}");
         }
+        if r.verdict == Verdict::Fail
+            && let Some(moved) = crate::engine::moved_most(&r.engine)
+        {
+            let _ = writeln!(o, "\nMeanwhile in the engine: {moved}.");
+        }
     }
     if !r.severity_reasons.is_empty() {
         let _ = writeln!(o, "\nSeverity reasons:\n");
