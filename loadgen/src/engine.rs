@@ -32,7 +32,9 @@ pub fn client_of(
     config: &ScrapeConfig,
     run_client: &reqwest::Client,
 ) -> anyhow::Result<reqwest::Client> {
-    if config.url.is_none() && config.headers.is_empty() {
+    // An entry without a url has no headers of its own (checked when the
+    // scenario is read).
+    if config.url.is_none() {
         return Ok(run_client.clone());
     }
     let headers = slo::headers::resolve(&config.headers, &[], |n| std::env::var(n).ok())

@@ -420,6 +420,12 @@ impl ScrapeConfig {
                 self.name
             ));
         }
+        if self.url.is_none() && !self.headers.is_empty() {
+            return Err(format!(
+                "scrape {:?}: headers without a url: the target's /metrics is read with the target's own headers; give url for an endpoint of its own",
+                self.name
+            ));
+        }
         if let Some(url) = &self.url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -478,11 +484,10 @@ pub fn check_shape(path: &str) -> Result<(), String> {
 /// Ok when `path` (`SCRAPE.SERIES.FIGURE`) names a figure the scenario's
 /// scrapes can have; otherwise what to write instead.
 pub fn check_path(scrapes: &[ScrapeConfig], path: &str) -> Result<(), String> {
+    check_shape(path)?;
     let parts: Vec<&str> = path.splitn(3, '.').collect();
     let [scrape, series, figure] = parts[..] else {
-        return Err(format!(
-            "{path:?} is not SCRAPE.SERIES.FIGURE (e.g. vllm.queue.max)"
-        ));
+        unreachable!("check_shape found three parts");
     };
     let Some(s) = scrapes.iter().find(|s| s.name == scrape) else {
         let names: Vec<&str> = scrapes.iter().map(|s| s.name.as_str()).collect();
@@ -803,13 +808,15 @@ fn gauge(v: &mut SeriesView, across: Across, metric: &str, used: &[&Reading]) {
 /// A counter's total over the readings: the sum over label sets, its
 /// increase from reading to reading, a drop read as a restart from 0.
 fn increase(metric: &str, used: &[&Reading]) -> f64 {
-    steps(used, |r| {
-        let v: Vec<f64> = plain(metric, r).map(|s| s.value).collect();
-        (!v.is_empty()).then(|| v.iter().sum())
-    })
-    .iter()
-    .map(|s| s.1)
-    .sum()
+    steps(used, |r| total(metric, r)).iter().map(|s| s.1).sum()
+}
+
+/// A counter's value in one reading, summed over its label sets; `None`
+/// when the reading has none of it.
+fn total(metric: &str, r: &Reading) -> Option<f64> {
+    let mut it = plain(metric, r).peekable();
+    it.peek()?;
+    Some(it.map(|s| s.value).sum())
 }
 
 /// `(t, increase since the reading before)` for each reading after the
@@ -828,10 +835,7 @@ fn steps(used: &[&Reading], value: impl Fn(&Reading) -> Option<f64>) -> Vec<(f64
 }
 
 fn counter(v: &mut SeriesView, metric: &str, used: &[&Reading]) {
-    let s = steps(used, |r| {
-        let v: Vec<f64> = plain(metric, r).map(|s| s.value).collect();
-        (!v.is_empty()).then(|| v.iter().sum())
-    });
+    let s = steps(used, |r| total(metric, r));
     let (Some(first), Some(last)) = (
         used.iter().find(|r| plain(metric, r).next().is_some()),
         used.iter()
@@ -1236,5 +1240,8 @@ mod tests {
                 .unwrap_err()
                 .contains("two series named \"queue\"")
         );
+        c.metrics = Vec::new();
+        c.headers.insert("Authorization".into(), "Bearer x".into());
+        assert!(c.validate().unwrap_err().contains("headers without a url"));
     }
 }

@@ -172,15 +172,14 @@ fn a_two_percent_slowdown_passes_a_five_percent_tolerance() {
         (Some(0), Some("pass")),
         "{v:#}"
     );
-    // Passing is shown within: its upper bound under the tolerance, on
-    // at least the first look's 100 pairs. (Whether the interval holds
+    // Passing is shown within: its upper bound under the tolerance.
+    // (Whether the interval holds
     // the knob's 2 % is a matter of its confidence, not a test's: CI once
     // saw a p95's [-14.7, -2.1] % on 100 pairs, the miss that made ab
     // resample in blocks.)
     let ft = objective(&v, "first_token.p50");
     assert_eq!(ft["standing"], "within", "{ft}");
     assert!(ft["upper"].as_f64().unwrap() <= 5.0, "{ft}");
-    assert!(ft["pairs"].as_u64().unwrap() >= 100, "{ft}");
 }
 
 #[test]

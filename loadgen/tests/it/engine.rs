@@ -194,29 +194,18 @@ async fn a_real_prometheus_own_metrics_are_read_by_their_types() {
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: []\n",
     )
     .await;
-    std::fs::write(
-        dir.join("slo.toml"),
-        "name = \"prom\"\n\
-         [[objective]]\nname = \"goroutines\"\nmetric = \"prom.go_goroutines.max\"\nsource = \"engine\"\ndirection = \"min\"\ntarget = 1\n\
-         [[objective]]\nname = \"scrape latency\"\nmetric = \"prom.prometheus_http_request_duration_seconds.p99\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 10\n",
-    )
-    .unwrap();
-    let file = scenario(
-        &dir,
-        &format!(
-            "name = \"prom\"\nduration = \"2s\"\nslo = \"slo.toml\"\n[load]\nmodel = \"closed\"\nusers = 1\n[request]\naudio = false\n\
-             [[scrape]]\nname = \"prom\"\nurl = \"{prom}/metrics\"\ninterval = \"200ms\"\n\
-             metrics = [\"go_goroutines\", \"prometheus_http_requests\", \"prometheus_http_request_duration_seconds\"]\n"
-        ),
-    );
-    let out = dir.join("out");
-    let o = tokio::task::spawn_blocking(move || {
-        let o = run_bin(&file, &out, &[]);
-        (o, checked_report(&out))
+    let dir2 = dir.to_path_buf();
+    let (o, report) = tokio::task::spawn_blocking(move || {
+        scrape_run(
+            &dir2,
+            ("prom", &format!("{prom}/metrics"), "200ms"),
+            "\"go_goroutines\", \"prometheus_http_requests\", \"prometheus_http_request_duration_seconds\"",
+            "[[objective]]\nname = \"goroutines\"\nmetric = \"prom.go_goroutines.max\"\nsource = \"engine\"\ndirection = \"min\"\ntarget = 1\n\
+             [[objective]]\nname = \"scrape latency\"\nmetric = \"prom.prometheus_http_request_duration_seconds.p99\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 10\n",
+        )
     })
     .await
     .unwrap();
-    let (o, report) = o;
     let series = &report["engine"]["prom"]["series"];
     assert_eq!(series["go_goroutines"]["kind"], "gauge", "{series}");
     assert_eq!(
@@ -258,23 +247,12 @@ fn the_node_exporter_counts_every_cpu_second() {
             .expect("prometheus-node-exporter (Debian package, installed by ci/install.sh) starts"),
     );
     testkit::wait_for_port(port, "prometheus-node-exporter");
-    std::fs::write(
-        dir.join("slo.toml"),
-        "name = \"node\"\n\
-         [[objective]]\nname = \"memory available\"\nmetric = \"node.node_memory_MemAvailable_bytes.min\"\nsource = \"engine\"\ndirection = \"min\"\ntarget = 1\n",
-    )
-    .unwrap();
-    let file = scenario(
+    let (o, report) = scrape_run(
         &dir,
-        &format!(
-            "name = \"node\"\nduration = \"2s\"\nslo = \"slo.toml\"\n[load]\nmodel = \"closed\"\nusers = 1\n[request]\naudio = false\n\
-             [[scrape]]\nname = \"node\"\nurl = \"http://127.0.0.1:{port}/metrics\"\ninterval = \"250ms\"\n\
-             metrics = [\"node_cpu_seconds\", \"node_load1\", \"node_memory_MemAvailable_bytes\"]\n"
-        ),
+        ("node", &format!("http://127.0.0.1:{port}/metrics"), "250ms"),
+        "\"node_cpu_seconds\", \"node_load1\", \"node_memory_MemAvailable_bytes\"",
+        "[[objective]]\nname = \"memory available\"\nmetric = \"node.node_memory_MemAvailable_bytes.min\"\nsource = \"engine\"\ndirection = \"min\"\ntarget = 1\n",
     );
-    let out = dir.join("out");
-    let o = run_bin(&file, &out, &[]);
-    let report = checked_report(&out);
     let series = &report["engine"]["node"]["series"];
     assert_eq!(series["node_load1"]["kind"], "gauge", "{series}");
     assert_eq!(series["node_cpu_seconds"]["kind"], "counter", "{series}");
@@ -290,4 +268,30 @@ fn the_node_exporter_counts_every_cpu_second() {
     );
     assert_eq!(*level(&report, "memory available"), "ok");
     crate::support::passed_unless_distrusted(o.status.code(), &report);
+}
+
+/// A 2 s closed run of one user that reads `(name, url, interval)` for
+/// `metrics` and is judged by `objectives`: its exit and report.
+fn scrape_run(
+    dir: &std::path::Path,
+    (name, url, interval): (&str, &str, &str),
+    metrics: &str,
+    objectives: &str,
+) -> (std::process::Output, Value) {
+    std::fs::write(
+        dir.join("slo.toml"),
+        format!("name = \"{name}\"\n{objectives}"),
+    )
+    .unwrap();
+    let file = scenario(
+        dir,
+        &format!(
+            "name = \"{name}\"\nduration = \"2s\"\nslo = \"slo.toml\"\n[load]\nmodel = \"closed\"\nusers = 1\n[request]\naudio = false\n\
+             [[scrape]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"{interval}\"\nmetrics = [{metrics}]\n"
+        ),
+    );
+    let out = dir.join("out");
+    let o = run_bin(&file, &out, &[]);
+    let report = checked_report(&out);
+    (o, report)
 }
