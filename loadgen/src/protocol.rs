@@ -199,12 +199,9 @@ impl ChatProtocol for ChatV1 {
                     visible: !t.text.is_empty(),
                 }
             }
-            "audio" => {
-                let a: AudioHead = serde_json::from_str(data).map_err(|e| bad("audio", e))?;
-                Event::Audio {
-                    duration_ms: a.duration_ms,
-                }
-            }
+            "audio" => Event::Audio {
+                duration_ms: Audio::duration_ms_of(data).map_err(|e| bad("audio", e))?,
+            },
             "done" => Event::Done(server_figures(
                 &serde_json::from_str(data).map_err(|e| bad("done", e))?,
             )),
@@ -472,13 +469,6 @@ struct StreamData {
     choices: Vec<slo::openai::ChunkChoice>,
     #[serde(default)]
     usage: Option<slo::openai::Usage>,
-}
-
-/// The audio fields that matter, without copying the samples.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AudioHead {
-    duration_ms: u64,
 }
 
 #[cfg(test)]

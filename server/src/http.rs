@@ -171,7 +171,7 @@ impl crate::sse::Render for ChatEvents {
         match step {
             Step::Start(s) => event(Some("start"), &s, out),
             Step::Token(text) => event(Some("token"), &wire::protocol::Token { text }, out),
-            Step::Audio(a) => event(Some("audio"), &a, out),
+            Step::Audio(a) => crate::sse::event_with(Some("audio"), out, |w| a.write_json(w)),
             Step::Done(d) => event(Some("done"), &d, out),
             Step::Error(e) => event(Some("error"), &e, out),
             Step::Drop => Err(crate::sse::dropped()),

@@ -40,6 +40,16 @@ pub fn event<T: serde::Serialize>(
     data: &T,
     out: &mut BytesMut,
 ) -> std::io::Result<()> {
+    event_with(name, out, |w| serde_json::to_writer(w, data))
+}
+
+/// [`event`] with the JSON written by `write` (an audio chunk's JSON is
+/// written by `wire`, where it is compiled optimized).
+pub fn event_with(
+    name: Option<&str>,
+    out: &mut BytesMut,
+    write: impl FnOnce(&mut dyn std::io::Write) -> serde_json::Result<()>,
+) -> std::io::Result<()> {
     use bytes::BufMut;
     if let Some(name) = name {
         out.put_slice(b"event: ");
@@ -48,7 +58,7 @@ pub fn event<T: serde::Serialize>(
     }
     out.put_slice(b"data: ");
     // serde_json writes no raw newline: the data is one line.
-    serde_json::to_writer((&mut *out).writer(), data).map_err(std::io::Error::other)?;
+    write(&mut (&mut *out).writer()).map_err(std::io::Error::other)?;
     out.put_slice(b"\n\n");
     Ok(())
 }

@@ -195,6 +195,30 @@ pub struct Audio {
     pub data: String,
 }
 
+impl Audio {
+    /// Writes the event's JSON to `out`. The serializer runs here, not in
+    /// the caller's crate, so the ~200 KB of base64 a chunk carries is
+    /// scanned by code compiled with wire's opt-level, which the workspace
+    /// sets even for the test build (unoptimized, this scan was the
+    /// largest part of a loaded test's CPU).
+    #[inline(never)]
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+
+    /// The `durationMs` of an `audio` event's JSON, without copying the
+    /// samples (compiled here for the same reason as `write_json`).
+    #[inline(never)]
+    pub fn duration_ms_of(json: &str) -> serde_json::Result<u64> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Head {
+            duration_ms: u64,
+        }
+        serde_json::from_str::<Head>(json).map(|h| h.duration_ms)
+    }
+}
+
 /// The `done` event, also the `metrics` of a non-stream answer. Latencies
 /// are the server's own, in ms, from the moment the request arrived.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,6 +41,15 @@ pub struct SseParser {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Where the first line end (LF or CR) of `bytes` is. Not generic and
+/// never inlined, so its loop is compiled with wire's own opt-level, which
+/// the workspace sets even for the test build: an audio event's line is
+/// ~200 KB, and the unoptimized loop was most of a loaded test's CPU.
+#[inline(never)]
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n' || b == b'\r')
+}
+
 impl SseParser {
     pub fn new() -> Self {
         Self::default()
@@ -98,10 +107,7 @@ impl SseParser {
                 start = 1;
             }
         }
-        while let Some(offset) = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-        {
+        while let Some(offset) = line_end(&bytes[start..]) {
             let end = start + offset;
             if self.overflowed || self.over(self.line.len() + offset) {
                 self.overflowed = true;
@@ -138,8 +144,16 @@ impl SseParser {
     fn line_done(&mut self, line: &[u8], on_event: &mut impl FnMut(SseEvent<'_>)) {
         if line.is_empty() {
             self.dispatch(on_event);
-            return;
+        } else {
+            self.field(line);
         }
+    }
+
+    /// One non-blank line: a comment or a field. Not generic, so it is
+    /// compiled where wire is, optimized even in the test build (see
+    /// `line_end`).
+    #[inline(never)]
+    fn field(&mut self, line: &[u8]) {
         if line[0] == b':' {
             self.comments += 1;
             return;
@@ -162,7 +176,12 @@ impl SseParser {
                     self.overflowed = true;
                     return;
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                // Valid UTF-8 (the usual case) is checked by std's own
+                // optimized validation and copied once.
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.data.push_str(text),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.data.push('\n');
             }
             b"id" if !value.contains(&0) => {
