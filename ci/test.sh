@@ -6,7 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash ci/install.sh
+# The installs (apt and pip downloads, a minute or more on a clean CI
+# machine) go on while the suite compiles, which needs none of them;
+# the tests start only after both are done.
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+log=$(mktemp)
+install_log=$(mktemp)
+trap 'rm -f "$log" "$install_log"' EXIT
+bash ci/install.sh >"$install_log" 2>&1 &
+install_pid=$!
 
 # A clean CI build gains nothing from incremental compilation; it only
 # doubles the target folder (the disk ran out once on CI).
@@ -29,8 +37,6 @@ export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 # nextest runs every test as its own process, six at a time, and the
 # tests that judge timing alone (.config/nextest.toml). It ends with its
 # own summary line; the awk below adds the plain one.
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 # Built first, then written to disk, then run. A fresh build leaves about
 # 2.6 GB of binaries for the kernel to write back, 30 s after writing
@@ -39,6 +45,12 @@ status=0
 # of an `ab` run 11-13 % worse than the other: BENCHMARKS.md "Issue
 # 29"). `sync` gets that writeback done before any test starts.
 cargo nextest run --workspace --all-targets --no-run 2>&1 | tee "$log" || status=$?
+if ! wait "$install_pid"; then
+  cat "$install_log" >&2
+  echo "ci/test.sh: ci/install.sh failed (its output above); the tests need what it installs" >&2
+  exit 2
+fi
+cat "$install_log"
 sync
 if [ "$status" = 0 ]; then
   cargo nextest run --workspace --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
