@@ -131,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             events: Vec::new(),
             alerts: None,
             engine: Default::default(),
+            windowed: Default::default(),
             server: slo::server_view::ServerView::default(),
             self_check: slo::self_check::SelfCheck {
                 trustworthy: true,

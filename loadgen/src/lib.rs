@@ -38,6 +38,7 @@ pub mod timeline;
 pub mod trace;
 pub mod users;
 pub mod watch;
+pub mod windows;
 pub mod workload;
 
 pub use cli::{Cli, ExitStatus};

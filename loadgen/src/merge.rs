@@ -131,6 +131,15 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
 
     let (merged, rows) = merge_records(&shards, &offsets, &args.out, (goodput, first.warmup_s))?;
     let meta = merged_info(&shards, &offsets, (rows, problems), slo, args);
+    let meta = RunInfo {
+        windowed: crate::windows::judged(
+            meta.slo.as_ref().map(|(_, f)| f),
+            &args.out,
+            meta.warmup_s,
+            meta.gate.fail_on,
+        ),
+        ..meta
+    };
     let report = slo::report::build(meta, &merged);
     report::write_all(&args.out, &report)?;
     Ok(report)
@@ -280,6 +289,8 @@ fn merged_info(
         engine: timeline_shard
             .map(|(r, _)| r.engine.clone())
             .unwrap_or_default(),
+        // Judged from the merged interval log once it is written.
+        windowed: Default::default(),
         // Shard 0 alone applied the timeline and evaluated the alerts:
         // its records, on the merged time base.
         events: timeline_shard

@@ -83,6 +83,8 @@ pub fn rebuild(
         events: serde_json::from_value(old["events"].clone()).unwrap_or_default(),
         alerts: serde_json::from_value(old["alerts"].clone()).unwrap_or_default(),
         engine: engine(dir, &old, measured_s)?,
+        // Judged below, once the SLO file and the gate are known.
+        windowed: Default::default(),
         server: if old["server"].is_null() {
             ServerView {
                 available: false,
@@ -113,6 +115,15 @@ pub fn rebuild(
         gate,
         open_model,
         files: report::files(),
+    };
+    let meta = RunInfo {
+        windowed: crate::windows::judged(
+            meta.slo.as_ref().map(|(_, f)| f),
+            dir,
+            meta.warmup_s,
+            meta.gate.fail_on,
+        ),
+        ..meta
     };
     let report = slo::report::build(meta, &agg);
     report::write_all(dir, &report)?;

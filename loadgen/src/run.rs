@@ -657,6 +657,12 @@ async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
         shard_problems: Vec::new(),
         events: std::mem::take(&mut ended.events),
         engine,
+        windowed: crate::windows::judged(
+            plan.slo.as_ref().map(|(_, f)| f),
+            &plan.out,
+            warmup,
+            plan.gate.fail_on,
+        ),
         server,
         self_check: ended.self_check(plan),
         slo: plan.slo.clone(),

@@ -10,6 +10,7 @@
 pub mod ab;
 pub mod aggregate;
 pub mod alerts;
+pub mod budget;
 pub mod capacity;
 pub mod compare;
 pub mod drill;
@@ -33,6 +34,7 @@ pub mod self_check;
 pub mod server_view;
 pub mod severity;
 pub mod template;
+pub mod windows;
 pub mod workload;
 
 // What both sides speak lives in `wire`; the core names it as its own.

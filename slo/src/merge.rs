@@ -349,6 +349,7 @@ mod tests {
             events: Vec::new(),
             alerts: None,
             engine: Default::default(),
+            windowed: Default::default(),
             server: crate::server_view::ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,

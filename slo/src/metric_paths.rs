@@ -157,6 +157,39 @@ fn walk<'a>(
     }
 }
 
+/// The latencies the interval log holds, by their figure names.
+const LOGGED: [&str; 4] = ["first_token", "first_audio", "complete", "inter_token"];
+
+/// What a windowed objective (see `crate::windows`) reads: the interval log's tag and the
+/// percentile. `latency_ms.first_token.p95` reads `first_token`;
+/// `scheduled_latency_ms.X.pNN` and `latency_ms.X.corrected.pNN` read
+/// `X_corrected` (inter-token gaps have no corrected form).
+pub fn interval_log_tag(metric: &str) -> Result<(String, crate::evidence::Percentile), String> {
+    let parts: Vec<&str> = metric.split('.').collect();
+    let p = parts
+        .last()
+        .and_then(|s| crate::evidence::Percentile::named(s));
+    let (name, corrected) = match parts.as_slice() {
+        ["latency_ms", name, _] => (*name, false),
+        ["latency_ms", name, "corrected", _] | ["scheduled_latency_ms", name, _] => (*name, true),
+        _ => ("", false),
+    };
+    match p {
+        Some(p) if LOGGED.contains(&name) && !(corrected && name == "inter_token") => {
+            let tag = if corrected {
+                format!("{name}_corrected")
+            } else {
+                name.to_owned()
+            };
+            Ok((tag, p))
+        }
+        _ => Err(format!(
+            "a window judges a latency percentile of the interval log, as \"latency_ms.first_token.p95\" or \"scheduled_latency_ms.complete.p99\" ({} and their p50, p90, p95, p99), not {metric:?}",
+            LOGGED.join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

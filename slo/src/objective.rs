@@ -56,6 +56,27 @@ pub struct Objective {
     /// does to the target), which are reported per step only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityRole>,
+    /// Judged over every window of this length (whole seconds, sliding a
+    /// second at a time over the measured part) instead of the whole run:
+    /// `window = "60s"`. Only a latency percentile of the interval log
+    /// (see [`crate::windows`]).
+    #[serde(
+        default,
+        with = "crate::durations::opt_duration_str",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub window: Option<std::time::Duration>,
+    /// An availability objective's error budget over this period
+    /// (`budget = "30d"`): the run is also judged on the rate it burns
+    /// it at (see [`crate::budget`]).
+    #[serde(
+        default,
+        with = "crate::durations::opt_duration_str",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub budget: Option<std::time::Duration>,
 }
 
 /// What an objective does in a capacity search (see [`Objective::capacity`]).
@@ -153,6 +174,56 @@ pub struct Judged {
     /// from reports written before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub levels: Option<Levels>,
+    /// A windowed objective: how its windows were judged; the figures
+    /// above are its deciding window's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowView>,
+    /// A budget's burn: what it was judged from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetView>,
+}
+
+/// How a windowed objective was judged, beside the deciding window's
+/// figures in its `Judged`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WindowView {
+    /// The window's width, in seconds.
+    pub width_s: u64,
+    /// The windows judged (0: the interval log held no measured second).
+    pub windows: u64,
+    /// Windows shown past the gate's line.
+    pub breached: u64,
+    /// Windows that could not be decided (too few samples, or an interval
+    /// across the line).
+    pub inconclusive: u64,
+    /// The window whose figures the objective shows: the worst breached,
+    /// else the worst undecided, else the worst value. Seconds since the
+    /// run's first request, as requests.csv counts them.
+    pub from_s: u64,
+    pub to_s: u64,
+    /// The measured part was shorter than one window: the one window is
+    /// all of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short: bool,
+}
+
+/// What the burn judgment adds to its `Judged`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BudgetView {
+    /// The objective this budget is of.
+    pub objective: String,
+    /// The budget's period, in seconds (30 days: 2,592,000).
+    pub period_s: f64,
+    /// The share of requests the objective allows to fail, in percent.
+    pub allowed_pct: f64,
+    /// The share that failed in this run, in percent.
+    pub failed_pct: f64,
+    /// The share of the period's budget this run's measured part used,
+    /// in percent (burn x measured / period).
+    pub consumed_pct: f64,
+    /// At this burn, how long the whole budget lasts, in seconds (null:
+    /// nothing failed).
+    pub exhausted_in_s: Option<f64>,
 }
 
 /// An objective's direction and levels, as its SLO file gave them.
@@ -234,6 +305,34 @@ impl SloFile {
 }
 
 impl Objective {
+    /// Whether this objective's metric is a rate an error budget can be
+    /// kept on (see [`crate::budget`]): a percentage of requests that
+    /// succeeded (`min`) or failed (`max`), with room to fail.
+    fn check_budget(&self) -> Result<(), String> {
+        let o = self;
+        let rate = o.metric.ends_with("success_rate")
+            || o.metric == "goodput"
+            || o.metric.ends_with("error_rate")
+            || o.metric.starts_with("errors.");
+        if o.source != Source::Client || !rate {
+            return Err(format!(
+                "budget: a budget is kept on the client's share of requests that succeeded or failed (requests.success_rate, goodput, requests.error_rate, errors.<type>), not {:?}",
+                o.metric
+            ));
+        }
+        let room = match o.direction {
+            Direction::Min => o.target < 100.0,
+            Direction::Max => o.target > 0.0,
+        };
+        if !room {
+            return Err(format!(
+                "budget: a target of {} leaves no failure allowed, so no budget to burn",
+                o.target
+            ));
+        }
+        Ok(())
+    }
+
     /// This objective's role in a capacity search: as the SLO file says,
     /// else `reports` for a figure of the workload mix (a cache hit rate
     /// or count) and `decides` for every other.
@@ -265,6 +364,22 @@ impl Objective {
     fn validate(&self) -> Result<(), String> {
         if self.metric.trim().is_empty() {
             return Err("metric: a dotted path such as \"latency_ms.first_token.p95\"".into());
+        }
+        if let Some(w) = self.window {
+            if self.source != Source::Client {
+                return Err("window: only the client's latencies are judged per window (source = \"client\")".into());
+            }
+            crate::metric_paths::interval_log_tag(&self.metric)
+                .map_err(|m| format!("window: {m}"))?;
+            if w.as_secs() == 0 || w.subsec_nanos() != 0 {
+                return Err(format!(
+                    "window: whole seconds, at least \"1s\" (the interval log holds one histogram a second), not {:?}",
+                    humantime::format_duration(w).to_string()
+                ));
+            }
+        }
+        if self.budget.is_some() {
+            self.check_budget()?;
         }
         let levels = [Some(self.target), self.warning, self.critical];
         if levels.iter().flatten().any(|v| !v.is_finite()) {
@@ -425,6 +540,8 @@ impl Objective {
             samples: evidence.as_ref().map(|(n, _)| *n),
             samples_needed,
             decided_by,
+            window: None,
+            budget: None,
             levels: Some(Levels {
                 direction: self.direction,
                 target: self.target,
@@ -510,6 +627,8 @@ pub fn default_policy() -> SloFile {
             critical: Some(95.0),
             required: true,
             capacity: None,
+            window: None,
+            budget: None,
         }],
     }
 }
@@ -556,6 +675,18 @@ impl Judged {
             Level::NoData => self.required && !gate.allow_missing,
             Level::Inconclusive => !gate.accept_inconclusive,
             level => gate.fail_on.fails(level),
+        }
+    }
+
+    /// The objective's name as tables show it: a windowed objective says
+    /// which window its figures are from.
+    pub fn label(&self) -> String {
+        match &self.window {
+            Some(w) if w.windows > 0 => format!(
+                "{} (worst {} s window: {}-{} s)",
+                self.name, w.width_s, w.from_s, w.to_s
+            ),
+            _ => self.name.clone(),
         }
     }
 }
@@ -638,6 +769,8 @@ mod tests {
             critical: Some(2000.0),
             required: true,
             capacity: None,
+            window: None,
+            budget: None,
         }
     }
 

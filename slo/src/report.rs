@@ -195,7 +195,8 @@ pub fn verdict(
     let mut reasons: Vec<String> = slo
         .iter()
         .filter(|j| j.fails(gate))
-        .map(|j| match j.level {
+        .map(|j| {
+            let reason = match j.level {
             Level::Inconclusive => format!(
                 "{}: {} is inconclusive: {} samples, 95% interval {}: neither bound decides it; about {} samples would (pass --accept-inconclusive to accept it)",
                 j.name,
@@ -232,6 +233,11 @@ pub fn verdict(
                     _ => String::new(),
                 }
             ),
+            };
+            match &j.window {
+                Some(w) => format!("{reason}{}", crate::windows::phrase(w)),
+                None => reason,
+            }
         })
         .collect();
     if !trustworthy {
@@ -278,6 +284,10 @@ pub struct RunInfo {
     pub alerts: Option<crate::drill::AlertsSection>,
     /// Each `[[scrape]]` of the scenario over the measured part.
     pub engine: BTreeMap<String, crate::engine::ScrapeView>,
+    /// The SLO file's windowed objectives, by their place in it, judged
+    /// from the run's interval log (see [`crate::windows`]); one missing
+    /// here is judged without data.
+    pub windowed: BTreeMap<usize, Judged>,
     pub server: ServerView,
     pub self_check: SelfCheck,
     pub slo: Option<(PathBuf, SloFile)>,
@@ -418,11 +428,25 @@ fn judge_objectives(meta: &RunInfo, figures: &Figures) -> Vec<Judged> {
     let default_policy = crate::objective::default_policy();
     let policy = meta.slo.as_ref().map_or(&default_policy, |(_, f)| f);
     if meta.judge {
-        policy
-            .objectives
-            .iter()
-            .map(|o| o.judge_in(&docs, meta.gate.fail_on))
-            .collect()
+        let fail_on = meta.gate.fail_on;
+        let mut judged = Vec::new();
+        for (i, o) in policy.objectives.iter().enumerate() {
+            let j = match o.window {
+                Some(_) => meta
+                    .windowed
+                    .get(&i)
+                    .cloned()
+                    .unwrap_or_else(|| crate::windows::unread(o, fail_on)),
+                None => o.judge_in(&docs, fail_on),
+            };
+            // An error budget: its burn is judged right after.
+            let burn = o
+                .budget
+                .map(|p| crate::budget::judge(o, &j, (p.as_secs_f64(), meta.measured_s), fail_on));
+            judged.push(j);
+            judged.extend(burn);
+        }
+        judged
     } else {
         Vec::new()
     }
@@ -656,6 +680,7 @@ mod build_tests {
             events: Vec::new(),
             alerts: None,
             engine: Default::default(),
+            windowed: Default::default(),
             server: ServerView::default(),
             self_check: SelfCheck {
                 trustworthy: true,
@@ -704,6 +729,8 @@ mod build_tests {
                 critical: None,
                 required: true,
                 capacity: None,
+                window: None,
+                budget: None,
             }],
             name: "lenient".into(),
             description: String::new(),
@@ -799,6 +826,8 @@ mod build_tests {
             critical: None,
             required: true,
             capacity: None,
+            window: None,
+            budget: None,
         };
         let file = SloFile {
             objectives: vec![

@@ -221,6 +221,8 @@ mod tests {
             samples_needed: None,
             decided_by: None,
             levels: None,
+            window: None,
+            budget: None,
         };
         assert_eq!(
             classify_(&figures(100, 100, 600.0), &[missed]).0,

@@ -99,6 +99,14 @@ impl LatencyHistogram {
             .expect("histograms of the same bounds always add");
     }
 
+    /// Takes `other`'s samples out again (a sliding window's oldest
+    /// second); `other` must have been added before.
+    pub fn subtract(&mut self, other: &LatencyHistogram) {
+        self.inner
+            .subtract(&other.inner)
+            .expect("only samples that were added are taken out");
+    }
+
     pub fn reset(&mut self) {
         self.inner.reset();
     }

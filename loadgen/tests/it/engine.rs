@@ -9,12 +9,7 @@ use crate::support::{checked_report, loadgen, run_bin, scenario, temp_dir};
 use serde_json::Value;
 
 fn level<'a>(report: &'a Value, name: &str) -> &'a Value {
-    &report["slo"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["name"] == name)
-        .unwrap_or_else(|| panic!("{name} in {}", report["slo"]))["level"]
+    &crate::support::judged(report, name)["level"]
 }
 
 #[test]

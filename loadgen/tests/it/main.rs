@@ -37,3 +37,4 @@ mod third_party;
 mod timeline;
 mod tokens;
 mod trace;
+mod windows;

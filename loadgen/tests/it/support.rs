@@ -56,6 +56,16 @@ pub fn loadgen(args: &[&str]) -> std::process::Output {
         .expect("loadgen runs")
 }
 
+/// The judged objective `name` of a report's `slo` list.
+pub fn judged<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {}", report["slo"]))
+}
+
 /// A run's report.json, checked against the committed schema.
 pub fn checked_report(out: &Path) -> serde_json::Value {
     assert_valid_report(&out.join("report.json"));

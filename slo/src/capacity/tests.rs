@@ -42,6 +42,8 @@ fn objective(name: &str, metric: &str, direction: Direction, target: f64) -> Obj
         critical: None,
         required: true,
         capacity: None,
+        window: None,
+        budget: None,
     }
 }
 
@@ -419,6 +421,8 @@ fn an_inconclusive_step_is_repeated_longer_then_counts_as_not_held() {
         samples_needed: needed,
         decided_by: None,
         levels: None,
+        window: None,
+        budget: None,
     };
     let with = |rate: f64, j: Judged| Measured {
         objectives: vec![j],
@@ -718,5 +722,7 @@ fn judged_stub(name: &str) -> Judged {
         samples_needed: None,
         decided_by: None,
         levels: None,
+        window: None,
+        budget: None,
     }
 }

@@ -171,7 +171,7 @@ fn objectives(o: &mut String, r: &Report, style: Style) {
     let name_w = r
         .slo
         .iter()
-        .map(|j| j.name.chars().count())
+        .map(|j| j.label().chars().count())
         .max()
         .unwrap_or(0);
     for j in &r.slo {
@@ -186,7 +186,7 @@ fn objectives(o: &mut String, r: &Report, style: Style) {
             } else {
                 cell
             },
-            j.name,
+            j.label(),
             j.value.map_or("—".to_owned(), num),
             detail(j, fails),
         );

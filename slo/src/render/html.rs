@@ -161,7 +161,7 @@ fn objectives(o: &mut String, r: &Report) {
         let _ = write!(
             o,
             "<tr class=\"{class}\"><td>{}</td><td>{mark} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&j.name),
+            escape(&j.label()),
             j.level.word(),
             j.value.map_or("—".into(), num),
             num(j.threshold),

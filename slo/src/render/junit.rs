@@ -115,6 +115,7 @@ fn cases(r: &Report) -> Vec<Case> {
         .iter()
         .map(|j| {
             let value = j.value.map_or("no data".to_owned(), num);
+            let window = j.window.as_ref().map(crate::windows::phrase).unwrap_or_default();
             Case {
                 class: slo_class.clone(),
                 name: j.name.clone(),
@@ -123,9 +124,9 @@ fn cases(r: &Report) -> Vec<Case> {
                         if j.level == Level::NoData {
                             format!("{} was not measured and is required", j.metric)
                         } else if j.level == Level::Inconclusive {
-                            format!("{} = {value} is inconclusive: {}", j.metric, super::judged_ci(j))
+                            format!("{} = {value} is inconclusive: {}{window}", j.metric, super::judged_ci(j))
                         } else {
-                            format!("{} = {value}, past {} ({})", j.metric, num(j.threshold), j.level.word())
+                            format!("{} = {value}, past {} ({}){window}", j.metric, num(j.threshold), j.level.word())
                         },
                         j.level.word().to_owned(),
                         format!("metric: {}\nsource: {}\nvalue: {value}\nthreshold: {}\nlevel: {}\nfail on: {}", j.metric, format!("{:?}", j.source).to_lowercase(), num(j.threshold), j.level.word(), fail_on_word(r.fail_on)),

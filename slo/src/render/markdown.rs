@@ -182,7 +182,7 @@ fn objectives(o: &mut String, r: &Report) {
                 let _ = writeln!(
                     o,
                     "| {} | {mark} {} | {} | {} | {} | {} |",
-                    j.name,
+                    j.label(),
                     j.level.word(),
                     j.value.map_or("—".into(), num),
                     num(j.threshold),

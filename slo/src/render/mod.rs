@@ -103,6 +103,8 @@ mod tests {
                 critical: Some(2000.0),
                 required: true,
                 capacity: None,
+                window: None,
+                budget: None,
             },
             Objective {
                 name: "success rate".into(),
@@ -114,6 +116,8 @@ mod tests {
                 critical: Some(85.0),
                 required: true,
                 capacity: None,
+                window: None,
+                budget: None,
             },
             Objective {
                 name: "server KB hit rate".into(),
@@ -125,6 +129,8 @@ mod tests {
                 critical: Some(20.0),
                 required: true,
                 capacity: None,
+                window: None,
+                budget: None,
             },
         ];
         let doc = serde_json::to_value(&figures).unwrap();
