@@ -48,28 +48,117 @@ pub fn build(reach: &Reach) -> anyhow::Result<reqwest::Client> {
         v.set_sensitive(true);
         headers.insert(n, v);
     }
-    let mut builder = reqwest::Client::builder()
+    reqwest::Client::builder()
         .user_agent(concat!("loadgen/", env!("CARGO_PKG_VERSION")))
         .default_headers(headers)
-        .tls_danger_accept_invalid_certs(reach.insecure);
-    if let Some(path) = &reach.ca_cert {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("--ca-cert / tls.ca_cert: cannot read {}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
-            format!(
-                "--ca-cert / tls.ca_cert: {} is not a PEM bundle of certificates",
-                path.display()
-            )
-        })?;
-        if certs.is_empty() {
-            anyhow::bail!(
-                "--ca-cert / tls.ca_cert: {} holds no certificate (expected -----BEGIN CERTIFICATE-----)",
-                path.display()
-            );
-        }
-        builder = builder.tls_certs_merge(certs);
-    }
-    builder
+        // Where each request's time goes: name resolution, the connect
+        // and the TLS handshake, stamped (`crate::phases`).
+        .dns_resolver(std::sync::Arc::new(crate::phases::Resolver))
+        .connector_layer(crate::phases::Connect)
+        .tls_backend_preconfigured(tls_config(reach)?)
         .build()
         .context("the HTTP client could not be built")
+}
+
+/// The TLS configuration reqwest would build from the same settings (the
+/// platform's roots and any `--ca-cert`, or no verification with
+/// `--insecure`; HTTP/1.1), with the session store that stamps each
+/// handshake's start.
+fn tls_config(reach: &Reach) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("the TLS provider offers no TLS version")?
+        .dangerous();
+    let builder = if reach.insecure {
+        builder.with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+    } else {
+        let extra = match &reach.ca_cert {
+            None => Vec::new(),
+            Some(path) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("--ca-cert / tls.ca_cert: cannot read {}", path.display())
+                })?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "--ca-cert / tls.ca_cert: {} is not a PEM bundle of certificates ({e})",
+                            path.display()
+                        )
+                    })?;
+                if certs.is_empty() {
+                    anyhow::bail!(
+                        "--ca-cert / tls.ca_cert: {} holds no certificate (expected -----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    );
+                }
+                certs
+            }
+        };
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
+            .context("the platform's certificate verifier could not be set up")?;
+        builder.with_custom_certificate_verifier(Arc::new(verifier))
+    };
+    let mut config = builder.with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption =
+        rustls::client::Resumption::store(Arc::new(crate::phases::SessionStore::new(Arc::new(
+            rustls::client::ClientSessionMemoryCache::new(256),
+        ))));
+    Ok(config)
+}
+
+/// `--insecure`: any certificate is accepted; the handshake's signatures
+/// are still checked (they prove nothing without a trusted certificate,
+/// but a broken handshake stays broken).
+#[derive(Debug)]
+struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -129,14 +129,15 @@ pub async fn exchange(
     // The whole URL: a target with a path (`https://host/prefix`) keeps it
     // (goose would replace it with an absolute path).
     let path = format!("{}{}", shared.base_url, shared.protocol.path());
-    let request = chat_request(user, shared, ask, &path)?;
+    let phases = crate::phases::Cell::default();
+    let request = chat_request(user, shared, ask, &path, &phases)?;
     let clock = shared.clock();
     let start = Instant::now();
     shared.active.fetch_add(1, Ordering::Relaxed);
     let sent = tokio::select! {
         // Boxed: goose's request future is large and lives only until the
         // head; inline it would size this whole exchange for its life.
-        r = Box::pin(user.request(request)) => Some(r),
+        r = Box::pin(crate::phases::scope(phases.clone(), user.request(request))) => Some(r),
         () = shared.cancel.cancelled() => None,
     };
     let mut rec = RequestRecord {
@@ -157,6 +158,14 @@ pub async fn exchange(
         answer: (shared.multi_turn || shared.tokens.is_some()).then(String::new),
         ..Stamps::default()
     };
+    let crate::phases::Durations {
+        dns_us,
+        connect_us,
+        tls_us,
+        written_us,
+    } = phases.lock().expect("phases lock").durations(start);
+    (rec.dns_us, rec.connect_us, rec.tls_us, rec.written_us) =
+        (dns_us, connect_us, tls_us, written_us);
     let goose = receive(sent, shared, start, &mut stamps, &mut rec).await;
     let end = Instant::now();
     shared.active.fetch_sub(1, Ordering::Relaxed);
@@ -230,6 +239,7 @@ fn chat_request<'a>(
     shared: &Shared,
     ask: &Ask,
     path: &'a str,
+    phases: &crate::phases::Cell,
 ) -> Result<GooseRequest<'a>, Box<TransactionError>> {
     let method = if shared.protocol.put() {
         GooseMethod::Put
@@ -240,8 +250,16 @@ fn chat_request<'a>(
         .get_request_builder(&method, path)?
         .header("content-type", "application/json")
         .header("accept", "text/event-stream")
-        .timeout(shared.timeout)
-        .body(shared.protocol.body(ask));
+        .timeout(shared.timeout);
+    // The body stamps when the connection takes it; its length is said
+    // (it is sent with Content-Length, as a plain body is).
+    let body = shared.protocol.body(ask);
+    let builder = builder
+        .header("content-length", body.len())
+        .body(reqwest::Body::wrap(crate::phases::Body::new(
+            body,
+            phases.clone(),
+        )));
     Ok(GooseRequest::builder()
         .method(method)
         .path(path)

@@ -23,6 +23,7 @@ pub mod files;
 pub mod merge;
 pub mod mix;
 pub mod pacer;
+pub mod phases;
 pub mod plan;
 pub mod prepare;
 pub mod progress;

@@ -245,6 +245,94 @@ pub struct Aggregate {
     /// goodput; see [`GoodputLimits`].
     pub goodput_limits: GoodputLimits,
     pub good: u64,
+    /// Where the requests' time went before their first token.
+    pub phases: PhaseHistograms,
+}
+
+/// The phases of the measured requests that got a response head (see
+/// [`RequestRecord::dns_us`] and the fields after it).
+#[derive(Clone, Debug, Default)]
+pub struct PhaseHistograms {
+    pub dns: LatencyHistogram,
+    pub connect: LatencyHistogram,
+    pub tls: LatencyHistogram,
+    pub written: LatencyHistogram,
+    pub head: LatencyHistogram,
+    pub after_head: LatencyHistogram,
+}
+
+impl PhaseHistograms {
+    pub fn add(&mut self, r: &RequestRecord) {
+        let Some(head) = r.headers_us else {
+            return;
+        };
+        for (h, v) in [
+            (&mut self.dns, r.dns_us),
+            (&mut self.connect, r.connect_us),
+            (&mut self.tls, r.tls_us),
+            (&mut self.written, r.written_us),
+        ] {
+            if let Some(v) = v {
+                h.record_us(v);
+            }
+        }
+        self.head
+            .record_us(head.saturating_sub(r.written_us.unwrap_or(0)));
+        if let Some(ft) = r.first_token_us {
+            self.after_head.record_us(ft.saturating_sub(head));
+        }
+    }
+
+    /// Adds another part's phases (histogram addition: exact).
+    pub fn merge(&mut self, other: &PhaseHistograms) {
+        // Destructured: a new phase cannot be forgotten here.
+        let PhaseHistograms {
+            dns,
+            connect,
+            tls,
+            written,
+            head,
+            after_head,
+        } = other;
+        self.dns.add(dns);
+        self.connect.add(connect);
+        self.tls.add(tls);
+        self.written.add(written);
+        self.head.add(head);
+        self.after_head.add(after_head);
+    }
+
+    pub fn figures(&self) -> PhaseFigures {
+        let of = |h: &LatencyHistogram| LatencyFigures::of(h, None);
+        PhaseFigures {
+            new_connections: self.connect.len(),
+            dns: of(&self.dns),
+            connect: of(&self.connect),
+            tls: of(&self.tls),
+            written: of(&self.written),
+            head: of(&self.head),
+            after_head: of(&self.after_head),
+        }
+    }
+}
+
+/// Where the time went before the first token, in ms, from the client's
+/// own connection: on new connections, name resolution, the TCP connect
+/// and the TLS handshake; on every request that got a response head, the
+/// send until the body was handed to the connection (`written`), the
+/// wait from there to the response head (`head`: the target's queue and
+/// its work before answering), and from the head to the first token
+/// (`after_head`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PhaseFigures {
+    /// Requests that opened a connection (the others used a pooled one).
+    pub new_connections: u64,
+    pub dns: LatencyFigures,
+    pub connect: LatencyFigures,
+    pub tls: LatencyFigures,
+    pub written: LatencyFigures,
+    pub head: LatencyFigures,
+    pub after_head: LatencyFigures,
 }
 
 /// The per-request objectives: a request is *good* when it succeeded and
@@ -297,6 +385,7 @@ impl Aggregate {
             sec.errors += 1;
         }
         self.total += 1;
+        self.phases.add(r);
         *self.outcomes.entry(r.outcome).or_default() += 1;
         if let Some(status) = r
             .status
@@ -409,8 +498,10 @@ impl Aggregate {
             series,
             goodput_limits: _,
             good,
+            phases,
         } = other;
         self.histograms.merge(histograms);
+        self.phases.merge(phases);
         self.client_tokens.merge(client_tokens);
         for (o, n) in outcomes {
             let c = self.outcomes.entry(*o).or_default();
@@ -532,6 +623,7 @@ impl Aggregate {
                 .collect(),
             latency_ms,
             scheduled_latency_ms,
+            phases_ms: self.phases.figures(),
             tokens: TokenFigures {
                 output: self.output_tokens,
                 input: self.input_tokens,
@@ -1023,6 +1115,10 @@ pub struct Figures {
     /// open model (coordinated omission corrected), its send under a
     /// closed model (where the two are the same). Verdicts judge these.
     pub scheduled_latency_ms: LatencyTable,
+    /// Where the time went before the first token (see [`PhaseFigures`]);
+    /// empty in reports written before it was kept.
+    #[serde(default)]
+    pub phases_ms: PhaseFigures,
     pub audio: AudioFigures,
     /// Output tokens (TPOT is `latency_ms.time_per_output_token`).
     #[serde(default)]

@@ -64,6 +64,9 @@ pub fn direction_of(metric: &str) -> Option<Direction> {
     let leaf = *parts.last()?;
     match parts[0] {
         "latency_ms" | "scheduled_latency_ms" if leaf != "count" => Some(Direction::Max),
+        // A phase taking longer is worse; how many connections opened is
+        // neither (a pool that keeps them is not a regression of the target).
+        "phases_ms" if leaf != "count" && leaf != "new_connections" => Some(Direction::Max),
         "errors" | "error_rates" | "errors_by_cause" | "errors_by_status" => Some(Direction::Max),
         "audio" if leaf != "count" && leaf != "requests_with_audio" => Some(Direction::Max),
         "requests" if parts.get(1) == Some(&"send_error_ms") && leaf != "count" => {

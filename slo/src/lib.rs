@@ -24,6 +24,7 @@ pub mod logs;
 pub mod merge;
 pub mod metric_paths;
 pub mod objective;
+pub mod phases;
 pub mod record;
 pub mod render;
 pub mod report;

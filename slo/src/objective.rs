@@ -181,6 +181,11 @@ pub struct Judged {
     /// A budget's burn: what it was judged from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetView>,
+    /// A latency objective that missed its target: where the requests'
+    /// time went, from the client's connection (see
+    /// [`crate::aggregate::PhaseFigures`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
 }
 
 /// How a windowed objective was judged, beside the deciding window's
@@ -542,6 +547,7 @@ impl Objective {
             decided_by,
             window: None,
             budget: None,
+            split: None,
             levels: Some(Levels {
                 direction: self.direction,
                 target: self.target,

@@ -183,6 +183,21 @@ pub struct RequestRecord {
     /// targets' requests by it).
     #[serde(default)]
     pub arrival: Option<u64>,
+    /// On a new connection: name resolution, in µs (none for an address,
+    /// or on a pooled connection).
+    #[serde(default)]
+    pub dns_us: Option<u64>,
+    /// On a new connection: the TCP connect, in µs.
+    #[serde(default)]
+    pub connect_us: Option<u64>,
+    /// On a new TLS connection: the handshake, in µs.
+    #[serde(default)]
+    pub tls_us: Option<u64>,
+    /// From the send to the body handed to the connection (after any
+    /// connecting), in µs; the wait for the response head is
+    /// `headers_us - written_us`.
+    #[serde(default)]
+    pub written_us: Option<u64>,
 }
 
 /// Fewer tokens than this tell nothing about buffering.

@@ -234,8 +234,12 @@ pub fn verdict(
                 }
             ),
             };
-            match &j.window {
+            let reason = match &j.window {
                 Some(w) => format!("{reason}{}", crate::windows::phrase(w)),
+                None => reason,
+            };
+            match &j.split {
+                Some(split) => format!("{reason}; {split}"),
                 None => reason,
             }
         })
@@ -443,6 +447,10 @@ fn judge_objectives(meta: &RunInfo, figures: &Figures) -> Vec<Judged> {
             let burn = o
                 .budget
                 .map(|p| crate::budget::judge(o, &j, (p.as_secs_f64(), meta.measured_s), fail_on));
+            let mut j = j;
+            if j.source == crate::objective::Source::Client && j.level != Level::Ok {
+                j.split = crate::phases::split(&j.metric, &figures.phases_ms);
+            }
             judged.push(j);
             judged.extend(burn);
         }

@@ -223,6 +223,7 @@ mod tests {
             levels: None,
             window: None,
             budget: None,
+            split: None,
         };
         assert_eq!(
             classify_(&figures(100, 100, 600.0), &[missed]).0,

@@ -23,6 +23,7 @@ mod misbehaving;
 mod monitor;
 mod open_model;
 mod openai;
+mod phases;
 mod prometheus;
 mod protocols;
 mod proxy;

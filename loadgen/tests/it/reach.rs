@@ -196,6 +196,28 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
             .unwrap()
             .contains("INSECURE")
     );
+    // Where the time went: each user's first request opened a connection
+    // (an address: no name resolved), with a TCP connect and a TLS
+    // handshake of their own; every request was written, then answered.
+    let connected: Vec<_> = rows.iter().filter(|r| r.connect_us.is_some()).collect();
+    assert!(
+        (4..=8).contains(&connected.len()),
+        "{} connections",
+        connected.len()
+    );
+    for r in &connected {
+        assert!(r.dns_us.is_none(), "{r:?}");
+        let tls = r.tls_us.expect("a TLS handshake on every new connection");
+        assert!(tls > 0 && tls < 5_000_000, "{r:?}");
+    }
+    for r in &rows {
+        let (w, h) = (r.written_us.unwrap(), r.headers_us.unwrap());
+        assert!(w <= h, "{r:?}");
+        assert!(r.connect_us.is_some() || r.tls_us.is_none(), "{r:?}");
+    }
+    let phases = &report["phases_ms"];
+    assert_eq!(phases["new_connections"], connected.len());
+    assert_eq!(phases["tls"]["count"], connected.len());
 
     // Neither: the certificate is refused, and the errors say why.
     let (o, out) = go("refused", vec![]);

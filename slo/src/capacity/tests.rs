@@ -423,6 +423,7 @@ fn an_inconclusive_step_is_repeated_longer_then_counts_as_not_held() {
         levels: None,
         window: None,
         budget: None,
+        split: None,
     };
     let with = |rate: f64, j: Judged| Measured {
         objectives: vec![j],
@@ -724,5 +725,6 @@ fn judged_stub(name: &str) -> Judged {
         levels: None,
         window: None,
         budget: None,
+        split: None,
     }
 }
