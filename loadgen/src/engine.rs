@@ -53,48 +53,62 @@ pub fn spawn(
     clock: &Arc<OnceLock<Clock>>,
     readings: &Readings,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let n = configs.len().max(1) as u32;
     configs
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
+            // Spread over the interval, not all at one instant: the i-th of
+            // n reads i/n of an interval after the others' phase.
+            let phase = c.interval * i as u32 / n;
             Ok(tokio::spawn(watch(
                 c.clone(),
                 url_of(c, base_url),
                 client_of(c, client)?,
-                Arc::clone(clock),
+                (Arc::clone(clock), phase),
                 Arc::clone(readings),
             )))
         })
         .collect()
 }
 
-/// Reads `config` every interval from the run's first request, until
-/// aborted.
+/// Reads `config` every interval from `phase` after the run's first
+/// request, until aborted.
 pub async fn watch(
     config: ScrapeConfig,
     url: String,
     client: reqwest::Client,
-    clock: Arc<OnceLock<Clock>>,
+    (clock, phase): (Arc<OnceLock<Clock>>, std::time::Duration),
     readings: Readings,
 ) {
     let zero = Clock::started(&clock).await.started;
     let names = config.metric_names();
     let scraper = Scraper::with_client(&url, client);
-    let mut tick = tokio::time::interval_at(zero, config.interval);
+    let mut tick = tokio::time::interval_at(zero + phase, config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let t = zero.elapsed().as_secs_f64();
         let reading = match scraper.text("").await {
-            Ok(body) => match slo::engine::read(&names, &body) {
-                Ok((samples, types)) => Reading {
-                    scrape: config.name.clone(),
-                    t,
-                    samples,
-                    types,
-                    error: None,
-                },
-                Err(e) => failed(&config, t, format!("{url}: not Prometheus text: {e}")),
-            },
+            // Parsed off the runtime's threads: a large exposition takes
+            // milliseconds, which a worker would otherwise take from the
+            // streams it stamps (BENCHMARKS.md, issue 30).
+            Ok(body) => {
+                let names = names.clone();
+                let parsed =
+                    tokio::task::spawn_blocking(move || slo::engine::read(&names, &body)).await;
+                match parsed {
+                    Ok(Ok((samples, types))) => Reading {
+                        scrape: config.name.clone(),
+                        t,
+                        samples,
+                        types,
+                        error: None,
+                    },
+                    Ok(Err(e)) => failed(&config, t, format!("{url}: not Prometheus text: {e}")),
+                    Err(e) => failed(&config, t, format!("{url}: its parse failed: {e}")),
+                }
+            }
             Err(e) => failed(&config, t, e.to_string()),
         };
         readings.lock().expect("readings lock").push(reading);
