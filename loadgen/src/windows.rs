@@ -12,7 +12,8 @@ use std::path::Path;
 /// over the measured part of the run in `dir` (its seconds from the end
 /// of the warm-up to the log's last, which holds the last requests to
 /// end). A log that cannot be read leaves the objective without data
-/// (it fails the run unless it may be absent), and says why on stderr.
+/// (it fails the run unless it may be absent), and the run's log says
+/// why.
 pub fn judged(
     slo: Option<&SloFile>,
     dir: &Path,
