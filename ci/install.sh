@@ -35,6 +35,8 @@ fi
 # from PyPI (FastAPI + uvicorn), for the openai-chat test against it.
 command -v python3 >/dev/null 2>&1 || { echo "ci/install.sh: python3 is missing (apt-get install python3 python3-pip)" >&2; exit 2; }
 python3 -c 'import mockllm, uvicorn' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'mockllm==0.0.8'
+# An SSE client none of our code wrote, for the server's stream test.
+python3 -c 'import sseclient' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'sseclient-py==1.9.0'
 # Hugging Face's tokenizers: ci/tokenizer.py trains and saves a real
 # tokenizer.json for the tests of any tokenizer a user points at.
 python3 -c 'import tokenizers' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'tokenizers==0.22.1'

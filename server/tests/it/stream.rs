@@ -160,38 +160,50 @@ async fn outside_the_rollout_the_answer_is_one_json_body() {
     server.stop().await.unwrap();
 }
 
+/// A client none of our code wrote reads the stream: sseclient-py (PyPI,
+/// installed by ci/install.sh) over Python's own urllib, as any
+/// EventSource consumer would, one JSON line per event.
 #[tokio::test]
 async fn an_independent_sse_client_reads_the_stream() {
-    use eventsource_client::{Client, ClientBuilder, ReconnectOptionsBuilder, SSE};
-    use futures_util::TryStreamExt;
-
+    const READER: &str = r#"
+import json, sys, urllib.request
+import sseclient
+request = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST",
+    headers={"content-type": "application/json", "accept": "text/event-stream"})
+with urllib.request.urlopen(request) as response:
+    for event in sseclient.SSEClient(response).events():
+        print(json.dumps({"event": event.event, "data": event.data}), flush=True)
+"#;
     let server = start(EXACT).await;
     let url = server.url();
-    let transport = launchdarkly_sdk_transport::HyperTransport::builder()
-        .build_http()
-        .unwrap();
-    let client = ClientBuilder::for_url(&format!("{url}/api/chat/stream"))
-        .unwrap()
-        .method("POST".into())
-        .header("content-type", "application/json")
-        .unwrap()
-        .body(body("Where is your downtown store?", Some("chat-3-ld"), true).to_string())
-        .reconnect(ReconnectOptionsBuilder::new(false).build())
-        .build_with_transport(transport);
-    let mut stream = client.stream();
+    let question = body("Where is your downtown store?", Some("chat-3-ld"), true).to_string();
+    let stream_url = format!("{url}/api/chat/stream");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", READER, &stream_url, &question])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "sseclient-py (ci/install.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut names = Vec::new();
     let mut text = String::new();
     let mut done = None;
-    while let Ok(Some(item)) = stream.try_next().await {
-        if let SSE::Event(e) = item {
-            let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
-            match e.event_type.as_str() {
-                "token" => text.push_str(data["text"].as_str().unwrap()),
-                "done" => done = Some(data),
-                _ => {}
-            }
-            names.push(e.event_type);
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = e["event"].as_str().unwrap().to_owned();
+        let data: serde_json::Value = serde_json::from_str(e["data"].as_str().unwrap()).unwrap();
+        match name.as_str() {
+            "token" => text.push_str(data["text"].as_str().unwrap()),
+            "done" => done = Some(data),
+            _ => {}
         }
+        names.push(name);
     }
     assert_eq!(names.first().map(String::as_str), Some("start"));
     assert_eq!(names.last().map(String::as_str), Some("done"));
