@@ -58,7 +58,12 @@ impl Phases {
             )
         });
         Durations {
-            dns_us: self.dns.map(|(from, to)| us(from, to)),
+            // A name resolved for a connection this request did not end up
+            // using (the pool served it first) is not its phase.
+            dns_us: self
+                .dns
+                .filter(|_| self.connect.is_some())
+                .map(|(from, to)| us(from, to)),
             connect_us: connect.map(|(tcp, _)| tcp),
             tls_us: connect.and_then(|(_, tls)| tls),
             written_us: self.written.map(|w| us(start, w)),
@@ -90,15 +95,15 @@ pub struct Resolver;
 
 impl reqwest::dns::Resolve for Resolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let cell = CURRENT.try_with(Arc::clone).ok();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let from = Instant::now();
             let addrs: Vec<std::net::SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if let Some(c) = cell {
-                c.lock().expect("phases lock").dns = Some((from, Instant::now()));
-            }
+            // The task that finishes it: a request's own, or none when
+            // the pool served the request first (see `Timed`).
+            let end = Instant::now();
+            stamp(|p| p.dns = Some((from, end)));
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })
@@ -135,13 +140,17 @@ where
     }
 
     fn call(&mut self, req: R) -> Self::Future {
-        let cell = CURRENT.try_with(Arc::clone).ok();
         let from = Instant::now();
         let connecting = self.0.call(req);
         Box::pin(async move {
             let conn = connecting.await;
-            if let (Some(c), Ok(_)) = (cell, &conn) {
-                c.lock().expect("phases lock").connect = Some((from, Instant::now()));
+            // Stamped in the task that finishes it. When the pool gave the
+            // request a connection first, hyper finishes this one in the
+            // background: no request's task, no stamp (it did not serve
+            // the request that started it).
+            if conn.is_ok() {
+                let end = Instant::now();
+                stamp(|p| p.connect = Some((from, end)));
             }
             conn
         })

@@ -261,7 +261,16 @@ pub fn compare(baseline: &Value, current: &Value, checks: &[Check]) -> Vec<Compa
             };
             let (regressed, inconclusive, note) = match said {
                 Said::Within => (false, false, String::new()),
-                Said::Regressed(n) => (true, false, n),
+                // Where the added time went, when both runs kept phases.
+                Said::Regressed(n) => {
+                    let moved = crate::phases::moved(&c.metric, baseline, current);
+                    let n = match moved {
+                        Some(m) if n.is_empty() => m,
+                        Some(m) => format!("{n}; {m}"),
+                        None => n,
+                    };
+                    (true, false, n)
+                }
                 Said::Inconclusive(n) => (false, true, n),
                 Said::NotCompared(n) => (false, false, n),
             };

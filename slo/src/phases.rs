@@ -2,7 +2,8 @@
 //! the phases before the first token, from the client's own connection
 //! (`report.json` `phases_ms`, see [`crate::aggregate::PhaseFigures`]).
 //! Percentiles of phases do not add up to the percentile of their sum,
-//! so each is given as itself, at the objective's own percentile.
+//! so each is given as itself, at the objective's own percentile; between
+//! two reports (`compare`), each phase's move at that percentile.
 
 use crate::aggregate::{LatencyFigures, PhaseFigures};
 use crate::evidence::Percentile;
@@ -50,6 +51,51 @@ pub fn split(metric: &str, phases: &PhaseFigures) -> Option<String> {
     Some(said)
 }
 
+/// For a regressed first-token, first-audio or complete percentile of
+/// `compare`: how much each phase moved between the two reports, at the
+/// objective's percentile ("first token p95 +300 ms: +280 before the
+/// response head (the target's queue and work), +20 after it").
+/// `None` for any other metric, or when either report kept no phases.
+pub fn moved(
+    metric: &str,
+    baseline: &serde_json::Value,
+    current: &serde_json::Value,
+) -> Option<String> {
+    let parts: Vec<&str> = metric.split('.').collect();
+    let (name, stat) = match parts.as_slice() {
+        [table, name, stat] | [table, name, "corrected", stat]
+            if *table == "latency_ms" || *table == "scheduled_latency_ms" =>
+        {
+            (*name, *stat)
+        }
+        _ => return None,
+    };
+    Percentile::named(stat)?;
+    if !matches!(name, "first_token" | "first_audio" | "complete") {
+        return None;
+    }
+    let at = |doc: &serde_json::Value, path: &str| {
+        crate::objective::lookup(doc, &format!("phases_ms.{path}.{stat}"))
+    };
+    let delta = |path: &str| Some(at(current, path)? - at(baseline, path)?);
+    let whole =
+        crate::objective::lookup(current, metric)? - crate::objective::lookup(baseline, metric)?;
+    let signed = |v: f64| format!("{}{}", if v >= 0.0 { "+" } else { "" }, num(v));
+    let mut said = format!(
+        "{} {stat} {} ms: {} before the response head (after the request was written: the target's queue and work)",
+        name.replace('_', " "),
+        signed(whole),
+        signed(delta("head")?)
+    );
+    if name == "first_token" {
+        said.push_str(&format!(", {} after it", signed(delta("after_head")?)));
+    }
+    if let Some(c) = delta("connect").filter(|c| c.abs() >= 1.0) {
+        said.push_str(&format!(", connecting {}", signed(c)));
+    }
+    Some(said)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +139,38 @@ mod tests {
             split("latency_ms.first_token.p95", &PhaseFigures::default()),
             None
         );
+    }
+
+    #[test]
+    fn a_regression_is_split_by_where_the_time_was_added() {
+        let doc = |ft: f64, head: f64, after: f64| {
+            serde_json::json!({
+                "latency_ms": {"first_token": {"p95": ft}},
+                "phases_ms": {"head": {"p95": head}, "after_head": {"p95": after},
+                              "connect": {"p95": 0.2}},
+            })
+        };
+        let said = moved(
+            "latency_ms.first_token.p95",
+            &doc(500.0, 450.0, 50.0),
+            &doc(800.0, 730.0, 70.0),
+        )
+        .unwrap();
+        assert!(
+            said.starts_with("first token p95 +300 ms: +280 before the response head"),
+            "{said}"
+        );
+        assert!(
+            said.contains("+20 after it") && !said.contains("connecting"),
+            "{said}"
+        );
+        // A report without phases (written before they were kept): nothing.
+        let old = serde_json::json!({"latency_ms": {"first_token": {"p95": 500.0}}});
+        assert_eq!(
+            moved("latency_ms.first_token.p95", &old, &doc(800.0, 730.0, 70.0)),
+            None
+        );
+        assert_eq!(moved("requests.success_rate", &old, &old), None);
     }
 
     #[test]

@@ -196,12 +196,15 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
             .unwrap()
             .contains("INSECURE")
     );
-    // Where the time went: each user's first request opened a connection
-    // (an address: no name resolved), with a TCP connect and a TLS
-    // handshake of their own; every request was written, then answered.
+    // Where the time went: a request that opened its connection has a TCP
+    // connect and a TLS handshake of its own (an address: no name
+    // resolved). Not every user's first request opens one: the scrapes of
+    // the monitoring endpoints before the run leave pooled connections,
+    // and a connection hyper finishes in the background after the pool
+    // served the request is no request's.
     let connected: Vec<_> = rows.iter().filter(|r| r.connect_us.is_some()).collect();
     assert!(
-        (4..=8).contains(&connected.len()),
+        (1..=8).contains(&connected.len()),
         "{} connections",
         connected.len()
     );
