@@ -1,6 +1,6 @@
 //! The scenario's `[[scrape]]` endpoints read during the run: each every
-//! interval from the run's first request until the attack ends (a task on
-//! the runtime, as the drill's alert watch), its kept samples held in
+//! interval from the run's first request until the attack ends (on a
+//! thread of their own, at the least priority), its kept samples held in
 //! memory, then written to `engine.jsonl` and summed up over the measured
 //! part for the report (`slo::engine`).
 
@@ -25,17 +25,18 @@ pub fn url_of(config: &ScrapeConfig, base_url: &str) -> String {
         .unwrap_or_else(|| format!("{}{}", base_url, slo::monitoring::paths::PROMETHEUS))
 }
 
-/// The client a scrape reads with: the run's (its headers and TLS trust)
-/// for the target's own endpoint, else one of its own with the entry's
-/// headers (none of the target's: an exporter is not the target).
+/// The client a scrape reads with: one with the run's headers and TLS
+/// trust for the target's own endpoint, else one with the entry's
+/// headers (none of the target's: an exporter is not the target). Its
+/// own, not the run's: its connections live on the scrapes' runtime.
 pub fn client_of(
     config: &ScrapeConfig,
-    run_client: &reqwest::Client,
+    run_reach: &crate::client::Reach,
 ) -> anyhow::Result<reqwest::Client> {
     // An entry without a url has no headers of its own (checked when the
     // scenario is read).
     if config.url.is_none() {
-        return Ok(run_client.clone());
+        return crate::client::build(run_reach);
     }
     let headers = slo::headers::resolve(&config.headers, &[], |n| std::env::var(n).ok())
         .map_err(|e| anyhow::anyhow!("scrape {:?}: {e}", config.name))?;
@@ -45,35 +46,76 @@ pub fn client_of(
     })
 }
 
-/// A watch of each scrape, on the runtime; aborted with the run's other
-/// helpers.
+/// The scrapes running on their own thread; [`Scrapes::stop`] ends them
+/// (as does dropping this).
+pub struct Scrapes {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Scrapes {
+    /// Ends every scrape and waits for the thread (a reading under way is
+    /// dropped), so that the readings are all there.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+    }
+}
+
+/// Starts a watch of each scrape on a thread of their own, with a
+/// one-thread runtime, at the least CPU priority of the process: reading
+/// and parsing an exposition takes milliseconds, which must not be taken
+/// from the streams the runtime's workers stamp (BENCHMARKS.md, issue
+/// 30). Best effort: a system that refuses the priority keeps the usual
+/// one. `None` without scrapes.
 pub fn spawn(
     configs: &[ScrapeConfig],
-    (client, base_url): (&reqwest::Client, &str),
+    (reach, base_url): (&crate::client::Reach, &str),
     clock: &Arc<OnceLock<Clock>>,
     readings: &Readings,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let n = configs.len().max(1) as u32;
-    configs
+) -> anyhow::Result<Option<Scrapes>> {
+    if configs.is_empty() {
+        return Ok(None);
+    }
+    let n = configs.len() as u32;
+    let watches = configs
         .iter()
         .enumerate()
         .map(|(i, c)| {
             // Spread over the interval, not all at one instant: the i-th of
             // n reads i/n of an interval after the others' phase.
             let phase = c.interval * i as u32 / n;
-            Ok(tokio::spawn(watch(
+            Ok(watch(
                 c.clone(),
                 url_of(c, base_url),
-                client_of(c, client)?,
+                client_of(c, reach)?,
                 (Arc::clone(clock), phase),
                 Arc::clone(readings),
-            )))
+            ))
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("scrape".into())
+        .spawn(move || {
+            let _ =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+            runtime.block_on(async move {
+                for w in watches {
+                    tokio::spawn(w);
+                }
+                // Sent or dropped: either ends the scrapes.
+                let _ = stopped.await;
+            });
+        })?;
+    Ok(Some(Scrapes { stop, thread }))
 }
 
 /// Reads `config` every interval from `phase` after the run's first
-/// request, until aborted.
+/// request, until its runtime ends.
 pub async fn watch(
     config: ScrapeConfig,
     url: String,
@@ -90,25 +132,16 @@ pub async fn watch(
         tick.tick().await;
         let t = zero.elapsed().as_secs_f64();
         let reading = match scraper.text("").await {
-            // Parsed off the runtime's threads: a large exposition takes
-            // milliseconds, which a worker would otherwise take from the
-            // streams it stamps (BENCHMARKS.md, issue 30).
-            Ok(body) => {
-                let names = names.clone();
-                let parsed =
-                    tokio::task::spawn_blocking(move || slo::engine::read(&names, &body)).await;
-                match parsed {
-                    Ok(Ok((samples, types))) => Reading {
-                        scrape: config.name.clone(),
-                        t,
-                        samples,
-                        types,
-                        error: None,
-                    },
-                    Ok(Err(e)) => failed(&config, t, format!("{url}: not Prometheus text: {e}")),
-                    Err(e) => failed(&config, t, format!("{url}: its parse failed: {e}")),
-                }
-            }
+            Ok(body) => match slo::engine::read(&names, &body) {
+                Ok((samples, types)) => Reading {
+                    scrape: config.name.clone(),
+                    t,
+                    samples,
+                    types,
+                    error: None,
+                },
+                Err(e) => failed(&config, t, format!("{url}: not Prometheus text: {e}")),
+            },
             Err(e) => failed(&config, t, e.to_string()),
         };
         readings.lock().expect("readings lock").push(reading);

@@ -131,11 +131,27 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
 
     let (merged, rows) = merge_records(&shards, &offsets, &args.out, (goodput, first.warmup_s))?;
     let meta = merged_info(&shards, &offsets, (rows, problems), slo, args);
+    let readings = engine_readings(&shards, &offsets, &args.out)?;
+    let mut meta = meta;
+    if !readings.is_empty() {
+        let window = slo::engine::Window {
+            from: meta.warmup_s,
+            to: meta.warmup_s + meta.measured_s,
+        };
+        for (name, view) in meta.engine.iter_mut() {
+            *view = slo::engine::summarize(&view.config(name), &view.url, &readings, window);
+        }
+    }
     let meta = RunInfo {
         windowed: crate::windows::judged(
             meta.slo.as_ref().map(|(_, f)| f),
-            &args.out,
-            meta.warmup_s,
+            &crate::windows::Sources {
+                dir: &args.out,
+                warmup_s: meta.warmup_s,
+                measured_s: meta.measured_s,
+                engine: &meta.engine,
+                readings: &readings,
+            },
             meta.gate.fail_on,
         ),
         ..meta
@@ -143,6 +159,33 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
     let report = slo::report::build(meta, &merged);
     report::write_all(&args.out, &report)?;
     Ok(report)
+}
+
+/// Shard 0's `[[scrape]]` readings (every shard read the same
+/// endpoints; the first one's stand for the run), moved to the merged
+/// time base and written to the merged folder, so that its windows are
+/// judged and `loadgen report` sums them up again.
+fn engine_readings(
+    shards: &[Shard],
+    offsets: &[u64],
+    out: &Path,
+) -> anyhow::Result<Vec<slo::engine::Reading>> {
+    let Some(((dir, _, _), &offset)) = shards
+        .iter()
+        .zip(offsets)
+        .find(|((_, _, s), _)| s.index == 0)
+    else {
+        return Ok(Vec::new());
+    };
+    let mut readings = crate::engine::read(dir)?;
+    if readings.is_empty() {
+        return Ok(readings);
+    }
+    for r in &mut readings {
+        r.t += offset as f64 / 1e6;
+    }
+    crate::engine::write(out, &readings)?;
+    Ok(readings)
 }
 
 /// A shard that could be read: its folder, its report, its place.

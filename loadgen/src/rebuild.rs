@@ -44,6 +44,7 @@ pub fn rebuild(
     });
 
     let (agg, span, open_model) = read_records(dir, &old, slo.as_ref().map(|(_, f)| f))?;
+    let readings = crate::engine::read(dir)?;
     let measured_s = old["measured_s"].as_f64().unwrap_or_else(|| {
         if span.1 > span.0 {
             (span.1 - span.0) as f64 / 1e6
@@ -82,7 +83,7 @@ pub fn rebuild(
         // The timeline as it happened, failures included.
         events: serde_json::from_value(old["events"].clone()).unwrap_or_default(),
         alerts: serde_json::from_value(old["alerts"].clone()).unwrap_or_default(),
-        engine: engine(dir, &old, measured_s)?,
+        engine: engine(&old, measured_s, &readings),
         // Judged below, once the SLO file and the gate are known.
         windowed: Default::default(),
         server: if old["server"].is_null() {
@@ -119,8 +120,13 @@ pub fn rebuild(
     let meta = RunInfo {
         windowed: crate::windows::judged(
             meta.slo.as_ref().map(|(_, f)| f),
-            dir,
-            meta.warmup_s,
+            &crate::windows::Sources {
+                dir,
+                warmup_s: meta.warmup_s,
+                measured_s: meta.measured_s,
+                engine: &meta.engine,
+                readings: &readings,
+            },
             meta.gate.fail_on,
         ),
         ..meta
@@ -133,31 +139,30 @@ pub fn rebuild(
 /// The `[[scrape]]` views: summed up again from `engine.jsonl` as the
 /// run did, or the old report's when the readings are not there.
 fn engine(
-    dir: &Path,
     old: &Value,
     measured_s: f64,
-) -> anyhow::Result<std::collections::BTreeMap<String, slo::engine::ScrapeView>> {
+    readings: &[slo::engine::Reading],
+) -> std::collections::BTreeMap<String, slo::engine::ScrapeView> {
     let views: std::collections::BTreeMap<String, slo::engine::ScrapeView> =
         serde_json::from_value(old["engine"].clone()).unwrap_or_default();
-    let readings = crate::engine::read(dir)?;
     if readings.is_empty() {
-        return Ok(views);
+        return views;
     }
     let from = old["warmup_s"].as_f64().unwrap_or(0.0);
     let window = slo::engine::Window {
         from,
         to: from + measured_s,
     };
-    Ok(views
+    views
         .iter()
         .map(|(name, v)| {
             let config = v.config(name);
             (
                 name.clone(),
-                slo::engine::summarize(&config, &v.url, &readings, window),
+                slo::engine::summarize(&config, &v.url, readings, window),
             )
         })
-        .collect())
+        .collect()
 }
 
 /// requests.csv into one aggregate (the open streams from the run's own

@@ -289,6 +289,8 @@ struct Tasks {
     events_done: Arc<Mutex<Vec<slo::report::EventRecord>>>,
     alerting: Option<Arc<Mutex<crate::drill_alerts::Alerting>>>,
     engine: crate::engine::Readings,
+    /// The `[[scrape]]` endpoints' thread, stopped with the helpers.
+    scrapes: Option<crate::engine::Scrapes>,
 }
 
 impl Tasks {
@@ -394,12 +396,8 @@ impl Tasks {
         // The engine's endpoints (`[[scrape]]`): every shard reads them
         // (a merged run keeps the first shard's).
         let engine = crate::engine::Readings::default();
-        helpers.extend(crate::engine::spawn(
-            &sc.scrape,
-            (&shared.client, &shared.base_url),
-            &clock,
-            &engine,
-        )?);
+        let scrapes =
+            crate::engine::spawn(&sc.scrape, (&plan.reach, &shared.base_url), &clock, &engine)?;
         Ok(Tasks {
             shared,
             clock,
@@ -416,12 +414,13 @@ impl Tasks {
             events_done,
             alerting,
             engine,
+            scrapes,
         })
     }
 
     /// Runs goose until the run ends, stops the tasks beside it and waits
     /// for the recorder's figures.
-    async fn attack(self, plan: &Plan, url: &str) -> anyhow::Result<Ended> {
+    async fn attack(mut self, plan: &Plan, url: &str) -> anyhow::Result<Ended> {
         goose::reset_killswitch();
         let attack = build_attack(plan, url, &self.shared)?;
         let goose_result = attack
@@ -440,6 +439,9 @@ impl Tasks {
         self.shared.records.close();
         for h in &self.helpers {
             h.abort();
+        }
+        if let Some(s) = self.scrapes.take() {
+            s.stop().await;
         }
         if let Some(p) = self.progress {
             p.finish();
@@ -656,13 +658,18 @@ async fn assemble(plan: &Plan, target: Target, ended: &mut Ended) -> RunInfo {
         shards: Vec::new(),
         shard_problems: Vec::new(),
         events: std::mem::take(&mut ended.events),
-        engine,
         windowed: crate::windows::judged(
             plan.slo.as_ref().map(|(_, f)| f),
-            &plan.out,
-            warmup,
+            &crate::windows::Sources {
+                dir: &plan.out,
+                warmup_s: warmup,
+                measured_s: ended.measured().as_secs_f64(),
+                engine: &engine,
+                readings: &ended.engine,
+            },
             plan.gate.fail_on,
         ),
+        engine,
         server,
         self_check: ended.self_check(plan),
         slo: plan.slo.clone(),

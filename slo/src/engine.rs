@@ -592,8 +592,9 @@ pub struct SeriesView {
     pub metric: Option<String>,
     /// Its figures (`max`, `rate`, `p95`, ...); absent when not measured.
     pub figures: BTreeMap<String, f64>,
-    /// `(t, value)`: a gauge's readings, a counter's rate between two;
-    /// for drawing on the run's time axis.
+    /// `(t, value)`: a gauge's readings, a counter's rate between two, a
+    /// histogram's p95 of what it counted between two; for drawing on the
+    /// run's time axis.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub points: Vec<(f64, f64)>,
     /// Why a figure is missing.
@@ -895,7 +896,22 @@ fn order_key(x: f64) -> u64 {
 }
 
 fn histogram(v: &mut SeriesView, metric: &str, used: &[&Reading]) {
-    let snaps: Vec<Snapshot> = used.iter().filter_map(|r| buckets(metric, r)).collect();
+    let timed: Vec<(f64, Snapshot)> = used
+        .iter()
+        .filter_map(|r| buckets(metric, r).map(|b| (r.t, b)))
+        .collect();
+    // Drawn: the p95 of what each interval between two readings added
+    // (an interval that added nothing, or across a restart, has none).
+    for w in timed.windows(2) {
+        let ((_, before), (t, after)) = (&w[0], &w[1]);
+        if after.2 < before.2 {
+            continue;
+        }
+        if let Some(x) = bucket_quantile(0.95, &delta_of(&after.0, &before.0)) {
+            v.points.push((*t, x));
+        }
+    }
+    let snaps: Vec<Snapshot> = timed.into_iter().map(|(_, b)| b).collect();
     let (Some(first), Some(last)) = (snaps.first(), snaps.last()) else {
         v.missing = Some(format!("no bucket of {metric} in the measured part"));
         return;
@@ -911,15 +927,11 @@ fn histogram(v: &mut SeriesView, metric: &str, used: &[&Reading]) {
     let (delta, sum, count): (Vec<(f64, f64)>, f64, f64) = if restarted {
         (last.0.clone(), last.1, last.2)
     } else {
-        let delta = last
-            .0
-            .iter()
-            .map(|(le, c)| {
-                let before = first.0.iter().find(|(l, _)| l == le).map_or(0.0, |x| x.1);
-                (*le, c - before)
-            })
-            .collect();
-        (delta, last.1 - first.1, last.2 - first.2)
+        (
+            delta_of(&last.0, &first.0),
+            last.1 - first.1,
+            last.2 - first.2,
+        )
     };
     v.figures.insert("count".into(), count);
     if count > 0.0 {
@@ -930,6 +942,17 @@ fn histogram(v: &mut SeriesView, metric: &str, used: &[&Reading]) {
             }
         }
     }
+}
+
+/// What cumulative buckets `after` counted since `before`, bound by bound.
+fn delta_of(after: &[(f64, f64)], before: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    after
+        .iter()
+        .map(|(le, c)| {
+            let b = before.iter().find(|(l, _)| l == le).map_or(0.0, |x| x.1);
+            (*le, c - b)
+        })
+        .collect()
 }
 
 /// The `q`-quantile of cumulative buckets `(upper bound, count)` sorted by
@@ -959,9 +982,10 @@ pub fn bucket_quantile(q: f64, cumulative: &[(f64, f64)]) -> Option<f64> {
 }
 
 /// The engine series that moved most over the measured part, in words:
-/// of every series with points (a gauge's readings, a counter's rate), the
-/// one whose mean over the last quarter of its points differs most from
-/// its mean over the first quarter, relative to the larger of the two;
+/// of every series with points (a gauge's readings, a counter's rate, a
+/// histogram's p95 between two readings), the one whose mean over the
+/// last quarter of its points differs most from its mean over the first
+/// quarter, relative to the larger of the two;
 /// `None` when none moved by a fifth or more (or none has 8 points).
 pub fn moved_most(views: &BTreeMap<String, ScrapeView>) -> Option<String> {
     let mut best: Option<(f64, String)> = None;
@@ -1111,6 +1135,11 @@ mod tests {
         assert!((f["p90"] - 0.5).abs() < 1e-12, "{f:?}");
         assert!((f["p95"] - 0.75).abs() < 1e-12, "{f:?}");
         assert_eq!((f["count"], f["mean"]), (100.0, 0.25));
+        // Drawn: the p95 of what each interval added, at its end.
+        let points = &v.series["ttft"].points;
+        assert_eq!(points.len(), 1, "{points:?}");
+        assert_eq!(points[0].0, 10.0);
+        assert!((points[0].1 - 0.75).abs() < 1e-12, "{points:?}");
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub struct Objective {
     pub capacity: Option<CapacityRole>,
     /// Judged over every window of this length (whole seconds, sliding a
     /// second at a time over the measured part) instead of the whole run:
-    /// `window = "60s"`. Only a latency percentile of the interval log
-    /// (see [`crate::windows`]).
+    /// `window = "60s"`. A latency percentile of the interval log, or
+    /// a figure of a scraped series (see [`crate::windows`]).
     #[serde(
         default,
         with = "crate::durations::opt_duration_str",
@@ -371,11 +371,15 @@ impl Objective {
             return Err("metric: a dotted path such as \"latency_ms.first_token.p95\"".into());
         }
         if let Some(w) = self.window {
-            if self.source != Source::Client {
-                return Err("window: only the client's latencies are judged per window (source = \"client\")".into());
+            match self.source {
+                Source::Client => {
+                    crate::metric_paths::interval_log_tag(&self.metric)
+                        .map_err(|m| format!("window: {m}"))?;
+                }
+                // Its path is checked against the scenario's scrapes.
+                Source::Engine => {}
+                Source::Server => return Err("window: the server's figures are one reading before and one after the run, not a series; judge a latency of the client (source = \"client\") or a scraped series (source = \"engine\") per window".into()),
             }
-            crate::metric_paths::interval_log_tag(&self.metric)
-                .map_err(|m| format!("window: {m}"))?;
             if w.as_secs() == 0 || w.subsec_nanos() != 0 {
                 return Err(format!(
                     "window: whole seconds, at least \"1s\" (the interval log holds one histogram a second), not {:?}",

@@ -14,6 +14,7 @@
 //! the gate errs closed), while a pass needs every window's upper bound
 //! on the good side.
 
+use crate::engine::{Reading, ScrapeConfig, Window as EngineWindow};
 use crate::histogram::LatencyHistogram;
 pub use crate::metric_paths::interval_log_tag as tag_of;
 use crate::objective::{FailOn, Judged, Level, Objective, WindowView};
@@ -59,8 +60,7 @@ pub fn judge(
     let starts = if short { 1 } else { span - width + 1 };
     let mut sum = LatencyHistogram::new();
     let (mut pending_head, mut pending_tail) = (head.next(), tail.next());
-    let mut worst: Option<(Judged, u64, u64)> = None;
-    let (mut breached, mut inconclusive) = (0, 0);
+    let mut tally = Tally::new(objective, fail_on);
     for i in 0..starts {
         let from = first + i;
         let to = if short { last + 1 } else { from + width };
@@ -69,36 +69,121 @@ pub fn judge(
         advance(&mut pending_tail, &mut tail, (first, from), |h| {
             sum.subtract(h);
         });
-        let j = judge_one(objective, &sum, fail_on);
-        match rank(&j, fail_on) {
-            Rank::Breached => breached += 1,
-            Rank::Undecided => inconclusive += 1,
+        tally.add(judge_one(objective, &sum, fail_on), (from, to));
+    }
+    tally.finish(width, short)
+}
+
+/// Judges `objective`, a figure of the engine's scraped series (`scrape`
+/// read from `url`), over every `width_s` window of the measured part
+/// `measured` (seconds on the run's time base), sliding a second at a
+/// time: each window summed up from the readings as the whole run is
+/// ([`crate::engine::summarize`]: from the last reading at or before its
+/// start to the first at or after its end). A series the whole measured
+/// part does not have is no data, as without a window; a window where it
+/// cannot be computed (fewer than two readings, a histogram that did not
+/// grow) is undecided.
+pub fn judge_engine(
+    objective: &Objective,
+    width_s: u64,
+    (scrape, url, readings): (&ScrapeConfig, &str, &[Reading]),
+    measured: EngineWindow,
+    fail_on: FailOn,
+) -> Judged {
+    let judge_over = |w: EngineWindow| {
+        let view = crate::engine::summarize(scrape, url, readings, w);
+        let doc = crate::engine::document(&[(scrape.name.clone(), view)].into());
+        objective.judge_in(
+            &crate::objective::Docs {
+                client: &Value::Null,
+                server: &Value::Null,
+                engine: &doc,
+            },
+            fail_on,
+        )
+    };
+    let whole = judge_over(measured);
+    if whole.level == Level::NoData {
+        return whole;
+    }
+    let width = width_s.max(1);
+    let first = measured.from.max(0.0).ceil() as u64;
+    let end = measured.to.max(0.0).floor() as u64;
+    let mut tally = Tally::new(objective, fail_on);
+    let short = end < first + width;
+    if short {
+        tally.add(whole, (first, end.max(first)));
+    } else {
+        for from in first..=end - width {
+            let to = from + width;
+            let w = EngineWindow {
+                from: from as f64,
+                to: to as f64,
+            };
+            tally.add(judge_over(w), (from, to));
+        }
+    }
+    tally.finish(width, short)
+}
+
+/// The windows of one objective as they are judged: how many breached,
+/// how many could not be decided, and the one that decides.
+struct Tally<'a> {
+    objective: &'a Objective,
+    fail_on: FailOn,
+    worst: Option<(Judged, u64, u64)>,
+    windows: u64,
+    breached: u64,
+    inconclusive: u64,
+}
+
+impl<'a> Tally<'a> {
+    fn new(objective: &'a Objective, fail_on: FailOn) -> Self {
+        Tally {
+            objective,
+            fail_on,
+            worst: None,
+            windows: 0,
+            breached: 0,
+            inconclusive: 0,
+        }
+    }
+
+    fn add(&mut self, j: Judged, (from, to): (u64, u64)) {
+        self.windows += 1;
+        match rank(&j, self.fail_on) {
+            Rank::Breached => self.breached += 1,
+            Rank::Undecided => self.inconclusive += 1,
             Rank::Decided => {}
         }
-        if worst
+        if self
+            .worst
             .as_ref()
-            .is_none_or(|(w, _, _)| worse(&j, w, objective, fail_on))
+            .is_none_or(|(w, _, _)| worse(&j, w, self.objective, self.fail_on))
         {
-            worst = Some((j, from, to));
+            self.worst = Some((j, from, to));
         }
     }
-    let (mut judged, from_s, to_s) = worst.expect("at least one window");
-    if judged.level == Level::NoData {
-        // A window without a sample is one that cannot be decided: the
-        // objective is inconclusive, not without data.
-        judged.level = Level::Inconclusive;
-        judged.samples = Some(0);
+
+    fn finish(self, width_s: u64, short: bool) -> Judged {
+        let (mut judged, from_s, to_s) = self.worst.expect("at least one window");
+        if judged.level == Level::NoData {
+            // A window without a sample is one that cannot be decided: the
+            // objective is inconclusive, not without data.
+            judged.level = Level::Inconclusive;
+            judged.samples = Some(0);
+        }
+        judged.window = Some(WindowView {
+            width_s,
+            windows: self.windows,
+            breached: self.breached,
+            inconclusive: self.inconclusive,
+            from_s,
+            to_s,
+            short,
+        });
+        judged
     }
-    judged.window = Some(WindowView {
-        width_s: width,
-        windows: starts,
-        breached,
-        inconclusive,
-        from_s,
-        to_s,
-        short,
-    });
-    judged
 }
 
 /// Takes the seconds of `walk` (`pending` its next) that start before
@@ -190,8 +275,13 @@ mod tests {
     use super::*;
 
     fn objective(metric: &str, target: f64) -> Objective {
+        objective_of(metric, target, "client")
+    }
+
+    /// A 10 s windowed objective of `source`, as an SLO file reads it.
+    fn objective_of(metric: &str, target: f64, source: &str) -> Objective {
         let text = format!(
-            "name = \"w\"\n[[objective]]\nname = \"first token p95\"\nmetric = \"{metric}\"\ndirection = \"max\"\ntarget = {target}\nwindow = \"10s\"\n"
+            "name = \"w\"\n[[objective]]\nname = \"first token p95\"\nmetric = \"{metric}\"\nsource = \"{source}\"\ndirection = \"max\"\ntarget = {target}\nwindow = \"10s\"\n"
         );
         crate::objective::SloFile::from_toml(&text, "slo.toml")
             .unwrap()
@@ -223,6 +313,134 @@ mod tests {
             secs.iter().cloned(),
             FailOn::Target,
         )
+    }
+
+    /// A scraped histogram `ttft` read each second from 0 to `to`: 20
+    /// observations a second, at 0.05 s (bucket 0.1) or, in the seconds
+    /// of `slow`, at 0.8 s (bucket 1); none in the seconds of `idle`.
+    fn scraped(to: u64, slow: std::ops::Range<u64>, idle: std::ops::Range<u64>) -> Vec<Reading> {
+        let (mut fast_n, mut slow_n) = (0.0, 0.0);
+        (0..=to)
+            .map(|t| {
+                if t > 0 && !idle.contains(&(t - 1)) {
+                    if slow.contains(&(t - 1)) {
+                        slow_n += 20.0;
+                    } else {
+                        fast_n += 20.0;
+                    }
+                }
+                let bucket = |le: &str, n: f64| crate::engine::KeptSample {
+                    name: "ttft_bucket".into(),
+                    labels: vec![("le".into(), le.into())],
+                    value: n,
+                };
+                let all = fast_n + slow_n;
+                let plain = |name: &str, value: f64| crate::engine::KeptSample {
+                    name: name.into(),
+                    labels: Vec::new(),
+                    value,
+                };
+                Reading {
+                    scrape: "e".into(),
+                    t: t as f64,
+                    samples: vec![
+                        bucket("0.1", fast_n),
+                        bucket("0.5", fast_n),
+                        bucket("1", all),
+                        bucket("+Inf", all),
+                        plain("ttft_sum", 0.05 * fast_n + 0.8 * slow_n),
+                        plain("ttft_count", all),
+                    ],
+                    types: [("ttft".into(), crate::engine::Kind::Histogram)].into(),
+                    error: None,
+                }
+            })
+            .collect()
+    }
+
+    fn engine_objective(metric: &str, target: f64) -> Objective {
+        objective_of(metric, target, "engine")
+    }
+
+    /// The scrape `e` reading the histogram `ttft`.
+    fn ttft_scrape() -> ScrapeConfig {
+        ScrapeConfig {
+            name: "e".into(),
+            url: None,
+            interval: std::time::Duration::from_secs(1),
+            headers: Default::default(),
+            preset: None,
+            metrics: vec!["ttft".into()],
+        }
+    }
+
+    fn judge_scraped(o: &Objective, readings: &[Reading], measured: (f64, f64)) -> Judged {
+        judge_engine(
+            o,
+            o.window.unwrap().as_secs(),
+            (&ttft_scrape(), "u", readings),
+            EngineWindow {
+                from: measured.0,
+                to: measured.1,
+            },
+            FailOn::Target,
+        )
+    }
+
+    #[test]
+    fn a_scraped_histogram_fails_the_window_its_slow_stretch_is_in() {
+        // 60 s, seconds 30-32 slow: 60 of 1,200 observations (5 %), so the
+        // whole run's p95 is within the fast bucket; a 10 s window with a
+        // slow second has 10 % or more of its observations slow.
+        let readings = scraped(60, 30..33, 0..0);
+        let o = engine_objective("e.ttft.p95", 0.3);
+        let whole = crate::engine::summarize(
+            &ttft_scrape(),
+            "u",
+            &readings,
+            EngineWindow {
+                from: 0.0,
+                to: 60.0,
+            },
+        );
+        assert!(whole.series["ttft"].figures["p95"] <= 0.1, "{whole:?}");
+        let j = judge_scraped(&o, &readings, (0.0, 60.0));
+        assert_eq!(j.level, Level::TargetMissed, "{j:?}");
+        let w = j.window.clone().unwrap();
+        // Windows from 0-10 to 50-60; those from 21 to 32 hold a slow second.
+        assert_eq!((w.width_s, w.windows, w.breached), (10, 51, 12), "{w:?}");
+        assert_eq!(w.inconclusive, 0, "{w:?}");
+        // The worst: three slow seconds of ten, 60 of 200 observations;
+        // the p95 (rank 190) is 50 of the 60 into (0.5, 1]: 0.5 + 0.5 × 50/60.
+        assert!(w.from_s >= 23 && w.to_s <= 40, "{w:?}");
+        let expected = 0.5 + 0.5 * 50.0 / 60.0;
+        assert!((j.value.unwrap() - expected).abs() < 1e-9, "{j:?}");
+        // Without the stretch every window passes.
+        let j = judge_scraped(&o, &scraped(60, 0..0, 0..0), (0.0, 60.0));
+        assert_eq!(j.level, Level::Ok, "{j:?}");
+        assert_eq!(j.window.unwrap().breached, 0);
+    }
+
+    #[test]
+    fn a_scraped_window_that_counted_nothing_is_inconclusive() {
+        // Nothing observed in seconds 20-39: the windows inside that
+        // stretch have no p95, and cannot pass.
+        let o = engine_objective("e.ttft.p95", 0.3);
+        let j = judge_scraped(&o, &scraped(60, 0..0, 20..40), (0.0, 60.0));
+        assert_eq!(j.level, Level::Inconclusive, "{j:?}");
+        let w = j.window.unwrap();
+        assert_eq!(w.inconclusive, 11, "{w:?}");
+        assert!(w.from_s >= 20 && w.to_s <= 40, "{w:?}");
+        // A series the run never had is no data, as without a window.
+        let o = engine_objective("e.other.p95", 0.3);
+        let j = judge_scraped(&o, &scraped(60, 0..0, 0..0), (0.0, 60.0));
+        assert_eq!(j.level, Level::NoData, "{j:?}");
+        // A measured part shorter than the window is one window.
+        let o = engine_objective("e.ttft.p95", 0.3);
+        let j = judge_scraped(&o, &scraped(60, 0..0, 0..0), (2.0, 8.0));
+        let w = j.window.unwrap();
+        assert!(w.short && w.windows == 1, "{w:?}");
+        assert_eq!(j.level, Level::Ok);
     }
 
     #[test]

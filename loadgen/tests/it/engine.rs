@@ -33,7 +33,8 @@ fn the_vllm_preset_reads_the_reference_server_and_its_objectives_are_judged() {
          [[objective]]\nname = \"engine first token p95\"\nmetric = \"vllm.first_token.p95\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 10.0\n\
          [[objective]]\nname = \"nothing queued\"\nmetric = \"vllm.queue.max\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 0\n\
          [[objective]]\nname = \"engine inter-token p95\"\nmetric = \"vllm.inter_token.p95\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 1.0\nrequired = false\n\
-         [[objective]]\nname = \"engine e2e p95\"\nmetric = \"vllm.e2e.p95\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 10.0\n",
+         [[objective]]\nname = \"engine e2e p95\"\nmetric = \"vllm.e2e.p95\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 10.0\n\
+         [[objective]]\nname = \"engine first token p95, any 1 s\"\nmetric = \"vllm.first_token.p95\"\nsource = \"engine\"\ndirection = \"max\"\ntarget = 10.0\nwindow = \"1s\"\n",
     )
     .unwrap();
     let file = scenario(
@@ -97,14 +98,46 @@ fn the_vllm_preset_reads_the_reference_server_and_its_objectives_are_judged() {
         series["inter_token"]["missing"].as_str().is_some(),
         "{series}"
     );
+    // Judged per whole second of the measured part (about 1-4 s): a
+    // window each, summed up from its own readings, the worst at least
+    // the median of the whole run's.
+    let windowed = crate::support::judged(&report, "engine first token p95, any 1 s");
+    assert_eq!(windowed["level"], "ok", "{windowed}");
+    let w = &windowed["window"];
+    let (warmup, measured) = (
+        report["warmup_s"].as_f64().unwrap(),
+        report["measured_s"].as_f64().unwrap(),
+    );
+    let seconds = ((warmup + measured).floor() - warmup.ceil()) as u64;
+    assert!(seconds >= 2, "measured {measured} s");
+    assert_eq!(
+        (&w["width_s"], &w["windows"]),
+        (&1.into(), &seconds.into()),
+        "{w}"
+    );
+    assert_eq!(
+        (&w["breached"], &w["inconclusive"]),
+        (&0.into(), &0.into()),
+        "{w}"
+    );
+    let worst = windowed["value"].as_f64().unwrap();
+    assert!(worst >= ft["p50"].as_f64().unwrap(), "{windowed} vs {ft}");
+    // The histogram is drawn as the p95 of each 250 ms between readings.
+    assert!(
+        series["first_token"]["points"].as_array().unwrap().len() >= 8,
+        "{series}"
+    );
     let reasons = report["verdict_reasons"].to_string();
     assert!(reasons.contains("nothing queued"), "{reasons}");
     assert!(!reasons.contains("engine inter-token"), "{reasons}");
     // The failing run's report names what moved in the engine: the queue
-    // grew all along (one slot, more arrivals than it serves).
+    // grew all along (one slot, more arrivals than it serves), and with
+    // it the engine's first token (its p95 between readings); which of
+    // the two grew more, relative to itself, is the run's.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("Meanwhile in the engine: vllm.queue moved most"),
+        md.contains("Meanwhile in the engine: vllm.queue moved most")
+            || md.contains("Meanwhile in the engine: vllm.first_token moved most"),
         "{md}"
     );
     // Drawn beside the client's figures: a chart per series with points,
@@ -128,6 +161,8 @@ fn the_vllm_preset_reads_the_reference_server_and_its_objectives_are_judged() {
         "{}\n{before}",
         rebuilt["engine"]
     );
+    let again = crate::support::judged(&rebuilt, "engine first token p95, any 1 s");
+    assert!(same(again, windowed), "{again}\n{windowed}");
 }
 
 /// Equal documents, numbers to 1e-9 of each other (a figure summed up

@@ -103,6 +103,20 @@ fn a_window_on_a_figure_the_log_lacks_is_refused_when_the_file_is_read() {
             && stderr.contains("window: a window judges a latency percentile"),
         "{stderr}"
     );
+    // The server's figures are one reading before and one after: no
+    // window of them.
+    std::fs::write(
+        dir.join("slo.toml"),
+        "name = \"bad\"\n[[objective]]\nname = \"server p95\"\nmetric = \"latency.first_token.p95\"\nsource = \"server\"\ndirection = \"max\"\ntarget = 500\nwindow = \"60s\"\n",
+    )
+    .unwrap();
+    let o = loadgen(&["run", file.to_str().unwrap(), "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("server p95") && stderr.contains("source = \"engine\""),
+        "{stderr}"
+    );
 }
 
 /// A success-rate objective with a 30-day budget, against a target that

@@ -271,8 +271,9 @@ fn charts(o: &mut String, r: &Report) {
 }
 
 /// Each `[[scrape]]` series that has points (a gauge's readings, a
-/// counter's rate), on the run's time axis beside the client's figures,
-/// with the bands of an objective that judges it.
+/// counter's rate, a histogram's p95 between two readings), on the run's
+/// time axis beside the client's figures, with the bands of an objective
+/// that judges it.
 fn engine(o: &mut String, r: &Report, timeline: &dyn Fn(Chart<'static>, f64) -> Chart<'static>) {
     for (name, view) in &r.engine {
         o.push_str(&format!(
@@ -281,10 +282,10 @@ fn engine(o: &mut String, r: &Report, timeline: &dyn Fn(Chart<'static>, f64) -> 
             escape(&view.url)
         ));
         for (series, v) in view.series.iter().filter(|(_, v)| !v.points.is_empty()) {
-            let unit = if v.kind == Some(crate::engine::Kind::Counter) {
-                "per second"
-            } else {
-                "value"
+            let unit = match v.kind {
+                Some(crate::engine::Kind::Counter) => "per second",
+                Some(crate::engine::Kind::Histogram) => "p95 between readings",
+                _ => "value",
             };
             let metric = v.metric.clone().unwrap_or_default();
             let mut c = timeline(
@@ -302,8 +303,11 @@ fn engine(o: &mut String, r: &Report, timeline: &dyn Fn(Chart<'static>, f64) -> 
             );
             c.width = 470.0;
             let prefix = format!("{name}.{series}.");
+            // Bands of a figure in the drawn line's unit (not a total).
+            let drawn = |figure: &str| !matches!(figure, "increase" | "count");
             if let Some(j) = r.slo.iter().find(|j| {
-                j.source == crate::objective::Source::Engine && j.metric.starts_with(&prefix)
+                j.source == crate::objective::Source::Engine
+                    && j.metric.strip_prefix(&prefix).is_some_and(drawn)
             }) && let Some(l) = j.levels
             {
                 c.bands = super::chart::level_bands(&j.name, &l);
