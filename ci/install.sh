@@ -35,6 +35,12 @@ fi
 # from PyPI (FastAPI + uvicorn), for the openai-chat test against it.
 command -v python3 >/dev/null 2>&1 || { echo "ci/install.sh: python3 is missing (apt-get install python3 python3-pip)" >&2; exit 2; }
 python3 -c 'import mockllm, uvicorn' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'mockllm==0.0.8'
+# An OpenAI-compatible mock that lists its models (/v1/models), for
+# `loadgen init` against a server none of our code wrote.
+python3 -c 'import llmock' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'llmock==0.2.2'
+# The published schemas of GitHub Actions and GitLab CI files, which
+# action.yml and ci/gitlab/ are validated against.
+command -v check-jsonschema >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'check-jsonschema==0.33.2'
 # An SSE client none of our code wrote, for the server's stream test.
 python3 -c 'import sseclient' >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check 'sseclient-py==1.9.0'
 # Hugging Face's tokenizers: ci/tokenizer.py trains and saves a real

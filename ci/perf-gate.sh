@@ -1,56 +1,32 @@
 #!/usr/bin/env bash
-# The CI performance gate: runs a scenario (against a service, or the
-# embedded reference server), compares it with a committed baseline when
-# one is given, writes report.md (and the comparison) to the job summary,
-# and exits with the verdict: 0 pass, 1 SLO violated or regression, 2 error.
+# The CI performance gate from a shell, for any CI system: flags for the
+# CHATLOAD_* variables of ci/action/gate.sh, which does the work (as the
+# GitHub Action and the GitLab template do). Exit 0 pass, 1 SLO violated
+# or regression, 2 error.
 #
-#   ci/perf-gate.sh SCENARIO [--target URL] [--baseline REPORT_JSON] [--out DIR]
-#                   [--accept-inconclusive] [-- extra loadgen run flags]
-#
-# --accept-inconclusive is the comparison's: figures too few samples
-# leave undecided (a p99 of fewer than 368 requests) do not fail it.
+#   ci/perf-gate.sh SCENARIO [--target URL] [--slo FILE] [--fail-on LEVEL]
+#                   [--baseline REPORT_JSON] [--out DIR] [--accept-inconclusive]
+#                   [-- more loadgen run flags]
 #
 # Example (a PR against the last good run of main):
 #   ci/perf-gate.sh scenarios/baseline.toml --baseline reports/baselines/baseline.json
 set -uo pipefail
-cd "$(dirname "$0")/.."
+here="$(cd "$(dirname "$0")" && pwd)"
 
-scenario="${1:?usage: ci/perf-gate.sh SCENARIO [--target URL] [--baseline FILE] [--out DIR] [--accept-inconclusive] [-- flags]}"
+usage="usage: ci/perf-gate.sh SCENARIO [--target URL] [--slo FILE] [--fail-on LEVEL] [--baseline FILE] [--out DIR] [--accept-inconclusive] [-- flags]"
+export CHATLOAD_SCENARIO="${1:?$usage}"
 shift
-target="" baseline="" out="perf-report" compare_flags=()
+export CHATLOAD_OUT="perf-report"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --target) target="$2"; shift 2 ;;
-    --baseline) baseline="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --accept-inconclusive) compare_flags+=(--accept-inconclusive); shift ;;
-    --) shift; break ;;
-    *) echo "ci/perf-gate.sh: unknown option $1" >&2; exit 2 ;;
+    --target) export CHATLOAD_TARGET="$2"; shift 2 ;;
+    --slo) export CHATLOAD_SLO="$2"; shift 2 ;;
+    --fail-on) export CHATLOAD_FAIL_ON="$2"; shift 2 ;;
+    --baseline) export CHATLOAD_BASELINE="$2"; shift 2 ;;
+    --out) export CHATLOAD_OUT="$2"; shift 2 ;;
+    --accept-inconclusive) export CHATLOAD_ACCEPT_INCONCLUSIVE=true; shift ;;
+    --) shift; export CHATLOAD_ARGS="$*"; break ;;
+    *) echo "ci/perf-gate.sh: unknown option $1; $usage" >&2; exit 2 ;;
   esac
 done
-
-loadgen="${LOADGEN:-target/release/loadgen}"
-if [ ! -x "$loadgen" ]; then
-  cargo build --release -p loadgen || exit 2
-fi
-
-args=(run "$scenario" --out "$out" --quiet)
-[ -n "$target" ] && args+=(--target "$target")
-"$loadgen" "${args[@]}" "$@"
-run_status=$?
-
-summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
-[ -f "$out/report.md" ] && cat "$out/report.md" >> "$summary"
-
-cmp_status=0
-if [ -n "$baseline" ] && [ -f "$out/report.json" ]; then
-  "$loadgen" compare "$baseline" "$out/report.json" "${compare_flags[@]}" > "$out/compare.md"
-  cmp_status=$?
-  cat "$out/compare.md"
-  { echo; cat "$out/compare.md"; } >> "$summary"
-fi
-
-# The worst of the two: 2 (error) over 1 (violation) over 0.
-status=$run_status
-[ "$cmp_status" -gt "$status" ] && status=$cmp_status
-exit "$status"
+exec bash "$here/action/gate.sh"

@@ -7,13 +7,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The version `--version` prints: the package's, and the commit it was
+/// built from (`build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LOADGEN_COMMIT"), ")");
+
 /// Load tests and SLO gates for streaming chat backends.
 ///
 /// Exit codes: 0 the run passed, 1 an SLO was violated (or the run was not
 /// trustworthy, or did not complete), 2 a usage or run error, 3 (capacity)
 /// an objective fails at idle: capacity is undefined for it.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version)]
+#[command(name = "loadgen", version = VERSION)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -23,6 +27,23 @@ pub struct Cli {
 pub enum Command {
     /// Runs a scenario file and writes its reports.
     Run(RunArgs),
+    /// Writes a scenario (NAME.toml) and an SLO file (NAME-slo.toml) to
+    /// start from: the target is probed (the guide's health endpoint:
+    /// chat-v1 and the guide's KPIs; an OpenAI /v1/models: openai-chat
+    /// with its first model and an LLM's objectives; else a template to
+    /// fill in), and the files are checked as `run --dry-run` checks them.
+    /// Never overwrites a file.
+    Init(InitFlags),
+    /// Prints the shell's completion script for loadgen on standard
+    /// output (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Writes loadgen's manual pages (loadgen.1, and loadgen-run.1 and the
+    /// like for each subcommand) to a folder.
+    Man {
+        /// Where the pages go (made when missing).
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
     /// Finds the highest arrival rate shown to hold every objective of the
     /// SLO file that load moves: a warm-up, an idle step, a geometric ramp
     /// until the first failing step, then bisection. Exit 0 when it meets
@@ -361,4 +382,26 @@ pub struct CapacityFlags {
     /// other flags allow.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub max_time: Option<Duration>,
+}
+
+/// `loadgen init`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct InitFlags {
+    /// The target to probe and to write into the scenario (absent: the
+    /// embedded reference server).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Where the files go.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// The scenario's name, and its files': NAME.toml and NAME-slo.toml.
+    #[arg(long, default_value = "my-backend")]
+    pub name: String,
+    /// The protocol, instead of what the probe finds.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub protocol: Option<crate::plan::ProtocolArg>,
+    /// A header for the probe and the scenario, 'Name: value' (repeatable;
+    /// `${NAME}` is kept as a reference and read from the environment).
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
 }

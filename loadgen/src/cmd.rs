@@ -58,7 +58,70 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Compare(args) => compare(args),
         Command::Ab(args) => crate::ab::ab(&args),
         Command::Run(args) => run_once(&args),
+        Command::Init(flags) => init(flags),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { out_dir } => man(&out_dir),
     }
+}
+
+/// `loadgen init`: the files, checked, and what to do next.
+fn init(flags: crate::cli::InitFlags) -> anyhow::Result<ExitStatus> {
+    let args = crate::init::InitArgs {
+        target: flags.target,
+        dir: flags.dir,
+        name: flags.name,
+        protocol: flags.protocol.map(Into::into),
+        headers: flags.headers,
+    };
+    let (scenario, slo, found) = crate::init::init(&args)?;
+    for n in &found.notes {
+        eprintln!("loadgen init: {n}");
+    }
+    eprintln!(
+        "loadgen init: wrote {} ({}) and {}",
+        scenario.display(),
+        found.protocol.as_str(),
+        slo.display()
+    );
+    match crate::init::check(&scenario) {
+        Ok(plan) => {
+            eprint!("{plan}");
+            eprintln!(
+                "loadgen init: next: loadgen run {} (edit the files first: every key is in docs/scenarios.md)",
+                scenario.display()
+            );
+            Ok(ExitStatus::Pass)
+        }
+        Err(e) => Err(e.context(format!(
+            "{} was written but does not check: edit it, then `loadgen run {} --dry-run`",
+            scenario.display(),
+            scenario.display()
+        ))),
+    }
+}
+
+/// The completion script of `shell`, on standard output.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitStatus> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "loadgen", &mut script);
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&script)
+        .map_err(|e| anyhow::anyhow!("cannot write the script to standard output: {e}"))?;
+    Ok(ExitStatus::Pass)
+}
+
+/// The manual pages, one for loadgen and one for each subcommand.
+fn man(dir: &std::path::Path) -> anyhow::Result<ExitStatus> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot make the folder {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the manual pages to {}", dir.display()))?;
+    eprintln!("loadgen: manual pages written to {}", dir.display());
+    Ok(ExitStatus::Pass)
 }
 
 /// A judged report's exit status.

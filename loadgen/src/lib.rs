@@ -1,6 +1,6 @@
 //! # loadgen: SSE chat traffic, measured from the client side
 //!
-//! Drives chat traffic (PROTOCOL.md) at a target with goose, measures every
+//! Drives chat traffic (docs/protocol.md) at a target with goose, measures every
 //! latency from the client in HDR histograms, scrapes the target's own
 //! metrics, judges the run by an SLO file and writes what it measured:
 //! the per-request CSV, an HdrHistogram interval log, goose's report and
@@ -20,6 +20,7 @@ pub mod engine;
 pub mod exchange;
 pub mod exporter;
 pub mod files;
+pub mod init;
 pub mod merge;
 pub mod mix;
 pub mod pacer;

@@ -138,7 +138,7 @@ pub fn of(scenario: &slo::scenario::Scenario) -> std::sync::Arc<dyn ChatProtocol
     }
 }
 
-/// PROTOCOL.md v1: the reference server's and the production backend's.
+/// docs/protocol.md v1: the reference server's and the production backend's.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ChatV1;
 

@@ -1,7 +1,7 @@
 //! A scenario's `[[timeline]]`: each event applied to the target at its
 //! offset from the run's first request (the CSV's time zero), and
 //! recorded as it happened. Fault rates and the streaming rollout go
-//! through the target's admin API (the reference server's, PROTOCOL.md's
+//! through the target's admin API (the reference server's, docs/protocol.md's
 //! paths); a command runs only when the user allowed commands. Of a
 //! sharded run, shard 0 alone applies the timeline (one target, one
 //! action).

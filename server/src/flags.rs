@@ -1,4 +1,4 @@
-//! Feature flags (PROTOCOL.md 3): the rollout percentage of `streaming`.
+//! Feature flags (docs/protocol.md 3): the rollout percentage of `streaming`.
 
 use crate::metrics::now_iso;
 use std::sync::Mutex;

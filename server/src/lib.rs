@@ -1,7 +1,7 @@
 //! # refserver: the reference streaming chat backend
 //!
 //! A server that behaves like the backend of the monitoring guide
-//! (`shared/seed-monitoring-guide.md`) and speaks `shared/PROTOCOL.md`: the
+//! (`docs/monitoring-guide.md`) and speaks `docs/protocol.md`: the
 //! SSE chat stream, every monitoring endpoint with the guide's JSON,
 //! feature-flag rollout, Prometheus metrics, KB and TTS caches, latency
 //! profiles, a language model of finite capacity and fault injection. It

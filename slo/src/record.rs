@@ -26,7 +26,7 @@ pub enum Outcome {
     Timeout,
     /// An HTTP status the protocol does not expect here (503, 500, 404 ...).
     HttpStatus,
-    /// The stream closed without `done` or `error` (PROTOCOL.md 1.1).
+    /// The stream closed without `done` or `error` (docs/protocol.md 1.1).
     Truncated,
     /// An event the protocol does not allow (bad JSON, missing fields), or
     /// a line, event or answer larger than the configured cap.
@@ -79,7 +79,7 @@ impl Outcome {
     }
 
     /// The guide's breakdown type of a failure: a dropped or truncated
-    /// stream is `network` (PROTOCOL.md 1.1), so are a refused connection
+    /// stream is `network` (docs/protocol.md 1.1), so are a refused connection
     /// and a timeout; an unexpected status or event is `other`. A dropped
     /// arrival never reached the server: it is its own type, `dropped`; a
     /// request cancelled by a stop is its own type too, `interrupted`.
@@ -278,7 +278,7 @@ impl RequestRecord {
     }
 }
 
-/// Audio playback of one request (PROTOCOL.md 1.2): playing starts at the
+/// Audio playback of one request (docs/protocol.md 1.2): playing starts at the
 /// first chunk and chunks play back to back; chunk `n+1` arriving after
 /// chunks `0..=n` finished is an underrun, and the wait is stall time.
 /// `chunks` are (arrival µs, duration ms) in arrival order.

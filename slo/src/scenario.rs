@@ -59,7 +59,7 @@ pub struct Scenario {
     /// Flags of the embedded reference server (ignored with a target).
     #[serde(default)]
     pub server: EmbeddedServer,
-    /// The target's wire format: `chat-v1` (PROTOCOL.md, the default) or
+    /// The target's wire format: `chat-v1` (docs/protocol.md, the default) or
     /// `openai-chat` (OpenAI chat completions).
     #[serde(default)]
     pub protocol: ProtocolName,

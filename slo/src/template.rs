@@ -64,7 +64,7 @@ pub struct Rule {
     pub figures: Option<FigurePaths>,
 }
 
-/// Paths of the server's figures in a done event (as PROTOCOL.md's `done`
+/// Paths of the server's figures in a done event (as docs/protocol.md's `done`
 /// carries them).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

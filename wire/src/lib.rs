@@ -1,6 +1,6 @@
 //! # wire: what the reference server and the load generator both speak
 //!
-//! The chat protocol of PROTOCOL.md (`protocol`), OpenAI's chat
+//! The chat protocol of docs/protocol.md (`protocol`), OpenAI's chat
 //! completions (`openai`), the WHATWG SSE parser (`sse`), every answer of
 //! the monitoring guide's endpoints with their thresholds and the health
 //! judgment (`monitoring`), the guide's figure formats (`format`) and the

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The endpoints' paths (PROTOCOL.md 2 and 3).
+/// The endpoints' paths (docs/protocol.md 2 and 3).
 pub mod paths {
     pub const HEALTH: &str = "/api/metrics/health/streaming";
     pub const SUMMARY: &str = "/api/metrics/streaming/summary";

@@ -1,4 +1,4 @@
-//! The chat streaming protocol, v1 (`shared/PROTOCOL.md`): the JSON payloads
+//! The chat streaming protocol, v1 (`docs/protocol.md`): the JSON payloads
 //! of the stream events and of the non-stream answers, field for field.
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,7 @@ use serde_json::Value;
 /// Path of the streaming chat endpoint.
 pub const CHAT_PATH: &str = "/api/chat/stream";
 
-/// The largest request body a server accepts (PROTOCOL.md 1.3, 413).
+/// The largest request body a server accepts (docs/protocol.md 1.3, 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The only audio format of v1: 16-bit little-endian PCM at 16 kHz, so one
@@ -15,7 +15,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const AUDIO_FORMAT: &str = "pcm_s16le_16000";
 pub const AUDIO_BYTES_PER_MS: u64 = 32;
 
-/// The chat request's body (PROTOCOL.md 1). Fields in the order they have
+/// The chat request's body (docs/protocol.md 1). Fields in the order they have
 /// always been written on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -43,7 +43,7 @@ pub fn is_chatbot_id(id: &str) -> bool {
 }
 
 impl ChatRequest {
-    /// A body checked rule by rule (PROTOCOL.md 1): each broken rule is an
+    /// A body checked rule by rule (docs/protocol.md 1): each broken rule is an
     /// error that names the field and what it must be (the server's 400).
     /// The message comes back trimmed.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, String> {
@@ -328,7 +328,7 @@ impl ErrorBody {
 }
 
 /// The 200 JSON answer given when streaming is rolled out to 0 % for the
-/// client (PROTOCOL.md 1.3).
+/// client (docs/protocol.md 1.3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NonStreamAnswer {
@@ -348,7 +348,7 @@ pub fn fnv1a64(s: &str) -> u64 {
         .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
-/// The rollout bucket of a client, 0..100 (PROTOCOL.md 3): the client
+/// The rollout bucket of a client, 0..100 (docs/protocol.md 3): the client
 /// streams when its bucket is below the rollout percentage.
 pub fn rollout_bucket(client_id: &str) -> u8 {
     (fnv1a64(client_id) % 100) as u8

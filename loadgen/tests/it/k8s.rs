@@ -3,7 +3,7 @@
 //! lines accepted by this build's binary, the shipped scenario included.
 
 use crate::support::BIN;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn k8s_dir() -> PathBuf {
@@ -22,19 +22,6 @@ fn manifests() -> Vec<PathBuf> {
 
 /// Every document of a YAML file, as JSON (PyYAML, which
 /// kubernetes-validate brings).
-fn documents(path: &Path) -> Vec<serde_json::Value> {
-    let o = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
-        ])
-        .arg(path)
-        .output()
-        .expect("python3 runs (ci/install.sh installs kubernetes-validate and PyYAML)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 fn kind<'a>(
     docs: &'a [(PathBuf, serde_json::Value)],
     kind: &str,
@@ -81,7 +68,11 @@ fn the_manifests_validate_against_the_kubernetes_schemas() {
 fn the_jobs_command_lines_are_accepted_by_the_binary() {
     let docs: Vec<(PathBuf, serde_json::Value)> = manifests()
         .into_iter()
-        .flat_map(|p| documents(&p).into_iter().map(move |d| (p.clone(), d)))
+        .flat_map(|p| {
+            crate::support::yaml_documents(&p)
+                .into_iter()
+                .map(move |d| (p.clone(), d))
+        })
         .collect();
     let dir = crate::support::temp_dir("k8s-commands");
     // The ConfigMap's files where the pods mount them (/config).

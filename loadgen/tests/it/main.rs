@@ -10,12 +10,15 @@
 mod ab;
 mod arrivals;
 mod capacity;
+mod ci_gate;
 mod cli;
+mod docs;
 mod drills;
 mod engine;
 mod errors;
 mod evidence;
 mod fail_closed;
+mod init;
 mod k8s;
 mod matrix;
 mod measure;

@@ -1,5 +1,5 @@
 //! `protocol = "template"` and datasets through the binary: the shipped
-//! template that describes PROTOCOL.md gives the same figures as chat-v1
+//! template that describes docs/protocol.md gives the same figures as chat-v1
 //! on the same server and seed; a broken template is refused at load time
 //! naming the line and key; prompts come from text, JSONL and CSV files in
 //! the seeded order; conversations send each turn with its history.

@@ -366,3 +366,18 @@ fn a_run_distrusted_by_its_self_check_is_accepted_and_no_other_failure_is() {
     assert!(fails(Some(1), report("pass", true, &[])));
     assert!(fails(Some(1), report("fail", false, &[])));
 }
+
+/// Every document of a YAML file, as JSON (PyYAML, which ci/install.sh
+/// brings with kubernetes-validate).
+pub fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
+    let o = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3 runs (ci/install.sh installs kubernetes-validate and PyYAML)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}

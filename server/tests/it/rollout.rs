@@ -1,4 +1,4 @@
-//! Rollout (PROTOCOL.md 3): the bucket formula and the rules for who may
+//! Rollout (docs/protocol.md 3): the bucket formula and the rules for who may
 //! change a flag.
 
 use crate::support::{EXACT, body, chat, get_json, start};

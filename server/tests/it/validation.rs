@@ -1,4 +1,4 @@
-//! Every rule of PROTOCOL.md 1 broken in turn: the documented status, the
+//! Every rule of docs/protocol.md 1 broken in turn: the documented status, the
 //! `validation` body, and a message that names the problem.
 
 use crate::support::{BOT, EXACT, chat_raw, get_json, start};

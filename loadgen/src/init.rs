@@ -1,0 +1,322 @@
+//! `loadgen init`: a scenario and an SLO file to start from, for the
+//! target at hand. The target is probed: the guide's health endpoint
+//! means `chat-v1` (judged by the guide's KPIs), an OpenAI model list
+//! means `openai-chat` with its first model (judged by an LLM's first
+//! token, inter-token latency and success rate), anything else gets a
+//! commented `template` skeleton to fill in. The files are then read as
+//! `run --dry-run` reads them, and nothing is ever overwritten.
+
+use crate::client::Reach;
+use slo::scenario::ProtocolName;
+use std::path::{Path, PathBuf};
+
+/// What `init` was asked.
+#[derive(Debug, Clone)]
+pub struct InitArgs {
+    pub target: Option<String>,
+    pub dir: PathBuf,
+    pub name: String,
+    pub protocol: Option<ProtocolName>,
+    pub headers: Vec<String>,
+}
+
+/// What the probe found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub protocol: ProtocolName,
+    /// The OpenAI model to ask for.
+    pub model: Option<String>,
+    /// What was asked and answered, for the console.
+    pub notes: Vec<String>,
+}
+
+/// The files written: the scenario's path, the SLO file's.
+pub fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf, Found)> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if args.name.is_empty() || !args.name.chars().all(ok) {
+        anyhow::bail!(
+            "--name {:?}: letters, digits, - _ . only (it names the files and the runs)",
+            args.name
+        );
+    }
+    let scenario = args.dir.join(format!("{}.toml", args.name));
+    let slo = args.dir.join(format!("{}-slo.toml", args.name));
+    for p in [&scenario, &slo] {
+        if p.exists() {
+            anyhow::bail!(
+                "{} exists: init never overwrites a file; move it away or give another --name",
+                p.display()
+            );
+        }
+    }
+    let found = match &args.target {
+        None => Found {
+            protocol: args.protocol.unwrap_or_default(),
+            model: Some("refserver".into()),
+            notes: vec!["no --target: the embedded reference server".into()],
+        },
+        Some(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(probe(url, args))?
+        }
+    };
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| anyhow::anyhow!("cannot make the folder {}: {e}", args.dir.display()))?;
+    let slo_name = slo.file_name().unwrap_or_default().to_string_lossy();
+    let text = scenario_text(args, &found, &slo_name);
+    std::fs::write(&scenario, text)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", scenario.display()))?;
+    std::fs::write(&slo, slo_text(&args.name, found.protocol))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", slo.display()))?;
+    Ok((scenario, slo, found))
+}
+
+/// Asks the target what it speaks, unless `--protocol` said: the
+/// guide's health endpoint first (a server with both, as the reference
+/// server, is a chat-v1 backend first), then OpenAI's model list.
+async fn probe(url: &str, args: &InitArgs) -> anyhow::Result<Found> {
+    let headers = slo::headers::resolve(&Default::default(), &args.headers, |n| {
+        std::env::var(n).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("-H: {e}"))?;
+    let client = crate::client::build(&Reach {
+        headers,
+        ..Default::default()
+    })?;
+    let base = url.trim_end_matches('/');
+    let mut notes = Vec::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        let u = format!("{base}{path}");
+        async move {
+            let r = client
+                .get(&u)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await;
+            match r {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let json: Option<serde_json::Value> = r.json().await.ok();
+                    (u, Ok((status, json)))
+                }
+                Err(e) => (u, Err(e)),
+            }
+        }
+    };
+    let want = args.protocol;
+    if want.is_none() || want == Some(ProtocolName::ChatV1) {
+        let (u, r) = get(slo::monitoring::paths::HEALTH).await;
+        match r {
+            // The guide's health answer: 200, or 503 when unhealthy.
+            Ok((200 | 503, Some(j))) if j.get("status").is_some_and(|s| s.is_string()) => {
+                notes.push(format!(
+                    "{u}: the guide's health endpoint ({})",
+                    j["status"]
+                ));
+                return Ok(Found {
+                    protocol: ProtocolName::ChatV1,
+                    model: None,
+                    notes,
+                });
+            }
+            Ok((status, _)) => notes.push(format!("{u}: {status}, not the guide's health answer")),
+            Err(e) if e.is_connect() || e.is_timeout() => anyhow::bail!(
+                "{u}: the target does not answer ({e}); check --target, or start it first"
+            ),
+            Err(e) => notes.push(format!("{u}: {e}")),
+        }
+    }
+    if want.is_none() || want == Some(ProtocolName::OpenaiChat) {
+        let (u, r) = get(slo::openai::MODELS_PATH).await;
+        match r {
+            Ok((200, Some(j))) => {
+                let model = j["data"][0]["id"].as_str().map(str::to_owned);
+                if let Some(m) = &model {
+                    notes.push(format!("{u}: an OpenAI model list, the first model {m:?}"));
+                    return Ok(Found {
+                        protocol: ProtocolName::OpenaiChat,
+                        model,
+                        notes,
+                    });
+                }
+                notes.push(format!("{u}: 200, but no model in `data`"));
+            }
+            Ok((status, _)) => notes.push(format!("{u}: {status}, not an OpenAI model list")),
+            Err(e) => notes.push(format!("{u}: {e}")),
+        }
+        if want == Some(ProtocolName::OpenaiChat) {
+            notes.push("set [openai] model to your model's name".into());
+            return Ok(Found {
+                protocol: ProtocolName::OpenaiChat,
+                model: None,
+                notes,
+            });
+        }
+    }
+    Ok(Found {
+        protocol: ProtocolName::Template,
+        model: None,
+        notes,
+    })
+}
+
+/// The `[headers]` table of the given `-H` flags, as given (a value
+/// `${VAR}` stays a reference, read from the environment at run time).
+fn headers_table(flags: &[String]) -> String {
+    let lines: Vec<String> = flags
+        .iter()
+        .filter_map(|h| h.split_once(':'))
+        .map(|(n, v)| format!("{:?} = {:?}", n.trim(), v.trim()))
+        .collect();
+    if lines.is_empty() {
+        "# [headers]                     # on every request; ${NAME} from the environment\n# Authorization = \"Bearer ${API_KEY}\"\n".into()
+    } else {
+        format!(
+            "[headers]                       # ${{NAME}} is read from the environment at run time\n{}\n",
+            lines.join("\n")
+        )
+    }
+}
+
+fn scenario_text(args: &InitArgs, found: &Found, slo_file: &str) -> String {
+    let target = match &args.target {
+        Some(t) => format!("target = {t:?}"),
+        None => "# target = \"https://staging.example\"   # absent: the embedded reference server"
+            .into(),
+    };
+    let (protocol, table, audio) = match found.protocol {
+        ProtocolName::ChatV1 => ("", String::new(), true),
+        ProtocolName::OpenaiChat => {
+            let (model, why) = match &found.model {
+                Some(m) => (m.clone(), "the first of the server's /v1/models"),
+                None => ("EDIT-your-model".into(), "EDIT: your model's name"),
+            };
+            (
+                "protocol = \"openai-chat\"\n",
+                format!(
+                    "[openai]\nmodel = {model:?}    # {why}\nmax_tokens = 256\n# temperature = 0.7\n# extra = {{ top_p = 0.9 }}\n\n"
+                ),
+                false,
+            )
+        }
+        ProtocolName::Template => ("protocol = \"template\"\n", format!("{TEMPLATE}\n"), false),
+    };
+    let notes: String = found.notes.iter().map(|n| format!("#   {n}\n")).collect();
+    format!(
+        "# Written by `loadgen init` for {what}; the probe found:\n{notes}\
+         # Every key: the manual, docs/scenarios.md. Check with\n\
+         #   loadgen run {name}.toml --dry-run\n\
+         name = {name:?}\n\
+         {target}\n\
+         {protocol}\
+         duration = \"60s\"               # the measured part\n\
+         warmup = \"10s\"                 # runs first; excluded from every figure\n\
+         slo = {slo_file:?}\n\
+         min_requests = 200             # go on past duration until this many measured requests\n\
+         until_conclusive = true        # ... and until every percentile objective is decided\n\
+         max_duration = \"5m\"\n\n\
+         {headers}\n\
+         {table}\
+         [load]\n\
+         model = \"closed\"               # or \"open\" with rate = requests per second\n\
+         users = 10\n\
+         ramp_up = \"5s\"\n\n\
+         [request]\n\
+         audio = {audio}\n\
+         repeat_ratio = 0.7             # prompts asked again, so the caches have something to hit\n\
+         timeout = \"30s\"\n",
+        what = args
+            .target
+            .as_deref()
+            .unwrap_or("the embedded reference server"),
+        name = args.name,
+        headers = headers_table(&args.headers),
+    )
+}
+
+/// A template to fill in: a JSON body with the prompt, and rules for the
+/// events a JSON-over-SSE chat API commonly sends.
+const TEMPLATE: &str = r#"# The target answered neither the guide's health endpoint nor an OpenAI
+# model list: describe its API here (docs/protocols.md, "Your own wire
+# format"). EDIT the path, the body and the event rules to your API's.
+[template]
+method = "POST"
+path = "/chat"                   # EDIT: your streaming endpoint
+# Placeholders: {{prompt}}, {{client_id}}, {{chatbot_id}} (JSON-escaped:
+# put them inside quotes), {{seq}} (a number), {{audio}} (true/false).
+body = '{"message": "{{prompt}}", "stream": true}'   # EDIT: your request body
+
+# Rules, first match wins; `name` is the SSE event name, `when` a field's
+# value; paths are dotted (array items by number: choices.0.delta.content).
+[[template.event]]
+name = "error"
+kind = "error"
+text = "message"
+
+[[template.event]]
+name = "done"
+kind = "done"
+
+[[template.event]]
+name = "message"                 # an event without an `event:` line is a "message"
+kind = "token"
+text = "text"                    # EDIT: the field that holds a token's text
+"#;
+
+fn slo_text(name: &str, protocol: ProtocolName) -> String {
+    match protocol {
+        ProtocolName::ChatV1 => format!(
+            "# Written by `loadgen init`: the monitoring guide's KPIs (docs/monitoring-guide.md),\n# as scenarios/slo/kpi.toml has them.\n{}",
+            KPI.replacen("name = \"kpi\"", &format!("name = \"{name}\""), 1)
+        ),
+        _ => format!(
+            "# Written by `loadgen init`: an LLM server's first token, inter-token\n\
+             # latency and success rate, with the guide's levels where it has them\n\
+             # (docs/slo.md: every figure an objective can judge).\n\
+             name = {name:?}\n\
+             description = \"First token, inter-token latency and success rate\"\n\n\
+             [[objective]]\n\
+             name = \"first token p95\"\n\
+             metric = \"scheduled_latency_ms.first_token.p95\"   # from each request's intended start\n\
+             direction = \"max\"\n\
+             target = 500\n\
+             warning = 1000\n\
+             critical = 2000\n\n\
+             [[objective]]\n\
+             name = \"inter-token p95\"\n\
+             metric = \"latency_ms.inter_token.p95\"\n\
+             direction = \"max\"\n\
+             target = 50\n\
+             warning = 100\n\
+             critical = 200\n\n\
+             [[objective]]\n\
+             name = \"success rate\"\n\
+             metric = \"requests.success_rate\"\n\
+             direction = \"min\"\n\
+             target = 99\n\
+             warning = 98\n\
+             critical = 95\n"
+        ),
+    }
+}
+
+/// The guide's KPIs as the shipped SLO file has them.
+const KPI: &str = include_str!("../../scenarios/slo/kpi.toml");
+
+/// The files, read as `run --dry-run` reads them: the plan, or why not.
+pub fn check(scenario: &Path) -> anyhow::Result<String> {
+    use clap::Parser;
+    let cli = crate::cli::Cli::try_parse_from([
+        std::ffi::OsStr::new("loadgen"),
+        std::ffi::OsStr::new("run"),
+        scenario.as_os_str(),
+        std::ffi::OsStr::new("--dry-run"),
+    ])?;
+    let crate::cli::Command::Run(args) = cli.command else {
+        unreachable!("the words above are a run");
+    };
+    Ok(crate::plan::Plan::from_args(&args)?.describe())
+}
