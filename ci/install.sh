@@ -22,8 +22,10 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # and a client inside it (curl).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-# `script` gives the progress-line test a terminal.
+# `script` gives the progress-line test a terminal; tmux the live view's
+# (its screen read back with capture-pane).
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

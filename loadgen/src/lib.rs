@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod exporter;
 pub mod files;
 pub mod init;
+pub mod live_view;
 pub mod merge;
 pub mod mix;
 pub mod pacer;

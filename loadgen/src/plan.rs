@@ -70,10 +70,14 @@ pub struct RunArgs {
     /// default they fail it.
     #[arg(long)]
     pub accept_inconclusive: bool,
-    /// No live progress line, and of the summary at the end only the
-    /// verdict line.
+    /// No live view or progress line, and of the summary at the end only
+    /// the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// No live view on the terminal: the one-line progress instead (as
+    /// when standard output is not a terminal).
+    #[arg(long)]
+    pub no_tui: bool,
     /// After Ctrl-C or SIGTERM, how long requests in flight may finish
     /// before they are cancelled (as `interrupted`); a second signal
     /// cancels them at once. Every file is written either way.
@@ -262,6 +266,8 @@ pub struct Plan {
     /// `--accept-inconclusive`.
     pub gate: slo::objective::Gate,
     pub quiet: bool,
+    /// The live view when standard output is a terminal (not `--no-tui`).
+    pub tui: bool,
     /// The objectives a run that sizes itself (`until_conclusive`) waits
     /// to decide; `None`: the SLO file's. A capacity step names its
     /// deciding objectives only.
@@ -390,6 +396,7 @@ impl Plan {
                 accept_inconclusive: args.accept_inconclusive,
             },
             quiet: args.quiet,
+            tui: !args.no_tui,
             sizing: None,
             stop_on_breach: false,
             stop_grace: args.stop_grace,

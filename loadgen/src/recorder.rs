@@ -22,12 +22,67 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-/// What the progress line shows.
+/// What the progress line and the live view show.
 #[derive(Clone, Debug, Default)]
 pub struct Live {
     pub requests: u64,
     pub errors: u64,
     pub p95_first_token_ms: Option<f64>,
+    /// Failures so far, by cause (`Outcome::as_str`).
+    pub errors_by: std::collections::BTreeMap<&'static str, u64>,
+    /// The run's last seconds, oldest first (at most [`LIVE_SECONDS`]).
+    pub seconds: VecDeque<LiveSecond>,
+    /// The second being counted.
+    current: LiveSecond,
+}
+
+/// The seconds the live view keeps.
+pub const LIVE_SECONDS: usize = 600;
+
+/// One second of the run as the live view shows it: the requests that
+/// ended in it (offered: every one, dropped arrivals included; ok: those
+/// that succeeded) and the latency percentiles of its measured ones
+/// (from each request's scheduled start, as the guide's KPIs are judged).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LiveSecond {
+    /// Whole seconds since the run's first request.
+    pub t: u64,
+    pub offered: u64,
+    pub ok: u64,
+    pub first_token_p50_ms: Option<f64>,
+    pub first_token_p95_ms: Option<f64>,
+    pub complete_p95_ms: Option<f64>,
+}
+
+impl Live {
+    /// Counts a request that ended.
+    fn took(&mut self, outcome: slo::record::Outcome) {
+        self.requests += 1;
+        self.current.offered += 1;
+        if outcome.is_ok() {
+            self.current.ok += 1;
+        } else {
+            self.errors += 1;
+            *self.errors_by.entry(outcome.as_str()).or_default() += 1;
+        }
+    }
+
+    /// Closes second `t` with the percentiles of its measured requests.
+    fn close_second(&mut self, t: u64, h: &Histograms) {
+        let q = |hist: &slo::histogram::LatencyHistogram, q: f64| {
+            (!hist.is_empty()).then(|| slo::format::us_to_ms(hist.quantile_us(q)))
+        };
+        let mut s = std::mem::take(&mut self.current);
+        s.t = t;
+        s.first_token_p50_ms = q(&h.first_token_corrected, 0.5);
+        s.first_token_p95_ms = q(&h.first_token_corrected, 0.95);
+        s.complete_p95_ms = q(&h.complete_corrected, 0.95);
+        self.p95_first_token_ms = s.first_token_p95_ms;
+        if self.seconds.len() == LIVE_SECONDS {
+            self.seconds.pop_front();
+        }
+        self.seconds.push_back(s);
+    }
 }
 
 pub const CSV_FILE: &str = "requests.csv";
@@ -224,11 +279,10 @@ pub fn record(
                 let n = active.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
                 all.sample_active(second, n, now < c.warmup_end);
             }
-            live.lock().expect("live lock").p95_first_token_ms = (!interval
-                .first_token_corrected
-                .is_empty())
-            .then(|| slo::format::us_to_ms(interval.first_token_corrected.quantile_us(0.95)));
             let t = since_t0(now);
+            live.lock()
+                .expect("live lock")
+                .close_second(t.as_secs().saturating_sub(1), &interval);
             if broken.is_none() {
                 let second = (interval_start, t.saturating_sub(interval_start));
                 let written = write_second(&mut hlog, &interval, second, &mut csv, &paths);
@@ -330,9 +384,7 @@ impl Taken<'_> {
         if let Some(e) = self.exporter {
             e.observe(&rec);
         }
-        let mut l = self.live.lock().expect("live lock");
-        l.requests += 1;
-        l.errors += u64::from(!rec.outcome.is_ok());
+        self.live.lock().expect("live lock").took(rec.outcome);
     }
 }
 

@@ -281,7 +281,7 @@ struct Tasks {
     health: Arc<Mutex<Vec<slo::server_view::HealthSample>>>,
     /// Aborted when the attack ends.
     helpers: Vec<tokio::task::JoinHandle<()>>,
-    progress: Option<crate::progress::Progress>,
+    progress: Option<Display>,
     completed: Arc<AtomicBool>,
     /// Aborted once the report is written: a signal in any phase counts.
     stop_listeners: [tokio::task::JoinHandle<()>; 2],
@@ -347,7 +347,7 @@ impl Tasks {
                 Arc::clone(&health),
             )),
         ];
-        let progress = progress_line(plan, started, &live, &active)?;
+        let progress = display(plan, target, started, (&live, &active, &probe))?;
         let completed = Arc::new(AtomicBool::new(false));
         helpers.push(tokio::spawn(end_of_run(
             Arc::clone(&shared),
@@ -478,23 +478,54 @@ impl Tasks {
     }
 }
 
-/// The progress line, on a terminal unless `-q`.
-fn progress_line(
+/// What a run shows while it goes: the live view (standard output is a
+/// terminal), else the progress line (standard error is one), else
+/// nothing; nothing with `-q`, no live view with `--no-tui`.
+enum Display {
+    View(crate::live_view::LiveView),
+    Line(crate::progress::Progress),
+}
+
+impl Display {
+    fn finish(self) {
+        match self {
+            Display::View(v) => v.finish(),
+            Display::Line(p) => p.finish(),
+        }
+    }
+}
+
+fn display(
     plan: &Plan,
+    target: &Target,
     started: Instant,
-    live: &Arc<Mutex<Live>>,
-    active: &Arc<AtomicI64>,
-) -> std::io::Result<Option<crate::progress::Progress>> {
-    (!plan.quiet && std::io::stderr().is_terminal())
-        .then(|| {
-            crate::progress::start(
-                started.into_std(),
-                plan.run_length(),
-                Arc::clone(live),
-                Arc::clone(active),
-            )
-        })
-        .transpose()
+    (live, active, probe): (&Arc<Mutex<Live>>, &Arc<AtomicI64>, &Arc<Mutex<ClientProbe>>),
+) -> std::io::Result<Option<Display>> {
+    if plan.quiet {
+        return Ok(None);
+    }
+    if plan.tui && std::io::stdout().is_terminal() {
+        let feed = crate::live_view::Feed {
+            live: Arc::clone(live),
+            active: Arc::clone(active),
+            probe: Arc::clone(probe),
+            started: started.into_std(),
+            total: plan.run_length(),
+            title: format!("{} -> {}", plan.scenario.name, target.url),
+            lines: crate::live_view::SloLines::of(plan.slo.as_ref().map(|(_, f)| f)),
+        };
+        return crate::live_view::start(feed).map(|v| Some(Display::View(v)));
+    }
+    if std::io::stderr().is_terminal() {
+        return crate::progress::start(
+            started.into_std(),
+            plan.run_length(),
+            Arc::clone(live),
+            Arc::clone(active),
+        )
+        .map(|p| Some(Display::Line(p)));
+    }
+    Ok(None)
 }
 
 /// What the attack left: goose's end, the recorder's figures, the tasks'

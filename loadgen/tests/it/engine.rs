@@ -246,13 +246,18 @@ async fn a_real_prometheus_own_metrics_are_read_by_their_types() {
         series["prometheus_http_request_duration_seconds"]["kind"], "histogram",
         "{series}"
     );
-    // Each reading is a request to /metrics: Prometheus counts them.
+    // Each reading is a request to /metrics: Prometheus counts each one
+    // between the first reading and the last. (How many readings there
+    // are is the machine's: the scrapes run at the least CPU priority,
+    // and a suite's busy machine delays them.)
+    let readings = report["engine"]["prom"]["readings"].as_f64().unwrap();
+    assert!(readings >= 3.0, "{}", report["engine"]["prom"]);
     let requests = series["prometheus_http_requests"]["figures"]["increase"]
         .as_f64()
         .unwrap();
-    assert!(requests >= 8.0, "{series}");
+    assert!(requests >= readings - 1.0, "{readings} readings: {series}");
     let h = &series["prometheus_http_request_duration_seconds"]["figures"];
-    assert!(h["count"].as_f64().unwrap() >= 8.0, "{h}");
+    assert!(h["count"].as_f64().unwrap() >= readings - 1.0, "{h}");
     assert_eq!(*level(&report, "goroutines"), "ok");
     assert_eq!(*level(&report, "scrape latency"), "ok");
     crate::support::passed_unless_distrusted(o.status.code(), &report);

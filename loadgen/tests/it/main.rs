@@ -20,6 +20,7 @@ mod evidence;
 mod fail_closed;
 mod init;
 mod k8s;
+mod live_view;
 mod matrix;
 mod measure;
 mod misbehaving;

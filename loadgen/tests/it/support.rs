@@ -154,6 +154,7 @@ pub fn args(scenario: &Path, out: &Path) -> RunArgs {
         allow_missing: false,
         accept_inconclusive: false,
         quiet: true,
+        no_tui: false,
         stop_grace: std::time::Duration::from_secs(5),
         shard: None,
         shards: None,
