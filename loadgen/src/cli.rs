@@ -404,4 +404,12 @@ pub struct InitFlags {
     /// `${NAME}` is kept as a reference and read from the environment).
     #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
+    /// A PEM bundle of CAs to trust besides the system's, for the probe
+    /// and the scenario's [tls] (an https:// target with a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// No certificate check, for the probe and the scenario (said at the
+    /// top of every report of its runs).
+    #[arg(long)]
+    pub insecure: bool,
 }

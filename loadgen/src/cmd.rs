@@ -72,6 +72,8 @@ fn init(flags: crate::cli::InitFlags) -> anyhow::Result<ExitStatus> {
         name: flags.name,
         protocol: flags.protocol.map(Into::into),
         headers: flags.headers,
+        ca_cert: flags.ca_cert,
+        insecure: flags.insecure,
     };
     let (scenario, slo, found) = crate::init::init(&args)?;
     for n in &found.notes {

@@ -18,6 +18,8 @@ pub struct InitArgs {
     pub name: String,
     pub protocol: Option<ProtocolName>,
     pub headers: Vec<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub insecure: bool,
 }
 
 /// What the probe found.
@@ -83,7 +85,8 @@ async fn probe(url: &str, args: &InitArgs) -> anyhow::Result<Found> {
     .map_err(|e| anyhow::anyhow!("-H: {e}"))?;
     let client = crate::client::build(&Reach {
         headers,
-        ..Default::default()
+        ca_cert: args.ca_cert.clone(),
+        insecure: args.insecure,
     })?;
     let base = url.trim_end_matches('/');
     let mut notes = Vec::new();
@@ -124,7 +127,8 @@ async fn probe(url: &str, args: &InitArgs) -> anyhow::Result<Found> {
             }
             Ok((status, _)) => notes.push(format!("{u}: {status}, not the guide's health answer")),
             Err(e) if e.is_connect() || e.is_timeout() => anyhow::bail!(
-                "{u}: the target does not answer ({e}); check --target, or start it first"
+                "{u}: the target does not answer ({:#}); check --target and that it is up (https with a private CA: --ca-cert FILE)",
+                anyhow::Error::from(e)
             ),
             Err(e) => notes.push(format!("{u}: {e}")),
         }
@@ -181,6 +185,24 @@ fn headers_table(flags: &[String]) -> String {
     }
 }
 
+/// The `[tls]` table of `--ca-cert` and `--insecure` (the CA's path made
+/// absolute: the scenario's paths are relative to its own folder).
+fn tls_table(args: &InitArgs) -> String {
+    let mut lines = Vec::new();
+    if let Some(ca) = &args.ca_cert {
+        let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.clone());
+        lines.push(format!("ca_cert = {:?}", ca.display().to_string()));
+    }
+    if args.insecure {
+        lines.push("insecure = true                # no certificate check".into());
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("[tls]\n{}\n\n", lines.join("\n"))
+    }
+}
+
 fn scenario_text(args: &InitArgs, found: &Found, slo_file: &str) -> String {
     let target = match &args.target {
         Some(t) => format!("target = {t:?}"),
@@ -219,6 +241,7 @@ fn scenario_text(args: &InitArgs, found: &Found, slo_file: &str) -> String {
          until_conclusive = true        # ... and until every percentile objective is decided\n\
          max_duration = \"5m\"\n\n\
          {headers}\n\
+         {tls}\
          {table}\
          [load]\n\
          model = \"closed\"               # or \"open\" with rate = requests per second\n\
@@ -234,6 +257,7 @@ fn scenario_text(args: &InitArgs, found: &Found, slo_file: &str) -> String {
             .unwrap_or("the embedded reference server"),
         name = args.name,
         headers = headers_table(&args.headers),
+        tls = tls_table(args),
     )
 }
 

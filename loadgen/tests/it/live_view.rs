@@ -8,15 +8,16 @@ use crate::support::{BIN, temp_dir};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A tmux server of the test's own (its own socket), killed with it.
+/// A tmux server of the test's own (its socket in the test's folder, not
+/// in the shared /tmp/tmux-UID), killed with it.
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(socket: &str, dir: &Path, command: &str) -> Tmux {
+    fn start(dir: &Path, command: &str) -> Tmux {
         let t = Tmux {
-            socket: socket.to_owned(),
+            socket: dir.join("tmux.sock").display().to_string(),
         };
         let o = t.cmd(&[
             "new-session",
@@ -35,7 +36,7 @@ impl Tmux {
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(["-S", &self.socket, "-f", "/dev/null"])
             .args(args)
             .output()
             .expect("tmux runs (ci/install.sh installs it)")
@@ -51,10 +52,17 @@ impl Tmux {
 
     /// Waits (at most `within`) until the screen shows `text`.
     fn wait_for(&self, text: &str, within: Duration) -> String {
+        self.wait_until(|s| s.contains(text), within)
+    }
+
+    /// Waits (at most `within`) until the screen is as `done` wants it: a
+    /// frame reaches the terminal in more than one write, so a capture
+    /// may hold part of one.
+    fn wait_until(&self, done: impl Fn(&str) -> bool, within: Duration) -> String {
         let until = Instant::now() + within;
         loop {
             let s = self.screen();
-            if s.contains(text) || Instant::now() > until {
+            if done(&s) || Instant::now() > until {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -91,30 +99,29 @@ fn scenario(dir: &Path) {
 fn the_live_view_draws_its_panels_pauses_and_quits_into_an_interrupted_report() {
     let dir = temp_dir("live-view");
     scenario(&dir);
-    let socket = format!("loadgen-live-{}", std::process::id());
     let tmux = Tmux::start(
-        &socket,
         &dir,
         &format!("{BIN} run live.toml --out out; echo EXIT=$? > exit.txt; sleep 60"),
     );
-    // Every panel, with figures: seconds of latency have been drawn.
-    let screen = tmux.wait_for("first token p95", Duration::from_secs(30));
-    let screen = if screen.contains("achieved") {
-        tmux.wait_for("/s   achieved", Duration::from_secs(5))
-    } else {
-        screen
-    };
-    for panel in [
+    // Every panel, whole (waited for: a frame may be captured half
+    // written), with requests counted.
+    let panels = [
         "loadgen: live -> http://127.0.0.1:",
         "latency a second, ms",
+        "first token p95",
         "SLO: first token p95",
         "SLO: complete p95",
         "requests a second",
-        "offered",
+        "/s   achieved",
         "failures by cause",
         "self-check of the load generator",
         "q: stop the run",
-    ] {
+    ];
+    let screen = tmux.wait_until(
+        |s| panels.iter().all(|p| s.contains(p)) && !s.contains("requests 0 |"),
+        Duration::from_secs(30),
+    );
+    for panel in panels {
         assert!(
             screen.contains(panel),
             "no {panel:?} on the screen:\n{screen}"
@@ -129,8 +136,7 @@ fn the_live_view_draws_its_panels_pauses_and_quits_into_an_interrupted_report() 
             .unwrap_or(0)
     };
     let first = count(&screen);
-    std::thread::sleep(Duration::from_millis(2100));
-    let later = tmux.screen();
+    let later = tmux.wait_until(|s| count(s) > first, Duration::from_secs(10));
     assert!(count(&later) > first, "{first} then:\n{later}");
     // `p` pauses the chart; the run goes on.
     tmux.keys("p");
@@ -169,9 +175,7 @@ fn the_live_view_draws_its_panels_pauses_and_quits_into_an_interrupted_report() 
 fn no_tui_draws_the_progress_line() {
     let dir = temp_dir("live-view-off");
     scenario(&dir);
-    let socket = format!("loadgen-line-{}", std::process::id());
     let tmux = Tmux::start(
-        &socket,
         &dir,
         &format!(
             "{BIN} run live.toml --out out --no-tui --duration 3s; echo EXIT=$? > exit.txt; sleep 60"

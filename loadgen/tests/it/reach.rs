@@ -179,6 +179,47 @@ async fn https_with_a_custom_ca_the_insecure_switch_and_neither() {
         (o, out)
     };
 
+    // `loadgen init` through the same TLS: without the CA the probe
+    // fails naming the URL and what to give; with it, the guide's health
+    // endpoint answers (chat-v1) and the scenario keeps the CA.
+    let url = format!("https://127.0.0.1:{port}");
+    let init = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+            "--target",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        crate::support::loadgen(&args)
+    };
+    let o = init("tls-init", &[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("--ca-cert"),
+        "{stderr}"
+    );
+    let o = init("tls-init", &["--ca-cert", ca.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let written = std::fs::read_to_string(dir.join("tls-init.toml")).unwrap();
+    assert!(
+        written.contains("the guide's health endpoint")
+            && written.contains(&format!(
+                "ca_cert = {:?}",
+                ca.canonicalize().unwrap().display().to_string()
+            )),
+        "{written}"
+    );
+
     // Trusting the test CA: every request succeeds, through TLS.
     let (o, out) = go("ca", vec!["--ca-cert".into(), ca.display().to_string()]);
     let report = checked_report(&out);
