@@ -66,16 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 
 /// `loadgen init`: the files, checked, and what to do next.
 fn init(flags: crate::cli::InitFlags) -> anyhow::Result<ExitStatus> {
-    let args = crate::init::InitArgs {
-        target: flags.target,
-        dir: flags.dir,
-        name: flags.name,
-        protocol: flags.protocol.map(Into::into),
-        headers: flags.headers,
-        ca_cert: flags.ca_cert,
-        insecure: flags.insecure,
-    };
-    let (scenario, slo, found) = crate::init::init(&args)?;
+    let (scenario, slo, found) = crate::init::init(&flags)?;
     for n in &found.notes {
         eprintln!("loadgen init: {n}");
     }

@@ -176,6 +176,22 @@ pub fn views(
         .collect()
 }
 
+/// A report's scrape views summed up again from `readings` over `window`
+/// (`loadgen report`, `loadgen merge`), each by the entry it records.
+pub fn resummed(
+    views: &BTreeMap<String, ScrapeView>,
+    readings: &[Reading],
+    window: Window,
+) -> BTreeMap<String, ScrapeView> {
+    views
+        .iter()
+        .map(|(name, v)| {
+            let view = slo::engine::summarize(&v.config(name), &v.url, readings, window);
+            (name.clone(), view)
+        })
+        .collect()
+}
+
 /// Writes the readings, one a line.
 pub fn write(dir: &Path, readings: &[Reading]) -> anyhow::Result<()> {
     use anyhow::Context;

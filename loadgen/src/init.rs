@@ -6,21 +6,11 @@
 //! commented `template` skeleton to fill in. The files are then read as
 //! `run --dry-run` reads them, and nothing is ever overwritten.
 
+use crate::cli::InitFlags;
 use crate::client::Reach;
+use crate::scrape::{ScrapeError, Scraper};
 use slo::scenario::ProtocolName;
 use std::path::{Path, PathBuf};
-
-/// What `init` was asked.
-#[derive(Debug, Clone)]
-pub struct InitArgs {
-    pub target: Option<String>,
-    pub dir: PathBuf,
-    pub name: String,
-    pub protocol: Option<ProtocolName>,
-    pub headers: Vec<String>,
-    pub ca_cert: Option<PathBuf>,
-    pub insecure: bool,
-}
 
 /// What the probe found.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +23,7 @@ pub struct Found {
 }
 
 /// The files written: the scenario's path, the SLO file's.
-pub fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf, Found)> {
+pub fn init(args: &InitFlags) -> anyhow::Result<(PathBuf, PathBuf, Found)> {
     let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     if args.name.is_empty() || !args.name.chars().all(ok) {
         anyhow::bail!(
@@ -51,17 +41,30 @@ pub fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf, Found)> {
             );
         }
     }
+    // Checked (and their variables read) whether or not there is a probe.
+    let headers = slo::headers::resolve(&Default::default(), &args.headers, |n| {
+        std::env::var(n).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("-H: {e}"))?;
     let found = match &args.target {
         None => Found {
-            protocol: args.protocol.unwrap_or_default(),
-            model: Some("refserver".into()),
+            protocol: args.protocol.map(Into::into).unwrap_or_default(),
+            model: Some(server::openai::MODEL.into()),
             notes: vec!["no --target: the embedded reference server".into()],
         },
         Some(url) => {
+            let client = crate::client::build(&Reach {
+                headers,
+                ca_cert: args.ca_cert.clone(),
+                insecure: args.insecure,
+            })?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(probe(url, args))?
+            runtime.block_on(probe(
+                &Scraper::with_client(url, client),
+                args.protocol.map(Into::into),
+            ))?
         }
     };
     std::fs::create_dir_all(&args.dir)
@@ -77,94 +80,63 @@ pub fn init(args: &InitArgs) -> anyhow::Result<(PathBuf, PathBuf, Found)> {
 
 /// Asks the target what it speaks, unless `--protocol` said: the
 /// guide's health endpoint first (a server with both, as the reference
-/// server, is a chat-v1 backend first), then OpenAI's model list.
-async fn probe(url: &str, args: &InitArgs) -> anyhow::Result<Found> {
-    let headers = slo::headers::resolve(&Default::default(), &args.headers, |n| {
-        std::env::var(n).ok()
-    })
-    .map_err(|e| anyhow::anyhow!("-H: {e}"))?;
-    let client = crate::client::build(&Reach {
-        headers,
-        ca_cert: args.ca_cert.clone(),
-        insecure: args.insecure,
-    })?;
-    let base = url.trim_end_matches('/');
+/// server, is a chat-v1 backend first), then OpenAI's model list. Read as
+/// every monitoring answer is (`Scraper`: bounded, errors naming the URL).
+async fn probe(target: &Scraper, want: Option<ProtocolName>) -> anyhow::Result<Found> {
     let mut notes = Vec::new();
-    let get = |path: &'static str| {
-        let client = client.clone();
-        let u = format!("{base}{path}");
-        async move {
-            let r = client
-                .get(&u)
-                .timeout(std::time::Duration::from_secs(10))
-                .send()
-                .await;
-            match r {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let json: Option<serde_json::Value> = r.json().await.ok();
-                    (u, Ok((status, json)))
-                }
-                Err(e) => (u, Err(e)),
-            }
-        }
+    let found = |protocol, model, notes| Found {
+        protocol,
+        model,
+        notes,
     };
-    let want = args.protocol;
     if want.is_none() || want == Some(ProtocolName::ChatV1) {
-        let (u, r) = get(slo::monitoring::paths::HEALTH).await;
-        match r {
+        let health = slo::monitoring::paths::HEALTH;
+        match target.get(health).await {
             // The guide's health answer: 200, or 503 when unhealthy.
-            Ok((200 | 503, Some(j))) if j.get("status").is_some_and(|s| s.is_string()) => {
+            Ok((200 | 503, j)) if j["status"].is_string() => {
+                let u = target.url(health);
                 notes.push(format!(
                     "{u}: the guide's health endpoint ({})",
                     j["status"]
                 ));
-                return Ok(Found {
-                    protocol: ProtocolName::ChatV1,
-                    model: None,
-                    notes,
-                });
+                return Ok(found(ProtocolName::ChatV1, None, notes));
             }
-            Ok((status, _)) => notes.push(format!("{u}: {status}, not the guide's health answer")),
-            Err(e) if e.is_connect() || e.is_timeout() => anyhow::bail!(
-                "{u}: the target does not answer ({:#}); check --target and that it is up (https with a private CA: --ca-cert FILE)",
-                anyhow::Error::from(e)
+            Ok((status, _)) => notes.push(format!(
+                "{}: HTTP {status}, not the guide's health answer",
+                target.url(health)
+            )),
+            Err(e @ ScrapeError::Unreachable { .. }) => anyhow::bail!(
+                "{e}: the target does not answer; check --target and that it is up (https with a private CA: --ca-cert FILE)"
             ),
-            Err(e) => notes.push(format!("{u}: {e}")),
+            Err(e) => notes.push(e.to_string()),
         }
     }
     if want.is_none() || want == Some(ProtocolName::OpenaiChat) {
-        let (u, r) = get(slo::openai::MODELS_PATH).await;
-        match r {
-            Ok((200, Some(j))) => {
-                let model = j["data"][0]["id"].as_str().map(str::to_owned);
-                if let Some(m) = &model {
+        let models = slo::openai::MODELS_PATH;
+        match target.get(models).await {
+            Ok((200, j)) => match j["data"][0]["id"].as_str() {
+                Some(m) => {
+                    let u = target.url(models);
                     notes.push(format!("{u}: an OpenAI model list, the first model {m:?}"));
-                    return Ok(Found {
-                        protocol: ProtocolName::OpenaiChat,
-                        model,
-                        notes,
-                    });
+                    return Ok(found(ProtocolName::OpenaiChat, Some(m.to_owned()), notes));
                 }
-                notes.push(format!("{u}: 200, but no model in `data`"));
-            }
-            Ok((status, _)) => notes.push(format!("{u}: {status}, not an OpenAI model list")),
-            Err(e) => notes.push(format!("{u}: {e}")),
+                None => notes.push(format!(
+                    "{}: HTTP 200, but no model in `data`",
+                    target.url(models)
+                )),
+            },
+            Ok((status, _)) => notes.push(format!(
+                "{}: HTTP {status}, not an OpenAI model list",
+                target.url(models)
+            )),
+            Err(e) => notes.push(e.to_string()),
         }
         if want == Some(ProtocolName::OpenaiChat) {
             notes.push("set [openai] model to your model's name".into());
-            return Ok(Found {
-                protocol: ProtocolName::OpenaiChat,
-                model: None,
-                notes,
-            });
+            return Ok(found(ProtocolName::OpenaiChat, None, notes));
         }
     }
-    Ok(Found {
-        protocol: ProtocolName::Template,
-        model: None,
-        notes,
-    })
+    Ok(found(ProtocolName::Template, None, notes))
 }
 
 /// The `[headers]` table of the given `-H` flags, as given (a value
@@ -187,7 +159,7 @@ fn headers_table(flags: &[String]) -> String {
 
 /// The `[tls]` table of `--ca-cert` and `--insecure` (the CA's path made
 /// absolute: the scenario's paths are relative to its own folder).
-fn tls_table(args: &InitArgs) -> String {
+fn tls_table(args: &InitFlags) -> String {
     let mut lines = Vec::new();
     if let Some(ca) = &args.ca_cert {
         let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.clone());
@@ -203,7 +175,7 @@ fn tls_table(args: &InitArgs) -> String {
     }
 }
 
-fn scenario_text(args: &InitArgs, found: &Found, slo_file: &str) -> String {
+fn scenario_text(args: &InitFlags, found: &Found, slo_file: &str) -> String {
     let target = match &args.target {
         Some(t) => format!("target = {t:?}"),
         None => "# target = \"https://staging.example\"   # absent: the embedded reference server"

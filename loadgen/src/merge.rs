@@ -130,17 +130,14 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Report> {
     );
 
     let (merged, rows) = merge_records(&shards, &offsets, &args.out, (goodput, first.warmup_s))?;
-    let meta = merged_info(&shards, &offsets, (rows, problems), slo, args);
+    let mut meta = merged_info(&shards, &offsets, (rows, problems), slo, args);
     let readings = engine_readings(&shards, &offsets, &args.out)?;
-    let mut meta = meta;
     if !readings.is_empty() {
         let window = slo::engine::Window {
             from: meta.warmup_s,
             to: meta.warmup_s + meta.measured_s,
         };
-        for (name, view) in meta.engine.iter_mut() {
-            *view = slo::engine::summarize(&view.config(name), &view.url, &readings, window);
-        }
+        meta.engine = crate::engine::resummed(&meta.engine, &readings, window);
     }
     let meta = RunInfo {
         windowed: crate::windows::judged(

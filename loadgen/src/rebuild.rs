@@ -153,16 +153,7 @@ fn engine(
         from,
         to: from + measured_s,
     };
-    views
-        .iter()
-        .map(|(name, v)| {
-            let config = v.config(name);
-            (
-                name.clone(),
-                slo::engine::summarize(&config, &v.url, readings, window),
-            )
-        })
-        .collect()
+    crate::engine::resummed(&views, readings, window)
 }
 
 /// requests.csv into one aggregate (the open streams from the run's own

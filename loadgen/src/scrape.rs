@@ -112,9 +112,11 @@ impl Scraper {
     /// The URL, status and body at `path`, at most [`MAX_ANSWER_BYTES`].
     async fn fetch(&self, path: &str) -> Result<(String, u16, Vec<u8>), ScrapeError> {
         let url = self.url(path);
+        // With its causes: reqwest's own words ("error sending request")
+        // say nothing of a refused connection or a certificate.
         let unreachable = |e: reqwest::Error| ScrapeError::Unreachable {
             url: url.clone(),
-            reason: e.to_string(),
+            reason: format!("{:#}", anyhow::Error::from(e.without_url())),
         };
         let mut resp = self
             .client

@@ -15,16 +15,8 @@ use crate::format::num;
 /// it, at the objective's percentile, and the new connections' phases.
 /// `None` for any other metric, or a run that recorded no phases.
 pub fn split(metric: &str, phases: &PhaseFigures) -> Option<String> {
-    let parts: Vec<&str> = metric.split('.').collect();
-    let (table, name, stat) = match parts.as_slice() {
-        [table, name, stat] | [table, name, "corrected", stat] => (*table, *name, *stat),
-        _ => return None,
-    };
-    let p = Percentile::named(stat)?;
-    if !(table == "latency_ms" || table == "scheduled_latency_ms")
-        || !matches!(name, "first_token" | "first_audio" | "complete")
-        || phases.head.count == 0
-    {
+    let (name, stat, p) = phased(metric)?;
+    if phases.head.count == 0 {
         return None;
     }
     let at = |f: &LatencyFigures| f.percentile(p).map_or("—".to_owned(), num);
@@ -51,6 +43,23 @@ pub fn split(metric: &str, phases: &PhaseFigures) -> Option<String> {
     Some(said)
 }
 
+/// A client latency percentile the phases can split: its latency's name
+/// (`first_token`, `first_audio`, `complete`), its statistic's name and
+/// percentile; `None` for any other metric.
+fn phased(metric: &str) -> Option<(&str, &str, Percentile)> {
+    let parts: Vec<&str> = metric.split('.').collect();
+    let (name, stat) = match parts.as_slice() {
+        [table, name, stat] | [table, name, "corrected", stat]
+            if *table == "latency_ms" || *table == "scheduled_latency_ms" =>
+        {
+            (*name, *stat)
+        }
+        _ => return None,
+    };
+    let p = Percentile::named(stat)?;
+    matches!(name, "first_token" | "first_audio" | "complete").then_some((name, stat, p))
+}
+
 /// For a regressed first-token, first-audio or complete percentile of
 /// `compare`: how much each phase moved between the two reports, at the
 /// objective's percentile ("first token p95 +300 ms: +280 before the
@@ -61,19 +70,7 @@ pub fn moved(
     baseline: &serde_json::Value,
     current: &serde_json::Value,
 ) -> Option<String> {
-    let parts: Vec<&str> = metric.split('.').collect();
-    let (name, stat) = match parts.as_slice() {
-        [table, name, stat] | [table, name, "corrected", stat]
-            if *table == "latency_ms" || *table == "scheduled_latency_ms" =>
-        {
-            (*name, *stat)
-        }
-        _ => return None,
-    };
-    Percentile::named(stat)?;
-    if !matches!(name, "first_token" | "first_audio" | "complete") {
-        return None;
-    }
+    let (name, stat, _) = phased(metric)?;
     let at = |doc: &serde_json::Value, path: &str| {
         crate::objective::lookup(doc, &format!("phases_ms.{path}.{stat}"))
     };

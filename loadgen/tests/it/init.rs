@@ -178,8 +178,8 @@ fn a_server_that_speaks_neither_gets_a_template_to_fill_in() {
     );
     // Both probes are named with what they got.
     assert!(
-        scenario.contains("/api/metrics/health/streaming: 404")
-            && scenario.contains("/v1/models: 404"),
+        scenario.contains("/api/metrics/health/streaming: HTTP 404")
+            && scenario.contains("/v1/models: HTTP 404"),
         "{scenario}"
     );
     // Headers given to init go into the scenario as given: a variable
