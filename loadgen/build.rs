@@ -18,14 +18,22 @@ fn main() {
     let commit = match std::env::var("LOADGEN_COMMIT") {
         Ok(c) if !c.trim().is_empty() => c.trim().to_owned(),
         _ => {
-            if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-                // HEAD names the branch; the branch's ref (loose or packed)
-                // names the commit.
-                println!("cargo:rerun-if-changed={dir}/HEAD");
-                println!("cargo:rerun-if-changed={dir}/packed-refs");
-                if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-                    println!("cargo:rerun-if-changed={dir}/{branch}");
+            // A path that does not exist is stale to cargo on every build
+            // (a missing packed-refs rebuilt loadgen each time): only what
+            // is there is watched. A folder is scanned whole, so a branch
+            // moving (a loose ref written, or refs packed away) is seen.
+            let watch = |path: String| {
+                if std::path::Path::new(&path).exists() {
+                    println!("cargo:rerun-if-changed={path}");
                 }
+            };
+            if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+                watch(format!("{dir}/HEAD"));
+            }
+            if let Some(common) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            {
+                watch(format!("{common}/packed-refs"));
+                watch(format!("{common}/refs/heads"));
             }
             let hash = git(&["rev-parse", "--short=12", "HEAD"]);
             let date = git(&["show", "-s", "--format=%cs", "HEAD"]);

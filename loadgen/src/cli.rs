@@ -34,6 +34,11 @@ pub enum Command {
     /// fill in), and the files are checked as `run --dry-run` checks them.
     /// Never overwrites a file.
     Init(InitFlags),
+    /// Runs the reference server as a process of its own, with the flags
+    /// of the `refserver` binary (`server/`): the target a scenario without
+    /// one gets started inside the load generator. Logs are JSON lines on
+    /// standard output; exit 2 when it cannot start.
+    Serve(Box<server::Cli>),
     /// Prints the shell's completion script for loadgen on standard
     /// output (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },

@@ -61,6 +61,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Init(flags) => init(flags),
         Command::Completions { shell } => completions(shell),
         Command::Man { out_dir } => man(&out_dir),
+        Command::Serve(cli) => {
+            server::run(*cli)?;
+            Ok(ExitStatus::Pass)
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! names the commit, the completions load into bash, the manual pages are
 //! written).
 
-use crate::support::{BIN, loadgen, temp_dir};
+use crate::support::{BIN, checked_report, loadgen, temp_dir};
 use std::path::{Path, PathBuf};
 
 /// What a snippet is: an SLO file holds objectives; a profile is marked
@@ -268,6 +268,7 @@ fn the_manual_pages_are_written() {
         "ab",
         "completions",
         "man",
+        "serve",
     ] {
         assert!(help.contains(sub), "{help}");
         assert!(
@@ -277,55 +278,118 @@ fn the_manual_pages_are_written() {
     }
 }
 
-/// What the install page's `cargo install --locked --path loadgen` (and
-/// `--path server`) rests on: the lock file is current (`--locked` fails
-/// otherwise) and each path's package has the binary the page names.
-/// (The install itself is not run here: built alone, a package unifies
-/// its dependencies' features apart from the suite's build, and it
-/// rebuilt them for 77 s of CPU beside the other tests.)
+/// The install page's `cargo install --locked --path loadgen`, run: into
+/// a folder of the test's, from the suite's own target folder (`--debug`
+/// for its profile, `--offline`: nothing is fetched). loadgen's manifest
+/// turns on the features the test build gets from dev-dependencies, so
+/// the install compiles nothing: every unit is the test build's (its 390
+/// dependencies built again took 179 s); a crate compiled here means a
+/// feature went missing from that list, and the test names it. The installed binary then serves
+/// the reference server (`loadgen serve`) and runs a scenario against it.
 #[test]
-fn the_documented_install_finds_a_current_lock_and_both_binaries() {
+fn the_documented_install_builds_a_loadgen_that_serves_and_runs() {
     let root = testkit::root();
-    let o = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--locked",
-            "--offline",
-            "--no-deps",
-            "--format-version",
-            "1",
-        ])
-        .current_dir(&root)
-        .output()
-        .unwrap();
+    let cargo = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&root)
+            // Cargo gives the tests the build script's `rustc-env`; as
+            // set, it would run that script again (`rerun-if-env-changed`).
+            .env_remove("LOADGEN_COMMIT")
+            .output()
+            .unwrap()
+    };
+    let o = cargo(&[
+        "metadata",
+        "--locked",
+        "--offline",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ]);
     assert!(
         o.status.success(),
         "Cargo.lock is not current (cargo install --locked would fail): {}",
         String::from_utf8_lossy(&o.stderr)
     );
     let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for (dir, binary) in [("loadgen", "loadgen"), ("server", "refserver")] {
-        let manifest = root.join(dir).join("Cargo.toml");
-        let package = meta["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["manifest_path"].as_str() == manifest.to_str())
-            .unwrap_or_else(|| panic!("no package at {dir}/"));
-        assert!(
-            package["targets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|t| t["name"] == binary && t["kind"][0] == "bin"),
-            "{dir}/ has no binary {binary}"
-        );
-    }
+    let target = meta["target_directory"].as_str().unwrap().to_owned();
     let page = std::fs::read_to_string(root.join("docs/install.md")).unwrap();
-    for command in [
-        "cargo install --locked --path loadgen",
-        "cargo install --locked --path server",
-    ] {
-        assert!(page.contains(command), "docs/install.md: {command}");
-    }
+    assert!(
+        page.contains("cargo install --locked --path loadgen"),
+        "docs/install.md"
+    );
+    let dir = temp_dir("install");
+    let prefix = dir.join("prefix");
+    let o = cargo(&[
+        "install",
+        "--locked",
+        "--offline",
+        "--debug",
+        "--path",
+        "loadgen",
+        "--root",
+        prefix.to_str().unwrap(),
+        "--target-dir",
+        &target,
+    ]);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "cargo install failed:\n{log}");
+    let compiled: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Compiling "))
+        .collect();
+    // Nothing at all: loadgen itself compiled again would also mean its
+    // binary differs from the suite's, which the install would then write
+    // over target/debug/loadgen while other tests run it.
+    assert!(
+        compiled.is_empty(),
+        "the install compiled crates again, with features the test build does not give them: {compiled:?}; \
+         add the features the workspace's dev-dependencies turn on to the list in loadgen/Cargo.toml \
+         (compare `cargo tree -p loadgen -e normal,build -f '{{p}} {{f}}'` with `cargo tree --workspace -e all -f '{{p}} {{f}}'`)\n{log}"
+    );
+    let installed = prefix.join("bin/loadgen");
+    let version = |bin: &std::path::Path| {
+        let o = std::process::Command::new(bin)
+            .arg("--version")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(version(&installed), version(std::path::Path::new(BIN)));
+    // The installed binary serves the reference server, and runs a
+    // scenario against it that passes its SLO file.
+    let port = testkit::free_port();
+    let _server = testkit::Daemon(
+        std::process::Command::new(&installed)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--profile", "fast", "--log-level", "error"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    testkit::wait_for_port(port, "loadgen serve");
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"installed\"\ntarget = \"http://127.0.0.1:{port}\"\nduration = \"2s\"\nwarmup = \"0s\"\n\
+             [load]\nmodel = \"closed\"\nusers = 2\n[request]\naudio = false\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = std::process::Command::new(&installed)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let report = checked_report(&out);
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert!(report["requests"]["ok"].as_u64().unwrap() > 0, "{report}");
 }
