@@ -24,6 +24,7 @@ that keeps one core busy for a spell, then idles for one (SPELLS=0.2,2:
 NOISE=0 for a quiet machine.
 
     python3 ci/bench/ab.py          # RATE=200 REPEATS=5 AA=20
+    LENGTHS=1 FT=20 python3 ci/bench/ab.py   # prompts of many lengths, prefill
 Prints one JSON line per measurement and a summary.
 """
 import json
@@ -66,6 +67,14 @@ while True:
         pass
     time.sleep(r.uniform({SPELLS[0]}, {SPELLS[1]}))
 """
+# LENGTHS=1: prompts of many lengths (cl100k_base, normal, mean 800
+# tokens, sd 600, 32 to 3,000) and servers whose prefill takes a
+# second for PREFILL tokens (the candidate's 10 % covers it too): the
+# request-to-request spread of an LLM service, where a prompt costs the
+# same on both builds. ab sends each prompt to both; compare's two runs
+# draw their own (seeds differ, as two runs on two days would).
+LENGTHS = os.environ.get("LENGTHS", "0") == "1"
+PREFILL = os.environ.get("PREFILL", "20000")
 OUT = Path(os.environ.get("OUT", "/tmp/ab-bench"))
 
 
@@ -73,7 +82,8 @@ def server(extra, log):
     port = free_port()
     p = subprocess.Popen(
         [str(BIN / "refserver"), "--listen", f"127.0.0.1:{port}", "--profile", "fast",
-         "--first-token-ms", FT, "--token-interval-ms", TI, "--model-slots", "0", "--max-streams", "20000", "--log-level", "error", *extra],
+         "--first-token-ms", FT, "--token-interval-ms", TI, "--model-slots", "0", "--max-streams", "20000", "--log-level", "error",
+         *(["--tokenizer", "cl100k_base", "--prefill-tokens-per-sec", PREFILL] if LENGTHS else []), *extra],
         stdout=open(log, "w"), stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
@@ -103,7 +113,10 @@ max_users = 400
 audio = false
 repeat_ratio = 0.0
 timeout = "10s"
-""")
+""" + ("""[tokens]
+tokenizer = "cl100k_base"
+input = { dist = "normal", mean = 800, stddev = 600, min = 32, max = 3000 }
+""" if LENGTHS else ""))
     return path
 
 
@@ -191,6 +204,7 @@ def main():
         "first_token_ms": FT,
         "spells_s": None if PER_RUN else SPELLS,
         "per_run": PER_RUN,
+        "lengths": LENGTHS,
         "ab_detected": f"{len(ab_req)}/{REPEATS}",
         "ab_requests_median": statistics.median(ab_req) if ab_req else None,
         "compare_detected": f"{len(cmp_req)}/{REPEATS}",

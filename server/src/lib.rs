@@ -154,8 +154,8 @@ pub struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub model_slowdown_ms: u64,
     /// A known regression: every delay before the first token (the
-    /// knowledge-base lookup and the model's first token) this many
-    /// percent longer (a candidate for `loadgen ab`).
+    /// knowledge-base lookup, the model's first token and its prefill)
+    /// this many percent longer (a candidate for `loadgen ab`).
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub slower_first_token: f64,
     /// A known regression: the profile's gap between tokens this many
@@ -317,7 +317,8 @@ pub struct Config {
 
 /// `--slower-first-token` and `--slower-tokens`: the profile's delays
 /// made longer by a percentage, a known regression (before the first
-/// token: the lookup and the model's first token).
+/// token: the lookup and the model's first token; the prefill's rate is
+/// slowed in `Config::from_cli`).
 fn slower(cli: &Cli, profile: &mut Profile) -> anyhow::Result<()> {
     for (flag, pct) in [
         ("--slower-first-token", cli.slower_first_token),
@@ -438,7 +439,10 @@ impl Config {
             seed,
             model_slots: cli.model_slots,
             model_tokens_per_sec: cli.model_tokens_per_sec,
-            prefill_tokens_per_sec: cli.prefill_tokens_per_sec,
+            // Prefill is before the first token too: a slower build reads
+            // the prompt slower by the same percentage.
+            prefill_tokens_per_sec: cli.prefill_tokens_per_sec
+                / (1.0 + cli.slower_first_token / 100.0),
             prefix_cache_blocks: cli.prefix_cache_blocks,
             tokens,
             max_streams: cli.max_streams,
@@ -702,5 +706,25 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received"),
         () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slower_first_token_slows_the_prefill_by_the_same_percentage() {
+        let config = |extra: &[&str]| {
+            let mut args = vec!["refserver", "--prefill-tokens-per-sec", "22000"];
+            args.extend_from_slice(extra);
+            Config::from_cli(&Cli::parse_from(args)).unwrap()
+        };
+        let base = config(&[]);
+        let slow = config(&["--slower-first-token", "10"]);
+        assert_eq!(base.prefill_tokens_per_sec, 22000.0);
+        assert!((slow.prefill_tokens_per_sec - 20000.0).abs() < 1e-6);
+        let ratio = slow.profile.first_token_ms.mean_ms() / base.profile.first_token_ms.mean_ms();
+        assert!((ratio - 1.1).abs() < 1e-9, "{ratio}");
     }
 }

@@ -340,6 +340,21 @@ fn every_test_that_takes_the_turn_runs_alone() {
         .map(|s| s.split(')').next().unwrap().to_owned())
         .collect();
     assert!(alone[0].starts_with("binary_id(loadgen::it) & ("));
+    // ci/test.sh's first timing tests (the override of priority 100 that
+    // sets nothing else) are timing tests.
+    let first: Vec<&str> = overrides
+        .iter()
+        .filter(|o| o.get("priority").and_then(|p| p.as_integer()) == Some(100))
+        .map(|o| o["filter"].as_str().unwrap())
+        .collect();
+    assert_eq!(first.len(), 1, "one filter of the first timing tests");
+    for name in first[0].split("test(=").skip(1) {
+        let name = name.split(')').next().unwrap();
+        assert!(
+            named.contains(name),
+            ".config/nextest.toml: {name} is among the first timing tests but not run alone"
+        );
+    }
     let taking = tests_taking_the_turn(&root().join("loadgen/tests/it"));
     assert!(taking.len() >= 5, "{taking:?}");
     let missing: Vec<_> = taking.difference(&named).collect();
