@@ -14,6 +14,10 @@ use crate::support::{checked_report, judged, loadgen, run_bin, scenario, temp_di
 /// share between 1.5 and 4.5 %.
 #[test]
 fn a_slow_stretch_fails_the_windowed_objective_and_the_whole_run_passes() {
+    let _turn = crate::support::turn();
+    // Alone: the whole run's first-token p95 must stay under 300 ms at
+    // 100 requests/s; beside the server's crowd and browser tests it
+    // reached 545 ms.
     let dir = temp_dir("windows");
     std::fs::write(
         dir.join("slo.toml"),
