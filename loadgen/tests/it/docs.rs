@@ -282,10 +282,12 @@ fn the_manual_pages_are_written() {
 /// a folder of the test's, from the suite's own target folder (`--debug`
 /// for its profile, `--offline`: nothing is fetched). loadgen's manifest
 /// turns on the features the test build gets from dev-dependencies, so
-/// the install compiles nothing: every unit is the test build's (its 390
-/// dependencies built again took 179 s); a crate compiled here means a
-/// feature went missing from that list, and the test names it. The installed binary then serves
-/// the reference server (`loadgen serve`) and runs a scenario against it.
+/// the install compiles nothing: every unit is the test build's (without
+/// that list, 80 of its 394 units differed, and an earlier version of this
+/// test took 179 s in a fresh clone); a crate compiled here means a
+/// feature went missing from that list, and the test names it. The
+/// installed binary then serves the reference server (`loadgen serve`)
+/// and runs a scenario against it.
 #[test]
 fn the_documented_install_builds_a_loadgen_that_serves_and_runs() {
     let root = testkit::root();
@@ -349,16 +351,22 @@ fn the_documented_install_builds_a_loadgen_that_serves_and_runs() {
          (compare `cargo tree -p loadgen -e normal,build -f '{{p}} {{f}}'` with `cargo tree --workspace -e all -f '{{p}} {{f}}'`)\n{log}"
     );
     let installed = prefix.join("bin/loadgen");
-    let version = |bin: &std::path::Path| {
+    let version = |bin: &Path| {
         let o = std::process::Command::new(bin)
             .arg("--version")
             .output()
             .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    assert_eq!(version(&installed), version(std::path::Path::new(BIN)));
+    let installed_version = version(&installed);
+    assert!(
+        installed_version.starts_with("loadgen 0.0.0 ("),
+        "{installed_version:?}"
+    );
+    assert_eq!(installed_version, version(Path::new(BIN)));
     // The installed binary serves the reference server, and runs a
-    // scenario against it that passes its SLO file.
+    // scenario against it that passes (the default policy: its success
+    // rate), unless its self-check distrusts the run on a busy machine.
     let port = testkit::free_port();
     let _server = testkit::Daemon(
         std::process::Command::new(&installed)
@@ -390,6 +398,6 @@ fn the_documented_install_builds_a_loadgen_that_serves_and_runs() {
         .output()
         .unwrap();
     let report = checked_report(&out);
-    assert_eq!(o.status.code(), Some(0), "{report}");
+    crate::support::passed_unless_distrusted(o.status.code(), &report);
     assert!(report["requests"]["ok"].as_u64().unwrap() > 0, "{report}");
 }
